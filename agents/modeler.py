@@ -1,0 +1,208 @@
+"""Schema/modeling role, deterministic brain: sources yml and one staging model per raw table.
+
+Staging follows dbt's conventions: one model per source table, views, no joins or aggregates;
+rename to snake_case, cast types, keep the latest copy of re-synced rows, normalise category
+values, convert money from minor to major units and keep test rows flagged (marts filter them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agents.semantics import (
+    base_type,
+    is_load_timestamp,
+    is_minor_units,
+    is_money,
+    is_text_timestamp,
+    load_timestamp,
+    needs_normalising,
+    normalised_values,
+    plural,
+    quote_if_needed,
+    singular,
+    staged_name,
+)
+from dataeng_crew.contracts import (
+    ColumnProfile,
+    ColumnSpec,
+    ModelSpec,
+    Plan,
+    SourceSpec,
+    SourceTableSpec,
+    TableProfile,
+    WarehouseProfile,
+)
+from tools.warehouse import primary_key, snake_case
+
+
+@dataclass(frozen=True)
+class StagedColumn:
+    """One staging column: its SQL expression, new name, type and description."""
+
+    raw: ColumnProfile
+    name: str
+    expression: str
+    data_type: str
+    description: str
+    group: int  # 0 ids, 1 text, 2 numbers, 3 booleans, 4 timestamps, 5 load metadata
+
+
+def source_name(schema: str, database: str) -> str:
+    """dbt source name for a raw schema: ``raw_shop`` → ``shop``; ``main`` → the database name."""
+    name = snake_case(schema)
+    if name in {"main", "public", "dbo", "default"}:
+        name = snake_case(database)
+    return name.removeprefix("raw_") or name
+
+
+def staging_model_name(source: str, table: str) -> str:
+    """``stg_<source>__<entities>``."""
+    return f"stg_{source}__{plural(snake_case(table))}"
+
+
+def _human(name: str) -> str:
+    return name.replace("_", " ").strip().capitalize()
+
+
+def stage_column(
+    col: ColumnProfile, table: TableProfile, profile: WarehouseProfile, currency: str | None, source: str
+) -> StagedColumn:
+    """Decide how one raw column is cleaned in staging (table-driven by its semantics)."""
+    entity = singular(snake_case(table.name))
+    name = staged_name(col, table)
+    ref = quote_if_needed(col.name)
+    dtype = col.data_type
+    unit = currency or "the order currency"
+    fk = next((f for f in profile.foreign_keys if f.table == table.name and f.column == col.name), None)
+    if col.name == primary_key(table):
+        return StagedColumn(col, name, ref, dtype, f"Primary key of the {entity}.", 0)
+    if fk is not None:
+        parent = singular(snake_case(fk.ref_table))
+        return StagedColumn(col, name, ref, dtype,
+                            f"The {parent} this {entity} belongs to; key of {staging_model_name(source, fk.ref_table)}.", 0)
+    if is_load_timestamp(col):
+        return StagedColumn(col, name, f"cast({ref} as timestamp)", "TIMESTAMP",
+                            "When the loader last synced this row; staging keeps only the latest copy of each key.", 5)
+    if is_text_timestamp(col):
+        parsed = ", ".join(f"try_strptime({ref}, '{fmt}')" for fmt in col.timestamp_formats)
+        expr = f"coalesce({parsed})" if len(col.timestamp_formats) > 1 else parsed
+        formats = " or ".join(f"'{f}'" for f in col.timestamp_formats)
+        return StagedColumn(col, name, f"cast({expr} as timestamp)", "TIMESTAMP",
+                            f"{_human(name)} (UTC), parsed from text stored as {formats}.", 4)
+    if is_minor_units(col):
+        return StagedColumn(col, name, f"cast({ref} / 100 as decimal(18, 2))", "DECIMAL(18,2)",
+                            f"{_human(name)} in {unit} (major units), converted from integer cents.", 2)
+    if is_money(col):
+        return StagedColumn(col, name, f"cast({ref} as decimal(18, 2))", "DECIMAL(18,2)",
+                            f"{_human(name)} in {unit} (major units).", 2)
+    if needs_normalising(col):
+        values = ", ".join(normalised_values(col))
+        return StagedColumn(col, name, f"lower(trim({ref}))", dtype,
+                            f"{_human(name)}, lower-cased and trimmed (raw values differ in case); one of: {values}.", 1)
+    if base_type(dtype) == "VARCHAR" and "email" in name:
+        return StagedColumn(col, name, f"lower(trim({ref}))", dtype, f"{_human(name)}, lower-cased and trimmed.", 1)
+    if base_type(dtype) == "BOOLEAN":
+        what = name.removeprefix("is_").removeprefix("has_").replace("_", " ")
+        extra = " Test rows are kept here, flagged; marts exclude them." if "test" in name else ""
+        return StagedColumn(col, name, ref, dtype, f"True when the {entity} is flagged '{what}'.{extra}", 3)
+    if base_type(dtype) in {"TIMESTAMP", "DATE", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS"}:
+        cast_to = "date" if base_type(dtype) == "DATE" else "timestamp"
+        return StagedColumn(col, name, f"cast({ref} as {cast_to})", cast_to.upper(), f"{_human(name)}.", 4)
+    group = 2 if base_type(dtype) not in {"VARCHAR"} else 1
+    return StagedColumn(col, name, ref, dtype, f"{_human(name)}.", group)
+
+
+def staged_columns(table: TableProfile, profile: WarehouseProfile, source: str,
+                   currency: str | None = None) -> list[StagedColumn]:
+    """Every staging column of ``table`` in dbt-style order: ids, text, numbers, booleans, times."""
+    cols = [stage_column(c, table, profile, currency, source) for c in table.columns]
+    seen: dict[str, int] = {}
+    unique: list[StagedColumn] = []
+    for c in cols:  # names that collide after snake_casing get a numeric suffix
+        n = seen.get(c.name, 0)
+        seen[c.name] = n + 1
+        unique.append(c if n == 0 else StagedColumn(c.raw, f"{c.name}_{n + 1}", c.expression, c.data_type,
+                                                     c.description, c.group))
+    return sorted(unique, key=lambda c: c.group)
+
+
+def _staging_sql(source: str, table: TableProfile, columns: list[StagedColumn]) -> str:
+    key = primary_key(table)
+    loaded = load_timestamp(table)
+    ctes = [f"source as (\n\n    select * from {{{{ source('{source}', '{table.name}') }}}}\n\n)"]
+    upstream = "source"
+    if key and loaded:
+        ctes.append(
+            "deduplicated as (\n\n"
+            "    -- re-synced rows: keep the latest load of each key\n"
+            "    select * from source\n"
+            f"    qualify row_number() over (partition by {quote_if_needed(key)} "
+            f"order by {quote_if_needed(loaded.name)} desc) = 1\n\n)"
+        )
+        upstream = "deduplicated"
+    lines = []
+    for c in columns:
+        lines.append(c.expression if c.expression == quote_if_needed(c.name) else f"{c.expression} as {quote_if_needed(c.name)}")
+    body = ",\n        ".join(lines)
+    ctes.append(f"renamed as (\n\n    select\n        {body}\n\n    from {upstream}\n\n)")
+    return "with\n\n" + ",\n\n".join(ctes) + "\n\nselect * from renamed\n"
+
+
+def model_sources(plan: Plan, profile: WarehouseProfile) -> tuple[list[SourceSpec], list[ModelSpec]]:
+    """Declare the raw tables the plan needs as dbt sources and write one staging model each.
+
+    Args:
+        plan: The planner's plan (``source_tables`` names the raw tables).
+        profile: Warehouse profile.
+
+    Returns:
+        The sources (one per raw schema) and the staging models.
+    """
+    currency = None
+    if plan.roles.get("orders"):
+        orders = profile.table(plan.roles["orders"])
+        cur = next((c for c in orders.columns if snake_case(c.name) in {"currency", "currency_code"}), None) if orders else None
+        currency = cur.top_values[0] if cur and len(cur.top_values) == 1 else None
+    by_schema: dict[str, list[TableProfile]] = {}
+    for name in plan.source_tables:
+        table = profile.table(name)
+        if table is not None:
+            by_schema.setdefault(table.schema_name, []).append(table)
+    sources: list[SourceSpec] = []
+    models: list[ModelSpec] = []
+    for schema, tables in by_schema.items():
+        src = source_name(schema, profile.database)
+        spec_tables = []
+        for table in sorted(tables, key=lambda t: t.name):
+            loaded = load_timestamp(table)
+            spec_tables.append(SourceTableSpec(
+                name=table.name,
+                description=f"Raw {table.name} as loaded ({table.row_count:,} rows when profiled"
+                            + (", re-synced rows included" if table.duplicate_key_rows else "") + ").",
+                loaded_at_field=loaded.name if loaded else None,
+            ))
+            cols = staged_columns(table, profile, src, currency)
+            entity = singular(snake_case(table.name))
+            notes = []
+            if primary_key(table) and loaded:
+                notes.append(f"keeps the latest load of each {entity}")
+            if any(c.expression.startswith("cast(") and "/ 100" in c.expression for c in cols):
+                notes.append("converts money from cents")
+            if any("lower(trim(" in c.expression for c in cols):
+                notes.append("normalises category values")
+            models.append(ModelSpec(
+                name=staging_model_name(src, table.name),
+                layer="staging",
+                materialization="view",
+                folder=f"staging/{src}",
+                description=f"One row per {entity} from {src}.{table.name}, cleaned"
+                            + (f": {', '.join(notes)}." if notes else "."),
+                sql=_staging_sql(src, table, cols),
+                columns=[ColumnSpec(name=c.name, description=c.description, data_type=c.data_type) for c in cols],
+            ))
+        sources.append(SourceSpec(
+            name=src, database=profile.database, schema_name=schema,
+            description=f"Raw data loaded into {profile.database}.{schema}.", tables=spec_tables,
+        ))
+    return sources, models

@@ -1,0 +1,141 @@
+"""Planner role, deterministic brain: request text + warehouse profile → :class:`Plan`."""
+
+from __future__ import annotations
+
+import re
+
+from agents.semantics import SalesBinding, bind_sales, is_minor_units
+from dataeng_crew.contracts import Grain, MeasureSpec, Plan, WarehouseProfile
+from dataeng_crew.errors import RequestError
+
+GRAIN_WORDS = {
+    "daily": Grain.day, "day": Grain.day, "weekly": Grain.week, "week": Grain.week,
+    "monthly": Grain.month, "month": Grain.month, "quarterly": Grain.quarter, "quarter": Grain.quarter,
+    "yearly": Grain.year, "year": Grain.year, "annual": Grain.year,
+}
+GRAIN_ADJECTIVE = {Grain.day: "daily", Grain.week: "weekly", Grain.month: "monthly",
+                   Grain.quarter: "quarterly", Grain.year: "yearly"}
+SALES_SUBJECTS = {"sales": "sales", "sale": "sales", "revenue": "revenue", "orders": "orders", "order": "orders"}
+FILLER = {"mart", "marts", "model", "models", "table", "fct", "fact", "a", "an", "the", "build", "create",
+          "make", "me", "please", "of", "for", "report", "dashboard", "new"}
+MAX_REQUEST_CHARS = 500
+
+
+def capabilities(profile: WarehouseProfile) -> list[str]:
+    """Requests this brain can build on ``profile``, as example request strings."""
+    if bind_sales(profile) is None:
+        return []
+    return [f"{adj}_sales mart" for adj in GRAIN_ADJECTIVE.values()]
+
+
+def _refuse(request: str, profile: WarehouseProfile, why: str) -> RequestError:
+    tables = ", ".join(sorted(t.name for t in profile.tables)) or "none"
+    options = capabilities(profile)
+    can = ("It can build: " + "; ".join(f'"{o}"' for o in options)) if options else (
+        "No order-like fact (a table named *orders with a key, an event time and an amount or line items) "
+        "was found, so no mart can be built from this warehouse yet."
+    )
+    return RequestError(f"cannot plan {request!r}: {why}\nTables found: {tables}\n{can}")
+
+
+def measures(binding: SalesBinding) -> list[MeasureSpec]:
+    """The measures a sales mart computes, with definitions that name their sources."""
+    unit = f"in {binding.currency} (major units)" if binding.currency else "in the shop currency (major units)"
+    excluded = ["test orders"] if binding.test_flag else []
+    if binding.cancelled:
+        excluded.append("cancelled orders")
+    valid = "Orders" + (f" excluding {' and '.join(excluded)}" if excluded else "")
+    gross_src = (
+        f"sum of quantity × unit price over {binding.lines.name}" if binding.lines
+        else f"sum of {binding.orders.name}.{binding.order_amount.name}"  # type: ignore[union-attr]
+    )
+    out = [
+        MeasureSpec(name="order_count", definition=f"Number of orders placed in the period. {valid}."),
+        MeasureSpec(name="customer_count", definition="Distinct customers who placed an order in the period "
+                    "(guest orders without a customer are not counted)."),
+        MeasureSpec(name="gross_sales", definition=f"Value of goods ordered before discounts, {unit}: {gross_src}."),
+        MeasureSpec(name="discounts", definition=(
+            f"Order-level discounts {unit}" + (f" from {binding.orders.name}.{binding.discount.name}." if binding.discount
+                                               else "; the warehouse records none, so 0."))),
+        MeasureSpec(name="refunds", definition=(
+            f"Money refunded {unit}, counted on the day of the refund" + (
+                f" ({binding.refunds.name}.{binding.refund_time.name}), for orders that count in order_count."
+                if binding.refunds and binding.refund_time else "; the warehouse records none, so 0."))),
+        MeasureSpec(name="net_sales", definition=f"gross_sales - discounts - refunds, {unit}."),
+        MeasureSpec(name="average_order_value", definition=(
+            f"(gross_sales - discounts) / order_count, {unit}; null when there are no orders.")),
+    ]
+    return out
+
+
+def plan(request: str, profile: WarehouseProfile) -> Plan:
+    """Map a request onto the warehouse.
+
+    Args:
+        request: Free text such as ``"daily_sales mart"``.
+        profile: Profile of the warehouse.
+
+    Returns:
+        The plan: mart name, grain, measures, raw tables to stage and every interpretation made.
+
+    Raises:
+        RequestError: When the request is empty, too long, or asks for something the warehouse
+            cannot answer; the message lists what can be built.
+    """
+    text = (request or "").strip()
+    if not text:
+        raise _refuse(request, profile, "the request is empty")
+    if len(text) > MAX_REQUEST_CHARS:
+        raise _refuse(text[:60] + "…", profile, f"the request is longer than {MAX_REQUEST_CHARS} characters")
+    words = [w for w in re.split(r"[^a-z0-9]+", text.lower()) if w and w not in FILLER]
+    grains = [GRAIN_WORDS[w] for w in words if w in GRAIN_WORDS]
+    subjects = [SALES_SUBJECTS[w] for w in words if w in SALES_SUBJECTS]
+    unknown = [w for w in words if w not in GRAIN_WORDS and w not in SALES_SUBJECTS]
+    if not subjects:
+        what = " ".join(unknown) or text
+        raise _refuse(text, profile, f"no table in the warehouse answers {what!r}")
+    if unknown:
+        raise _refuse(text, profile, f"words not understood: {', '.join(unknown)}")
+    binding = bind_sales(profile)
+    if binding is None:
+        raise _refuse(text, profile, "the warehouse has no order fact to compute sales from")
+    interpretations: list[str] = []
+    if not grains:
+        grains = [Grain.day]
+        interpretations.append("No time grain given: one row per day.")
+    if len(set(grains)) > 1:
+        raise _refuse(text, profile, "more than one time grain requested; ask for one mart at a time")
+    grain, subject = grains[0], subjects[0]
+    mart = f"fct_{GRAIN_ADJECTIVE[grain]}_{subject}"
+
+    tables = [binding.orders.name] + [t.name for t in (binding.lines, binding.refunds) if t is not None]
+    for fk in profile.foreign_keys:  # parents of the staged tables, so relationships can be tested
+        if fk.table in tables and fk.ref_table not in tables:
+            tables.append(fk.ref_table)
+    o = binding.orders.name
+    interpretations += [
+        f"'{subject}' is answered by {o} (largest order-like table with a key and an event time).",
+        f"Each order belongs to the {grain.value} of {o}.{binding.order_time.name}.",
+        f"Every {grain.value} from the first to the last order or refund is present, with zeros when nothing happened.",
+    ]
+    if binding.test_flag:
+        interpretations.append(f"Test orders ({o}.{binding.test_flag.name} = true) are excluded.")
+    if binding.cancelled:
+        interpretations.append(f"Cancelled orders ({o}.{binding.cancelled.name} set) are excluded.")
+    if binding.lines:
+        interpretations.append(f"Gross sales come from line items in {binding.lines.name} (quantity × unit price).")
+    if binding.refunds:
+        interpretations.append(f"Refunds come from {binding.refunds.name} and count on the refund day, "
+                               "as in Shopify's sales reports.")
+    if binding.currency:
+        interpretations.append(f"All money is in {binding.currency}: {o} holds a single currency.")
+    minor = [f"{t.name}.{c.name}" for t in profile.tables if t.name in tables for c in t.columns
+             if is_minor_units(c)]
+    if minor:
+        interpretations.append("Integer money columns are minor units (cents) and are divided by 100: "
+                               + ", ".join(minor) + ".")
+    return Plan(
+        request=text, mart_name=mart, grain=grain, subject=subject, measures=measures(binding),
+        source_tables=tables, roles=binding.roles(), interpretations=interpretations,
+    )
+

@@ -1,0 +1,254 @@
+"""Semantic inference shared by the deterministic brains: what a raw column *means*.
+
+Everything here reads profiles (names, types, values), never table names of the sample, so the
+same rules apply to any warehouse. Each rule is a small table so it is easy to extend.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from dataeng_crew.contracts import ColumnProfile, TableProfile, WarehouseProfile
+from tools.warehouse import primary_key, snake_case
+
+LOAD_TIMESTAMP_NAMES = ("_loaded_at", "loaded_at", "_synced_at", "_fivetran_synced", "_airbyte_emitted_at",
+                        "_etl_loaded_at", "_sdc_extracted_at", "_ingested_at")
+MONEY_WORDS = ("price", "amount", "total", "subtotal", "discount", "tax", "shipping", "revenue", "cost",
+               "fee", "refund", "paid", "balance", "value")
+CATEGORY_WORDS = ("status", "type", "kind", "state", "category", "method", "gateway", "currency",
+                  "channel", "tier", "source", "segment")
+INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+                 "UINTEGER", "UBIGINT", "INT", "INT4", "INT8", "LONG"}
+TEMPORAL_TYPES = ("TIMESTAMP", "DATE", "TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ", "TIMESTAMP_S",
+                  "TIMESTAMP_MS", "TIMESTAMP_NS")
+EVENT_TIME_PREFERENCE = ("ordered_at", "order_date", "placed_at", "created_at", "processed_at",
+                         "order_at", "date", "created")
+SAFE_IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
+RESERVED = {"select", "from", "where", "group", "order", "by", "limit", "table", "user", "date", "time",
+            "timestamp", "default", "end", "case", "when", "then", "else", "and", "or", "not", "null",
+            "as", "on", "join", "union", "all", "any", "desc", "asc", "column", "check", "primary",
+            "key", "references", "to", "in", "is", "like", "having", "offset", "with", "window"}
+
+
+def quote_if_needed(name: str) -> str:
+    """Return ``name`` as a DuckDB identifier, quoted only when it must be."""
+    if SAFE_IDENT.match(name) and name not in RESERVED:
+        return name
+    return '"' + name.replace('"', '""') + '"'
+
+
+def singular(name: str) -> str:
+    """A naive English singular: ``orders`` → ``order``, ``categories`` → ``category``."""
+    if name.endswith("ies"):
+        return name[:-3] + "y"
+    if name.endswith(("sses", "ches", "shes", "xes")):
+        return name[:-2]
+    if name.endswith("s") and not name.endswith("ss"):
+        return name[:-1]
+    return name
+
+
+def plural(name: str) -> str:
+    """A naive English plural: ``order`` → ``orders``."""
+    if name.endswith("s"):
+        return name
+    if name.endswith("y") and not name.endswith(("ay", "ey", "oy", "uy")):
+        return name[:-1] + "ies"
+    return name + "s"
+
+
+def base_type(data_type: str) -> str:
+    """Upper-case type without parameters: ``DECIMAL(18,2)`` → ``DECIMAL``."""
+    return data_type.upper().split("(")[0].strip()
+
+
+def is_temporal(col: ColumnProfile) -> bool:
+    """True for timestamp/date columns and for text columns that hold timestamps."""
+    return base_type(col.data_type) in TEMPORAL_TYPES or bool(col.timestamp_formats)
+
+
+def is_text_timestamp(col: ColumnProfile) -> bool:
+    """True for text columns whose values all parse with known timestamp formats."""
+    return base_type(col.data_type) == "VARCHAR" and bool(col.timestamp_formats) and col.unparsed_timestamps == 0
+
+
+def is_load_timestamp(col: ColumnProfile) -> bool:
+    """True for the column a loader stamps each synced row with."""
+    return col.name.lower() in LOAD_TIMESTAMP_NAMES
+
+
+def is_money(col: ColumnProfile) -> bool:
+    """Numeric column whose name says it holds money."""
+    name = snake_case(col.name)
+    numeric = base_type(col.data_type) in INTEGER_TYPES | {"DECIMAL", "DOUBLE", "FLOAT", "REAL", "NUMERIC"}
+    return numeric and any(word in name.split("_") or name.endswith(word) for word in MONEY_WORDS) \
+        and not name.endswith("_id")
+
+
+def is_minor_units(col: ColumnProfile) -> bool:
+    """Money stored as integer minor units (cents): integer type or a ``_cents`` suffix."""
+    name = col.name.lower()
+    return is_money(col) and (base_type(col.data_type) in INTEGER_TYPES or name.endswith(("_cents", "_minor")))
+
+
+def is_category(col: ColumnProfile) -> bool:
+    """Low-cardinality text whose name says it is a status/type/category."""
+    name = snake_case(col.name)
+    return (
+        base_type(col.data_type) == "VARCHAR"
+        and bool(col.top_values)
+        and any(word in name.split("_") for word in CATEGORY_WORDS)
+    )
+
+
+def needs_normalising(col: ColumnProfile) -> bool:
+    """Text categories with values that differ only by case or surrounding blanks (``PAID`` / ``paid ``)."""
+    if base_type(col.data_type) != "VARCHAR" or not col.top_values:
+        return False
+    return len(normalised_values(col)) < len(col.top_values)
+
+
+def normalised_values(col: ColumnProfile) -> list[str]:
+    """Distinct values after ``lower(trim(...))``, sorted."""
+    return sorted({v.strip().lower() for v in col.top_values})
+
+
+def staged_name(col: ColumnProfile, table: TableProfile) -> str:
+    """The staging column name: snake_case, ``id`` → ``<entity>_id``, booleans ``is_``, no ``_cents``."""
+    name = snake_case(col.name)
+    if col.name == primary_key(table) and name == "id":
+        return f"{singular(snake_case(table.name))}_id"
+    if is_load_timestamp(col):
+        return "loaded_at"
+    if base_type(col.data_type) == "BOOLEAN" and not name.startswith(("is_", "has_", "was_", "can_")):
+        return f"is_{name}"
+    for suffix in ("_cents", "_minor"):
+        if name.endswith(suffix):
+            return name.removesuffix(suffix)
+    if is_text_timestamp(col) and not name.endswith(("_at", "_date", "_time")):
+        return f"{name}_at"
+    return name
+
+
+def load_timestamp(table: TableProfile) -> ColumnProfile | None:
+    """The loader's timestamp column of ``table``, if any."""
+    return next((c for c in table.columns if is_load_timestamp(c)), None)
+
+
+def event_time(table: TableProfile) -> ColumnProfile | None:
+    """The business event time of a table (not the load time), by name preference."""
+    temporal = [c for c in table.columns if is_temporal(c) and not is_load_timestamp(c)
+                and not c.name.lower().startswith(("updated", "cancel", "deleted", "modified"))]
+    for preferred in EVENT_TIME_PREFERENCE:
+        for c in temporal:
+            if snake_case(c.name) == preferred:
+                return c
+    return temporal[0] if temporal else None
+
+
+def find_column(table: TableProfile, *patterns: str, money: bool | None = None) -> ColumnProfile | None:
+    """First column whose snake_case name matches one of the regex ``patterns`` (in order)."""
+    for pattern in patterns:
+        for c in table.columns:
+            if re.fullmatch(pattern, snake_case(c.name)) and (money is None or is_money(c) == money):
+                return c
+    return None
+
+
+@dataclass(frozen=True)
+class SalesBinding:
+    """How the raw warehouse answers 'sales': which tables and columns play which role."""
+
+    orders: TableProfile
+    order_time: ColumnProfile
+    customer: ColumnProfile | None
+    test_flag: ColumnProfile | None
+    cancelled: ColumnProfile | None
+    discount: ColumnProfile | None
+    lines: TableProfile | None
+    line_order: ColumnProfile | None
+    line_quantity: ColumnProfile | None
+    line_price: ColumnProfile | None
+    order_amount: ColumnProfile | None
+    refunds: TableProfile | None
+    refund_order: ColumnProfile | None
+    refund_amount: ColumnProfile | None
+    refund_time: ColumnProfile | None
+    currency: str | None
+
+    def roles(self) -> dict[str, str]:
+        """Role → ``table`` / ``table.column`` for the plan."""
+        pairs = {
+            "orders": (self.orders, None), "order_time": (self.orders, self.order_time),
+            "customer": (self.orders, self.customer), "test_flag": (self.orders, self.test_flag),
+            "cancelled": (self.orders, self.cancelled), "discount": (self.orders, self.discount),
+            "order_amount": (self.orders, self.order_amount),
+            "lines": (self.lines, None), "line_order": (self.lines, self.line_order),
+            "line_quantity": (self.lines, self.line_quantity), "line_price": (self.lines, self.line_price),
+            "refunds": (self.refunds, None), "refund_order": (self.refunds, self.refund_order),
+            "refund_amount": (self.refunds, self.refund_amount), "refund_time": (self.refunds, self.refund_time),
+        }
+        out: dict[str, str] = {}
+        for role, (table, col) in pairs.items():
+            if table is None or (col is None and role not in {"orders", "lines", "refunds"}):
+                continue
+            out[role] = table.name if col is None else f"{table.name}.{col.name}"
+        return out
+
+
+def _child_with_fk(profile: WarehouseProfile, parent: TableProfile, name_hint: str | None = None) -> list[tuple[TableProfile, ColumnProfile]]:
+    out = []
+    for fk in profile.foreign_keys:
+        if fk.ref_table == parent.name:
+            child = profile.table(fk.table)
+            if child is not None and (name_hint is None or re.search(name_hint, snake_case(child.name))):
+                out.append((child, child.column(fk.column)))
+    return out
+
+
+def bind_sales(profile: WarehouseProfile) -> SalesBinding | None:
+    """Find the order fact and what measures sales can be computed from, or None."""
+    candidates = [t for t in profile.tables
+                  if re.search(r"(^|_)orders?$", snake_case(t.name)) and primary_key(t) and event_time(t)]
+    if not candidates:
+        return None
+    orders = max(candidates, key=lambda t: t.row_count)
+    order_time = event_time(orders)
+    assert order_time is not None
+    fks = {fk.column: fk for fk in profile.foreign_keys if fk.table == orders.name}
+    customer = next((orders.column(c) for c, fk in fks.items() if re.search(r"customer|user|client", fk.ref_table)), None)
+    customer = customer or find_column(orders, r"customer_id", r"user_id", r"client_id")
+
+    lines = line_order = line_quantity = line_price = None
+    for child, fk_col in _child_with_fk(profile, orders, r"line|item"):
+        qty = find_column(child, r"quantity", r"qty", r"units?")
+        price = find_column(child, r"(unit_)?price", r"unit_amount", r"amount", money=True)
+        if qty and price:
+            lines, line_order, line_quantity, line_price = child, fk_col, qty, price
+            break
+    refunds = refund_order = refund_amount = refund_time = None
+    for child, fk_col in _child_with_fk(profile, orders, r"refund|return"):
+        amount = find_column(child, r"amount", r".*amount", r"total", money=True)
+        when = event_time(child)
+        if amount and when:
+            refunds, refund_order, refund_amount, refund_time = child, fk_col, amount, when
+            break
+    order_amount = find_column(orders, r"subtotal(_price)?", r"gross(_amount)?", r"total(_price)?",
+                               r"amount", r"order_total", money=True)
+    if lines is None and order_amount is None:
+        return None
+    currency_col = find_column(orders, r"currency(_code)?")
+    currency = currency_col.top_values[0] if currency_col and len(currency_col.top_values) == 1 else None
+    return SalesBinding(
+        orders=orders,
+        order_time=order_time,
+        customer=customer,
+        test_flag=find_column(orders, r"(is_)?test(_order)?"),
+        cancelled=find_column(orders, r"cancell?ed_at", r"is_cancell?ed"),
+        discount=find_column(orders, r"total_discounts?", r"discounts?(_amount)?", money=True),
+        lines=lines, line_order=line_order, line_quantity=line_quantity, line_price=line_price,
+        order_amount=order_amount,
+        refunds=refunds, refund_order=refund_order, refund_amount=refund_amount, refund_time=refund_time,
+        currency=currency,
+    )

@@ -1,0 +1,210 @@
+"""Transformation role, deterministic brain: the time-grain sales mart on top of staging.
+
+The mart has one row per period from the first to the last activity (empty periods included),
+and every measure's definition is written into its column description.
+"""
+
+from __future__ import annotations
+
+from agents.modeler import source_name, staging_model_name
+from agents.semantics import staged_name
+from dataeng_crew.contracts import ColumnSpec, Grain, ModelSpec, Plan, WarehouseProfile
+from dataeng_crew.errors import RequestError
+from tools.warehouse import primary_key
+
+MONEY = "DECIMAL(18,2)"
+
+
+def _staged(plan: Plan, profile: WarehouseProfile, role: str) -> tuple[str, str] | None:
+    """(staging model, staged column) bound to ``role``, or None when the role is unbound."""
+    binding = plan.roles.get(role)
+    if not binding:
+        return None
+    table_name, _, column_name = binding.partition(".")
+    table = profile.table(table_name)
+    if table is None:
+        raise RequestError(f"plan role {role!r} points at unknown table {table_name!r}")
+    model = staging_model_name(source_name(table.schema_name, profile.database), table.name)
+    if not column_name:
+        return model, ""
+    col = table.column(column_name)
+    if col is None:
+        raise RequestError(f"plan role {role!r} points at unknown column {binding!r}")
+    return model, staged_name(col, table)
+
+
+def _as(expr: str, name: str) -> str:
+    """``expr as name``, or just ``name`` when the expression already is that column."""
+    return name if expr == name else f"{expr} as {name}"
+
+
+def period_column(grain: Grain) -> str:
+    """Name of the period column: ``sales_date`` for days, ``<grain>_start_date`` otherwise."""
+    return "sales_date" if grain is Grain.day else f"{grain.value}_start_date"
+
+
+def _period(expr: str, grain: Grain) -> str:
+    if grain is Grain.day:
+        return f"cast({expr} as date)"
+    return f"cast(date_trunc('{grain.value}', {expr}) as date)"
+
+
+def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
+    """Write the mart the plan asks for.
+
+    Args:
+        plan: Plan with ``roles`` bound to raw tables/columns.
+        profile: Warehouse profile (to map raw columns to their staging names).
+
+    Returns:
+        The mart model(s).
+
+    Raises:
+        RequestError: When the plan lacks the roles a sales mart needs.
+    """
+    role = {r: _staged(plan, profile, r) for r in (
+        "orders", "order_time", "customer", "test_flag", "cancelled", "discount", "order_amount",
+        "lines", "line_order", "line_quantity", "line_price", "refunds", "refund_order", "refund_amount",
+        "refund_time")}
+    if role["orders"] is None or role["order_time"] is None:
+        raise RequestError("a sales mart needs an order table with an event time")
+    orders_table = profile.table(plan.roles["orders"])
+    pk = primary_key(orders_table) if orders_table else None
+    if orders_table is None or pk is None:
+        raise RequestError("a sales mart needs an order table with a primary key")
+    order_key = staged_name(orders_table.column(pk), orders_table)  # type: ignore[arg-type]
+    period = period_column(plan.grain)
+    grain = plan.grain
+
+    imports = [("orders", role["orders"][0])]
+    if role["lines"]:
+        imports.append(("order_lines", role["lines"][0]))
+    if role["refunds"] and role["refund_amount"] and role["refund_time"]:
+        imports.append(("refunds", role["refunds"][0]))
+    ctes = [f"{alias} as (\n\n    select * from {{{{ ref('{model}') }}}}\n\n)" for alias, model in imports]
+
+    filters = []
+    if role["test_flag"]:
+        filters.append(f"not coalesce({role['test_flag'][1]}, false)")
+    if role["cancelled"]:
+        col = role["cancelled"][1]
+        filters.append(f"{col} is null" if col.endswith("_at") else f"not coalesce({col}, false)")
+    where = ("\n    where " + "\n        and ".join(filters)) if filters else ""
+    customer = role["customer"][1] if role["customer"] else "cast(null as bigint)"
+    discount = role["discount"][1] if role["discount"] else "0"
+    order_value = (
+        "" if role["lines"] else f",\n        {role['order_amount'][1]} as gross_sales"  # type: ignore[index]
+    )
+    ctes.append(
+        "valid_orders as (\n\n"
+        "    select\n"
+        f"        {order_key},\n"
+        f"        {_as(customer, 'customer_id')},\n"
+        f"        {_period(role['order_time'][1], grain)} as {period},\n"
+        f"        {_as(discount, 'discounts')}{order_value}\n\n"
+        f"    from orders{where}\n\n)"
+    )
+    if role["lines"]:
+        line_order = role["line_order"][1]  # type: ignore[index]
+        ctes.append(
+            "order_gross as (\n\n"
+            "    select\n"
+            f"        {_as(line_order, order_key)},\n"
+            f"        sum({role['line_quantity'][1]} * {role['line_price'][1]}) as gross_sales\n\n"  # type: ignore[index]
+            "    from order_lines\n"
+            f"    group by {line_order}\n\n)"
+        )
+        gross_expr = "coalesce(order_gross.gross_sales, 0)"
+        gross_join = f"\n    left join order_gross\n        on valid_orders.{order_key} = order_gross.{order_key}"
+    else:
+        gross_expr = "coalesce(valid_orders.gross_sales, 0)"
+        gross_join = ""
+    ctes.append(
+        "orders_per_period as (\n\n"
+        "    select\n"
+        f"        valid_orders.{period},\n"
+        "        count(*) as order_count,\n"
+        "        count(distinct valid_orders.customer_id) as customer_count,\n"
+        f"        sum({gross_expr}) as gross_sales,\n"
+        "        sum(coalesce(valid_orders.discounts, 0)) as discounts\n\n"
+        f"    from valid_orders{gross_join}\n"
+        f"    group by valid_orders.{period}\n\n)"
+    )
+    has_refunds = any(alias == "refunds" for alias, _ in imports)
+    if has_refunds:
+        ctes.append(
+            "refunds_per_period as (\n\n"
+            "    select\n"
+            f"        {_period('refunds.' + role['refund_time'][1], grain)} as {period},\n"  # type: ignore[index]
+            f"        sum(refunds.{role['refund_amount'][1]}) as refunds\n\n"  # type: ignore[index]
+            "    from refunds\n"
+            "    inner join valid_orders\n"
+            f"        on refunds.{role['refund_order'][1]} = valid_orders.{order_key}\n"  # type: ignore[index]
+            f"    group by {_period('refunds.' + role['refund_time'][1], grain)}\n\n)"  # type: ignore[index]
+        )
+        activity = (f"select {period} from orders_per_period\n"
+                    f"        union all\n        select {period} from refunds_per_period")
+    else:
+        activity = f"select {period} from orders_per_period"
+    ctes.append(
+        "period_bounds as (\n\n"
+        "    select\n"
+        f"        min({period}) as first_period,\n"
+        f"        max({period}) as last_period\n\n"
+        f"    from (\n        {activity}\n    ) as activity\n\n)"
+    )
+    ctes.append(
+        "period_spine as (\n\n"
+        "    select\n"
+        f"        cast(unnest(generate_series(first_period, last_period, interval 1 {grain.value})) as date) as {period}\n\n"
+        "    from period_bounds\n\n)"
+    )
+    refunds_expr = "coalesce(refunds_per_period.refunds, 0)" if has_refunds else "0"
+    refund_join = (f"\n    left join refunds_per_period\n        on period_spine.{period} = refunds_per_period.{period}"
+                   if has_refunds else "")
+    ctes.append(
+        "final as (\n\n"
+        "    select\n"
+        f"        period_spine.{period},\n"
+        "        coalesce(orders_per_period.order_count, 0) as order_count,\n"
+        "        coalesce(orders_per_period.customer_count, 0) as customer_count,\n"
+        f"        cast(coalesce(orders_per_period.gross_sales, 0) as decimal(18, 2)) as gross_sales,\n"
+        f"        cast(coalesce(orders_per_period.discounts, 0) as decimal(18, 2)) as discounts,\n"
+        f"        cast({refunds_expr} as decimal(18, 2)) as refunds,\n"
+        "        cast(\n"
+        "            coalesce(orders_per_period.gross_sales, 0)\n"
+        "            - coalesce(orders_per_period.discounts, 0)\n"
+        f"            - {refunds_expr}\n"
+        "            as decimal(18, 2)\n"
+        "        ) as net_sales,\n"
+        "        cast(\n"
+        "            (orders_per_period.gross_sales - orders_per_period.discounts)\n"
+        "            / nullif(orders_per_period.order_count, 0)\n"
+        "            as decimal(18, 2)\n"
+        "        ) as average_order_value\n\n"
+        "    from period_spine\n"
+        "    left join orders_per_period\n"
+        f"        on period_spine.{period} = orders_per_period.{period}{refund_join}\n\n)"
+    )
+    sql = "with\n\n" + ",\n\n".join(ctes) + "\n\nselect * from final\n"
+
+    definitions = {m.name: m.definition for m in plan.measures}
+    types = {"order_count": "BIGINT", "customer_count": "BIGINT"}
+    columns = [ColumnSpec(name=period, data_type="DATE",
+                          description=f"The {grain.value} (its first date). One row per {grain.value} from the first "
+                                      "to the last order or refund, including periods with no activity.")]
+    columns += [ColumnSpec(name=name, data_type=types.get(name, MONEY), description=definitions[name])
+                for name in ("order_count", "customer_count", "gross_sales", "discounts", "refunds",
+                             "net_sales", "average_order_value")]
+    return [ModelSpec(
+        name=plan.mart_name,
+        layer="marts",
+        materialization="table",
+        folder="marts",
+        description=(f"{grain.value.capitalize()} {plan.subject}: one row per {grain.value} with orders, customers, "
+                     "gross sales, discounts, refunds, net sales and average order value. "
+                     "Built for the request: " + plan.request.replace('"', "'")),
+        sql=sql,
+        columns=columns,
+        contract_enforced=True,
+    )]

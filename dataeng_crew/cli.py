@@ -1,0 +1,135 @@
+"""Thin command-line interface. Heavy libraries (dbt, crewai, great_expectations) load lazily,
+so ``dataeng-crew --help`` stays fast."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from dataeng_crew import __version__
+from dataeng_crew.errors import DataengCrewError
+
+OFFLINE_ENV = {"CREWAI_DISABLE_TELEMETRY": "true", "OTEL_SDK_DISABLED": "true", "CREWAI_TRACING_ENABLED": "false",
+               "DO_NOT_TRACK": "1", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def _offline_defaults() -> None:
+    import os
+
+    for key, value in OFFLINE_ENV.items():
+        os.environ.setdefault(key, value)
+
+
+def _fail(exc: DataengCrewError, as_json: bool, extra: dict | None = None) -> None:
+    if as_json:
+        from dataeng_crew.flow import dumps
+
+        click.echo(dumps({**(extra or {}), "error": str(exc), "error_type": type(exc).__name__}))
+    _console().print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
+    sys.exit(exc.exit_code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="dataeng-crew")
+def main() -> None:
+    """A crew of agents that turns an analytics request into a validated dbt change and a PR."""
+
+
+@main.command()
+@click.argument("request")
+@click.option("--project", type=click.Path(path_type=Path, file_okay=False), help="dbt project folder.")
+@click.option("--warehouse", type=click.Path(path_type=Path), help="DuckDB file or folder of CSV/Parquet files.")
+@click.option("--publish", type=click.Choice(["local", "none"]), default="local", show_default=True,
+              help="local: one commit on branch dataeng-crew/<slug>; none: validate only.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the result at the end.")
+def propose(request: str, project: Path | None, warehouse: Path | None, publish: str, as_json: bool) -> None:
+    """Propose dbt models, tests and docs for REQUEST (e.g. "daily_sales mart")."""
+    _offline_defaults()
+    from dataeng_crew import flow
+
+    console = _console()
+    console.print("[dim]no LLM configured: running the deterministic brain (profiling + rules)[/]")
+    proposal_holder: dict = {}
+
+    def progress(stage: str) -> None:
+        console.print(f"[cyan]→[/] {stage}")
+
+    try:
+        proposal = flow.propose(request, project=project, warehouse=warehouse, publish=publish,  # type: ignore[arg-type]
+                                progress=progress)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted: nothing was published, your project is unchanged[/]")
+        sys.exit(130)
+    except DataengCrewError as exc:
+        _fail(exc, as_json, proposal_holder)
+        return
+    data = flow.summary(proposal)
+    build = proposal.checks.build
+    passed = sum(1 for n in build.nodes if n.status in {"pass", "success"}) if build else 0
+    console.print(f"[green]✓[/] {len(proposal.models)} models; dbt build: {passed}/{len(build.nodes) if build else 0} "
+                  f"nodes passed in {build.elapsed_seconds if build else 0:.1f} s")
+    if proposal.branch:
+        console.print(f"[green]✓[/] branch [bold]{proposal.branch}[/] ({(proposal.commit or '')[:10]}); "
+                      f"PR description: {proposal.pr}")
+    console.print(f"  warehouse with the built models: {proposal.warehouse}")
+    if as_json:
+        click.echo(flow.dumps(data))
+
+
+@main.command()
+@click.option("--project", type=click.Path(path_type=Path, file_okay=False), help="dbt project folder.")
+@click.option("--out", type=click.Path(path_type=Path), help="DuckDB file to write (default: the project's profile path).")
+@click.option("--scale", type=int, default=5_000, show_default=True, help="Number of orders (up to millions).")
+@click.option("--seed", type=int, default=42, show_default=True)
+def sample(project: Path | None, out: Path | None, scale: int, seed: int) -> None:
+    """Build the sample shop warehouse (messy raw data) into a DuckDB file."""
+    from dataeng_crew.settings import default_warehouse, find_project
+    from tools.sample_data import build_sample_warehouse
+
+    try:
+        target = out or default_warehouse(find_project(project))
+        info = build_sample_warehouse(target, scale=scale, seed=seed)
+    except DataengCrewError as exc:
+        _fail(exc, False)
+        return
+    counts = ", ".join(f"{t} {n:,}" for t, n in info.row_counts.items())
+    _console().print(f"[green]✓[/] {info.path} (schema {info.schema}): {counts}")
+
+
+@main.command()
+@click.option("--project", type=click.Path(path_type=Path, file_okay=False), help="dbt project folder.")
+@click.option("--warehouse", type=click.Path(path_type=Path), help="DuckDB file or folder of CSV/Parquet files.")
+@click.option("--json", "as_json", is_flag=True)
+def check(project: Path | None, warehouse: Path | None, as_json: bool) -> None:
+    """Check the current project: sqlglot on compiled SQL, then dbt build on a sandbox copy."""
+    _offline_defaults()
+    from dataeng_crew import checks, flow
+
+    console = _console()
+    try:
+        result = checks.check_project(project, warehouse, progress=lambda s: console.print(f"[cyan]→[/] {s}"))
+    except DataengCrewError as exc:
+        _fail(exc, as_json)
+        return
+    for issue in result.sql_issues:
+        console.print(f"[red]✗[/] {issue.model}: [{issue.kind}] {issue.message}", markup=False)
+    build = result.build
+    if build:
+        for node in build.failed_nodes:
+            console.print(f"[red]✗[/] {node.unique_id}: {node.status} {node.message or ''}", markup=False)
+        console.print(f"dbt build: {'passed' if build.success else 'FAILED'} ({len(build.nodes)} nodes)")
+    if as_json:
+        click.echo(flow.dumps(result.model_dump()))
+    sys.exit(0 if result.passed else 1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

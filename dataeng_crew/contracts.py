@@ -1,0 +1,332 @@
+"""Contracts: the only exchange format between roles, tools, rendering, checks and publishing.
+
+The deterministic brains and the LLM crew both produce these objects; everything downstream
+(rendering, sqlglot checks, dbt build, publishing) consumes them without knowing who wrote them.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class Contract(BaseModel):
+    """Base of every contract: strict about unknown keys so agent output cannot smuggle fields."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+# --------------------------------------------------------------------------- profiling
+
+
+class ColumnProfile(Contract):
+    """What profiling learned about one column.
+
+    Attributes:
+        name: Column name exactly as in the warehouse.
+        data_type: DuckDB type name (``BIGINT``, ``VARCHAR``, ...).
+        null_fraction: Share of NULL values in the (sampled) rows, 0..1.
+        distinct_count: Approximate number of distinct non-null values.
+        min_value: Smallest value rendered as text (None when empty or not orderable).
+        max_value: Largest value rendered as text.
+        sample_values: A few distinct non-null values (length-capped text).
+        top_values: Every distinct value when the column is low-cardinality, else empty.
+    """
+
+    name: str
+    data_type: str
+    null_fraction: float = 0.0
+    distinct_count: int = 0
+    min_value: str | None = None
+    max_value: str | None = None
+    sample_values: list[str] = Field(default_factory=list)
+    top_values: list[str] = Field(default_factory=list)
+    timestamp_formats: list[str] = Field(
+        default_factory=list,
+        description="For text columns holding timestamps: the strptime formats that parse them, most common first.",
+    )
+    unparsed_timestamps: int = Field(default=0, description="Text timestamps no known format parses.")
+
+
+class TableProfile(Contract):
+    """What profiling learned about one table."""
+
+    database: str
+    schema_name: str
+    name: str
+    row_count: int
+    profiled_rows: int
+    sampled: bool = False
+    columns: list[ColumnProfile] = Field(default_factory=list)
+    candidate_keys: list[str] = Field(default_factory=list)
+    duplicate_key_rows: dict[str, int] = Field(
+        default_factory=dict,
+        description="For id-like columns that are almost unique: rows sharing a key (re-synced loads).",
+    )
+
+    def column(self, name: str) -> ColumnProfile | None:
+        """Return the profile of ``name`` (case-insensitive) or None."""
+        lowered = name.lower()
+        return next((c for c in self.columns if c.name.lower() == lowered), None)
+
+    @property
+    def fqn(self) -> str:
+        """Fully qualified ``database.schema.table`` name."""
+        return f"{self.database}.{self.schema_name}.{self.name}"
+
+
+class ForeignKey(Contract):
+    """A foreign key found by an inclusion check: every non-null child value exists in the parent."""
+
+    table: str
+    column: str
+    ref_table: str
+    ref_column: str
+    inclusion: float = Field(ge=0, le=1, description="Share of distinct child values found in parent.")
+
+
+class WarehouseProfile(Contract):
+    """Profiles of every table in the warehouse plus the foreign keys between them."""
+
+    path: str
+    database: str
+    tables: list[TableProfile] = Field(default_factory=list)
+    foreign_keys: list[ForeignKey] = Field(default_factory=list)
+
+    def table(self, name: str) -> TableProfile | None:
+        """Return the table called ``name`` (case-insensitive) or None."""
+        lowered = name.lower()
+        return next((t for t in self.tables if t.name.lower() == lowered), None)
+
+
+# --------------------------------------------------------------------------- planning
+
+
+class Grain(str, Enum):
+    """Time grain of a time-series mart."""
+
+    day = "day"
+    week = "week"
+    month = "month"
+    quarter = "quarter"
+    year = "year"
+
+
+class MeasureSpec(Contract):
+    """A measure the mart will compute, with its business definition."""
+
+    name: str
+    definition: str
+
+
+class Plan(Contract):
+    """The planner's interpretation of the request."""
+
+    request: str
+    mart_name: str
+    kind: Literal["time_grain"] = "time_grain"
+    grain: Grain
+    subject: str
+    measures: list[MeasureSpec]
+    source_tables: list[str] = Field(description="Raw tables the proposal stages, by name.")
+    roles: dict[str, str] = Field(
+        default_factory=dict,
+        description="Semantic role -> raw 'table' or 'table.column' the plan binds it to.",
+    )
+    interpretations: list[str] = Field(
+        default_factory=list, description="Every choice the planner made, in plain words."
+    )
+
+
+# --------------------------------------------------------------------------- dbt artifacts
+
+
+class TestSpec(Contract):
+    """A dbt data test on a column (or on the model when ``column`` is None)."""
+
+    __test__ = False  # not a pytest test class
+
+    name: str = Field(description="Generic test name: unique, not_null, relationships, ...")
+    column: str | None = None
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    severity: Literal["error", "warn"] = "error"
+    reason: str = Field(default="", description="Why this test was inferred (goes to the report).")
+
+    def to_yaml(self) -> str | dict[str, Any]:
+        """The entry under ``data_tests:`` in dbt >= 1.10 form (arguments under ``arguments:``)."""
+        if not self.arguments and self.severity == "error":
+            return self.name
+        body: dict[str, Any] = {}
+        if self.arguments:
+            body["arguments"] = self.arguments
+        if self.severity != "error":
+            body["config"] = {"severity": self.severity}
+        return {self.name: body}
+
+
+class ColumnSpec(Contract):
+    """A column of a generated model or source table."""
+
+    name: str
+    description: str
+    data_type: str | None = None
+    tests: list[TestSpec] = Field(default_factory=list)
+    meta: dict[str, Any] = Field(default_factory=dict)
+    tags: list[str] = Field(default_factory=list)
+
+
+Layer = Literal["staging", "intermediate", "marts"]
+Materialization = Literal["view", "table", "incremental", "ephemeral"]
+
+
+class ModelSpec(Contract):
+    """A dbt model: its SQL (Jinja limited to ref/source/config) and its documented columns."""
+
+    name: str
+    layer: Layer
+    materialization: Materialization
+    description: str
+    sql: str
+    columns: list[ColumnSpec]
+    folder: str = Field(description="Folder under models/, e.g. 'staging/shop' or 'marts'.")
+    tags: list[str] = Field(default_factory=list)
+    meta: dict[str, Any] = Field(default_factory=dict)
+    contract_enforced: bool = False
+    tests: list[TestSpec] = Field(default_factory=list, description="Model-level tests.")
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        if not value.replace("_", "").isalnum() or not value.islower() or not value[0].isalpha():
+            raise ValueError(f"model name must be lower snake_case, got {value!r}")
+        return value
+
+    @property
+    def path(self) -> str:
+        """Path of the SQL file relative to the dbt project root."""
+        return f"models/{self.folder}/{self.name}.sql"
+
+    def column(self, name: str) -> ColumnSpec | None:
+        """Return the column called ``name`` or None."""
+        return next((c for c in self.columns if c.name == name), None)
+
+
+class SourceTableSpec(Contract):
+    """A raw table declared in a dbt source."""
+
+    name: str
+    description: str
+    loaded_at_field: str | None = None
+    columns: list[ColumnSpec] = Field(default_factory=list)
+
+
+class SourceSpec(Contract):
+    """A dbt source: one raw schema of the warehouse."""
+
+    name: str
+    database: str
+    schema_name: str
+    description: str
+    tables: list[SourceTableSpec]
+
+    @property
+    def folder(self) -> str:
+        """Folder of the source's staging models under models/."""
+        return f"staging/{self.name}"
+
+
+class ColumnPolicy(Contract):
+    """Governance decision for one column."""
+
+    model: str
+    column: str
+    classification: Literal["pii", "confidential", "internal", "public"]
+    pii_kind: str | None = None
+    confidence: float = Field(ge=0, le=1)
+    evidence: str = Field(description="Why: name and value patterns. Never raw values.")
+    action: Literal["tag", "mask", "drop"] = "tag"
+
+
+# --------------------------------------------------------------------------- checks
+
+
+class SqlIssue(Contract):
+    """One problem found by the sqlglot checks."""
+
+    model: str
+    kind: Literal["parse", "unsafe", "jinja", "unknown_table", "unknown_column", "columns_mismatch"]
+    message: str
+
+
+class NodeResult(Contract):
+    """Result of one dbt node (model, test, seed...) in a build."""
+
+    unique_id: str
+    resource_type: str
+    status: str
+    message: str | None = None
+    failures: int | None = None
+    execution_time: float = 0.0
+
+
+class BuildResult(Contract):
+    """Outcome of a dbt invocation."""
+
+    command: list[str]
+    success: bool
+    error: str | None = None
+    nodes: list[NodeResult] = Field(default_factory=list)
+    elapsed_seconds: float = 0.0
+
+    @property
+    def failed_nodes(self) -> list[NodeResult]:
+        """Nodes whose status is error or fail."""
+        return [n for n in self.nodes if n.status in {"error", "fail", "runtime error"}]
+
+
+class CheckReport(Contract):
+    """Every check the proposal went through before publishing."""
+
+    sql_issues: list[SqlIssue] = Field(default_factory=list)
+    models_checked: int = 0
+    build: BuildResult | None = None
+
+    @property
+    def passed(self) -> bool:
+        """True when sqlglot found nothing and the build succeeded."""
+        return not self.sql_issues and self.build is not None and self.build.success
+
+
+# --------------------------------------------------------------------------- the proposal
+
+
+class StageTiming(Contract):
+    """Wall time of one flow stage."""
+
+    stage: str
+    seconds: float
+
+
+class Proposal(Contract):
+    """Everything one `propose` run produced, checked and published."""
+
+    proposal_id: str
+    request: str
+    created_at: str
+    status: Literal["published", "validated", "failed", "interrupted"] = "failed"
+    brain: str = "deterministic"
+    plan: Plan | None = None
+    sources: list[SourceSpec] = Field(default_factory=list)
+    models: list[ModelSpec] = Field(default_factory=list)
+    policies: list[ColumnPolicy] = Field(default_factory=list)
+    checks: CheckReport = Field(default_factory=CheckReport)
+    files: list[str] = Field(default_factory=list, description="Paths written, relative to the repo.")
+    branch: str | None = None
+    commit: str | None = None
+    pr: str | None = None
+    warehouse: str | None = None
+    proposal_dir: str | None = None
+    error: str | None = None
+    timings: list[StageTiming] = Field(default_factory=list)

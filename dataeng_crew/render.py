@@ -1,0 +1,192 @@
+"""Rendering: contracts → dbt project files and the pull-request description.
+
+Rendering never knows which brain produced the contracts. YAML files that already exist in the
+project are merged (our models/sources replace entries of the same name, others are kept).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable
+
+import yaml
+
+from dataeng_crew.contracts import ModelSpec, Proposal, SourceSpec
+
+REF_RX = re.compile(r"""\{\{\s*ref\(\s*['"]([^'"]+)['"]\s*\)\s*\}\}""")
+SOURCE_RX = re.compile(r"""\{\{\s*source\(\s*['"]([^'"]+)['"]\s*,\s*['"]([^'"]+)['"]\s*\)\s*\}\}""")
+
+
+class _Dumper(yaml.SafeDumper):
+    """Indent sequences under their key, as dbt projects are usually written."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> Any:  # noqa: ARG002
+        return super().increase_indent(flow, False)
+
+
+def dump_yaml(data: Any) -> str:
+    """YAML in dbt's usual layout: block style, keys in insertion order, indented lists."""
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=100)
+
+
+def model_yaml(model: ModelSpec) -> dict[str, Any]:
+    """The ``models:`` entry of one model (config, contract, columns and data tests)."""
+    config: dict[str, Any] = {"materialized": model.materialization}
+    if model.contract_enforced:
+        config["contract"] = {"enforced": True}
+    if model.tags:
+        config["tags"] = list(model.tags)
+    if model.meta:
+        config["meta"] = dict(model.meta)
+    entry: dict[str, Any] = {"name": model.name, "description": model.description, "config": config}
+    if model.tests:
+        entry["data_tests"] = [t.to_yaml() for t in model.tests]
+    columns = []
+    for col in model.columns:
+        c: dict[str, Any] = {"name": col.name, "description": col.description}
+        if col.data_type and model.contract_enforced:
+            c["data_type"] = col.data_type.lower()
+        if col.meta:
+            c["config"] = {"meta": dict(col.meta)}
+        if col.tags:
+            c.setdefault("config", {})["tags"] = list(col.tags)
+        if col.tests:
+            c["data_tests"] = [t.to_yaml() for t in col.tests]
+        columns.append(c)
+    entry["columns"] = columns
+    return entry
+
+
+def source_yaml(source: SourceSpec) -> dict[str, Any]:
+    """The ``sources:`` entry of one source (database pinned for slim CI)."""
+    tables = []
+    for t in source.tables:
+        entry: dict[str, Any] = {"name": t.name, "description": t.description}
+        if t.loaded_at_field:
+            entry["loaded_at_field"] = t.loaded_at_field
+        if t.columns:
+            entry["columns"] = [{"name": c.name, "description": c.description} for c in t.columns]
+        tables.append(entry)
+    return {"name": source.name, "description": source.description, "database": source.database,
+            "schema": source.schema_name, "tables": tables}
+
+
+def _merge(existing: str | None, key: str, entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """Merge ``entries`` into an existing yml document under ``key``, replacing same-named ones."""
+    doc: dict[str, Any] = {"version": 2}
+    if existing:
+        loaded = yaml.safe_load(existing) or {}
+        if isinstance(loaded, dict):
+            doc = loaded
+            doc.setdefault("version", 2)
+    current = [e for e in doc.get(key) or [] if isinstance(e, dict)]
+    names = {e["name"] for e in entries}
+    doc[key] = [e for e in current if e.get("name") not in names] + entries
+    return doc
+
+
+def render_project_files(
+    sources: list[SourceSpec],
+    models: list[ModelSpec],
+    read_existing: Callable[[str], str | None] = lambda _path: None,
+) -> dict[str, str]:
+    """All files of a proposal, keyed by path relative to the dbt project root.
+
+    Args:
+        sources: Sources to declare.
+        models: Models to write.
+        read_existing: Returns the current content of a project file (or None), for yml merging.
+
+    Returns:
+        ``{relative_path: content}``.
+    """
+    files: dict[str, str] = {}
+    for source in sources:
+        path = f"models/{source.folder}/_{source.name}__sources.yml"
+        files[path] = dump_yaml(_merge(read_existing(path), "sources", [source_yaml(source)]))
+    by_folder: dict[str, list[ModelSpec]] = {}
+    for model in models:
+        files[model.path] = model.sql if model.sql.endswith("\n") else model.sql + "\n"
+        by_folder.setdefault(model.folder, []).append(model)
+    for folder, folder_models in by_folder.items():
+        path = f"models/{folder}/_{folder.rsplit('/', 1)[-1]}__models.yml"
+        files[path] = dump_yaml(_merge(read_existing(path), "models", [model_yaml(m) for m in folder_models]))
+    return files
+
+
+def dependencies(model: ModelSpec) -> tuple[list[str], list[tuple[str, str]]]:
+    """Models (``ref``) and sources (``source``) a model's SQL reads."""
+    return REF_RX.findall(model.sql), SOURCE_RX.findall(model.sql)
+
+
+def mermaid_lineage(sources: list[SourceSpec], models: list[ModelSpec]) -> str:
+    """A Mermaid flowchart: raw tables → staging → marts."""
+    lines = ["flowchart LR"]
+    for model in models:
+        refs, srcs = dependencies(model)
+        for src, table in srcs:
+            lines.append(f"    {src}.{table}[({src}.{table})] --> {model.name}")
+        for ref in refs:
+            lines.append(f"    {ref} --> {model.name}")
+    for model in models:
+        if model.layer == "marts":
+            lines.append(f"    style {model.name} fill:#d4f7d4,stroke:#2a7a2a")
+    return "\n".join(lines)
+
+
+def _md(text: str) -> str:
+    """Escape table separators in Markdown table cells."""
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_pr_body(proposal: Proposal) -> str:
+    """The pull-request description: request, plan, models, tests and their results, lineage."""
+    out: list[str] = [f"# dataeng-crew: {proposal.request}", ""]
+    out += [f"Proposal `{proposal.proposal_id}` · brain: {proposal.brain} · status: **{proposal.status}**", ""]
+    if proposal.plan:
+        p = proposal.plan
+        out += ["## Plan", "", f"- Mart: `{p.mart_name}` (one row per {p.grain.value})",
+                f"- Raw tables staged: {', '.join(f'`{t}`' for t in p.source_tables)}", "",
+                "Interpretations:", ""]
+        out += [f"- {i}" for i in p.interpretations]
+        out += ["", "| measure | definition |", "|---|---|"]
+        out += [f"| `{m.name}` | {_md(m.definition)} |" for m in p.measures]
+        out.append("")
+    out += ["## Lineage", "", "```mermaid", mermaid_lineage(proposal.sources, proposal.models), "```", ""]
+    out += ["## Models", ""]
+    for model in proposal.models:
+        out += [f"### `{model.name}` ({model.layer}, {model.materialization})", "",
+                f"`{model.path}` — {model.description}", "",
+                "| column | type | description | tests |", "|---|---|---|---|"]
+        for c in model.columns:
+            tests = ", ".join(t.name for t in c.tests) or "—"
+            pii = " 🔒 PII" if c.meta.get("pii") else ""
+            out.append(f"| `{c.name}` | {c.data_type or ''} | {_md(c.description)}{pii} | {tests} |")
+        out.append("")
+    if proposal.policies:
+        out += ["## Governance", "", "| model | column | kind | confidence | evidence |", "|---|---|---|---|---|"]
+        out += [f"| `{p.model}` | `{p.column}` | {p.pii_kind} | {p.confidence:.2f} | {_md(p.evidence)} |"
+                for p in proposal.policies]
+        out += ["", "No mart exposes these columns.", ""]
+    out += ["## Validation", ""]
+    checks = proposal.checks
+    out.append(f"- sqlglot: {checks.models_checked} compiled models parsed, checked against the allow-list and "
+               f"qualified against the warehouse schema: {len(checks.sql_issues)} issue(s).")
+    for issue in checks.sql_issues:
+        out.append(f"  - `{issue.model}` {issue.kind}: {_md(issue.message)}")
+    build = checks.build
+    if build:
+        by_status: dict[str, int] = {}
+        for n in build.nodes:
+            by_status[n.status] = by_status.get(n.status, 0) + 1
+        summary = ", ".join(f"{v} {k}" for k, v in sorted(by_status.items()))
+        out.append(f"- `dbt {' '.join(build.command[:1])}` on a sandbox copy of the warehouse "
+                   f"({build.elapsed_seconds:.1f} s): {'passed' if build.success else 'FAILED'} — {summary}.")
+        out += ["", "<details><summary>Node results</summary>", "", "| node | status | failures |", "|---|---|---|"]
+        out += [f"| `{n.unique_id}` | {n.status} | {n.failures if n.failures is not None else ''} |" for n in build.nodes]
+        out += ["", "</details>"]
+    out += ["", "## How to review and roll back", "",
+            f"- Check out `{proposal.branch or '(not published)'}` and run `dbt build` in the dbt project.",
+            f"- Roll back: delete the branch (`git branch -D {proposal.branch or '<branch>'}`); "
+            "nothing outside it was changed.", ""]
+    return "\n".join(out)

@@ -1,0 +1,111 @@
+"""Local git publishing without touching the user's working tree or current branch.
+
+The commit is built with plumbing in a temporary index (``GIT_INDEX_FILE``): blobs are hashed
+into the object store, a tree is written from the base commit plus the new files, a commit is
+created on top of the base, and the branch ref is moved in one atomic ``update-ref``. Nothing is
+checked out, so the user's files, index and HEAD stay exactly as they were, even on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+from dataeng_crew.errors import PublishError
+
+
+def _git(repo: Path, *args: str, input_text: str | None = None, env: dict[str, str] | None = None,
+         check: bool = True) -> str:
+    proc = subprocess.run(
+        ["git", "-C", str(repo), *args], input=input_text, capture_output=True, text=True,
+        env={**os.environ, **(env or {})},
+    )
+    if check and proc.returncode != 0:
+        raise PublishError(f"git {' '.join(args[:2])} failed: {proc.stderr.strip()[:500]}")
+    return proc.stdout.strip() if check else (proc.stdout.strip() if proc.returncode == 0 else "")
+
+
+def repo_root(path: Path) -> Path | None:
+    """The root of the git work tree holding ``path``, or None when it is not in a repository."""
+    proc = subprocess.run(["git", "-C", str(path), "rev-parse", "--show-toplevel"], capture_output=True, text=True)
+    return Path(proc.stdout.strip()) if proc.returncode == 0 else None
+
+
+def head_commit(repo: Path) -> str:
+    """The commit HEAD points at.
+
+    Raises:
+        PublishError: When the repository has no commit yet.
+    """
+    sha = _git(repo, "rev-parse", "--verify", "--quiet", "HEAD^{commit}", check=False)
+    if not sha:
+        raise PublishError(f"{repo} has no commit yet: commit your project once, then propose again")
+    return sha
+
+
+def current_branch(repo: Path) -> str | None:
+    """The checked-out branch name, or None when HEAD is detached."""
+    return _git(repo, "symbolic-ref", "--quiet", "--short", "HEAD", check=False) or None
+
+
+def branch_commit(repo: Path, branch: str) -> str | None:
+    """The commit a local branch points at, or None."""
+    return _git(repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}^{{commit}}", check=False) or None
+
+
+def read_at(repo: Path, rev: str, path: str) -> str | None:
+    """Content of ``path`` (repo-relative, posix) at ``rev``, or None when absent."""
+    proc = subprocess.run(["git", "-C", str(repo), "show", f"{rev}:{path}"], capture_output=True)
+    return proc.stdout.decode("utf-8") if proc.returncode == 0 else None
+
+
+def _identity(repo: Path) -> dict[str, str]:
+    env: dict[str, str] = {}
+    if not _git(repo, "config", "user.name", check=False):
+        env.update(GIT_AUTHOR_NAME="dataeng-crew", GIT_COMMITTER_NAME="dataeng-crew")
+    if not _git(repo, "config", "user.email", check=False):
+        env.update(GIT_AUTHOR_EMAIL="dataeng-crew@localhost", GIT_COMMITTER_EMAIL="dataeng-crew@localhost")
+    return env
+
+
+def commit_to_branch(repo: Path, base: str, branch: str, files: dict[str, str], message: str) -> str:
+    """Create ONE commit on top of ``base`` holding ``files`` and point ``branch`` at it.
+
+    An existing branch of the same name is moved to the new commit (its old tip stays in the
+    reflog), so re-running a request converges to one branch with one commit.
+
+    Args:
+        repo: Repository root.
+        base: Commit to build on (usually HEAD).
+        branch: Branch name, e.g. ``dataeng-crew/daily-sales-mart``.
+        files: ``{repo_relative_posix_path: content}``.
+        message: Commit message.
+
+    Returns:
+        The new commit's sha.
+
+    Raises:
+        PublishError: When the branch is checked out or git fails.
+    """
+    if current_branch(repo) == branch:
+        raise PublishError(f"branch {branch} is checked out; switch to another branch to re-run this proposal")
+    _git(repo, "check-ref-format", f"refs/heads/{branch}")
+    old = branch_commit(repo, branch) or ""
+    with tempfile.TemporaryDirectory(prefix="dataeng-crew-index-") as tmp:
+        env = {"GIT_INDEX_FILE": str(Path(tmp) / "index"), **_identity(repo)}
+        _git(repo, "read-tree", base, env=env)
+        for path, content in sorted(files.items()):
+            blob = _git(repo, "hash-object", "-w", "--stdin", input_text=content, env=env)
+            _git(repo, "update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=env)
+        tree = _git(repo, "write-tree", env=env)
+        commit = _git(repo, "commit-tree", tree, "-p", base, "-m", message, env=env)
+    _git(repo, "update-ref", "-m", "dataeng-crew propose", f"refs/heads/{branch}", commit, old)
+    return commit
+
+
+def changed_paths(repo: Path, base: str, commit: str) -> list[str]:
+    """Paths that differ between two commits."""
+    out = _git(repo, "diff", "--name-only", base, commit)
+    return [line for line in out.splitlines() if line]

@@ -1,0 +1,72 @@
+"""Project file writer restricted to the paths an agent may write.
+
+Allowed: ``models/**.sql|yml``, ``tests/**.sql|yml`` and the GX suites folder. Refused: ``..``,
+absolute paths, symlinks, ``macros/``, ``dbt_project.yml``, ``profiles.yml``, ``packages.yml`` and
+``.py`` models. Every path is validated before the first byte is written.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path, PurePosixPath
+
+from dataeng_crew.errors import UnsafeArtifactError
+
+ALLOWED_ROOTS = ("models", "tests", "suites")
+ALLOWED_SUFFIXES = {".sql", ".yml", ".yaml", ".json", ".md"}
+FORBIDDEN_NAMES = {"dbt_project.yml", "profiles.yml", "packages.yml", "dependencies.yml", "selectors.yml"}
+
+
+def validate_path(root: Path, relative: str) -> Path:
+    """Check that ``relative`` may be written under ``root`` and return the absolute path.
+
+    Raises:
+        UnsafeArtifactError: When the path breaks the allow-list.
+    """
+    pure = PurePosixPath(relative.replace("\\", "/"))
+    if pure.is_absolute() or relative.startswith(("/", "~")) or ":" in relative:
+        raise UnsafeArtifactError(f"refused path {relative!r}: absolute paths are not allowed")
+    if any(part in {"..", "."} for part in pure.parts) or not pure.parts:
+        raise UnsafeArtifactError(f"refused path {relative!r}: '..' is not allowed")
+    if pure.parts[0] not in ALLOWED_ROOTS:
+        raise UnsafeArtifactError(f"refused path {relative!r}: only {', '.join(ALLOWED_ROOTS)}/ may be written")
+    if pure.name in FORBIDDEN_NAMES:
+        raise UnsafeArtifactError(f"refused path {relative!r}: project configuration may not be written")
+    if pure.suffix.lower() not in ALLOWED_SUFFIXES:
+        raise UnsafeArtifactError(f"refused path {relative!r}: {pure.suffix or 'no suffix'} files are not allowed")
+    if pure.parts[0] == "models" and pure.suffix.lower() not in {".sql", ".yml", ".yaml", ".md"}:
+        raise UnsafeArtifactError(f"refused path {relative!r}: models/ holds .sql and .yml files only")
+    target = root / Path(*pure.parts)
+    probe = root
+    for part in pure.parts:  # no symlink anywhere on the way, existing or not
+        probe = probe / part
+        if probe.is_symlink():
+            raise UnsafeArtifactError(f"refused path {relative!r}: {probe} is a symbolic link")
+    resolved_root = root.resolve()
+    if not str(target.resolve()).startswith(str(resolved_root) + os.sep):
+        raise UnsafeArtifactError(f"refused path {relative!r}: it leaves the project")
+    return target
+
+
+def write_project_files(root: Path, files: dict[str, str]) -> list[Path]:
+    """Write ``files`` under ``root`` after validating every path (all or nothing).
+
+    Args:
+        root: dbt project root (a sandbox copy, never the user's tree in place).
+        files: ``{relative_path: content}``.
+
+    Returns:
+        The written paths.
+
+    Raises:
+        UnsafeArtifactError: When any path is refused; nothing is written then.
+    """
+    targets = [(validate_path(root, rel), content) for rel, content in files.items()]
+    written = []
+    for target, content in targets:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.write_text(content, encoding="utf-8")
+        os.replace(tmp, target)
+        written.append(target)
+    return written
