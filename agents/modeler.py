@@ -65,6 +65,17 @@ def _human(name: str) -> str:
     return name.replace("_", " ").strip().capitalize()
 
 
+def _event_description(name: str, entity: str) -> str:
+    """``created_at`` → "When the order was created."; ``birth_date`` → "Birth date."."""
+    for suffix, lead in (("_at", "When"), ("_date", "Date")):
+        if name.endswith(suffix) and name != suffix:
+            verb = name.removesuffix(suffix)
+            if verb.endswith("ed"):
+                last = "last " if verb == "updated" else ""
+                return f"{lead} the {entity} was {last}{verb.replace('_', ' ')}."
+    return f"{_human(name)}."
+
+
 def stage_column(
     col: ColumnProfile, table: TableProfile, profile: WarehouseProfile, currency: str | None, source: str
 ) -> StagedColumn:
@@ -89,7 +100,7 @@ def stage_column(
         expr = f"coalesce({parsed})" if len(col.timestamp_formats) > 1 else parsed
         formats = " or ".join(f"'{f}'" for f in col.timestamp_formats)
         return StagedColumn(col, name, f"cast({expr} as timestamp)", "TIMESTAMP",
-                            f"{_human(name)} (UTC), parsed from text stored as {formats}.", 4)
+                            f"{_event_description(name, entity)[:-1]} (UTC), parsed from text stored as {formats}.", 4)
     if is_minor_units(col):
         return StagedColumn(col, name, f"cast({ref} / 100 as decimal(18, 2))", "DECIMAL(18,2)",
                             f"{_human(name)} in {unit} (major units), converted from integer cents.", 2)
@@ -108,7 +119,7 @@ def stage_column(
         return StagedColumn(col, name, ref, dtype, f"True when the {entity} is flagged '{what}'.{extra}", 3)
     if base_type(dtype) in {"TIMESTAMP", "DATE", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS"}:
         cast_to = "date" if base_type(dtype) == "DATE" else "timestamp"
-        return StagedColumn(col, name, f"cast({ref} as {cast_to})", cast_to.upper(), f"{_human(name)}.", 4)
+        return StagedColumn(col, name, f"cast({ref} as {cast_to})", cast_to.upper(), _event_description(name, entity), 4)
     group = 2 if base_type(dtype) not in {"VARCHAR"} else 1
     return StagedColumn(col, name, ref, dtype, f"{_human(name)}.", group)
 
@@ -190,7 +201,7 @@ def model_sources(plan: Plan, profile: WarehouseProfile) -> tuple[list[SourceSpe
             if any(c.expression.startswith("cast(") and "/ 100" in c.expression for c in cols):
                 notes.append("converts money from cents")
             if any("lower(trim(" in c.expression for c in cols):
-                notes.append("normalises category values")
+                notes.append("normalises text values")
             models.append(ModelSpec(
                 name=staging_model_name(src, table.name),
                 layer="staging",

@@ -7,6 +7,7 @@ and every measure's definition is written into its column description.
 from __future__ import annotations
 
 from agents.modeler import source_name, staging_model_name
+from agents.planner import GRAIN_ADJECTIVE
 from agents.semantics import staged_name
 from dataeng_crew.contracts import ColumnSpec, Grain, ModelSpec, Plan, WarehouseProfile
 from dataeng_crew.errors import RequestError
@@ -201,7 +202,7 @@ def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
         layer="marts",
         materialization="table",
         folder="marts",
-        description=(f"{grain.value.capitalize()} {plan.subject}: one row per {grain.value} with orders, customers, "
+        description=(f"{GRAIN_ADJECTIVE[grain].capitalize()} {plan.subject}: one row per {grain.value} with orders, customers, "
                      "gross sales, discounts, refunds, net sales and average order value. "
                      "Built for the request: " + plan.request.replace('"', "'")),
         sql=sql,

@@ -26,6 +26,7 @@ JINJA_COMMENT = re.compile(r"\{#.*?#\}", re.S)
 ALLOWED_CALL = re.compile(
     r"""^\s*(ref|source|config)\(\s*(?:(['"])[\w\-. ]*\2\s*(?:,\s*(['"])[\w\-. ]*\3\s*)?|[\w\s='",\-\[\]{}:.]*)\)\s*$"""
 )
+HOOK_ARGS = re.compile(r"(pre[_-]hook|post[_-]hook|sql_header)", re.I)
 FILE_FUNCTIONS = {
     "read_csv", "read_csv_auto", "read_parquet", "parquet_scan", "read_json", "read_json_auto",
     "read_json_objects", "read_ndjson", "read_ndjson_auto", "read_ndjson_objects", "read_text", "read_blob",
@@ -60,7 +61,10 @@ def check_jinja(model: str, sql: str) -> list[SqlIssue]:
     if JINJA_STMT.search(sql):
         issues.append(SqlIssue(model=model, kind="jinja", message="Jinja statements ({% ... %}) are not allowed"))
     for match in JINJA_EXPR.finditer(JINJA_COMMENT.sub("", sql)):
-        if not ALLOWED_CALL.match(match.group(1)):
+        if HOOK_ARGS.search(match.group(1)):
+            issues.append(SqlIssue(model=model, kind="jinja",
+                                   message="hooks and sql_header in config() are not allowed (they run arbitrary SQL)"))
+        elif not ALLOWED_CALL.match(match.group(1)):
             issues.append(SqlIssue(model=model, kind="jinja",
                                    message=f"only ref(), source() and config() may be used, found {{{{{match.group(1).strip()[:80]}}}}}"))
     return issues

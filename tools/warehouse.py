@@ -255,7 +255,8 @@ def _timestamp_formats(con: duckdb.DuckDBPyConnection, col: str, non_null: int) 
 
 def _is_id_like(column: str, table: str) -> bool:
     lowered = column.lower()
-    singular = table.lower().rstrip("s")
+    table = table.lower().removeprefix("raw_")
+    singular = table.rstrip("s")
     return lowered in {"id", f"{singular}_id", f"{table.lower()}_id", f"{singular}id"}
 
 
@@ -294,7 +295,7 @@ def primary_key(table: TableProfile) -> str | None:
 def _parent_for(column: str, tables: list[TableProfile]) -> TableProfile | None:
     stem = column.lower().removesuffix("_id").removesuffix("id").rstrip("_")
     for t in tables:
-        name = t.name.lower()
+        name = t.name.lower().removeprefix("raw_")
         if stem and name in {stem, f"{stem}s", f"{stem}es", stem.removesuffix("y") + "ies"}:
             return t
     return None

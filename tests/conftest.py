@@ -1,0 +1,65 @@
+"""Shared fixtures: the sample warehouse and a git-tracked copy of the sample dbt project.
+
+Built once per session; tests that need to write get their own copy.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tools.sample_data import build_sample_warehouse
+from tools.warehouse import profile_warehouse
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE_PROJECT = REPO / "dbt_project"
+JAFFLE = Path(__file__).resolve().parent / "data" / "jaffle_shop_classic"
+TEST_SCALE = 2_000
+
+os.environ.setdefault("CREWAI_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("OTEL_SDK_DISABLED", "true")
+os.environ.setdefault("CREWAI_TRACING_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
+def git(repo: Path, *args: str) -> str:
+    """Run git in ``repo`` and return stdout."""
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def make_git_project(dest: Path, warehouse: Path) -> Path:
+    """A git repo holding a copy of the sample dbt project (in ``dbt_project/``) and its warehouse."""
+    dest.mkdir(parents=True, exist_ok=True)
+    project = dest / "dbt_project"
+    shutil.copytree(SAMPLE_PROJECT, project, ignore=shutil.ignore_patterns("target", "logs", "warehouse"))
+    (project / "warehouse").mkdir()
+    shutil.copyfile(warehouse, project / "warehouse" / "shop.duckdb")
+    (dest / ".gitignore").write_text("dbt_project/warehouse/\ndbt_project/target/\n")
+    git(dest, "init", "-q", "-b", "main")
+    git(dest, "config", "user.name", "Test User")
+    git(dest, "config", "user.email", "test@example.com")
+    git(dest, "add", "-A")
+    git(dest, "commit", "-q", "-m", "initial project")
+    return project
+
+
+@pytest.fixture(scope="session")
+def sample_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample shop at test scale (read-only use)."""
+    return build_sample_warehouse(tmp_path_factory.mktemp("sample") / "shop.duckdb", scale=TEST_SCALE).path
+
+
+@pytest.fixture(scope="session")
+def sample_profile(sample_warehouse: Path):
+    """Profile of the sample warehouse."""
+    return profile_warehouse(sample_warehouse)
+
+
+@pytest.fixture()
+def git_project(tmp_path: Path, sample_warehouse: Path) -> Path:
+    """A fresh git repo with the sample project; returns the dbt project folder."""
+    return make_git_project(tmp_path / "repo", sample_warehouse)

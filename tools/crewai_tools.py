@@ -1,0 +1,71 @@
+"""Thin CrewAI ``BaseTool`` wrappers over the pure tool functions.
+
+Agents get these tools, never raw access. Each wrapper validates its arguments with a pydantic
+``args_schema``, calls the pure function and returns JSON text. Importing this module imports
+crewai (~2.5 s), so only the crew imports it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Type
+
+from crewai.tools import BaseTool
+from pydantic import BaseModel, Field
+
+from dataeng_crew.errors import DataengCrewError
+from tools.sqlcheck import check_compiled
+from tools.warehouse import profile_warehouse
+
+
+class ProfileWarehouseArgs(BaseModel):
+    """Arguments of :class:`ProfileWarehouseTool`."""
+
+    path: str = Field(description="Path of the DuckDB warehouse file.")
+    sample_rows: int = Field(default=200_000, ge=100, le=5_000_000, description="Rows profiled per table at most.")
+
+
+class ProfileWarehouseTool(BaseTool):
+    """Profile every table of the warehouse (read-only, locked-down connection)."""
+
+    name: str = "profile_warehouse"
+    description: str = ("Profile the warehouse: tables, row counts, per-column null fraction, distinct counts, "
+                        "min/max, sample values, candidate keys and foreign keys found by inclusion checks.")
+    args_schema: Type[BaseModel] = ProfileWarehouseArgs
+
+    def _run(self, path: str, sample_rows: int = 200_000) -> str:
+        try:
+            return profile_warehouse(Path(path), sample_rows=sample_rows).model_dump_json()
+        except DataengCrewError as exc:
+            return json.dumps({"error": str(exc)})
+
+
+class CheckSqlArgs(BaseModel):
+    """Arguments of :class:`CheckSqlTool`."""
+
+    model: str = Field(description="Model name, for messages.")
+    sql: str = Field(description="Compiled SQL (no Jinja).")
+    schema_: dict[str, Any] = Field(default_factory=dict, alias="schema",
+                                    description="{db: {schema: {table: {column: type}}}} the SQL may read.")
+    expected_columns: list[str] | None = Field(default=None, description="Columns the model documents.")
+
+
+class CheckSqlTool(BaseTool):
+    """Check compiled SQL with sqlglot: one safe query, known tables and columns."""
+
+    name: str = "check_sql"
+    description: str = ("Check compiled model SQL with sqlglot: a single SELECT/WITH/UNION, no DDL/DML/commands or "
+                        "file reads, every table and column known, output columns equal to the documented ones.")
+    args_schema: Type[BaseModel] = CheckSqlArgs
+
+    def _run(self, model: str, sql: str, schema: dict[str, Any] | None = None,
+             expected_columns: list[str] | None = None, **kwargs: Any) -> str:
+        schema = schema if schema is not None else kwargs.get("schema_", {})
+        issues, outputs = check_compiled(model, sql, schema or {}, expected_columns)
+        return json.dumps({"ok": not issues, "issues": [i.model_dump() for i in issues], "output_columns": outputs})
+
+
+def all_tools() -> list[BaseTool]:
+    """Every tool the crew's agents may be given."""
+    return [ProfileWarehouseTool(), CheckSqlTool()]
