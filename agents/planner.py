@@ -94,6 +94,8 @@ def plan(request: str, profile: WarehouseProfile) -> Plan:
     if not subjects:
         what = " ".join(unknown) or text
         raise _refuse(text, profile, f"no table in the warehouse answers {what!r}")
+    if len(set(grains)) > 1:
+        raise _refuse(text, profile, "more than one time grain requested; ask for one mart at a time")
     if unknown:
         raise _refuse(text, profile, f"words not understood: {', '.join(unknown)}")
     binding = bind_sales(profile)
@@ -103,8 +105,6 @@ def plan(request: str, profile: WarehouseProfile) -> Plan:
     if not grains:
         grains = [Grain.day]
         interpretations.append("No time grain given: one row per day.")
-    if len(set(grains)) > 1:
-        raise _refuse(text, profile, "more than one time grain requested; ask for one mart at a time")
     grain, subject = grains[0], subjects[0]
     mart = f"fct_{GRAIN_ADJECTIVE[grain]}_{subject}"
 

@@ -29,6 +29,20 @@ def scrubbed_environment() -> Iterator[None]:
         os.environ.update(removed)
 
 
+def _release_duckdb() -> None:
+    """dbt-duckdb keeps its DuckDB handle open for the process; close it so others can open the file."""
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:  # pragma: no cover - another adapter
+        return
+    env = DuckDBConnectionManager._ENV
+    if env is not None:
+        try:
+            env.close()
+        finally:
+            DuckDBConnectionManager.close_all_connections()
+
+
 def run_dbt(args: list[str], project_dir: Path, profiles_dir: Path, target_path: Path | None = None,
             log_path: Path | None = None) -> BuildResult:
     """Run one dbt command in-process and collect per-node results.
@@ -58,6 +72,8 @@ def run_dbt(args: list[str], project_dir: Path, profiles_dir: Path, target_path:
         except Exception as exc:  # dbt raises on some internal failures instead of returning
             return BuildResult(command=args, success=False, error=f"{type(exc).__name__}: {exc}",
                                elapsed_seconds=time.perf_counter() - started)
+        finally:
+            _release_duckdb()
     nodes = []
     results = getattr(res.result, "results", None) or []
     for r in results:

@@ -226,7 +226,8 @@ def _generate(con: duckdb.DuckDBPyConnection, scale: int, rng: np.random.Generat
     con.execute(f"""
         create temp table orders_clean as
         with totals as (
-            select order_id, sum(quantity * price) as subtotal, sum(total_discount) as discounts
+            select order_id, cast(sum(quantity * price) as bigint) as subtotal,
+                   cast(sum(total_discount) as bigint) as discounts
             from lines group by order_id
         )
         select

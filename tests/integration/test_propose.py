@@ -1,0 +1,243 @@
+"""propose end to end through the flow: real profiling, real sqlglot, real dbt build, real git."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from agents.brains import DeterministicBrain
+from dataeng_crew import flow
+from dataeng_crew.contracts import TestSpec
+from dataeng_crew.errors import BuildError, RequestError, SqlCheckError
+from tests.conftest import git, make_git_project
+from tests.raw_truth import RAW_DAILY_SALES
+from tools.dbt_runner import run_dbt
+
+pytestmark = pytest.mark.slow
+
+
+def _tree_state(repo: Path) -> tuple[str, str, str]:
+    return (git(repo, "status", "--porcelain", "--untracked-files=all"), git(repo, "rev-parse", "HEAD"),
+            git(repo, "symbolic-ref", "HEAD"))
+
+
+@pytest.fixture(scope="session")
+def published(tmp_path_factory, sample_warehouse):
+    """One real proposal on a git copy of the sample project, shared by the tests below."""
+    project = make_git_project(tmp_path_factory.mktemp("published") / "repo", sample_warehouse)
+    repo = project.parent
+    (project / "README.md").write_text("a local edit the user has not committed\n")
+    before = _tree_state(repo)
+    base = git(repo, "rev-parse", "HEAD")
+    stages: list[str] = []
+    proposal = flow.propose("daily_sales mart", project=project, publish="local", progress=stages.append)
+    return proposal, repo, project, before, base, stages
+
+
+def test_published_on_a_branch_with_one_commit(published):
+    proposal, repo, _project, _before, base, stages = published
+    assert proposal.status == "published"
+    assert proposal.branch == "dataeng-crew/daily-sales-mart"
+    assert git(repo, "rev-list", "--count", f"{base}..{proposal.branch}") == "1"
+    files = git(repo, "diff", "--name-only", base, proposal.branch).splitlines()
+    assert sorted(files) == proposal.files
+    expected = {f"dbt_project/models/staging/shop/stg_shop__{t}.sql"
+                for t in ("orders", "order_lines", "refunds", "customers", "products")}
+    expected |= {"dbt_project/models/marts/fct_daily_sales.sql", "dbt_project/models/marts/_marts__models.yml",
+                 "dbt_project/models/staging/shop/_shop__models.yml",
+                 "dbt_project/models/staging/shop/_shop__sources.yml", "dbt_project/proposals/daily-sales-mart.md"}
+    assert set(files) == expected
+    assert stages[0] == "profile warehouse" and stages[-1] == "publish (local branch)"
+
+
+def test_users_working_tree_is_untouched(published):
+    _proposal, repo, project, before, _base, _stages = published
+    assert _tree_state(repo) == before
+    assert not (project / "models" / "marts").exists()
+
+
+def test_build_passed_with_tests_on_every_model(published):
+    proposal = published[0]
+    build = proposal.checks.build
+    assert build.success and not build.failed_nodes
+    models = {n.unique_id.split(".")[-1] for n in build.nodes if n.resource_type == "model"}
+    assert models == {m.name for m in proposal.models}
+    tested = {n.unique_id for n in build.nodes if n.resource_type == "test"}
+    for model in proposal.models:
+        assert any(f"unique_{model.name}_" in t for t in tested), f"{model.name} has no key test"
+    assert any(t.startswith("test.shop.relationships_stg_shop__orders_customer_id") for t in tested)
+    assert any(t.startswith("test.shop.accepted_values_stg_shop__orders_financial_status") for t in tested)
+    assert proposal.checks.sql_issues == [] and proposal.checks.models_checked == 6
+
+
+def test_mart_equals_independent_raw_computation_day_by_day(published):
+    proposal = published[0]
+    con = duckdb.connect(proposal.warehouse, read_only=True)
+    mart = con.execute("""
+        select sales_date, order_count, customer_count, gross_sales, discounts, refunds, net_sales
+        from main.fct_daily_sales order by 1""").fetchall()
+    truth = con.execute(RAW_DAILY_SALES).fetchall()
+    con.close()
+    truth_by_day = {r[0]: r for r in truth}
+    first, last = mart[0][0], mart[-1][0]
+    assert len(mart) == (last - first).days + 1  # every day present
+    assert first == min(truth_by_day) and last == max(truth_by_day)
+    empty_days = 0
+    for day, orders, customers, gross, discounts, refunds, net in mart:
+        t = truth_by_day.get(day, (day, 0, 0, 0, 0, 0))
+        assert (orders, customers) == (t[1], t[2]), day
+        assert int(gross * 100) == t[3] and int(discounts * 100) == t[4] and int(refunds * 100) == t[5], day
+        assert int(net * 100) == t[3] - t[4] - t[5]
+        empty_days += orders == 0
+    assert empty_days >= 2  # the shop's closed days are present with zeros
+    assert sum(int(r[6] * 100) for r in mart) == sum(t[3] - t[4] - t[5] for t in truth)
+
+
+def test_staging_cleans_the_mess(published):
+    con = duckdb.connect(published[0].warehouse, read_only=True)
+    q = lambda sql: con.execute(sql).fetchall()  # noqa: E731
+    assert q("select count(*) - count(distinct order_id) from main.stg_shop__orders") == [(0,)]
+    assert {r[0] for r in q("select distinct financial_status from main.stg_shop__orders")} <= {
+        "paid", "pending", "refunded", "partially_refunded", "voided"}
+    assert q("select count(*) from main.stg_shop__orders where created_at is null") == [(0,)]
+    assert q("select typeof(subtotal_price) from main.stg_shop__orders limit 1") == [("DECIMAL(18,2)",)]
+    assert q("select count(*) from main.stg_shop__orders where is_test") [0][0] > 0  # flagged, kept
+    con.close()
+
+
+def test_pr_description_and_report(published):
+    proposal, repo, *_ = published
+    body = git(repo, "show", f"{proposal.branch}:dbt_project/proposals/daily-sales-mart.md")
+    assert body == Path(proposal.pr).read_text().rstrip("\n")
+    for needle in ("# dataeng-crew: daily_sales mart", "```mermaid", "stg_shop__orders --> fct_daily_sales",
+                   "`net_sales`", "Interpretations", "passed", "## Governance", "email"):
+        assert needle in body, needle
+    report = json.loads((Path(proposal.proposal_dir) / "report.json").read_text())
+    assert report["status"] == "published" and report["commit"] == git(repo, "rev-parse", proposal.branch)
+
+
+def test_pii_is_tagged_and_absent_from_the_mart(published):
+    proposal = published[0]
+    customers = next(m for m in proposal.models if m.name == "stg_shop__customers")
+    tagged = {c.name: c.meta.get("pii_kind") for c in customers.columns if c.meta.get("pii")}
+    assert tagged == {"email": "email", "first_name": "person_name", "last_name": "person_name", "phone": "phone"}
+    assert "pii" in customers.tags
+    mart = next(m for m in proposal.models if m.layer == "marts")
+    assert not any(c.meta.get("pii") for c in mart.columns)
+
+
+def test_branch_builds_with_dbt_on_its_own(published, tmp_path):
+    """Done-when: `dbt build` of the published branch passes, outside our sandbox."""
+    proposal, repo, *_ = published
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", "--branch", proposal.branch, str(repo), str(clone))
+    db = tmp_path / "wh" / "shop.duckdb"
+    db.parent.mkdir()
+    shutil.copyfile(published[2] / "warehouse" / "shop.duckdb", db)
+    profiles = flow.write_sandbox_profile(tmp_path, "shop", db)
+    result = run_dbt(["build"], clone / "dbt_project", profiles, target_path=tmp_path / "target",
+                     log_path=tmp_path / "logs")
+    assert result.success, [n for n in result.failed_nodes]
+    assert sum(n.resource_type == "model" for n in result.nodes) == 6
+
+
+# ---------------------------------------------------------------- failures publish nothing
+
+
+class WrongTestBrain(DeterministicBrain):
+    """Claims customer_id is unique on orders: the data disagrees, dbt's test fails."""
+
+    def test(self, models, profile):
+        models = super().test(models, profile)
+        orders = next(m for m in models if m.name == "stg_shop__orders")
+        cols = [c.model_copy(update={"tests": c.tests + [TestSpec(name="unique", column="customer_id")]})
+                if c.name == "customer_id" else c for c in orders.columns]
+        return [m.model_copy(update={"columns": cols}) if m is orders else m for m in models]
+
+
+class HallucinatingBrain(DeterministicBrain):
+    """Writes a mart that reads a column staging does not have."""
+
+    def transform(self, plan, profile, staging):
+        marts = super().transform(plan, profile, staging)
+        return [marts[0].model_copy(update={"sql": marts[0].sql.replace("total_discounts", "total_discount_amt")})]
+
+
+def _assert_nothing_published(repo: Path, before) -> None:
+    assert _tree_state(repo) == before
+    assert git(repo, "branch", "--list", "dataeng-crew/*") == ""
+
+
+def test_failing_dbt_test_is_not_published_and_names_the_node(git_project):
+    repo = git_project.parent
+    before = _tree_state(repo)
+    with pytest.raises(BuildError) as info:
+        flow.propose("daily_sales mart", project=git_project, brain=WrongTestBrain())
+    assert "unique_stg_shop__orders_customer_id" in str(info.value)
+    _assert_nothing_published(repo, before)
+    report = json.loads(next((repo / ".dataeng-crew" / "proposals").glob("*/report.json")).read_text())
+    assert report["status"] == "failed" and report["branch"] is None
+    failed = [n for n in report["checks"]["build"]["nodes"] if n["status"] == "fail"]
+    assert [n["unique_id"].split(".")[2] for n in failed] == ["unique_stg_shop__orders_customer_id"]
+    assert failed[0]["failures"] > 0
+
+
+def test_hallucinated_column_is_caught_by_sqlglot_before_dbt_runs(git_project, monkeypatch):
+    repo = git_project.parent
+    before = _tree_state(repo)
+    calls = []
+    monkeypatch.setattr(flow, "run_dbt", lambda *a, **k: calls.append(a))
+    with pytest.raises(SqlCheckError, match="total_discount_amt"):
+        flow.propose("daily_sales mart", project=git_project, brain=HallucinatingBrain())
+    assert calls == []
+    _assert_nothing_published(repo, before)
+
+
+def test_ctrl_c_mid_build_leaves_everything_as_it_was(git_project, monkeypatch):
+    repo = git_project.parent
+    before = _tree_state(repo)
+
+    def interrupted(*_a, **_k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(flow, "run_dbt", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        flow.propose("daily_sales mart", project=git_project)
+    _assert_nothing_published(repo, before)
+    report = json.loads(next((repo / ".dataeng-crew" / "proposals").glob("*/report.json")).read_text())
+    assert report["status"] == "interrupted"
+
+
+def test_unmappable_request_creates_nothing(git_project):
+    repo = git_project.parent
+    before = _tree_state(repo)
+    with pytest.raises(RequestError):
+        flow.propose("monthly rocket launches", project=git_project)
+    _assert_nothing_published(repo, before)
+
+
+def test_rerun_updates_the_same_branch(git_project):
+    repo = git_project.parent
+    base = git(repo, "rev-parse", "HEAD")
+    first = flow.propose("daily_sales mart", project=git_project, publish="local")
+    second = flow.propose("daily sales", project=git_project, publish="local")
+    assert first.branch != second.branch or first.commit != second.commit
+    again = flow.propose("daily_sales mart", project=git_project, publish="local")
+    assert again.branch == first.branch
+    assert git(repo, "rev-list", "--count", f"{base}..{again.branch}") == "1"
+
+
+def test_publish_none_validates_without_git(tmp_path, sample_warehouse):
+    project = tmp_path / "plain"
+    shutil.copytree(Path(flow.__file__).parents[1] / "dbt_project", project,
+                    ignore=shutil.ignore_patterns("warehouse", "target", "logs"))
+    proposal = flow.propose("weekly sales", project=project, warehouse=sample_warehouse, publish="none")
+    assert proposal.status == "validated" and proposal.branch is None
+    con = duckdb.connect(proposal.warehouse, read_only=True)
+    weeks = con.execute("select count(*), count(distinct dayofweek(week_start_date)) from main.fct_weekly_sales").fetchone()
+    con.close()
+    assert weeks[0] >= 52 and weeks[1] == 1  # every week, all starting on the same weekday

@@ -1,0 +1,43 @@
+import pytest
+
+from agents.planner import plan
+from dataeng_crew.contracts import Grain
+from dataeng_crew.errors import RequestError
+
+
+@pytest.mark.parametrize(
+    ("request_text", "mart", "grain"),
+    [("daily_sales mart", "fct_daily_sales", Grain.day), ("Daily Sales", "fct_daily_sales", Grain.day),
+     ("weekly revenue mart", "fct_weekly_revenue", Grain.week), ("monthly_orders", "fct_monthly_orders", Grain.month),
+     ("sales", "fct_daily_sales", Grain.day), ("build me a quarterly sales mart", "fct_quarterly_sales", Grain.quarter)],
+)
+def test_requests_map_to_marts(sample_profile, request_text, mart, grain):
+    p = plan(request_text, sample_profile)
+    assert (p.mart_name, p.grain) == (mart, grain)
+    assert {"orders", "order_lines", "refunds", "customers", "products"} == set(p.source_tables)
+    assert p.roles["order_time"] == "orders.created_at"
+    assert any("Test orders" in i for i in p.interpretations)
+
+
+@pytest.mark.parametrize(
+    ("request_text", "why"),
+    [("", "empty"), ("   ", "empty"), ("monthly rocket launches", "rocket launches"),
+     ("daily sales and weekly sales", "more than one time grain"), ("x" * 600, "longer than"),
+     ("daily sales of unicorns", "unicorns")],
+)
+def test_unmappable_requests_list_what_can_be_built(sample_profile, request_text, why):
+    with pytest.raises(RequestError) as info:
+        plan(request_text, sample_profile)
+    message = str(info.value)
+    assert why in message
+    assert '"daily_sales mart"' in message and "orders" in message
+
+
+def test_warehouse_without_order_fact_says_so(tmp_path):
+    from tools.warehouse import load_folder, profile_warehouse
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "rockets.csv").write_text("id,name,launched_at\n1,Falcon,2024-01-01 10:00:00\n")
+    profile = profile_warehouse(load_folder(tmp_path / "data", tmp_path / "w.duckdb"))
+    with pytest.raises(RequestError, match="No order-like fact"):
+        plan("daily sales", profile)

@@ -1,0 +1,73 @@
+import duckdb
+import pytest
+
+from dataeng_crew.errors import WarehouseError
+from tests.conftest import JAFFLE, TEST_SCALE
+from tools.warehouse import load_folder, open_readonly, profile_warehouse, snake_case
+
+
+def test_sample_profile_finds_keys_duplicates_and_foreign_keys(sample_profile):
+    orders = sample_profile.table("orders")
+    assert orders.row_count > TEST_SCALE  # re-synced duplicates
+    assert orders.duplicate_key_rows["id"] == orders.row_count - TEST_SCALE
+    assert sample_profile.table("customers").candidate_keys[0] == "id"
+    fks = {(f.table, f.column, f.ref_table) for f in sample_profile.foreign_keys}
+    assert {("orders", "customer_id", "customers"), ("order_lines", "order_id", "orders"),
+            ("order_lines", "product_id", "products"), ("refunds", "order_id", "orders")} <= fks
+
+
+def test_text_timestamps_get_their_formats(sample_profile):
+    created = sample_profile.table("orders").column("created_at")
+    assert created.data_type == "VARCHAR"
+    assert created.timestamp_formats == ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%SZ"]
+    assert created.unparsed_timestamps == 0
+
+
+def test_low_cardinality_values_are_listed(sample_profile):
+    status = sample_profile.table("orders").column("financial_status")
+    assert {"PAID", "paid"} <= set(status.top_values)
+    assert sample_profile.table("orders").column("id").top_values == []
+
+
+def test_big_tables_are_sampled(sample_warehouse):
+    profile = profile_warehouse(sample_warehouse, sample_rows=500)
+    lines = profile.table("order_lines")
+    assert lines.sampled and lines.profiled_rows == 500 and lines.row_count > 500
+
+
+def test_readonly_connection_is_locked_down(sample_warehouse):
+    with open_readonly(sample_warehouse) as con:
+        with pytest.raises(duckdb.Error):
+            con.execute("select * from read_text('/etc/passwd')")
+        with pytest.raises(duckdb.Error):
+            con.execute("set enable_external_access = true")
+        with pytest.raises(duckdb.Error):
+            con.execute("create table raw_shop.x as select 1")
+
+
+def test_missing_or_bad_warehouse_is_a_clear_error(tmp_path):
+    with pytest.raises(WarehouseError, match="not found"):
+        profile_warehouse(tmp_path / "nope.duckdb")
+    bad = tmp_path / "bad.duckdb"
+    bad.write_text("not a database")
+    with pytest.raises(WarehouseError, match="cannot open"):
+        profile_warehouse(bad)
+
+
+def test_jaffle_shop_folder_loads_and_relates(tmp_path):
+    db = load_folder(JAFFLE, tmp_path / "jaffle.duckdb")
+    profile = profile_warehouse(db)
+    assert sorted(t.name for t in profile.tables) == ["raw_customers", "raw_orders", "raw_payments"]
+    assert profile.table("raw_orders").row_count == 99
+    fks = {(f.table, f.column, f.ref_table) for f in profile.foreign_keys}
+    assert ("raw_payments", "order_id", "raw_orders") in fks
+    status = profile.table("raw_orders").column("status")
+    assert set(status.top_values) == {"completed", "placed", "return_pending", "returned", "shipped"}
+    assert profile.table("raw_payments").column("order_id").top_values == []  # ids are not categories
+
+
+@pytest.mark.parametrize(("raw", "clean"), [("OrderID", "order_id"), ("Order Date", "order_date"),
+                                            ("customerName", "customer_name"), ("2nd col", "_2nd_col"),
+                                            ("__weird--name__", "weird_name")])
+def test_snake_case(raw, clean):
+    assert snake_case(raw) == clean
