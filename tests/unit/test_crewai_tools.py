@@ -1,0 +1,18 @@
+"""The CrewAI wrappers are thin: same answers as the pure functions."""
+
+import json
+
+from tools.sqlcheck import check_compiled
+
+
+def test_wrappers_call_the_pure_functions(sample_warehouse):
+    from tools.crewai_tools import CheckSqlTool, ProfileWarehouseTool, all_tools
+
+    assert {t.name for t in all_tools()} == {"profile_warehouse", "check_sql"}
+    profile = json.loads(ProfileWarehouseTool().run(path=str(sample_warehouse), sample_rows=1000))
+    assert {t["name"] for t in profile["tables"]} >= {"orders", "customers"}
+    schema = {"shop": {"raw_shop": {"orders": {"id": "BIGINT"}}}}
+    out = json.loads(CheckSqlTool().run(model="m", sql="select nope from shop.raw_shop.orders", schema=schema))
+    issues, _ = check_compiled("m", "select nope from shop.raw_shop.orders", schema)
+    assert out["ok"] is False and out["issues"] == [i.model_dump() for i in issues]
+    assert json.loads(ProfileWarehouseTool().run(path="/nonexistent.duckdb"))["error"].startswith("warehouse file not found")
