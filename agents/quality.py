@@ -33,7 +33,8 @@ def _staging_tests(model: ModelSpec, profile: WarehouseProfile) -> dict[str, lis
             parent = profile.table(fk.ref_table)
             assert parent is not None
             parent_model = staging_model_name(source_name(parent.schema_name, profile.database), parent.name)
-            parent_key = next(c.name for c in staged_columns(parent, profile, src) if c.raw.name == fk.ref_column)
+            parent_src = source_name(parent.schema_name, profile.database)
+            parent_key = next(c.name for c in staged_columns(parent, profile, parent_src) if c.raw.name == fk.ref_column)
             if col.raw.null_fraction == 0:
                 found.append(TestSpec(name="not_null", column=col.name, reason="foreign key without nulls in the data"))
             found.append(TestSpec(

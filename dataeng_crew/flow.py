@@ -130,13 +130,13 @@ def propose(
     ws = resolve_workspace(project)
     now = dt.datetime.now(dt.timezone.utc)
     proposal_id = f"{now:%Y%m%dT%H%M%S}-{slugify(request or 'empty', 32)}"
+    if publish == "local" and ws.repo is None:
+        raise ConfigError(f"{ws.project} is not in a git repository: run `git init` and commit it, "
+                          "or use --publish none")
     folder = ws.state_dir / "proposals" / proposal_id
     folder.mkdir(parents=True, exist_ok=True)
     proposal = Proposal(proposal_id=proposal_id, request=request, created_at=now.isoformat(timespec="seconds"),
                         brain=brain.name, proposal_dir=str(folder))
-    if publish == "local" and ws.repo is None:
-        raise ConfigError(f"{ws.project} is not in a git repository: run `git init` and commit it, "
-                          "or use --publish none")
     try:
         _run(proposal, request, ws, warehouse, publish, brain, folder, progress)
     except KeyboardInterrupt:
