@@ -74,6 +74,8 @@ def run_dbt(args: list[str], project_dir: Path, profiles_dir: Path, target_path:
                                elapsed_seconds=time.perf_counter() - started)
         finally:
             _release_duckdb()
+    if isinstance(res.exception, KeyboardInterrupt):
+        raise KeyboardInterrupt  # dbt swallows Ctrl-C into its result; the flow must see it
     nodes = []
     results = getattr(res.result, "results", None) or []
     for r in results:

@@ -116,3 +116,26 @@ def test_help_does_not_import_heavy_libraries():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.strip().splitlines()[-1] == "[]"
     assert "propose" in done.stdout and "sample" in done.stdout and "check" in done.stdout
+
+
+def test_ctrl_c_during_dbt_build_publishes_nothing(repo):
+    import signal
+    import time
+
+    branches, status = git(repo, "branch", "--list"), git(repo, "status", "--porcelain")
+    proc = subprocess.Popen([CLI, "propose", "weekly sales mart"], cwd=repo, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ})
+    seen = []
+    for line in proc.stderr:  # wait until the sandbox build has started
+        seen.append(line)
+        if "dbt build" in line:
+            break
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    rest = proc.stderr.read()
+    proc.wait(timeout=60)
+    assert proc.returncode == 130, "".join(seen) + rest
+    assert "nothing was published" in rest
+    assert git(repo, "branch", "--list") == branches
+    assert git(repo, "status", "--porcelain") == status
+    assert "Traceback" not in rest
