@@ -72,13 +72,22 @@ def _stage(proposal: Proposal, name: str, progress: Progress) -> Iterator[None]:
         proposal.timings.append(StageTiming(stage=name, seconds=round(time.perf_counter() - started, 3)))
 
 
-def write_sandbox_profile(sandbox: Path, profile_name: str, db_file: Path, threads: int = 4) -> Path:
-    """A ``profiles.yml`` for the sandbox: DuckDB at ``db_file``, no extensions (INSTALL needs the network)."""
+def write_sandbox_profile(sandbox: Path, profile_name: str, db_file: Path, threads: int = 4,
+                          memory_limit: str = "4GB") -> Path:
+    """A ``profiles.yml`` for the sandbox: DuckDB at ``db_file``, locked down.
+
+    External access (file reads, ATTACH of other files, httpfs) and extension autoloading are off, so
+    even SQL that slipped past sqlglot cannot read ``/etc/passwd`` or reach the network.
+    """
     profiles_dir = sandbox / "profiles"
     profiles_dir.mkdir(parents=True, exist_ok=True)
     (profiles_dir / "profiles.yml").write_text(yaml.safe_dump({
         profile_name: {"target": "sandbox", "outputs": {"sandbox": {
-            "type": "duckdb", "path": str(db_file), "threads": threads, "schema": "main"}}}
+            "type": "duckdb", "path": str(db_file), "threads": threads, "schema": "main",
+            # defence in depth behind sqlglot: model SQL cannot read files or load extensions
+            "config_options": {"enable_external_access": False, "autoload_known_extensions": False,
+                               "autoinstall_known_extensions": False, "memory_limit": memory_limit},
+        }}}
     }))
     return profiles_dir
 

@@ -241,3 +241,15 @@ def test_publish_none_validates_without_git(tmp_path, sample_warehouse):
     weeks = con.execute("select count(*), count(distinct dayofweek(week_start_date)) from main.fct_weekly_sales").fetchone()
     con.close()
     assert weeks[0] >= 52 and weeks[1] == 1  # every week, all starting on the same weekday
+
+
+def test_sandbox_duckdb_refuses_file_reads_even_past_sqlglot(git_project, tmp_path):
+    """Defence in depth: the sandbox profile disables external access for dbt's own connection."""
+    ws = flow.resolve_workspace(git_project)
+    project_copy, profiles, _db = flow.prepare_sandbox(ws, git_project / "warehouse" / "shop.duckdb", tmp_path / "sb")
+    (project_copy / "models" / "leak.sql").write_text("select * from read_text('/etc/passwd')\n")
+    result = run_dbt(["build", "--select", "leak"], project_copy, profiles, target_path=tmp_path / "t",
+                     log_path=tmp_path / "l")
+    assert not result.success
+    leak = next(n for n in result.nodes if n.unique_id == "model.shop.leak")
+    assert leak.status == "error" and "disabled" in (leak.message or "").lower()
