@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from agents import governance, modeler, planner, quality, transformer
-from dataeng_crew.contracts import ColumnPolicy, ModelSpec, Plan, SourceSpec, WarehouseProfile
+from dataeng_crew.contracts import ColumnPolicy, GovernancePolicy, ModelSpec, Plan, SourceSpec, WarehouseProfile
 
 
 class Brain(Protocol):
@@ -29,8 +29,9 @@ class Brain(Protocol):
     def test(self, models: list[ModelSpec], profile: WarehouseProfile) -> list[ModelSpec]:
         """Quality: models with data tests."""
 
-    def govern(self, models: list[ModelSpec], profile: WarehouseProfile) -> tuple[list[ModelSpec], list[ColumnPolicy]]:
-        """Governance: policies, and models tagged accordingly."""
+    def govern(self, models: list[ModelSpec], profile: WarehouseProfile,
+               policy: GovernancePolicy) -> tuple[list[ModelSpec], list[ColumnPolicy]]:
+        """Governance: column policies, and models tagged accordingly."""
 
 
 class DeterministicBrain:
@@ -54,7 +55,8 @@ class DeterministicBrain:
         """See :func:`agents.quality.add_tests`."""
         return quality.add_tests(models, profile)
 
-    def govern(self, models: list[ModelSpec], profile: WarehouseProfile) -> tuple[list[ModelSpec], list[ColumnPolicy]]:
+    def govern(self, models: list[ModelSpec], profile: WarehouseProfile,
+               policy: GovernancePolicy) -> tuple[list[ModelSpec], list[ColumnPolicy]]:
         """See :mod:`agents.governance`."""
         policies = governance.classify(models, profile)
-        return governance.apply_policies(models, policies), policies
+        return governance.apply_policies(models, policies, policy), policies

@@ -1,63 +1,58 @@
-"""Governance role, deterministic brain: find PII by column names and values and tag it.
+"""Governance role, deterministic brain: find PII, tag it, keep it out of marts, ask for approval.
 
-Scope today: classification + ``meta`` tags and model tags; evidence never includes raw values.
-Masking, grants and approvals build on these policies.
+- Every generated column is classified from its name and the sampled values of the raw column it
+  comes from (``tools/pii.py``); evidence never quotes values.
+- PII columns are tagged in yml ``meta`` and their models carry the ``pii`` tag and ``grants`` for
+  the policy's unmasked readers.
+- Mart columns whose sqlglot lineage reaches a restricted column are hashed or dropped (policy
+  ``mart_pii_action``), or the proposal is refused.
+- A proposal touching restricted data is marked "needs governance approval".
 """
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
-from dataeng_crew.contracts import ColumnPolicy, ModelSpec, WarehouseProfile
-from tools.warehouse import snake_case
+import yaml
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+from sqlglot.lineage import lineage
 
-NAME_RULES: list[tuple[str, str, float]] = [
-    (r"(^|_)e_?mail(_address)?$", "email", 0.9),
-    (r"(^|_)(phone|mobile|tel|telephone)(_number)?$", "phone", 0.9),
-    (r"^(first|last|middle|full|given|family|sur)_?name$", "person_name", 0.85),
-    (r"^(customer|user|contact)_name$", "person_name", 0.8),
-    (r"(^|_)(street|address(_line)?(_\d)?|addr)$", "street_address", 0.85),
-    (r"(^|_)(birth_?date|date_of_birth|dob|birthday)$", "birth_date", 0.9),
-    (r"(^|_)ip(_address)?$", "ip_address", 0.8),
-    (r"(^|_)(ssn|national_id|tax_id|passport(_number)?)$", "national_id", 0.95),
-    (r"(^|_)(card_number|cc_number|pan)$", "card_number", 0.95),
-]
-VALUE_RULES: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$"), "email"),
-    (re.compile(r"^\+?[\d\-\s().]{7,20}$"), "phone"),
-    (re.compile(r"^\d{1,3}(\.\d{1,3}){3}$"), "ip_address"),
-]
+from dataeng_crew.contracts import (
+    ApprovalRequest,
+    ColumnPolicy,
+    ColumnSpec,
+    GovernancePolicy,
+    ModelSpec,
+    PiiExposure,
+    WarehouseProfile,
+)
+from dataeng_crew.errors import ConfigError, UnsafeArtifactError
+from tools.pii import classify_column
+
+POLICY_FILE = "governance.yml"
 
 
-def classify_column(name: str, samples: list[str]) -> tuple[str, float, str] | None:
-    """Classify a column as PII from its name and sample values.
+def load_policy(project: Path) -> GovernancePolicy:
+    """The project's ``governance.yml``, or the default policy when the project has none.
 
-    Args:
-        name: Column name.
-        samples: A few sample values (used for pattern matching only, never reported).
-
-    Returns:
-        ``(pii_kind, confidence, evidence)`` or None when nothing points at PII.
+    Raises:
+        ConfigError: When the file exists but is not a valid policy.
     """
-    clean = snake_case(name)
-    for pattern, kind, confidence in NAME_RULES:
-        if re.search(pattern, clean):
-            evidence = f"column name matches {kind} pattern"
-            matching = [s for s in samples if any(rx.match(s) and k == kind for rx, k in VALUE_RULES)]
-            if samples and matching:
-                confidence = min(1.0, confidence + 0.1)
-                evidence += f"; {len(matching)}/{len(samples)} sampled values look like {kind}"
-            return kind, round(confidence, 2), evidence
-    for rx, kind in VALUE_RULES:
-        if samples and kind != "phone" and all(rx.match(s) for s in samples):
-            return kind, 0.7, f"{len(samples)}/{len(samples)} sampled values look like {kind}"
-    return None
+    path = project / POLICY_FILE
+    if not path.is_file():
+        return GovernancePolicy()
+    try:
+        return GovernancePolicy.model_validate(yaml.safe_load(path.read_text()) or {})
+    except (yaml.YAMLError, ValueError) as exc:
+        raise ConfigError(f"{path} is not a valid governance policy: {exc}") from exc
 
 
 def classify(models: list[ModelSpec], profile: WarehouseProfile) -> list[ColumnPolicy]:
     """Policies for every PII column of the generated models.
 
-    Staging columns are matched to the raw column they come from so value patterns can be used.
+    Staging columns are matched to the raw column they come from, so value patterns count too.
     """
     from agents.modeler import source_name, staged_columns, staging_model_name
 
@@ -78,9 +73,11 @@ def classify(models: list[ModelSpec], profile: WarehouseProfile) -> list[ColumnP
     return policies
 
 
-def apply_policies(models: list[ModelSpec], policies: list[ColumnPolicy]) -> list[ModelSpec]:
-    """Tag PII columns in ``meta`` and models holding PII with the ``pii`` tag."""
-    by_col = {(p.model, p.column): p for p in policies}
+def apply_policies(models: list[ModelSpec], policies: list[ColumnPolicy],
+                   policy: GovernancePolicy | None = None) -> list[ModelSpec]:
+    """Tag restricted columns in ``meta``; tag their models ``pii`` and grant the unmasked readers."""
+    policy = policy or GovernancePolicy()
+    by_col = {(p.model, p.column): p for p in policies if p.confidence >= policy.min_confidence}
     out = []
     for model in models:
         columns = []
@@ -90,6 +87,118 @@ def apply_policies(models: list[ModelSpec], policies: list[ColumnPolicy]) -> lis
                 col = col.model_copy(update={"meta": {**col.meta, "pii": True, "classification": p.classification,
                                                       "pii_kind": p.pii_kind}})
             columns.append(col)
-        tags = model.tags + (["pii"] if any(m == model.name for m, _ in by_col) and "pii" not in model.tags else [])
-        out.append(model.model_copy(update={"columns": columns, "tags": tags}))
+        restricted = any(m == model.name for m, _ in by_col)
+        update: dict = {"columns": columns}
+        if restricted:
+            update["tags"] = model.tags + ([] if "pii" in model.tags else ["pii"])
+            update["meta"] = {**model.meta, "contains_pii": True}
+            if policy.unmasked_readers:
+                update["grants"] = {"select": list(policy.unmasked_readers)}
+        out.append(model.model_copy(update=update))
     return out
+
+
+def _is_aggregate_count(node_expr: exp.Expression) -> bool:
+    return any(isinstance(f, (exp.Count, exp.ApproxDistinct)) for f in node_expr.find_all(exp.AggFunc))
+
+
+def find_exposures(
+    marts: list[ModelSpec],
+    compiled: dict[str, str],
+    schema: dict,
+    restricted: set[tuple[str, str]],
+    action: str,
+) -> list[PiiExposure]:
+    """Mart columns whose column lineage reaches a restricted ``(model, column)``.
+
+    Counting restricted values (``count(distinct email)``) is not an exposure; passing them
+    through or transforming them (``upper(email)``) is.
+
+    Args:
+        marts: Mart models to inspect.
+        compiled: ``model name → compiled SQL``.
+        schema: sqlglot schema of every relation the marts read.
+        restricted: Restricted ``(model, column)`` pairs.
+        action: The policy's mart action, recorded on each exposure.
+
+    Returns:
+        One exposure per mart column that leaks restricted data.
+    """
+    exposures = []
+    for mart in marts:
+        sql = compiled.get(mart.name)
+        if not sql:
+            continue
+        for col in mart.columns:
+            try:
+                root = lineage(col.name, sql, schema=schema, dialect="duckdb")
+            except (SqlglotError, ValueError, KeyError):
+                continue
+            nodes = list(root.walk())
+            if any(_is_aggregate_count(n.expression) for n in nodes):
+                continue
+            hits = []
+            for leaf in (n for n in nodes if not n.downstream):
+                table, _, column = leaf.name.rpartition(".")
+                table = table.split(".")[-1].strip('"')
+                if (table, column.strip('"')) in restricted:
+                    hits.append(f"{table}.{column.strip(chr(34))}")
+            if hits:
+                exposures.append(PiiExposure(model=mart.name, column=col.name, sources=sorted(set(hits)),
+                                             action=action))  # type: ignore[arg-type]
+    return exposures
+
+
+def mask_marts(marts: list[ModelSpec], exposures: list[PiiExposure]) -> list[ModelSpec]:
+    """Rewrite each exposed mart: hash (``sha256``) or drop the leaking columns in the final select.
+
+    The mart's own SQL is kept as a CTE and the final select lists every column explicitly.
+
+    Raises:
+        UnsafeArtifactError: When the policy says ``refuse``.
+    """
+    by_model: dict[str, dict[str, PiiExposure]] = {}
+    for e in exposures:
+        if e.action == "refuse":
+            raise UnsafeArtifactError(f"{e.model}.{e.column} exposes restricted data from {', '.join(e.sources)}; "
+                                      "the governance policy refuses PII in marts")
+        by_model.setdefault(e.model, {})[e.column] = e
+    out = []
+    for mart in marts:
+        leaks = by_model.get(mart.name)
+        if not leaks:
+            out.append(mart)
+            continue
+        select, columns = [], []
+        for col in mart.columns:
+            e = leaks.get(col.name)
+            if e is None:
+                select.append(col.name)
+                columns.append(col)
+            elif e.action == "hash":
+                select.append(f"sha256(cast({col.name} as varchar)) as {col.name}_hash")
+                columns.append(ColumnSpec(
+                    name=f"{col.name}_hash", data_type="VARCHAR" if col.data_type else None,
+                    description=f"SHA-256 of {col.name} (restricted: {', '.join(e.sources)}); "
+                                "masked by the governance policy.",
+                    tests=[t.model_copy(update={"column": f"{col.name}_hash"}) for t in col.tests],
+                    meta={"masked": True, "masked_from": e.sources}))
+        body = re.sub(r"\n*select \* from final\s*$", "", mart.sql.rstrip())
+        body = body.rstrip() + (",\n\nmasked as (\n\n    select\n        " + ",\n        ".join(select)
+                                + "\n\n    from final\n\n)\n\nselect * from masked\n")
+        out.append(mart.model_copy(update={"sql": body, "columns": columns}))
+    return out
+
+
+def approvals(models: list[ModelSpec], policies: list[ColumnPolicy], exposures: list[PiiExposure],
+              policy: GovernancePolicy) -> list[ApprovalRequest]:
+    """A governance approval request when the proposal touches restricted data."""
+    reasons = []
+    restricted = [p for p in policies if p.classification in policy.restricted_classifications
+                  and p.confidence >= policy.min_confidence]
+    touched = sorted({p.model for p in restricted})
+    if touched:
+        reasons.append(f"stages restricted columns ({len(restricted)}) in {', '.join(touched)}")
+    for e in exposures:
+        reasons.append(f"{e.model}.{e.column} derives from {', '.join(e.sources)}: {e.action}ed")
+    return [ApprovalRequest(kind="governance", reasons=reasons, approvers=policy.approvers)] if reasons else []

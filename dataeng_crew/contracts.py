@@ -194,6 +194,7 @@ class ModelSpec(Contract):
     tags: list[str] = Field(default_factory=list)
     meta: dict[str, Any] = Field(default_factory=dict)
     contract_enforced: bool = False
+    grants: dict[str, list[str]] = Field(default_factory=dict, description="dbt grants, e.g. {select: [role]}.")
     tests: list[TestSpec] = Field(default_factory=list, description="Model-level tests.")
 
     @field_validator("name")
@@ -247,6 +248,35 @@ class ColumnPolicy(Contract):
     confidence: float = Field(ge=0, le=1)
     evidence: str = Field(description="Why: name and value patterns. Never raw values.")
     action: Literal["tag", "mask", "drop"] = "tag"
+
+
+class GovernancePolicy(Contract):
+    """The project's machine-readable governance policy (``governance.yml`` in the dbt project)."""
+
+    restricted_classifications: list[str] = Field(default_factory=lambda: ["pii"])
+    mart_pii_action: Literal["hash", "drop", "refuse"] = "hash"
+    approvers: list[str] = Field(default_factory=lambda: ["@data-governance"])
+    unmasked_readers: list[str] = Field(
+        default_factory=list, description="Database roles granted SELECT on models holding restricted columns."
+    )
+    min_confidence: float = Field(default=0.6, ge=0, le=1, description="Below this, a PII finding is reported only.")
+
+
+class PiiExposure(Contract):
+    """A mart column whose lineage reaches a restricted column, and what governance did about it."""
+
+    model: str
+    column: str
+    sources: list[str] = Field(description="Restricted upstream columns, as model.column.")
+    action: Literal["hash", "drop", "refuse"]
+
+
+class ApprovalRequest(Contract):
+    """Sign-off the proposal needs before it may be merged."""
+
+    kind: Literal["governance", "cost"]
+    reasons: list[str]
+    approvers: list[str] = Field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- checks
@@ -321,6 +351,8 @@ class Proposal(Contract):
     sources: list[SourceSpec] = Field(default_factory=list)
     models: list[ModelSpec] = Field(default_factory=list)
     policies: list[ColumnPolicy] = Field(default_factory=list)
+    exposures: list[PiiExposure] = Field(default_factory=list)
+    approvals: list[ApprovalRequest] = Field(default_factory=list)
     checks: CheckReport = Field(default_factory=CheckReport)
     files: list[str] = Field(default_factory=list, description="Paths written, relative to the repo.")
     branch: str | None = None

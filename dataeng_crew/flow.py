@@ -18,6 +18,7 @@ from typing import Callable, Iterator, Literal
 
 import yaml
 
+from agents import governance
 from agents.brains import Brain, DeterministicBrain
 from dataeng_crew.contracts import BuildResult, CheckReport, ModelSpec, Proposal, StageTiming
 from dataeng_crew.errors import BuildError, ConfigError, DataengCrewError, SqlCheckError
@@ -25,8 +26,8 @@ from dataeng_crew.render import render_pr_body, render_project_files
 from dataeng_crew.settings import Workspace, default_warehouse, find_project, project_config, state_dir_for
 from tools import git_local
 from tools.dbt_runner import run_dbt
-from tools.project_files import write_project_files
-from tools.sqlcheck import check_models
+from tools.project_files import validate_path, write_project_files
+from tools.sqlcheck import CheckOutcome, check_and_compile
 from tools.warehouse import load_folder, profile_warehouse, warehouse_schema
 
 Progress = Callable[[str], None]
@@ -174,8 +175,9 @@ def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None
         marts = brain.transform(proposal.plan, profile, staging)
     with _stage(proposal, "quality tests", progress):
         models = brain.test(staging + marts, profile)
+    policy = governance.load_policy(ws.project)
     with _stage(proposal, "governance", progress):
-        models, policies = brain.govern(models, profile)
+        models, policies = brain.govern(models, profile, policy)
     proposal.sources, proposal.models, proposal.policies = sources, models, policies
 
     base = git_local.head_commit(ws.repo) if publish == "local" and ws.repo else None
@@ -187,14 +189,25 @@ def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None
         path = ws.project / rel
         return path.read_text() if path.is_file() else None
 
+    with _stage(proposal, "sqlglot check", progress):
+        outcome = _sqlglot(proposal, models, sources, profile)
+    with _stage(proposal, "governance: marts vs restricted columns", progress):
+        restricted = {(m.name, c.name) for m in models for c in m.columns
+                      if c.meta.get("classification") in policy.restricted_classifications}
+        marts = [m for m in models if m.layer == "marts"]
+        exposures = governance.find_exposures(marts, outcome.compiled, outcome.schema, restricted,
+                                              policy.mart_pii_action)
+        if exposures:
+            masked = {m.name: m for m in governance.mask_marts(marts, exposures)}
+            models = [masked.get(m.name, m) for m in models]
+            proposal.models = models
+            _sqlglot(proposal, models, sources, profile)
+        proposal.exposures = exposures
+        proposal.approvals = governance.approvals(models, policies, exposures, policy)
     with _stage(proposal, "render", progress):
         files = render_project_files(sources, models, read_existing)
-    with _stage(proposal, "sqlglot check", progress):
-        issues = check_models(models, sources, warehouse_schema(profile), model_database=profile.database)
-        proposal.checks = CheckReport(sql_issues=issues, models_checked=len(models))
-        if issues:
-            raise SqlCheckError("sqlglot refused the generated SQL:\n" + "\n".join(
-                f"  {i.model}: [{i.kind}] {i.message}" for i in issues))
+        for rel in files:  # every path is checked before anything is written anywhere
+            validate_path(ws.project, rel)
     with _stage(proposal, "dbt build (sandbox)", progress):
         project_copy, profiles_dir, db_file = prepare_sandbox(ws, wh, folder / "sandbox")
         write_project_files(project_copy, files)
@@ -230,6 +243,15 @@ def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None
     (folder / "PR.md").write_text(body)
 
 
+def _sqlglot(proposal: Proposal, models: list[ModelSpec], sources, profile) -> CheckOutcome:  # noqa: ANN001
+    outcome = check_and_compile(models, sources, warehouse_schema(profile), model_database=profile.database)
+    proposal.checks = CheckReport(sql_issues=outcome.issues, models_checked=len(models))
+    if outcome.issues:
+        raise SqlCheckError("sqlglot refused the generated SQL:\n" + "\n".join(
+            f"  {i.model}: [{i.kind}] {i.message}" for i in outcome.issues))
+    return outcome
+
+
 def describe_build_failure(build: BuildResult) -> str:
     """A short, readable account of why a dbt build failed."""
     lines = ["dbt build failed on the sandbox copy; nothing was published."]
@@ -258,6 +280,8 @@ def summary(proposal: Proposal) -> dict:
                       for n in proposal.checks.build.nodes],
         },
         "sql_issues": [i.model_dump() for i in proposal.checks.sql_issues],
+        "needs_approval": [a.model_dump() for a in proposal.approvals],
+        "pii_exposures": [e.model_dump() for e in proposal.exposures],
         "pr": proposal.pr,
         "warehouse": proposal.warehouse,
         "report": str(Path(proposal.proposal_dir) / "report.json") if proposal.proposal_dir else None,

@@ -38,6 +38,8 @@ def model_yaml(model: ModelSpec) -> dict[str, Any]:
         config["tags"] = list(model.tags)
     if model.meta:
         config["meta"] = dict(model.meta)
+    if model.grants:
+        config["grants"] = {k: list(v) for k, v in model.grants.items()}
     entry: dict[str, Any] = {"name": model.name, "description": model.description, "config": config}
     if model.tests:
         entry["data_tests"] = [t.to_yaml() for t in model.tests]
@@ -143,6 +145,10 @@ def render_pr_body(proposal: Proposal) -> str:
     """The pull-request description: request, plan, models, tests and their results, lineage."""
     out: list[str] = [f"# dataeng-crew: {proposal.request}", ""]
     out += [f"Proposal `{proposal.proposal_id}` · brain: {proposal.brain} · status: **{proposal.status}**", ""]
+    for approval in proposal.approvals:
+        out += [f"> [!IMPORTANT]\n> **Needs {approval.kind} approval** from {', '.join(approval.approvers) or 'an owner'}:"]
+        out += [f"> - {_md(r)}" for r in approval.reasons]
+        out.append("")
     if proposal.plan:
         p = proposal.plan
         out += ["## Plan", "", f"- Mart: `{p.mart_name}` (one row per {p.grain.value})",
@@ -167,7 +173,13 @@ def render_pr_body(proposal: Proposal) -> str:
         out += ["## Governance", "", "| model | column | kind | confidence | evidence |", "|---|---|---|---|---|"]
         out += [f"| `{p.model}` | `{p.column}` | {p.pii_kind} | {p.confidence:.2f} | {_md(p.evidence)} |"
                 for p in proposal.policies]
-        out += ["", "No mart exposes these columns.", ""]
+        if proposal.exposures:
+            out += ["", "Mart columns derived from restricted columns (column lineage by sqlglot):", ""]
+            out += [f"- `{e.model}.{e.column}` ← {', '.join(f'`{x}`' for x in e.sources)}: **{e.action}ed**"
+                    for e in proposal.exposures]
+            out.append("")
+        else:
+            out += ["", "No mart column derives from these columns (checked with sqlglot column lineage).", ""]
     out += ["## Validation", ""]
     checks = proposal.checks
     out.append(f"- sqlglot: {checks.models_checked} compiled models parsed, checked against the allow-list and "

@@ -23,7 +23,9 @@ def validate_path(root: Path, relative: str) -> Path:
     Raises:
         UnsafeArtifactError: When the path breaks the allow-list.
     """
-    pure = PurePosixPath(relative.replace("\\", "/"))
+    if "\\" in relative or "//" in relative or relative != relative.strip() or "\x00" in relative:
+        raise UnsafeArtifactError(f"refused path {relative!r}: empty segments, backslashes or blanks")
+    pure = PurePosixPath(relative)
     if pure.is_absolute() or relative.startswith(("/", "~")) or ":" in relative:
         raise UnsafeArtifactError(f"refused path {relative!r}: absolute paths are not allowed")
     if any(part in {"..", "."} for part in pure.parts) or not pure.parts:

@@ -149,6 +149,8 @@ def _generate(con: duckdb.DuckDBPyConnection, scale: int, rng: np.random.Generat
             f.v as first_name,
             l.v as last_name,
             case when c.has_phone then '+1-555-' || lpad(cast(c.phone_n % 10000000 as varchar), 7, '0') end as phone,
+            cast(10 + c.id % 990 as varchar) || ' ' || l.v || ' ' ||
+                case c.id % 3 when 0 then 'Street' when 1 then 'Avenue' else 'Road' end as address1,
             ci.city,
             ci.country as country_code,
             c.opt_in as marketing_opt_in,

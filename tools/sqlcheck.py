@@ -162,14 +162,23 @@ def check_compiled(model: str, sql: str, schema: Schema, expected_columns: list[
     return issues, outputs
 
 
-def check_models(
+@dataclass
+class CheckOutcome:
+    """What :func:`check_and_compile` found: issues, each model's compiled SQL, and the schema built up."""
+
+    issues: list[SqlIssue]
+    compiled: dict[str, str]
+    schema: Schema
+
+
+def check_and_compile(
     models: list[ModelSpec],
     sources: list[SourceSpec],
     warehouse: Schema,
     model_database: str,
     model_schema: str = "main",
     existing_models: dict[str, dict[str, str]] | None = None,
-) -> list[SqlIssue]:
+) -> CheckOutcome:
     """Check every model in dependency order: Jinja, compile, sqlglot; models become schema for the next.
 
     Args:
@@ -181,7 +190,7 @@ def check_models(
         existing_models: Columns of models already in the project (``name → {column: type}``).
 
     Returns:
-        Every issue found (empty when all pass).
+        Every issue found (empty when all pass), the compiled SQL and the resulting schema.
     """
     schema: dict[str, Any] = {db: {s: dict(t) for s, t in schemas.items()} for db, schemas in warehouse.items()}
     relations = Relations()
@@ -191,12 +200,11 @@ def check_models(
     for name, cols in (existing_models or {}).items():
         relations.models[name] = (model_database, model_schema, name)
         schema.setdefault(model_database, {}).setdefault(model_schema, {})[name] = cols
-    issues: list[SqlIssue] = []
-    pending = list(models)
-    for model in pending:
+    for model in models:
         relations.models[model.name] = (model_database, model_schema, model.name)
-    order = _topological(models)
-    for model in order:
+    issues: list[SqlIssue] = []
+    compiled_sql: dict[str, str] = {}
+    for model in _topological(models):
         jinja = check_jinja(model.name, model.sql)
         if jinja:
             issues += jinja
@@ -208,11 +216,19 @@ def check_models(
             continue
         found, outputs = check_compiled(model.name, compiled, schema, [c.name for c in model.columns])
         issues += found
+        if not found:
+            compiled_sql[model.name] = compiled
         types = {c.name: (c.data_type or "VARCHAR") for c in model.columns}
         schema.setdefault(model_database, {}).setdefault(model_schema, {})[model.name] = {
             col: types.get(col, "VARCHAR") for col in (outputs or list(types))
         }
-    return issues
+    return CheckOutcome(issues=issues, compiled=compiled_sql, schema=schema)
+
+
+def check_models(models: list[ModelSpec], sources: list[SourceSpec], warehouse: Schema, model_database: str,
+                 model_schema: str = "main") -> list[SqlIssue]:
+    """Issues of :func:`check_and_compile` only."""
+    return check_and_compile(models, sources, warehouse, model_database, model_schema).issues
 
 
 def _topological(models: list[ModelSpec]) -> list[ModelSpec]:

@@ -15,6 +15,7 @@ import duckdb
 
 from dataeng_crew.contracts import ColumnProfile, ForeignKey, TableProfile, WarehouseProfile
 from dataeng_crew.errors import WarehouseError
+from tools.prompt_safety import clean_text
 
 SYSTEM_SCHEMAS = {"information_schema", "pg_catalog"}
 FILE_SUFFIXES = {".csv": "read_csv_auto", ".tsv": "read_csv_auto", ".parquet": "read_parquet",
@@ -153,8 +154,8 @@ def table_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> li
 
 
 def _text(value: object) -> str:
-    text = str(value)
-    return text if len(text) <= SAMPLE_TEXT_CHARS else text[: SAMPLE_TEXT_CHARS - 1] + "…"
+    """Values leave the warehouse cleaned and capped: they may reach prompts, reports and PRs."""
+    return clean_text(value, SAMPLE_TEXT_CHARS)
 
 
 def profile_table(

@@ -124,10 +124,18 @@ def test_pii_is_tagged_and_absent_from_the_mart(published):
     proposal = published[0]
     customers = next(m for m in proposal.models if m.name == "stg_shop__customers")
     tagged = {c.name: c.meta.get("pii_kind") for c in customers.columns if c.meta.get("pii")}
-    assert tagged == {"email": "email", "first_name": "person_name", "last_name": "person_name", "phone": "phone"}
-    assert "pii" in customers.tags
+    assert tagged == {"email": "email", "first_name": "person_name", "last_name": "person_name", "phone": "phone",
+                      "address1": "street_address"}
+    assert "pii" in customers.tags and customers.grants == {"select": ["pii_reader"]}
     mart = next(m for m in proposal.models if m.layer == "marts")
     assert not any(c.meta.get("pii") for c in mart.columns)
+    assert proposal.exposures == []
+    for policy in proposal.policies:  # evidence never quotes a value
+        assert "@" not in policy.evidence and "555" not in policy.evidence
+    [approval] = proposal.approvals
+    assert approval.kind == "governance" and approval.approvers == ["@data-governance"]
+    assert "stg_shop__customers" in approval.reasons[0]
+    assert "Needs governance approval" in Path(proposal.pr).read_text()
 
 
 def test_branch_builds_with_dbt_on_its_own(published, tmp_path):

@@ -9,7 +9,8 @@ from tools.project_files import validate_path, write_project_files
 @pytest.mark.parametrize(
     "path",
     ["../x.sql", "/tmp/x.sql", "models/../../x.sql", "macros/evil.sql", "dbt_project.yml", "profiles.yml",
-     "packages.yml", "models/evil.py", "models/staging/x.sh", "seeds/x.csv", "~/x.sql", "C:/x.sql", ""],
+     "packages.yml", "models/evil.py", "models/staging/x.sh", "seeds/x.csv", "~/x.sql", "C:/x.sql", "", "models//tmp/x.sql",
+     "models\\..\\x.sql", " models/x.sql"],
 )
 def test_refused_paths(tmp_path, path):
     with pytest.raises(UnsafeArtifactError):
