@@ -87,7 +87,8 @@ def write_sandbox_profile(sandbox: Path, profile_name: str, db_file: Path, threa
             "type": "duckdb", "path": str(db_file), "threads": threads, "schema": "main",
             # defence in depth behind sqlglot: model SQL cannot read files or load extensions
             "config_options": {"enable_external_access": False, "autoload_known_extensions": False,
-                               "autoinstall_known_extensions": False, "memory_limit": memory_limit},
+                               "autoinstall_known_extensions": False, "memory_limit": memory_limit,
+                               "lock_configuration": True},
         }}}
     }))
     return profiles_dir

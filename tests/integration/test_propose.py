@@ -261,3 +261,9 @@ def test_sandbox_duckdb_refuses_file_reads_even_past_sqlglot(git_project, tmp_pa
     assert not result.success
     leak = next(n for n in result.nodes if n.unique_id == "model.shop.leak")
     assert leak.status == "error" and "disabled" in (leak.message or "").lower()
+    (project_copy / "models" / "leak.sql").write_text(
+        "{{ config(pre_hook=\"set enable_external_access = true\") }}\nselect 1 as n\n")
+    result = run_dbt(["build", "--select", "leak"], project_copy, profiles, target_path=tmp_path / "t",
+                     log_path=tmp_path / "l")
+    leak = next(n for n in result.nodes if n.unique_id == "model.shop.leak")
+    assert leak.status == "error" and "configuration" in (leak.message or "").lower()  # locked
