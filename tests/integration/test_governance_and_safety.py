@@ -135,3 +135,17 @@ def test_policy_refuse_blocks_the_proposal(git_project):
     assert _snapshot(repo) == before
     report = json.loads(next((repo / ".dataeng-crew" / "proposals").glob("*/report.json")).read_text())
     assert report["status"] == "failed" and report["branch"] is None
+
+
+def test_policy_drop_removes_the_column(git_project):
+    repo = git_project.parent
+    (git_project / "governance.yml").write_text("mart_pii_action: drop\n")
+    git(repo, "commit", "-qam", "drop policy")
+    brain = MartBrain(sql=EXPOSING_SQL, columns=["customer_id", "email", "shouting_name", "customers_with_email"])
+    proposal = flow.propose("daily_sales mart", project=git_project, brain=brain, publish="none")
+    mart = next(m for m in proposal.models if m.layer == "marts")
+    assert [c.name for c in mart.columns] == ["customer_id", "customers_with_email"]
+    con = duckdb.connect(proposal.warehouse, read_only=True)
+    cols = [r[0] for r in con.execute("describe main.fct_daily_sales").fetchall()]
+    con.close()
+    assert cols == ["customer_id", "customers_with_email"]
