@@ -57,7 +57,6 @@ def propose(request: str, project: Path | None, warehouse: Path | None, publish:
 
     console = _console()
     console.print("[dim]no LLM configured: running the deterministic brain (profiling + rules)[/]")
-    proposal_holder: dict = {}
 
     def progress(stage: str) -> None:
         console.print(f"[cyan]→[/] {stage}")
@@ -69,7 +68,11 @@ def propose(request: str, project: Path | None, warehouse: Path | None, publish:
         console.print("[yellow]interrupted: nothing was published, your project is unchanged[/]")
         sys.exit(130)
     except DataengCrewError as exc:
-        _fail(exc, as_json, proposal_holder)
+        _fail(exc, as_json)
+        return
+    except Exception as exc:  # a bug or an artifact no contract check caught: say so, never a raw traceback
+        _fail(DataengCrewError(f"unexpected {type(exc).__name__}: {exc} (nothing was published; the proposal's "
+                               "report.json under .dataeng-crew/proposals/ has the details)"), as_json)
         return
     data = flow.summary(proposal)
     build = proposal.checks.build
