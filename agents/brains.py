@@ -6,10 +6,21 @@ talks to :class:`Brain`.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Protocol
 
-from agents import governance, modeler, planner, quality, transformer
-from dataeng_crew.contracts import ColumnPolicy, GovernancePolicy, ModelSpec, Plan, SourceSpec, WarehouseProfile
+from agents import governance, modeler, planner, quality, transformer, triage
+from dataeng_crew.contracts import (
+    BuildResult,
+    ColumnPolicy,
+    ExpectationSuiteSpec,
+    GovernancePolicy,
+    ModelSpec,
+    Plan,
+    SourceSpec,
+    TriageDecision,
+    WarehouseProfile,
+)
 
 
 class Brain(Protocol):
@@ -26,12 +37,17 @@ class Brain(Protocol):
     def transform(self, plan: Plan, profile: WarehouseProfile, staging: list[ModelSpec]) -> list[ModelSpec]:
         """Transformation: intermediate and mart models."""
 
-    def test(self, models: list[ModelSpec], profile: WarehouseProfile) -> list[ModelSpec]:
-        """Quality: models with data tests."""
+    def test(self, plan: Plan, sources: list[SourceSpec], models: list[ModelSpec], profile: WarehouseProfile
+             ) -> tuple[list[SourceSpec], list[ModelSpec], list[ExpectationSuiteSpec]]:
+        """Quality: sources and models with data tests, and one GX suite per model."""
 
     def govern(self, models: list[ModelSpec], profile: WarehouseProfile,
                policy: GovernancePolicy) -> tuple[list[ModelSpec], list[ColumnPolicy]]:
         """Governance: column policies, and models tagged accordingly."""
+
+    def triage(self, build: BuildResult, models: list[ModelSpec], sources: list[SourceSpec], db_file: Path
+               ) -> tuple[list[ModelSpec], list[SourceSpec], list[TriageDecision]]:
+        """Quality: decide about generated tests that failed on the real data."""
 
 
 class DeterministicBrain:
@@ -51,12 +67,19 @@ class DeterministicBrain:
         """See :func:`agents.transformer.transform`."""
         return transformer.transform(plan, profile)
 
-    def test(self, models: list[ModelSpec], profile: WarehouseProfile) -> list[ModelSpec]:
-        """See :func:`agents.quality.add_tests`."""
-        return quality.add_tests(models, profile)
+    def test(self, plan: Plan, sources: list[SourceSpec], models: list[ModelSpec], profile: WarehouseProfile
+             ) -> tuple[list[SourceSpec], list[ModelSpec], list[ExpectationSuiteSpec]]:
+        """See :mod:`agents.quality`."""
+        models = quality.add_tests(models, profile, plan)
+        return quality.source_tests(sources, profile), models, quality.expectation_suites(models, profile)
 
     def govern(self, models: list[ModelSpec], profile: WarehouseProfile,
                policy: GovernancePolicy) -> tuple[list[ModelSpec], list[ColumnPolicy]]:
         """See :mod:`agents.governance`."""
         policies = governance.classify(models, profile)
         return governance.apply_policies(models, policies, policy), policies
+
+    def triage(self, build: BuildResult, models: list[ModelSpec], sources: list[SourceSpec], db_file: Path
+               ) -> tuple[list[ModelSpec], list[SourceSpec], list[TriageDecision]]:
+        """See :func:`agents.triage.triage`."""
+        return triage.triage(build, models, sources, db_file)

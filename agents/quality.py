@@ -1,84 +1,258 @@
-"""Quality role, deterministic brain: dbt data tests inferred from profiles.
+"""Quality role, deterministic brain: dbt tests and GX suites inferred from profiles, and triage.
 
-Scope of this brain today: unique + not_null on keys, not_null on foreign keys that have no nulls,
-relationships for foreign keys found by inclusion checks, accepted_values for low-cardinality
-categories, and key tests on the mart's period column.
+Tests per layer:
+- sources: one row per key and load time (dedupe must be unambiguous), freshness on the load stamp;
+- staging: unique + not_null keys; not_null where the data has no nulls and the column is required by
+  meaning (event times, categories, money, flags); relationships for foreign keys found by inclusion;
+  accepted_values for low-cardinality categories; lower bounds for money and quantities; a row-count
+  floor against the profiled key count;
+- marts: period key unique + not_null, measures not_null, a row-level balance (net = gross - discounts
+  - refunds) and reconciliation of totals against staging.
+
+Every generated test is proven by the build; :func:`triage` decides what a failure means.
 """
 
 from __future__ import annotations
 
-from agents.modeler import source_name, staged_columns, staging_model_name
-from agents.semantics import is_category, normalised_values
-from dataeng_crew.contracts import ModelSpec, TestSpec, WarehouseProfile
-from tools.warehouse import primary_key
+import math
+from typing import Any
+
+from agents.modeler import StagedColumn, source_name, staged_columns, staging_model_name
+from agents.semantics import (
+    base_type,
+    is_category,
+    is_load_timestamp,
+    is_money,
+    is_temporal,
+    load_timestamp,
+    normalised_values,
+)
+from dataeng_crew.contracts import (
+    ExpectationSpec,
+    ExpectationSuiteSpec,
+    ModelSpec,
+    Plan,
+    SourceSpec,
+    TableProfile,
+    TestSpec,
+    WarehouseProfile,
+)
+from tools.warehouse import primary_key, snake_case
 
 MAX_ACCEPTED_VALUES = 12
+NUMERIC = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "DECIMAL", "DOUBLE", "FLOAT", "REAL", "NUMERIC"}
+QUANTITY_WORDS = ("quantity", "qty", "units", "count")
+KEY_TESTS = {"unique", "relationships", "crew_unique_combination", "crew_reconciles_with", "crew_expression_is_true"}
 
 
-def _staging_tests(model: ModelSpec, profile: WarehouseProfile) -> dict[str, list[TestSpec]]:
-    table = next((t for t in profile.tables
-                  if staging_model_name(source_name(t.schema_name, profile.database), t.name) == model.name), None)
-    if table is None:
-        return {}
-    src = source_name(table.schema_name, profile.database)
-    tests: dict[str, list[TestSpec]] = {}
+def _table_for(model: ModelSpec, profile: WarehouseProfile) -> TableProfile | None:
+    return next((t for t in profile.tables
+                 if staging_model_name(source_name(t.schema_name, profile.database), t.name) == model.name), None)
+
+
+def expected_rows(table: TableProfile) -> int:
+    """Rows staging should hold: distinct keys (re-synced copies removed), estimated when sampled."""
+    key = primary_key(table)
+    dupes = table.duplicate_key_rows.get(key or "", 0)
+    distinct_share = (table.profiled_rows - dupes) / table.profiled_rows if table.profiled_rows else 1.0
+    return int(round(table.row_count * distinct_share))
+
+
+def _accepted(col: StagedColumn) -> list[str]:
+    if not is_category(col.raw):
+        return []
+    return normalised_values(col.raw) if "lower(trim(" in col.expression else sorted(col.raw.top_values)
+
+
+def _column_tests(col: StagedColumn, table: TableProfile, profile: WarehouseProfile) -> list[TestSpec]:
+    found: list[TestSpec] = []
     pk = primary_key(table)
-    for col in staged_columns(table, profile, src):
-        found: list[TestSpec] = []
-        if col.raw.name == pk:
-            found += [TestSpec(name="unique", column=col.name, reason="primary key (unique after dedupe)"),
-                      TestSpec(name="not_null", column=col.name, reason="primary key")]
-        fk = next((f for f in profile.foreign_keys if f.table == table.name and f.column == col.raw.name), None)
-        if fk is not None:
-            parent = profile.table(fk.ref_table)
-            assert parent is not None
-            parent_model = staging_model_name(source_name(parent.schema_name, profile.database), parent.name)
-            parent_src = source_name(parent.schema_name, profile.database)
-            parent_key = next(c.name for c in staged_columns(parent, profile, parent_src) if c.raw.name == fk.ref_column)
-            if col.raw.null_fraction == 0:
-                found.append(TestSpec(name="not_null", column=col.name, reason="foreign key without nulls in the data"))
-            found.append(TestSpec(
-                name="relationships", column=col.name,
-                arguments={"to": f"ref('{parent_model}')", "field": parent_key},
-                reason=f"every {col.raw.name} was found in {fk.ref_table}.{fk.ref_column} ({fk.inclusion:.0%})",
-            ))
-        if is_category(col.raw) and "lower(trim(" in col.expression:
-            values = normalised_values(col.raw)
-        elif is_category(col.raw):
-            values = sorted(col.raw.top_values)
-        else:
-            values = []
-        if 1 < len(values) <= MAX_ACCEPTED_VALUES and table.profiled_rows >= 10 * len(values):
-            found.append(TestSpec(name="accepted_values", column=col.name, arguments={"values": values},
-                                  reason=f"low-cardinality category: {len(values)} values in the data"))
-        if found:
-            tests[col.name] = found
-    return tests
+    raw = col.raw
+    if raw.name == pk:
+        return [TestSpec(name="unique", column=col.name, reason="primary key (one row per key after dedupe)"),
+                TestSpec(name="not_null", column=col.name, reason="primary key")]
+    fk = next((f for f in profile.foreign_keys if f.table == table.name and f.column == raw.name), None)
+    required = (is_temporal(raw) and not is_load_timestamp(raw)) or is_category(raw) or is_money(raw) \
+        or base_type(raw.data_type) == "BOOLEAN" or fk is not None
+    if raw.null_fraction == 0 and table.profiled_rows and required:
+        why = "foreign key" if fk else "required by meaning"
+        found.append(TestSpec(name="not_null", column=col.name,
+                              reason=f"{why}; no nulls in {table.profiled_rows:,} profiled rows"))
+    if fk is not None:
+        parent = profile.table(fk.ref_table)
+        assert parent is not None
+        parent_src = source_name(parent.schema_name, profile.database)
+        parent_key = next(c.name for c in staged_columns(parent, profile, parent_src) if c.raw.name == fk.ref_column)
+        found.append(TestSpec(
+            name="relationships", column=col.name,
+            arguments={"to": f"ref('{staging_model_name(parent_src, parent.name)}')", "field": parent_key},
+            reason=f"every {raw.name} was found in {fk.ref_table}.{fk.ref_column} ({fk.inclusion:.0%})"))
+    values = _accepted(col)
+    if 1 < len(values) <= MAX_ACCEPTED_VALUES and table.profiled_rows >= 10 * len(values):
+        found.append(TestSpec(name="accepted_values", column=col.name, arguments={"values": values},
+                              reason=f"low-cardinality category: {len(values)} values in the data"))
+    numeric = base_type(raw.data_type) in NUMERIC
+    quantity = any(w in snake_case(raw.name).split("_") for w in QUANTITY_WORDS)
+    if numeric and (is_money(raw) or quantity) and raw.min_value is not None:
+        try:
+            lowest = float(raw.min_value)
+        except ValueError:
+            lowest = -1.0
+        if lowest >= 0:
+            found.append(TestSpec(name="crew_values_at_least", column=col.name, arguments={"min_value": 0},
+                                  reason="money/quantity: never negative in the data"))
+    return found
 
 
-def _mart_tests(model: ModelSpec) -> dict[str, list[TestSpec]]:
+def _staging_tests(model: ModelSpec, profile: WarehouseProfile) -> tuple[dict[str, list[TestSpec]], list[TestSpec]]:
+    table = _table_for(model, profile)
+    if table is None:
+        return {}, []
+    src = source_name(table.schema_name, profile.database)
+    by_column = {c.name: t for c in staged_columns(table, profile, src) if (t := _column_tests(c, table, profile))}
+    rows = expected_rows(table)
+    model_tests = [TestSpec(
+        name="crew_row_count_between", arguments={"min_rows": max(1, math.floor(rows * 0.5))},
+        reason=f"row-count floor: half of the {rows:,} distinct keys profiled")] if rows else []
+    return by_column, model_tests
+
+
+def _mart_tests(model: ModelSpec, plan: Plan | None, profile: WarehouseProfile) -> tuple[dict[str, list[TestSpec]], list[TestSpec]]:
     period = model.columns[0].name
-    tests = {period: [TestSpec(name="unique", column=period, reason="one row per period"),
-                      TestSpec(name="not_null", column=period, reason="one row per period")]}
+    tests: dict[str, list[TestSpec]] = {
+        period: [TestSpec(name="unique", column=period, reason="one row per period"),
+                 TestSpec(name="not_null", column=period, reason="one row per period")]}
+    names = {c.name for c in model.columns}
     for col in model.columns[1:]:
         if col.name.endswith("_count") or col.name in {"gross_sales", "discounts", "refunds", "net_sales"}:
             tests[col.name] = [TestSpec(name="not_null", column=col.name, reason="zero, never null, on empty periods")]
-    return tests
+        if col.name.endswith("_count") or col.name in {"gross_sales", "discounts", "refunds"}:
+            tests[col.name].append(TestSpec(name="crew_values_at_least", column=col.name,
+                                            arguments={"min_value": 0}, reason="counts and amounts are never negative"))
+    model_tests: list[TestSpec] = []
+    if {"net_sales", "gross_sales", "discounts", "refunds"} <= names:
+        model_tests.append(TestSpec(name="crew_expression_is_true",
+                                    arguments={"expression": "net_sales = gross_sales - discounts - refunds"},
+                                    reason="row-level balance of the measures"))
+    if plan is not None:
+        from agents.transformer import staged_role, valid_order_filters
+
+        orders = staged_role(plan, profile, "orders")
+        discount = staged_role(plan, profile, "discount")
+        where = " and ".join(valid_order_filters(plan, profile)) or None
+        if orders and "order_count" in names:
+            model_tests.append(TestSpec(name="crew_reconciles_with", arguments={
+                "expression": "order_count", "to": f"ref('{orders[0]}')", "compare_expression": "1",
+                **({"compare_where": where} if where else {})}, reason="total orders equal the valid orders in staging"))
+        if orders and discount and "discounts" in names:
+            model_tests.append(TestSpec(name="crew_reconciles_with", arguments={
+                "expression": "discounts", "to": f"ref('{orders[0]}')", "compare_expression": discount[1],
+                **({"compare_where": where} if where else {})}, reason="total discounts equal staging's, to the cent"))
+    return tests, model_tests
 
 
-def add_tests(models: list[ModelSpec], profile: WarehouseProfile) -> list[ModelSpec]:
-    """Return copies of ``models`` with inferred data tests on their columns.
+def source_tests(sources: list[SourceSpec], profile: WarehouseProfile) -> list[SourceSpec]:
+    """Sources with key+load uniqueness tests and freshness on tables that have a load timestamp."""
+    out = []
+    for source in sources:
+        tables = []
+        for spec in source.tables:
+            table = profile.table(spec.name)
+            loaded = load_timestamp(table) if table else None
+            key = primary_key(table) if table else None
+            update: dict[str, Any] = {}
+            if loaded is not None:
+                update["freshness"] = {"warn_after": {"count": 24, "period": "hour"}}
+            if loaded is not None and key is not None:
+                update["tests"] = spec.tests + [TestSpec(
+                    name="crew_unique_combination", arguments={"columns": [key, loaded.name]},
+                    reason="one row per key and load: otherwise staging's dedupe would pick a copy at random")]
+            tables.append(spec.model_copy(update=update))
+        out.append(source.model_copy(update={"tables": tables}))
+    return out
+
+
+def add_tests(models: list[ModelSpec], profile: WarehouseProfile, plan: Plan | None = None) -> list[ModelSpec]:
+    """Return copies of ``models`` with inferred data tests on their columns and on the models.
 
     Args:
         models: Staging and mart models.
         profile: Warehouse profile the tests are inferred from.
+        plan: The plan (marts reconcile against the staging the plan binds).
 
     Returns:
-        The same models, columns carrying ``tests``.
+        The same models carrying ``tests``.
     """
     out = []
     for model in models:
-        tests = _staging_tests(model, profile) if model.layer == "staging" else _mart_tests(model)
-        columns = [c.model_copy(update={"tests": c.tests + tests.get(c.name, [])}) for c in model.columns]
-        out.append(model.model_copy(update={"columns": columns}))
+        if model.layer == "staging":
+            by_column, model_tests = _staging_tests(model, profile)
+        else:
+            by_column, model_tests = _mart_tests(model, plan, profile)
+        columns = [c.model_copy(update={"tests": c.tests + by_column.get(c.name, [])}) for c in model.columns]
+        out.append(model.model_copy(update={"columns": columns, "tests": model.tests + model_tests}))
     return out
+
+
+# --------------------------------------------------------------------------- GX suites
+
+
+def _expect(kind: str, reason: str, **kwargs: Any) -> ExpectationSpec:
+    return ExpectationSpec(type=kind, kwargs=kwargs, reason=reason)
+
+
+def _staging_suite(model: ModelSpec, profile: WarehouseProfile) -> ExpectationSuiteSpec | None:
+    table = _table_for(model, profile)
+    if table is None:
+        return None
+    src = source_name(table.schema_name, profile.database)
+    exps = [_expect("ExpectTableColumnsToMatchOrderedList", "the documented columns, in order",
+                    column_list=[c.name for c in model.columns])]
+    rows = expected_rows(table)
+    if rows:
+        exps.append(_expect("ExpectTableRowCountToBeBetween", "within 10% of the profiled distinct keys",
+                            min_value=math.floor(rows * 0.9), max_value=math.ceil(rows * 1.1)))
+    for col in staged_columns(table, profile, src):
+        raw = col.raw
+        if raw.name == primary_key(table):
+            exps.append(_expect("ExpectColumnValuesToBeUnique", "primary key", column=col.name))
+        if raw.null_fraction == 0 and table.profiled_rows:
+            exps.append(_expect("ExpectColumnValuesToNotBeNull", "no nulls in the profiled rows", column=col.name))
+        values = _accepted(col)
+        if 1 < len(values) <= MAX_ACCEPTED_VALUES:
+            exps.append(_expect("ExpectColumnValuesToBeInSet", "low-cardinality category", column=col.name,
+                                value_set=values))
+        if base_type(raw.data_type) in NUMERIC and raw.min_value is not None and raw.max_value is not None \
+                and not raw.name == primary_key(table) and not raw.name.lower().endswith("id"):
+            scale = 100 if "/ 100" in col.expression else 1
+            try:
+                lo, hi = float(raw.min_value) / scale, float(raw.max_value) / scale
+            except ValueError:
+                continue
+            exps.append(_expect("ExpectColumnValuesToBeBetween", "profiled range (in staging units)",
+                                column=col.name, min_value=lo, max_value=hi))
+    return ExpectationSuiteSpec(name=f"{model.name}_suite", model=model.name, expectations=exps)
+
+
+def _mart_suite(model: ModelSpec) -> ExpectationSuiteSpec:
+    period = model.columns[0].name
+    exps = [_expect("ExpectTableColumnsToMatchOrderedList", "the contracted columns, in order",
+                    column_list=[c.name for c in model.columns]),
+            _expect("ExpectTableRowCountToBeBetween", "at least one period", min_value=1),
+            _expect("ExpectColumnValuesToBeUnique", "one row per period", column=period)]
+    for col in model.columns:
+        if col.name != "average_order_value" and not col.name.endswith("_hash"):
+            exps.append(_expect("ExpectColumnValuesToNotBeNull", "zeros, never nulls, on empty periods", column=col.name))
+        if col.name.endswith("_count") or col.name in {"gross_sales", "discounts", "refunds"}:
+            exps.append(_expect("ExpectColumnValuesToBeBetween", "never negative", column=col.name, min_value=0))
+    return ExpectationSuiteSpec(name=f"{model.name}_suite", model=model.name, expectations=exps)
+
+
+def expectation_suites(models: list[ModelSpec], profile: WarehouseProfile) -> list[ExpectationSuiteSpec]:
+    """One GX suite per staging model and mart, derived from the profiles (not from the built tables)."""
+    suites = []
+    for model in models:
+        suite = _staging_suite(model, profile) if model.layer == "staging" else _mart_suite(model)
+        if suite is not None:
+            suites.append(suite)
+    return suites

@@ -39,6 +39,24 @@ def _as(expr: str, name: str) -> str:
     return name if expr == name else f"{expr} as {name}"
 
 
+def valid_order_filters(plan: Plan, profile: WarehouseProfile) -> list[str]:
+    """SQL predicates on the staged orders that keep the orders a sales mart counts."""
+    filters = []
+    test_flag = _staged(plan, profile, "test_flag")
+    cancelled = _staged(plan, profile, "cancelled")
+    if test_flag:
+        filters.append(f"not coalesce({test_flag[1]}, false)")
+    if cancelled:
+        col = cancelled[1]
+        filters.append(f"{col} is null" if col.endswith("_at") else f"not coalesce({col}, false)")
+    return filters
+
+
+def staged_role(plan: Plan, profile: WarehouseProfile, role: str) -> tuple[str, str] | None:
+    """Public view of a role binding: (staging model, staged column)."""
+    return _staged(plan, profile, role)
+
+
 def period_column(grain: Grain) -> str:
     """Name of the period column: ``sales_date`` for days, ``<grain>_start_date`` otherwise."""
     return "sales_date" if grain is Grain.day else f"{grain.value}_start_date"
@@ -84,12 +102,7 @@ def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
         imports.append(("refunds", role["refunds"][0]))
     ctes = [f"{alias} as (\n\n    select * from {{{{ ref('{model}') }}}}\n\n)" for alias, model in imports]
 
-    filters = []
-    if role["test_flag"]:
-        filters.append(f"not coalesce({role['test_flag'][1]}, false)")
-    if role["cancelled"]:
-        col = role["cancelled"][1]
-        filters.append(f"{col} is null" if col.endswith("_at") else f"not coalesce({col}, false)")
+    filters = valid_order_filters(plan, profile)
     where = ("\n    where " + "\n        and ".join(filters)) if filters else ""
     customer = role["customer"][1] if role["customer"] else "cast(null as bigint)"
     discount = role["discount"][1] if role["discount"] else "0"

@@ -1,4 +1,4 @@
-"""`dataeng-crew check`: sqlglot on every compiled model, then dbt build, on a sandbox copy."""
+"""`dataeng-crew check` and `validate`: sqlglot, dbt build and GX suites on a sandbox copy of the project."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import json
 from pathlib import Path
 from typing import Callable
 
-from dataeng_crew.contracts import CheckReport, SqlIssue
+from pydantic import Field
+
+from dataeng_crew.contracts import CheckReport, ExpectationSpec, ExpectationSuiteSpec, SqlIssue, SuiteResult
 from dataeng_crew.flow import prepare_sandbox, resolve_warehouse, resolve_workspace
 from tools.dbt_runner import run_dbt
 from tools.sqlcheck import check_compiled
@@ -51,4 +53,61 @@ def check_project(project: Path | None, warehouse: Path | None,
         return report
     progress("dbt build (sandbox)")
     report.build = run_dbt(["build"], project_copy, profiles_dir, target_path=target, log_path=folder / "logs")
+    return report
+
+
+def load_suites(project: Path, models: list[str] | None = None) -> list[ExpectationSuiteSpec]:
+    """GX suites saved under ``suites/`` (GX JSON), as contracts; only ``models`` when given."""
+    suites = []
+    for path in sorted((project / "suites").glob("*.json")):
+        data = json.loads(path.read_text())
+        model = (data.get("meta") or {}).get("dataeng_crew", {}).get("model") or path.stem
+        if models and model not in models:
+            continue
+        expectations = [ExpectationSpec(type="".join(w.capitalize() for w in e["type"].split("_")),
+                                        kwargs=e.get("kwargs", {})) for e in data.get("expectations", [])]
+        suites.append(ExpectationSuiteSpec(name=data.get("name", path.stem), model=model, expectations=expectations))
+    return suites
+
+
+class ValidationReport(CheckReport):
+    """`dataeng-crew validate`: the dbt build/tests and the GX suites."""
+
+    suite_results: list[SuiteResult] = Field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        """dbt build green and every expectation met."""
+        return (self.build is not None and self.build.success
+                and all(not r.failed and not r.error for r in self.suite_results))
+
+
+def validate_project(project: Path | None, warehouse: Path | None, models: list[str] | None = None,
+                     progress: Callable[[str], None] = lambda _s: None) -> ValidationReport:
+    """Re-run dbt build (models + tests) and the GX suites of the current project on a sandbox copy.
+
+    Args:
+        project: dbt project folder (default: current folder or ``./dbt_project``).
+        warehouse: DuckDB file or data folder (default: the project's DuckDB profile).
+        models: Model names to validate (default: all).
+        progress: Called with each stage's name.
+
+    Returns:
+        The build result and one GX result per suite.
+    """
+    from tools.expectations import validate_suites
+
+    ws = resolve_workspace(project)
+    wh = resolve_warehouse(ws, warehouse)
+    folder = ws.state_dir / "validations" / dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+    progress("sandbox copy")
+    project_copy, profiles_dir, db_file = prepare_sandbox(ws, wh, folder)
+    progress("dbt build")
+    select = ["--select", *[f"+{m}" for m in models]] if models else []
+    build = run_dbt(["build", *select], project_copy, profiles_dir, target_path=folder / "target",
+                    log_path=folder / "logs")
+    report = ValidationReport(build=build, models_checked=sum(n.resource_type == "model" for n in build.nodes))
+    if build.success:
+        progress("Great Expectations")
+        report.suite_results = validate_suites(db_file, load_suites(ws.project, models))
     return report

@@ -134,5 +134,46 @@ def check(project: Path | None, warehouse: Path | None, as_json: bool) -> None:
     sys.exit(0 if result.passed else 1)
 
 
+@main.command()
+@click.argument("models", nargs=-1)
+@click.option("--project", type=click.Path(path_type=Path, file_okay=False), help="dbt project folder.")
+@click.option("--warehouse", type=click.Path(path_type=Path), help="DuckDB file or folder of CSV/Parquet files.")
+@click.option("--json", "as_json", is_flag=True)
+def validate(models: tuple[str, ...], project: Path | None, warehouse: Path | None, as_json: bool) -> None:
+    """Re-run dbt tests and Great Expectations suites for MODELS (default: all) on a sandbox copy."""
+    _offline_defaults()
+    from rich.table import Table
+
+    from dataeng_crew import checks, flow
+
+    console = _console()
+    try:
+        report = checks.validate_project(project, warehouse, list(models) or None,
+                                         progress=lambda s: console.print(f"[cyan]→[/] {s}"))
+    except DataengCrewError as exc:
+        _fail(exc, as_json)
+        return
+    table = Table(title="dataeng-crew validate")
+    for col in ("check", "object", "result", "detail"):
+        table.add_column(col)
+    build = report.build
+    for node in (build.nodes if build else []):
+        if node.resource_type in {"test", "model"}:
+            ok = node.status in {"pass", "success"}
+            table.add_row("dbt " + node.resource_type, node.unique_id.split(".")[2],
+                          "[green]pass[/]" if ok else f"[red]{node.status}[/]",
+                          "" if ok else (node.message or "")[:80])
+    for r in report.suite_results:
+        ok = not r.failed and not r.error
+        table.add_row("GX suite", r.suite, "[green]pass[/]" if ok else "[red]fail[/]",
+                      f"{r.passed}/{r.evaluated} expectations on {r.rows_validated:,} rows" + (f" {r.error}" if r.error else ""))
+    console.print(table)
+    if build and build.error:
+        console.print(f"[red]dbt:[/] {build.error[:500]}", markup=True)
+    if as_json:
+        click.echo(flow.dumps(report.model_dump()))
+    sys.exit(0 if report.passed else 1)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

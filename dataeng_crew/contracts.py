@@ -220,7 +220,9 @@ class SourceTableSpec(Contract):
     name: str
     description: str
     loaded_at_field: str | None = None
+    freshness: dict[str, Any] | None = None
     columns: list[ColumnSpec] = Field(default_factory=list)
+    tests: list[TestSpec] = Field(default_factory=list, description="Table-level data tests.")
 
 
 class SourceSpec(Contract):
@@ -299,6 +301,10 @@ class NodeResult(Contract):
     message: str | None = None
     failures: int | None = None
     execution_time: float = 0.0
+    test_name: str | None = Field(default=None, description="Generic test name for test nodes.")
+    attached_to: str | None = Field(default=None, description="Model or source name a test is attached to.")
+    column: str | None = None
+    compiled_code: str | None = Field(default=None, description="Compiled SQL, kept for failing tests only.")
 
 
 class BuildResult(Contract):
@@ -332,6 +338,62 @@ class CheckReport(Contract):
 # --------------------------------------------------------------------------- the proposal
 
 
+class TriageDecision(Contract):
+    """What the quality role decided about a generated test that failed on the real data."""
+
+    test: str
+    model: str
+    column: str | None = None
+    verdict: Literal["data_wrong", "inference_wrong"]
+    action: Literal["kept_as_warning", "loosened", "dropped"]
+    explanation: str
+    failing_rows: list[dict[str, str]] = Field(default_factory=list, description="Up to 5 examples, cleaned.")
+
+
+class ExpectationSpec(Contract):
+    """One Great Expectations expectation, by its GX class name and keyword arguments."""
+
+    type: str = Field(description="GX expectation class, e.g. ExpectColumnValuesToNotBeNull.")
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    reason: str = ""
+
+
+class ExpectationSuiteSpec(Contract):
+    """A GX suite for one model, derived from the profiles."""
+
+    name: str
+    model: str
+    expectations: list[ExpectationSpec]
+
+    @property
+    def path(self) -> str:
+        """Where the suite's GX JSON goes, relative to the dbt project."""
+        return f"suites/{self.model}.json"
+
+
+class ExpectationOutcome(Contract):
+    """Result of one expectation."""
+
+    type: str
+    column: str | None = None
+    success: bool
+    observed: str | None = None
+
+
+class SuiteResult(Contract):
+    """Validation of one suite against the built table."""
+
+    suite: str
+    model: str
+    evaluated: int
+    passed: int
+    failed: int
+    rows_validated: int
+    sampled: bool = False
+    outcomes: list[ExpectationOutcome] = Field(default_factory=list)
+    error: str | None = None
+
+
 class StageTiming(Contract):
     """Wall time of one flow stage."""
 
@@ -353,6 +415,9 @@ class Proposal(Contract):
     policies: list[ColumnPolicy] = Field(default_factory=list)
     exposures: list[PiiExposure] = Field(default_factory=list)
     approvals: list[ApprovalRequest] = Field(default_factory=list)
+    suites: list[ExpectationSuiteSpec] = Field(default_factory=list)
+    suite_results: list[SuiteResult] = Field(default_factory=list)
+    triage: list[TriageDecision] = Field(default_factory=list)
     checks: CheckReport = Field(default_factory=CheckReport)
     files: list[str] = Field(default_factory=list, description="Paths written, relative to the repo.")
     branch: str | None = None

@@ -18,7 +18,7 @@ from typing import Callable, Iterator, Literal
 
 import yaml
 
-from agents import governance
+from agents import governance, quality
 from agents.brains import Brain, DeterministicBrain
 from dataeng_crew.contracts import BuildResult, CheckReport, ModelSpec, Proposal, StageTiming
 from dataeng_crew.errors import BuildError, ConfigError, DataengCrewError, SqlCheckError
@@ -26,6 +26,7 @@ from dataeng_crew.render import render_pr_body, render_project_files
 from dataeng_crew.settings import Workspace, default_warehouse, find_project, project_config, state_dir_for
 from tools import git_local
 from tools.dbt_runner import run_dbt
+from tools.expectations import suite_json, validate_suites
 from tools.project_files import validate_path, write_project_files
 from tools.sqlcheck import CheckOutcome, check_and_compile
 from tools.warehouse import load_folder, profile_warehouse, warehouse_schema
@@ -175,7 +176,7 @@ def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None
     with _stage(proposal, "transform marts", progress):
         marts = brain.transform(proposal.plan, profile, staging)
     with _stage(proposal, "quality tests", progress):
-        models = brain.test(staging + marts, profile)
+        sources, models, suites = brain.test(proposal.plan, sources, staging + marts, profile)
     policy = governance.load_policy(ws.project)
     with _stage(proposal, "governance", progress):
         models, policies = brain.govern(models, profile, policy)
@@ -205,19 +206,40 @@ def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None
             _sqlglot(proposal, models, sources, profile)
         proposal.exposures = exposures
         proposal.approvals = governance.approvals(models, policies, exposures, policy)
-    with _stage(proposal, "render", progress):
+    suites = quality.expectation_suites(models, profile) if exposures else suites  # masked marts changed
+    proposal.suites = suites
+
+    def render() -> dict[str, str]:
         files = render_project_files(sources, models, read_existing)
+        files.update({s.path: json.dumps(suite_json(s), indent=2) + "\n" for s in suites})
         for rel in files:  # every path is checked before anything is written anywhere
             validate_path(ws.project, rel)
+        return files
+
+    with _stage(proposal, "render", progress):
+        files = render()
     with _stage(proposal, "dbt build (sandbox)", progress):
         project_copy, profiles_dir, db_file = prepare_sandbox(ws, wh, folder / "sandbox")
-        write_project_files(project_copy, files)
-        build = run_dbt(["build", *build_selector(models)], project_copy, profiles_dir,
-                        target_path=folder / "sandbox" / "target", log_path=folder / "sandbox" / "logs")
-        proposal.checks.build = build
         proposal.warehouse = str(db_file)
+        build = _build(proposal, project_copy, profiles_dir, folder, models, files)
+    if not build.success:
+        with _stage(proposal, "triage failing tests", progress):
+            models, sources, decisions = brain.triage(build, models, sources, db_file)
+            proposal.triage, proposal.models, proposal.sources = decisions, models, sources
+            if decisions:
+                files = render()
+                build = _build(proposal, project_copy, profiles_dir, folder, models, files)
         if not build.success:
             raise BuildError(describe_build_failure(build))
+    with _stage(proposal, "Great Expectations", progress):
+        proposal.suite_results = validate_suites(db_file, suites)
+        failed = [r for r in proposal.suite_results if r.failed or r.error]
+        if failed:
+            raise BuildError("Great Expectations suites failed on the built tables; nothing was published:\n"
+                             + "\n".join(f"  {r.suite}: {r.failed}/{r.evaluated} failed"
+                                          + "".join(f"\n    {o.type} {o.column or ''} (observed {o.observed})"
+                                                    for o in r.outcomes if not o.success)
+                                          + (f" {r.error}" if r.error else "") for r in failed))
     proposal.status = "validated"
     slug = slugify(request)
     pr_rel = f"proposals/{slug}.md"
@@ -242,6 +264,15 @@ def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None
         proposal.pr = str(folder / "PR.md")
         body = render_pr_body(proposal)
     (folder / "PR.md").write_text(body)
+
+
+def _build(proposal: Proposal, project_copy: Path, profiles_dir: Path, folder: Path, models: list[ModelSpec],
+           files: dict[str, str]) -> BuildResult:
+    write_project_files(project_copy, files)
+    build = run_dbt(["build", *build_selector(models)], project_copy, profiles_dir,
+                    target_path=folder / "sandbox" / "target", log_path=folder / "sandbox" / "logs")
+    proposal.checks.build = build
+    return build
 
 
 def _sqlglot(proposal: Proposal, models: list[ModelSpec], sources, profile) -> CheckOutcome:  # noqa: ANN001

@@ -7,6 +7,7 @@ project are merged (our models/sources replace entries of the same name, others 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any, Callable
 
 import yaml
@@ -66,6 +67,10 @@ def source_yaml(source: SourceSpec) -> dict[str, Any]:
         entry: dict[str, Any] = {"name": t.name, "description": t.description}
         if t.loaded_at_field:
             entry["loaded_at_field"] = t.loaded_at_field
+        if t.freshness:
+            entry["freshness"] = t.freshness
+        if t.tests:
+            entry["data_tests"] = [x.to_yaml() for x in t.tests]
         if t.columns:
             entry["columns"] = [{"name": c.name, "description": c.description} for c in t.columns]
         tables.append(entry)
@@ -87,6 +92,14 @@ def _merge(existing: str | None, key: str, entries: list[dict[str, Any]]) -> dic
     return doc
 
 
+GENERIC_TESTS_DIR = Path(__file__).parent / "dbt_assets" / "generic"
+
+
+def generic_test_files() -> dict[str, str]:
+    """dataeng-crew's own generic tests (no hub packages), as ``tests/generic/<file>`` entries."""
+    return {f"tests/generic/{p.name}": p.read_text() for p in sorted(GENERIC_TESTS_DIR.glob("test_crew_*.sql"))}
+
+
 def render_project_files(
     sources: list[SourceSpec],
     models: list[ModelSpec],
@@ -102,7 +115,7 @@ def render_project_files(
     Returns:
         ``{relative_path: content}``.
     """
-    files: dict[str, str] = {}
+    files: dict[str, str] = dict(generic_test_files())
     for source in sources:
         path = f"models/{source.folder}/_{source.name}__sources.yml"
         files[path] = dump_yaml(_merge(read_existing(path), "sources", [source_yaml(source)]))
@@ -139,6 +152,38 @@ def mermaid_lineage(sources: list[SourceSpec], models: list[ModelSpec]) -> str:
 def _md(text: str) -> str:
     """Escape table separators in Markdown table cells."""
     return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _quality_section(proposal: Proposal) -> list[str]:
+    """Tests generated, triage decisions with failing rows, and Great Expectations results."""
+    out = ["## Data quality", ""]
+    column_tests = sum(len(c.tests) for m in proposal.models for c in m.columns)
+    model_tests = sum(len(m.tests) for m in proposal.models)
+    source_tests = sum(len(t.tests) for s in proposal.sources for t in s.tables)
+    out.append(f"- dbt tests generated from the profiles: {column_tests} column tests, {model_tests} model tests "
+               f"(row counts, balances, reconciliation), {source_tests} source tests; freshness on sources with a "
+               "load timestamp.")
+    if proposal.triage:
+        out += ["", "### Triage of tests that failed on the real data", ""]
+        for d in proposal.triage:
+            verdict = "the data is wrong" if d.verdict == "data_wrong" else "the inference was wrong"
+            out.append(f"- `{d.test}` on `{d.model}`: **{verdict}** → {d.action.replace('_', ' ')}. {_md(d.explanation)}")
+            if d.failing_rows:
+                cols = list(d.failing_rows[0])
+                out += ["", "  | " + " | ".join(cols) + " |", "  |" + "---|" * len(cols)]
+                out += ["  | " + " | ".join(_md(r.get(c, "")) for c in cols) + " |" for r in d.failing_rows]
+                out.append("")
+    if proposal.suite_results:
+        evaluated = sum(r.evaluated for r in proposal.suite_results)
+        passed = sum(r.passed for r in proposal.suite_results)
+        out += ["", f"### Great Expectations: {passed}/{evaluated} expectations passed", "",
+                "| suite | rows validated | evaluated | passed | failed |", "|---|---|---|---|---|"]
+        out += [f"| `{r.suite}` | {r.rows_validated:,}{' (sample)' if r.sampled else ''} | {r.evaluated} | {r.passed} "
+                f"| {r.failed} |" for r in proposal.suite_results]
+        failures = [(r.suite, o) for r in proposal.suite_results for o in r.outcomes if not o.success]
+        out += [f"- ✗ `{suite}` {o.type} {o.column or ''}: observed {_md(o.observed or '')}" for suite, o in failures]
+    out.append("")
+    return out
 
 
 def render_pr_body(proposal: Proposal) -> str:
@@ -180,6 +225,7 @@ def render_pr_body(proposal: Proposal) -> str:
             out.append("")
         else:
             out += ["", "No mart column derives from these columns (checked with sqlglot column lineage).", ""]
+    out += _quality_section(proposal)
     out += ["## Validation", ""]
     checks = proposal.checks
     out.append(f"- sqlglot: {checks.models_checked} compiled models parsed, checked against the allow-list and "

@@ -64,7 +64,8 @@ def run_dbt(args: list[str], project_dir: Path, profiles_dir: Path, target_path:
         full += ["--target-path", str(target_path)]
     if log_path:
         full += ["--log-path", str(log_path)]
-    full += ["--no-use-colors", "--quiet", "--no-send-anonymous-usage-stats", "--no-version-check"]
+    full += ["--no-use-colors", "--log-level", "none", "--log-level-file", "debug",
+             "--no-send-anonymous-usage-stats", "--no-version-check"]
     started = time.perf_counter()
     with _LOCK, scrubbed_environment():
         try:
@@ -81,13 +82,22 @@ def run_dbt(args: list[str], project_dir: Path, profiles_dir: Path, target_path:
     for r in results:
         node = getattr(r, "node", None)
         status = getattr(r, "status", "")
+        status_text = str(getattr(status, "value", status))
+        metadata = getattr(node, "test_metadata", None)
+        attached = getattr(node, "attached_node", None) or ""
+        if not attached and getattr(node, "sources", None):
+            attached = ".".join(node.sources[0])
         nodes.append(NodeResult(
             unique_id=getattr(node, "unique_id", "?"),
             resource_type=str(getattr(node, "resource_type", "?")).split(".")[-1].lower(),
-            status=str(getattr(status, "value", status)),
+            status=status_text,
             message=(getattr(r, "message", None) or None),
             failures=getattr(r, "failures", None),
             execution_time=float(getattr(r, "execution_time", 0.0) or 0.0),
+            test_name=getattr(metadata, "name", None),
+            attached_to=attached.split(".")[-1] or None,
+            column=getattr(node, "column_name", None),
+            compiled_code=getattr(node, "compiled_code", None) if status_text in {"fail", "warn", "error"} else None,
         ))
     error = None
     if res.exception is not None:

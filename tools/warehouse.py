@@ -293,12 +293,17 @@ def primary_key(table: TableProfile) -> str | None:
     return None
 
 
+ENTITY_SYNONYMS = {"user": ("customer", "client", "account"), "client": ("customer",), "buyer": ("customer",),
+                   "shopper": ("customer",), "item": ("product",), "sku": ("product",)}
+
+
 def _parent_for(column: str, tables: list[TableProfile]) -> TableProfile | None:
     stem = column.lower().removesuffix("_id").removesuffix("id").rstrip("_")
-    for t in tables:
-        name = t.name.lower().removeprefix("raw_")
-        if stem and name in {stem, f"{stem}s", f"{stem}es", stem.removesuffix("y") + "ies"}:
-            return t
+    for candidate in (stem, *ENTITY_SYNONYMS.get(stem, ())):
+        for t in tables:
+            name = t.name.lower().removeprefix("raw_")
+            if candidate and name in {candidate, f"{candidate}s", f"{candidate}es", candidate.removesuffix("y") + "ies"}:
+                return t
     return None
 
 

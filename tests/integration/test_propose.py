@@ -50,6 +50,10 @@ def test_published_on_a_branch_with_one_commit(published):
     expected |= {"dbt_project/models/marts/fct_daily_sales.sql", "dbt_project/models/marts/_marts__models.yml",
                  "dbt_project/models/staging/shop/_shop__models.yml",
                  "dbt_project/models/staging/shop/_shop__sources.yml", "dbt_project/proposals/daily-sales-mart.md"}
+    expected |= {f"dbt_project/suites/{m}.json" for m in ("fct_daily_sales", *(
+        f"stg_shop__{t}" for t in ("orders", "order_lines", "refunds", "customers", "products")))}
+    expected |= {f"dbt_project/tests/generic/test_crew_{n}.sql" for n in (
+        "expression_is_true", "reconciles_with", "row_count_between", "unique_combination", "values_at_least")}
     assert set(files) == expected
     assert stages[0] == "profile warehouse" and stages[-1] == "publish (local branch)"
 
@@ -157,14 +161,14 @@ def test_branch_builds_with_dbt_on_its_own(published, tmp_path):
 
 
 class WrongTestBrain(DeterministicBrain):
-    """Claims customer_id is unique on orders: the data disagrees, dbt's test fails."""
+    """Adds a test on a column that does not exist: dbt errors, no triage can fix it."""
 
-    def test(self, models, profile):
-        models = super().test(models, profile)
+    def test(self, plan, sources, models, profile):
+        sources, models, suites = super().test(plan, sources, models, profile)
         orders = next(m for m in models if m.name == "stg_shop__orders")
-        cols = [c.model_copy(update={"tests": c.tests + [TestSpec(name="unique", column="customer_id")]})
-                if c.name == "customer_id" else c for c in orders.columns]
-        return [m.model_copy(update={"columns": cols}) if m is orders else m for m in models]
+        broken = orders.model_copy(update={"tests": orders.tests + [
+            TestSpec(name="crew_values_at_least", column="no_such_column", arguments={"min_value": 0})]})
+        return sources, [broken if m is orders else m for m in models], suites
 
 
 class HallucinatingBrain(DeterministicBrain):
@@ -185,13 +189,13 @@ def test_failing_dbt_test_is_not_published_and_names_the_node(git_project):
     before = _tree_state(repo)
     with pytest.raises(BuildError) as info:
         flow.propose("daily_sales mart", project=git_project, brain=WrongTestBrain())
-    assert "unique_stg_shop__orders_customer_id" in str(info.value)
+    assert "crew_values_at_least_stg_shop__orders" in str(info.value) and "error" in str(info.value)
     _assert_nothing_published(repo, before)
     report = json.loads(next((repo / ".dataeng-crew" / "proposals").glob("*/report.json")).read_text())
     assert report["status"] == "failed" and report["branch"] is None
-    failed = [n for n in report["checks"]["build"]["nodes"] if n["status"] == "fail"]
-    assert [n["unique_id"].split(".")[2] for n in failed] == ["unique_stg_shop__orders_customer_id"]
-    assert failed[0]["failures"] > 0
+    failed = [n for n in report["checks"]["build"]["nodes"] if n["status"] == "error"]
+    assert [n["unique_id"].split(".")[2] for n in failed] == ["crew_values_at_least_stg_shop__orders_0"]
+    assert report["triage"] == []  # an erroring test is not something triage may loosen
 
 
 def test_hallucinated_column_is_caught_by_sqlglot_before_dbt_runs(git_project, monkeypatch):

@@ -22,6 +22,8 @@ def test_files_follow_dbt_layout():
         "models/staging/shop/_shop__models.yml",
         "models/marts/fct_daily_sales.sql",
         "models/marts/_marts__models.yml",
+        *(f"tests/generic/test_crew_{name}.sql" for name in (
+            "expression_is_true", "reconciles_with", "row_count_between", "unique_combination", "values_at_least")),
     }
     marts = yaml.safe_load(files["models/marts/_marts__models.yml"])
     model = marts["models"][0]

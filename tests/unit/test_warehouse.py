@@ -61,6 +61,7 @@ def test_jaffle_shop_folder_loads_and_relates(tmp_path):
     assert profile.table("raw_orders").row_count == 99
     fks = {(f.table, f.column, f.ref_table) for f in profile.foreign_keys}
     assert ("raw_payments", "order_id", "raw_orders") in fks
+    assert ("raw_orders", "user_id", "raw_customers") in fks  # user is a synonym of customer
     status = profile.table("raw_orders").column("status")
     assert set(status.top_values) == {"completed", "placed", "return_pending", "returned", "shipped"}
     assert profile.table("raw_payments").column("order_id").top_values == []  # ids are not categories
