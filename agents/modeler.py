@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from agents.semantics import (
     base_type,
+    entity_name,
     is_load_timestamp,
     is_minor_units,
     is_money,
@@ -58,7 +59,7 @@ def source_name(schema: str, database: str) -> str:
 
 def staging_model_name(source: str, table: str) -> str:
     """``stg_<source>__<entities>``."""
-    return f"stg_{source}__{plural(snake_case(table))}"
+    return f"stg_{source}__{plural(entity_name(table))}"
 
 
 def _human(name: str) -> str:
@@ -80,7 +81,7 @@ def stage_column(
     col: ColumnProfile, table: TableProfile, profile: WarehouseProfile, currency: str | None, source: str
 ) -> StagedColumn:
     """Decide how one raw column is cleaned in staging (table-driven by its semantics)."""
-    entity = singular(snake_case(table.name))
+    entity = singular(entity_name(table.name))
     name = staged_name(col, table)
     ref = quote_if_needed(col.name)
     dtype = col.data_type
@@ -89,7 +90,7 @@ def stage_column(
     if col.name == primary_key(table):
         return StagedColumn(col, name, ref, dtype, f"Primary key of the {entity}.", 0)
     if fk is not None:
-        parent = singular(snake_case(fk.ref_table))
+        parent = singular(entity_name(fk.ref_table))
         return StagedColumn(col, name, ref, dtype,
                             f"The {parent} this {entity} belongs to; key of {staging_model_name(source, fk.ref_table)}.", 0)
     if is_load_timestamp(col):
@@ -194,7 +195,7 @@ def model_sources(plan: Plan, profile: WarehouseProfile) -> tuple[list[SourceSpe
                 loaded_at_field=loaded.name if loaded else None,
             ))
             cols = staged_columns(table, profile, src, currency)
-            entity = singular(snake_case(table.name))
+            entity = singular(entity_name(table.name))
             notes = []
             if primary_key(table) and loaded:
                 notes.append(f"keeps the latest load of each {entity}")

@@ -38,6 +38,11 @@ def quote_if_needed(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def entity_name(table: str) -> str:
+    """The entity a raw table holds: snake_case without a ``raw_`` prefix (``raw_orders`` → ``orders``)."""
+    return snake_case(table).removeprefix("raw_") or snake_case(table)
+
+
 def singular(name: str) -> str:
     """A naive English singular: ``orders`` → ``order``, ``categories`` → ``category``."""
     if name.endswith("ies"):
@@ -118,7 +123,7 @@ def staged_name(col: ColumnProfile, table: TableProfile) -> str:
     """The staging column name: snake_case, ``id`` → ``<entity>_id``, booleans ``is_``, no ``_cents``."""
     name = snake_case(col.name)
     if col.name == primary_key(table) and name == "id":
-        return f"{singular(snake_case(table.name))}_id"
+        return f"{singular(entity_name(table.name))}_id"
     if is_load_timestamp(col):
         return "loaded_at"
     if base_type(col.data_type) == "BOOLEAN" and not name.startswith(("is_", "has_", "was_", "can_")):

@@ -103,7 +103,8 @@ def validate_project(project: Path | None, warehouse: Path | None, models: list[
     progress("sandbox copy")
     project_copy, profiles_dir, db_file = prepare_sandbox(ws, wh, folder)
     progress("dbt build")
-    select = ["--select", *[f"+{m}" for m in models]] if models else []
+    # cautious: a test runs only when every model it touches is selected (no half-built relationships)
+    select = ["--select", *[f"+{m}" for m in models], "--indirect-selection", "cautious"] if models else []
     build = run_dbt(["build", *select], project_copy, profiles_dir, target_path=folder / "target",
                     log_path=folder / "logs")
     report = ValidationReport(build=build, models_checked=sum(n.resource_type == "model" for n in build.nodes))

@@ -63,3 +63,24 @@ def sample_profile(sample_warehouse: Path):
 def git_project(tmp_path: Path, sample_warehouse: Path) -> Path:
     """A fresh git repo with the sample project; returns the dbt project folder."""
     return make_git_project(tmp_path / "repo", sample_warehouse)
+
+
+def tree_state(repo: Path) -> tuple[str, str, str]:
+    """Status, HEAD commit and current branch: what must not change."""
+    return (git(repo, "status", "--porcelain", "--untracked-files=all"), git(repo, "rev-parse", "HEAD"),
+            git(repo, "symbolic-ref", "HEAD"))
+
+
+@pytest.fixture(scope="session")
+def published(tmp_path_factory, sample_warehouse):
+    """One real proposal on a git copy of the sample project, shared by the tests below."""
+    project = make_git_project(tmp_path_factory.mktemp("published") / "repo", sample_warehouse)
+    repo = project.parent
+    (project / "README.md").write_text("a local edit the user has not committed\n")
+    before = tree_state(repo)
+    base = git(repo, "rev-parse", "HEAD")
+    stages: list[str] = []
+    from dataeng_crew import flow
+
+    proposal = flow.propose("daily_sales mart", project=project, publish="local", progress=stages.append)
+    return proposal, repo, project, before, base, stages

@@ -139,3 +139,15 @@ def test_ctrl_c_during_dbt_build_publishes_nothing(repo):
     assert git(repo, "branch", "--list") == branches
     assert git(repo, "status", "--porcelain") == status
     assert "Traceback" not in rest
+
+
+def test_validate_command_prints_a_table_and_exits_zero_on_green(repo, tmp_path):
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", "--branch", "dataeng-crew/daily-sales-mart", str(repo), str(clone))
+    done = run("validate", "fct_daily_sales", "--project", str(clone / "dbt_project"),
+               "--warehouse", str(repo / "dbt_project" / "warehouse" / "shop.duckdb"), "--json", cwd=clone)
+    assert done.returncode == 0, done.stderr
+    assert "dataeng-crew validate" in done.stderr and "fct_daily_sales_suite" in done.stderr
+    report = json.loads(done.stdout)
+    assert [r["model"] for r in report["suite_results"]] == ["fct_daily_sales"]
+    assert report["suite_results"][0]["failed"] == 0

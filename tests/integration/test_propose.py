@@ -13,29 +13,11 @@ from agents.brains import DeterministicBrain
 from dataeng_crew import flow
 from dataeng_crew.contracts import TestSpec
 from dataeng_crew.errors import BuildError, RequestError, SqlCheckError
-from tests.conftest import git, make_git_project
+from tests.conftest import git, make_git_project, tree_state as _tree_state
 from tests.raw_truth import RAW_DAILY_SALES
 from tools.dbt_runner import run_dbt
 
 pytestmark = pytest.mark.slow
-
-
-def _tree_state(repo: Path) -> tuple[str, str, str]:
-    return (git(repo, "status", "--porcelain", "--untracked-files=all"), git(repo, "rev-parse", "HEAD"),
-            git(repo, "symbolic-ref", "HEAD"))
-
-
-@pytest.fixture(scope="session")
-def published(tmp_path_factory, sample_warehouse):
-    """One real proposal on a git copy of the sample project, shared by the tests below."""
-    project = make_git_project(tmp_path_factory.mktemp("published") / "repo", sample_warehouse)
-    repo = project.parent
-    (project / "README.md").write_text("a local edit the user has not committed\n")
-    before = _tree_state(repo)
-    base = git(repo, "rev-parse", "HEAD")
-    stages: list[str] = []
-    proposal = flow.propose("daily_sales mart", project=project, publish="local", progress=stages.append)
-    return proposal, repo, project, before, base, stages
 
 
 def test_published_on_a_branch_with_one_commit(published):

@@ -1,0 +1,72 @@
+"""Quality inference on data nobody here wrote (jaffle-shop), and GX validation catching a defect."""
+
+import duckdb
+
+from agents.modeler import model_sources
+from agents.quality import add_tests, expectation_suites, source_tests
+from dataeng_crew.contracts import ExpectationSpec, ExpectationSuiteSpec, Grain, Plan
+from tests.conftest import JAFFLE
+from tools.expectations import validate_suites
+from tools.warehouse import load_folder, profile_warehouse
+
+
+def test_jaffle_shop_tests_are_sensible(tmp_path):
+    profile = profile_warehouse(load_folder(JAFFLE, tmp_path / "jaffle.duckdb"))
+    plan = Plan(request="stage jaffle", mart_name="fct_x", grain=Grain.day, subject="sales", measures=[],
+                source_tables=["raw_customers", "raw_orders", "raw_payments"])
+    sources, staging = model_sources(plan, profile)
+    models = {m.name: m for m in add_tests(staging, profile, None)}
+    assert set(models) == {"stg_jaffle_shop_classic__customers", "stg_jaffle_shop_classic__orders",
+                           "stg_jaffle_shop_classic__payments"}
+    tests = {(m, c.name, t.name): t for m, model in models.items() for c in model.columns for t in c.tests}
+    for (model, column, name), _ in tests.items():
+        if name == "accepted_values":
+            assert not column.endswith("id"), (model, column)  # never on ids
+    orders, payments = "stg_jaffle_shop_classic__orders", "stg_jaffle_shop_classic__payments"
+    assert tests[(orders, "user_id", "relationships")].arguments == {
+        "to": "ref('stg_jaffle_shop_classic__customers')", "field": "customer_id"}
+    assert tests[(payments, "order_id", "relationships")].arguments == {
+        "to": "ref('stg_jaffle_shop_classic__orders')", "field": "order_id"}
+    assert set(tests[(orders, "status", "accepted_values")].arguments["values"]) == {
+        "completed", "placed", "return_pending", "returned", "shipped"}
+    assert set(tests[(payments, "payment_method", "accepted_values")].arguments["values"]) == {
+        "bank_transfer", "coupon", "credit_card", "gift_card"}
+    assert (payments, "amount", "crew_values_at_least") in tests
+    for key in ("customer_id", "order_id", "payment_id"):
+        model = next(m for m in models.values() if m.columns[0].name == key)
+        assert {t.name for t in model.columns[0].tests} == {"unique", "not_null"}
+    assert all(not t.tests for s in source_tests(sources, profile) for t in s.tables)  # no load stamp here
+    suites = {s.model: s for s in expectation_suites(list(models.values()), profile)}
+    amount = next(e for e in suites[payments].expectations
+                  if e.type == "ExpectColumnValuesToBeBetween" and e.kwargs["column"] == "amount")
+    assert amount.kwargs["min_value"] == 0 and amount.kwargs["max_value"] == 30.0  # cents -> dollars
+
+
+def test_gx_validation_reports_failures_with_observed_values(tmp_path):
+    db = tmp_path / "w.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute("create table fct_x as select * from (values (1, 10), (2, -5), (2, 7)) as t(day, amount)")
+    con.close()
+    suite = ExpectationSuiteSpec(name="fct_x_suite", model="fct_x", expectations=[
+        ExpectationSpec(type="ExpectColumnValuesToBeUnique", kwargs={"column": "day"}),
+        ExpectationSpec(type="ExpectColumnValuesToBeBetween", kwargs={"column": "amount", "min_value": 0}),
+        ExpectationSpec(type="ExpectTableRowCountToBeBetween", kwargs={"min_value": 1, "max_value": 10}),
+    ])
+    [result] = validate_suites(db, [suite])
+    assert (result.evaluated, result.passed, result.failed, result.rows_validated) == (3, 1, 2, 3)
+    failed = {o.type for o in result.outcomes if not o.success}
+    assert failed == {"expect_column_values_to_be_unique", "expect_column_values_to_be_between"}
+
+
+def test_big_tables_are_validated_on_a_sample_with_exact_row_counts(tmp_path):
+    db = tmp_path / "big.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute("create table big as select range as id from range(50000)")
+    con.close()
+    suite = ExpectationSuiteSpec(name="big_suite", model="big", expectations=[
+        ExpectationSpec(type="ExpectTableRowCountToBeBetween", kwargs={"min_value": 50000, "max_value": 50000}),
+        ExpectationSpec(type="ExpectColumnValuesToNotBeNull", kwargs={"column": "id"}),
+    ])
+    [result] = validate_suites(db, [suite], sample_rows=1000)
+    assert result.sampled and result.rows_validated == 1000 and result.failed == 0
+    assert result.outcomes[0].observed == "50000"
