@@ -19,23 +19,37 @@ SALES_SUBJECTS = {"sales": "sales", "sale": "sales", "revenue": "revenue", "orde
 FILLER = {"mart", "marts", "model", "models", "table", "fct", "fact", "a", "an", "the", "build", "create",
           "make", "me", "please", "of", "for", "report", "dashboard", "new"}
 MAX_REQUEST_CHARS = 500
+STAGING_WORDS = {"staging", "stage", "sources", "source", "raw", "all", "tables", "layer", "everything"}
 
 
 def capabilities(profile: WarehouseProfile) -> list[str]:
     """Requests this brain can build on ``profile``, as example request strings."""
-    if bind_sales(profile) is None:
-        return []
-    return [f"{adj}_sales mart" for adj in GRAIN_ADJECTIVE.values()]
+    marts = [f"{adj}_sales mart" for adj in GRAIN_ADJECTIVE.values()] if bind_sales(profile) else []
+    return marts + ["staging models"]
 
 
 def _refuse(request: str, profile: WarehouseProfile, why: str) -> RequestError:
     tables = ", ".join(sorted(t.name for t in profile.tables)) or "none"
     options = capabilities(profile)
-    can = ("It can build: " + "; ".join(f'"{o}"' for o in options)) if options else (
-        "No order-like fact (a table named *orders with a key, an event time and an amount or line items) "
-        "was found, so no mart can be built from this warehouse yet."
-    )
+    can = "It can build: " + "; ".join(f'"{o}"' for o in options)
+    if len(options) == 1:
+        can += (". No order-like fact (a table named *orders with a key, an event time and an amount or line "
+                "items) was found, so no sales mart can be built from this warehouse yet.")
     return RequestError(f"cannot plan {request!r}: {why}\nTables found: {tables}\n{can}")
+
+
+def staging_plan(text: str, words: list[str], profile: WarehouseProfile) -> Plan:
+    """A staging-only plan: sources + one staging model per table (the named tables, or all of them)."""
+    if not set(words) & STAGING_WORDS:
+        raise _refuse(text, profile, "name what to build: e.g. 'staging models' or 'stage orders'")
+    named = [t.name for t in profile.tables if t.name.lower() in words]
+    tables = named or [t.name for t in profile.tables]
+    for fk in profile.foreign_keys:  # parents too, so relationships can be tested
+        if fk.table in tables and fk.ref_table not in tables:
+            tables.append(fk.ref_table)
+    return Plan(request=text, kind="staging", subject="staging", measures=[], source_tables=tables,
+                interpretations=[f"Stage {'the named tables' if named else 'every table'} of the warehouse "
+                                 f"({len(tables)}), with parents of their foreign keys; no mart."])
 
 
 def measures(binding: SalesBinding) -> list[MeasureSpec]:
@@ -88,6 +102,8 @@ def plan(request: str, profile: WarehouseProfile) -> Plan:
     if len(text) > MAX_REQUEST_CHARS:
         raise _refuse(text[:60] + "…", profile, f"the request is longer than {MAX_REQUEST_CHARS} characters")
     words = [w for w in re.split(r"[^a-z0-9]+", text.lower()) if w and w not in FILLER]
+    if words and set(words) <= STAGING_WORDS | {t.name.lower() for t in profile.tables}:
+        return staging_plan(text, words, profile)
     grains = [GRAIN_WORDS[w] for w in words if w in GRAIN_WORDS]
     subjects = [SALES_SUBJECTS[w] for w in words if w in SALES_SUBJECTS]
     unknown = [w for w in words if w not in GRAIN_WORDS and w not in SALES_SUBJECTS]

@@ -81,6 +81,8 @@ def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
     Raises:
         RequestError: When the plan lacks the roles a sales mart needs.
     """
+    if plan.kind == "staging":
+        return []
     role = {r: _staged(plan, profile, r) for r in (
         "orders", "order_time", "customer", "test_flag", "cancelled", "discount", "order_amount",
         "lines", "line_order", "line_quantity", "line_price", "refunds", "refund_order", "refund_amount",

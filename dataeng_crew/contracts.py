@@ -125,9 +125,9 @@ class Plan(Contract):
     """The planner's interpretation of the request."""
 
     request: str
-    mart_name: str
-    kind: Literal["time_grain"] = "time_grain"
-    grain: Grain
+    mart_name: str | None = Field(default=None, description="None for a staging-only plan.")
+    kind: Literal["time_grain", "staging"] = "time_grain"
+    grain: Grain | None = None
     subject: str
     measures: list[MeasureSpec]
     source_tables: list[str] = Field(description="Raw tables the proposal stages, by name.")

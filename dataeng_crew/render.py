@@ -196,7 +196,8 @@ def render_pr_body(proposal: Proposal) -> str:
         out.append("")
     if proposal.plan:
         p = proposal.plan
-        out += ["## Plan", "", f"- Mart: `{p.mart_name}` (one row per {p.grain.value})",
+        target = f"`{p.mart_name}` (one row per {p.grain.value})" if p.mart_name and p.grain else "none (staging only)"
+        out += ["## Plan", "", f"- Mart: {target}",
                 f"- Raw tables staged: {', '.join(f'`{t}`' for t in p.source_tables)}", "",
                 "Interpretations:", ""]
         out += [f"- {i}" for i in p.interpretations]

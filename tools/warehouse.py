@@ -75,7 +75,7 @@ def open_readonly(path: Path, memory_limit: str = "2GB", threads: int = 2) -> It
 def load_folder(folder: Path, target: Path) -> Path:
     """Load every CSV/TSV/Parquet/JSON file of ``folder`` into a DuckDB file, one table each.
 
-    Tables go to a schema named after the folder (snake_case). The file is rebuilt from scratch
+    Tables go to a schema ``raw_<folder>`` (snake_case). The file is rebuilt from scratch
     and replaced atomically.
 
     Args:
@@ -91,7 +91,8 @@ def load_folder(folder: Path, target: Path) -> Path:
     files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in FILE_SUFFIXES and p.is_file())
     if not files:
         raise WarehouseError(f"no CSV, Parquet or JSON files in {folder}")
-    schema = snake_case(Path(folder).resolve().name) or "raw"
+    # raw_<folder>: a schema named like the database (the file stem) would make names ambiguous
+    schema = "raw_" + (snake_case(Path(folder).resolve().name).removeprefix("raw_") or "data")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp")
     tmp.unlink(missing_ok=True)
