@@ -18,6 +18,7 @@ from dataeng_crew.contracts import (
     ModelSpec,
     Plan,
     SourceSpec,
+    SuiteResult,
     TriageDecision,
     WarehouseProfile,
 )
@@ -48,6 +49,10 @@ class Brain(Protocol):
     def triage(self, build: BuildResult, models: list[ModelSpec], sources: list[SourceSpec], db_file: Path
                ) -> tuple[list[ModelSpec], list[SourceSpec], list[TriageDecision]]:
         """Quality: decide about generated tests that failed on the real data."""
+
+    def triage_suites(self, results: list[SuiteResult], suites: list[ExpectationSuiteSpec], db_file: Path
+                      ) -> tuple[list[ExpectationSuiteSpec], list[TriageDecision]]:
+        """Quality: decide about expectations that failed on the built tables."""
 
 
 class DeterministicBrain:
@@ -83,3 +88,8 @@ class DeterministicBrain:
                ) -> tuple[list[ModelSpec], list[SourceSpec], list[TriageDecision]]:
         """See :func:`agents.triage.triage`."""
         return triage.triage(build, models, sources, db_file)
+
+    def triage_suites(self, results: list[SuiteResult], suites: list[ExpectationSuiteSpec], db_file: Path
+                      ) -> tuple[list[ExpectationSuiteSpec], list[TriageDecision]]:
+        """See :func:`agents.triage.triage_suites`."""
+        return triage.triage_suites(results, suites, db_file)

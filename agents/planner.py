@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from agents.semantics import SalesBinding, bind_sales, is_minor_units
+from agents.semantics import SalesBinding, bind_sales, entity_name, is_minor_units
 from dataeng_crew.contracts import Grain, MeasureSpec, Plan, WarehouseProfile
 from dataeng_crew.errors import RequestError
 
@@ -38,11 +38,15 @@ def _refuse(request: str, profile: WarehouseProfile, why: str) -> RequestError:
     return RequestError(f"cannot plan {request!r}: {why}\nTables found: {tables}\n{can}")
 
 
+def _table_words(profile: WarehouseProfile) -> set[str]:
+    return {t.name.lower() for t in profile.tables} | {entity_name(t.name) for t in profile.tables}
+
+
 def staging_plan(text: str, words: list[str], profile: WarehouseProfile) -> Plan:
     """A staging-only plan: sources + one staging model per table (the named tables, or all of them)."""
     if not set(words) & STAGING_WORDS:
         raise _refuse(text, profile, "name what to build: e.g. 'staging models' or 'stage orders'")
-    named = [t.name for t in profile.tables if t.name.lower() in words]
+    named = [t.name for t in profile.tables if {t.name.lower(), entity_name(t.name)} & set(words)]
     tables = named or [t.name for t in profile.tables]
     for fk in profile.foreign_keys:  # parents too, so relationships can be tested
         if fk.table in tables and fk.ref_table not in tables:
@@ -102,7 +106,7 @@ def plan(request: str, profile: WarehouseProfile) -> Plan:
     if len(text) > MAX_REQUEST_CHARS:
         raise _refuse(text[:60] + "…", profile, f"the request is longer than {MAX_REQUEST_CHARS} characters")
     words = [w for w in re.split(r"[^a-z0-9]+", text.lower()) if w and w not in FILLER]
-    if words and set(words) <= STAGING_WORDS | {t.name.lower() for t in profile.tables}:
+    if words and set(words) <= STAGING_WORDS | _table_words(profile):
         return staging_plan(text, words, profile)
     grains = [GRAIN_WORDS[w] for w in words if w in GRAIN_WORDS]
     subjects = [SALES_SUBJECTS[w] for w in words if w in SALES_SUBJECTS]

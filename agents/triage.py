@@ -13,7 +13,16 @@ from pathlib import Path
 
 import duckdb
 
-from dataeng_crew.contracts import BuildResult, ModelSpec, NodeResult, SourceSpec, TestSpec, TriageDecision
+from dataeng_crew.contracts import (
+    BuildResult,
+    ExpectationSuiteSpec,
+    ModelSpec,
+    NodeResult,
+    SourceSpec,
+    SuiteResult,
+    TestSpec,
+    TriageDecision,
+)
 from tools.prompt_safety import clean_text
 from tools.warehouse import open_readonly, quote_ident
 
@@ -36,8 +45,10 @@ def failing_rows(db_file: Path, compiled_sql: str | None, limit: int = EXAMPLES)
 
 
 def _observed(db_file: Path, model: str, column: str, sql: str) -> list:
+    """First column of every row of ``sql`` (or the single row's values) over a built model, read-only."""
     with open_readonly(db_file) as con:
-        return [r[0] for r in con.execute(sql.format(rel=f"main.{quote_ident(model)}", col=quote_ident(column))).fetchall()]
+        rows = con.execute(sql.format(rel=f"main.{quote_ident(model)}", col=quote_ident(column))).fetchall()
+    return list(rows[0]) if len(rows) == 1 and len(rows[0]) > 1 else [r[0] for r in rows]
 
 
 def _find(node: NodeResult, models: list[ModelSpec], sources: list[SourceSpec]) -> tuple[str, TestSpec] | None:
@@ -126,3 +137,64 @@ def triage(build: BuildResult, models: list[ModelSpec], sources: list[SourceSpec
         models, sources = _replace(models, sources, spec, new)
         decisions.append(decision)
     return models, sources, decisions
+
+
+GX_LOOSEN = {"expect_column_values_to_be_between", "expect_column_values_to_be_in_set",
+             "expect_column_values_to_not_be_null"}
+
+
+def _camel(snake: str) -> str:
+    return "".join(w.capitalize() for w in snake.split("_"))
+
+
+def triage_suites(results: list[SuiteResult], suites: list[ExpectationSuiteSpec], db_file: Path
+                  ) -> tuple[list[ExpectationSuiteSpec], list[TriageDecision]]:
+    """Decide about failed expectations, as :func:`triage` does for dbt tests.
+
+    Ranges, sets and not-null expectations come from a (possibly sampled) profile: when the full
+    built table disagrees, the inference was wrong and they follow the data. Uniqueness, row counts
+    and column lists state what the model promises: a failure means the data is wrong, and the
+    expectation stays (reported, with the observed value).
+    """
+    decisions: list[TriageDecision] = []
+    by_model = {s.model: s for s in suites}
+    for result in results:
+        suite = by_model.get(result.model)
+        if suite is None:
+            continue
+        expectations = list(suite.expectations)
+        for outcome in (o for o in result.outcomes if not o.success):
+            index = next((i for i, e in enumerate(expectations) if e.type == _camel(outcome.type)
+                          and e.kwargs.get("column") == outcome.column), None)
+            if index is None:
+                continue
+            spec = expectations[index]
+            label = outcome.type + (f" on {outcome.column}" if outcome.column else "")
+            if outcome.type not in GX_LOOSEN or not outcome.column:
+                decisions.append(TriageDecision(
+                    test=label, model=result.model, column=outcome.column, verdict="data_wrong",
+                    action="kept_as_warning", explanation=f"observed {outcome.observed}: the built table breaks "
+                    "what the model promises; kept in the suite and reported."))
+                continue
+            if outcome.type == "expect_column_values_to_be_between":
+                lo, hi = _observed(db_file, result.model, outcome.column, "select min({col}), max({col}) from {rel}")
+                new = spec.model_copy(update={"kwargs": {**spec.kwargs, "min_value": float(lo), "max_value": float(hi)}})
+                why = f"the profile saw a narrower range than the full table ({clean_text(lo)} to {clean_text(hi)})"
+            elif outcome.type == "expect_column_values_to_be_in_set":
+                seen = _observed(db_file, result.model, outcome.column,
+                                 "select distinct {col}::varchar from {rel} where {col} is not null")
+                new = spec.model_copy(update={"kwargs": {**spec.kwargs,
+                                                         "value_set": sorted(set(spec.kwargs["value_set"]) | set(seen))}})
+                why = "the full table has values the profile did not see; added them"
+            else:
+                new = None
+                why = "the full table has nulls the profile did not see; the column is optional"
+            decisions.append(TriageDecision(test=label, model=result.model, column=outcome.column,
+                                            verdict="inference_wrong", action="loosened" if new else "dropped",
+                                            explanation=why + "."))
+            if new is None:
+                expectations.pop(index)
+            else:
+                expectations[index] = new
+        by_model[result.model] = suite.model_copy(update={"expectations": expectations})
+    return [by_model[s.model] for s in suites], decisions

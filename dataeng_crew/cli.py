@@ -175,5 +175,35 @@ def validate(models: tuple[str, ...], project: Path | None, warehouse: Path | No
     sys.exit(0 if report.passed else 1)
 
 
+@main.command(name="eval")
+@click.argument("cases_dir", type=click.Path(path_type=Path, file_okay=False, exists=True))
+@click.option("--json", "as_json", is_flag=True)
+def eval_(cases_dir: Path, as_json: bool) -> None:
+    """Run the eval cases in CASES_DIR and score the produced tables against gold (Spider2-style)."""
+    _offline_defaults()
+    from rich.table import Table
+
+    from dataeng_crew import evaluate, flow
+
+    console = _console()
+    try:
+        results = evaluate.run_eval(cases_dir, progress=lambda name: console.print(f"[cyan]→[/] {name}"))
+    except DataengCrewError as exc:
+        _fail(exc, as_json)
+        return
+    table = Table(title="dataeng-crew eval")
+    for col in ("case", "request", "score", "gold columns matched", "rows (gold/produced)", "seconds", "error"):
+        table.add_column(col)
+    for r in results:
+        table.add_row(r.case, r.request, f"{r.score:.0f}", f"{r.matched}/{r.gold_columns}",
+                      f"{r.gold_rows}/{r.produced_rows}", f"{r.seconds:.1f}", r.error or "")
+    console.print(table)
+    total = sum(r.score for r in results)
+    console.print(f"total: {total:.0f}/{len(results)}")
+    if as_json:
+        click.echo(flow.dumps({"total": total, "cases": len(results), "results": [r.model_dump() for r in results]}))
+    sys.exit(0 if total == len(results) else 1)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -233,13 +233,16 @@ def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None
             raise BuildError(describe_build_failure(build))
     with _stage(proposal, "Great Expectations", progress):
         proposal.suite_results = validate_suites(db_file, suites)
-        failed = [r for r in proposal.suite_results if r.failed or r.error]
-        if failed:
-            raise BuildError("Great Expectations suites failed on the built tables; nothing was published:\n"
-                             + "\n".join(f"  {r.suite}: {r.failed}/{r.evaluated} failed"
-                                          + "".join(f"\n    {o.type} {o.column or ''} (observed {o.observed})"
-                                                    for o in r.outcomes if not o.success)
-                                          + (f" {r.error}" if r.error else "") for r in failed))
+        if any(r.failed for r in proposal.suite_results):
+            suites, decisions = brain.triage_suites(proposal.suite_results, suites, db_file)
+            proposal.triage += decisions
+            proposal.suites = suites
+            proposal.suite_results = validate_suites(db_file, suites)
+            files = render()  # the loosened suites are what gets committed
+        broken = [r for r in proposal.suite_results if r.error]
+        if broken:
+            raise BuildError("Great Expectations could not validate: " + "; ".join(
+                f"{r.suite}: {r.error}" for r in broken))
     proposal.status = "validated"
     slug = slugify(request)
     pr_rel = f"proposals/{slug}.md"
@@ -270,7 +273,7 @@ def _build(proposal: Proposal, project_copy: Path, profiles_dir: Path, folder: P
            files: dict[str, str]) -> BuildResult:
     write_project_files(project_copy, files)
     build = run_dbt(["build", *build_selector(models)], project_copy, profiles_dir,
-                    target_path=folder / "sandbox" / "target", log_path=folder / "sandbox" / "logs")
+                    target_path=folder / "sandbox" / "target", log_path=folder / "sandbox" / "logs", write_json=False)
     proposal.checks.build = build
     return build
 

@@ -44,7 +44,7 @@ def _release_duckdb() -> None:
 
 
 def run_dbt(args: list[str], project_dir: Path, profiles_dir: Path, target_path: Path | None = None,
-            log_path: Path | None = None) -> BuildResult:
+            log_path: Path | None = None, write_json: bool = True) -> BuildResult:
     """Run one dbt command in-process and collect per-node results.
 
     Args:
@@ -53,6 +53,7 @@ def run_dbt(args: list[str], project_dir: Path, profiles_dir: Path, target_path:
         profiles_dir: Folder holding the ``profiles.yml`` to use.
         target_path: Where dbt writes ``target/`` (defaults to the project's).
         log_path: Where dbt writes its logs.
+        write_json: Whether dbt writes manifest.json and run_results.json.
 
     Returns:
         The outcome: success, the error when dbt itself failed, and one result per node.
@@ -64,6 +65,8 @@ def run_dbt(args: list[str], project_dir: Path, profiles_dir: Path, target_path:
         full += ["--target-path", str(target_path)]
     if log_path:
         full += ["--log-path", str(log_path)]
+    if not write_json:  # results come back in memory; skipping manifest/run_results saves time
+        full += ["--no-write-json"]
     full += ["--no-use-colors", "--log-level", "none", "--log-level-file", "debug",
              "--no-send-anonymous-usage-stats", "--no-version-check"]
     started = time.perf_counter()

@@ -70,3 +70,46 @@ def test_big_tables_are_validated_on_a_sample_with_exact_row_counts(tmp_path):
     [result] = validate_suites(db, [suite], sample_rows=1000)
     assert result.sampled and result.rows_validated == 1000 and result.failed == 0
     assert result.outcomes[0].observed == "50000"
+
+
+def test_suite_json_is_what_gx_writes(tmp_path):
+    from tools.expectations import build_suite, suite_json
+
+    spec = ExpectationSuiteSpec(name="m_suite", model="m", expectations=[
+        ExpectationSpec(type="ExpectColumnValuesToBeInSet", kwargs={"column": "s", "value_set": ["a", "b"]}),
+        ExpectationSpec(type="ExpectTableRowCountToBeBetween", kwargs={"min_value": 1})])
+    ours = suite_json(spec)
+    gx_written = build_suite(spec).to_json_dict()
+    assert [(e["type"], e["kwargs"]) for e in ours["expectations"]] == [
+        (e["type"], e["kwargs"]) for e in gx_written["expectations"]]
+    import great_expectations as gx
+
+    loaded = gx.ExpectationSuite(name=ours["name"], expectations=ours["expectations"], meta=ours["meta"])
+    assert len(loaded.expectations) == 2
+
+
+def test_gx_triage_loosens_inferences_and_keeps_promises(tmp_path):
+    from agents.triage import triage_suites
+
+    db = tmp_path / "w.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute("create table main.m as select * from (values (1, 'a', 5.0, 'x'), (1, 'b', 50.0, null)) as t(id, s, v, n)")
+    con.close()
+    suite = ExpectationSuiteSpec(name="m_suite", model="m", expectations=[
+        ExpectationSpec(type="ExpectColumnValuesToBeUnique", kwargs={"column": "id"}),
+        ExpectationSpec(type="ExpectColumnValuesToBeInSet", kwargs={"column": "s", "value_set": ["a"]}),
+        ExpectationSpec(type="ExpectColumnValuesToBeBetween", kwargs={"column": "v", "min_value": 0, "max_value": 10}),
+        ExpectationSpec(type="ExpectColumnValuesToNotBeNull", kwargs={"column": "n"}),
+    ])
+    [first] = validate_suites(db, [suite])
+    assert first.failed == 4
+    [fixed], decisions = triage_suites([first], [suite], db)
+    verdicts = {d.test: (d.verdict, d.action) for d in decisions}
+    assert verdicts == {
+        "expect_column_values_to_be_unique on id": ("data_wrong", "kept_as_warning"),
+        "expect_column_values_to_be_in_set on s": ("inference_wrong", "loosened"),
+        "expect_column_values_to_be_between on v": ("inference_wrong", "loosened"),
+        "expect_column_values_to_not_be_null on n": ("inference_wrong", "dropped"),
+    }
+    [again] = validate_suites(db, [fixed])
+    assert (again.evaluated, again.failed) == (3, 1)  # only the broken promise still fails

@@ -1,0 +1,199 @@
+"""`dataeng-crew eval`: run cases through `propose --publish none` and score the produced tables.
+
+Scoring follows Spider2-DBT: every gold column must match *some* column of the produced target model,
+compared as sorted value vectors (row order and column names ignored) with an absolute tolerance of
+0.01 for numbers. A case scores 1 only when every gold column matches; an empty or missing table
+scores 0, so producing nothing can never score.
+
+A case is a folder with ``case.yml``::
+
+    request: daily_sales mart
+    target_model: fct_daily_sales
+    warehouse: sample            # "sample", a DuckDB file or a data folder (relative to the case)
+    sample_scale: 2000           # for warehouse: sample
+    gold_sql: gold.sql           # hand-written SQL over the raw warehouse (read-only)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from dataeng_crew.errors import ConfigError, DataengCrewError
+
+TOLERANCE = 0.01
+SAMPLE_PROJECT = Path(__file__).resolve().parents[1] / "dbt_project"
+
+
+class Case(BaseModel):
+    """One eval case."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    request: str
+    target_model: str
+    warehouse: str = "sample"
+    sample_scale: int = 2_000
+    gold_sql: str = "gold.sql"
+    folder: Path
+
+
+class ColumnMatch(BaseModel):
+    """Which produced column matched a gold column (None when none did)."""
+
+    gold: str
+    produced: str | None
+
+
+class CaseResult(BaseModel):
+    """The score of one case."""
+
+    case: str
+    request: str
+    score: float
+    matched: int
+    gold_columns: int
+    produced_rows: int
+    gold_rows: int
+    matches: list[ColumnMatch] = Field(default_factory=list)
+    error: str | None = None
+    seconds: float = 0.0
+
+
+def _normalise(value: Any) -> Any:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (int, float, decimal.Decimal)):
+        return float(value)
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    return value
+
+
+def _sort_key(value: Any) -> tuple:
+    return (value is None, isinstance(value, str), value if value is not None else 0)
+
+
+def columns_match(gold: list[Any], produced: list[Any], tolerance: float = TOLERANCE) -> bool:
+    """True when two columns hold the same values ignoring order (numbers within ``tolerance``)."""
+    if len(gold) != len(produced) or not gold:
+        return False
+    g = sorted((_normalise(v) for v in gold), key=_sort_key)
+    p = sorted((_normalise(v) for v in produced), key=_sort_key)
+    for a, b in zip(g, p):
+        if isinstance(a, float) and isinstance(b, float):
+            if abs(a - b) > tolerance:
+                return False
+        elif a != b:
+            return False
+    return True
+
+
+def score_tables(gold: dict[str, list[Any]], produced: dict[str, list[Any]]) -> tuple[float, list[ColumnMatch]]:
+    """Spider2-style score: 1.0 when every gold column matches a distinct produced column, else 0.0."""
+    if not produced or not any(produced.values()) or not gold:
+        return 0.0, [ColumnMatch(gold=g, produced=None) for g in gold]
+    used: set[str] = set()
+    matches = []
+    for g_name, g_values in gold.items():
+        hit = next((p for p, values in produced.items() if p not in used and columns_match(g_values, values)), None)
+        if hit:
+            used.add(hit)
+        matches.append(ColumnMatch(gold=g_name, produced=hit))
+    return (1.0 if all(m.produced for m in matches) else 0.0), matches
+
+
+def _columns(con: Any, sql: str) -> dict[str, list[Any]]:
+    cur = con.execute(sql)
+    names = [d[0] for d in cur.description]
+    rows = cur.fetchall()
+    return {n: [r[i] for r in rows] for i, n in enumerate(names)}
+
+
+def load_cases(folder: Path) -> list[Case]:
+    """Every ``*/case.yml`` under ``folder``, sorted by name.
+
+    Raises:
+        ConfigError: When the folder holds no case or a case is malformed.
+    """
+    cases = []
+    for path in sorted(Path(folder).glob("*/case.yml")):
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+            cases.append(Case(name=path.parent.name, folder=path.parent.resolve(), **data))
+        except (yaml.YAMLError, ValueError) as exc:
+            raise ConfigError(f"bad eval case {path}: {exc}") from exc
+    if not cases:
+        raise ConfigError(f"no eval cases (*/case.yml) in {folder}")
+    return cases
+
+
+def _warehouse(case: Case, workdir: Path) -> Path:
+    if case.warehouse == "sample":
+        from tools.sample_data import build_sample_warehouse
+
+        return build_sample_warehouse(workdir / "warehouse" / "shop.duckdb", scale=case.sample_scale).path
+    path = (case.folder / case.warehouse).resolve()
+    if not path.exists():
+        raise ConfigError(f"case {case.name}: warehouse {path} not found")
+    return path
+
+
+def run_case(case: Case) -> CaseResult:
+    """Propose the case's request on a scratch copy of the sample project and score the target model."""
+    import time
+
+    import duckdb
+
+    from dataeng_crew import flow
+    from tools.warehouse import load_folder
+
+    started = time.perf_counter()
+    result = CaseResult(case=case.name, request=case.request, score=0.0, matched=0, gold_columns=0,
+                        produced_rows=0, gold_rows=0)
+    with tempfile.TemporaryDirectory(prefix="dataeng-crew-eval-") as tmp:
+        workdir = Path(tmp)
+        try:
+            warehouse = _warehouse(case, workdir)
+            raw = load_folder(warehouse, workdir / f"{warehouse.name}.duckdb") if warehouse.is_dir() else warehouse
+            con = duckdb.connect(str(raw), read_only=True)
+            try:
+                gold = _columns(con, (case.folder / case.gold_sql).read_text())
+            finally:
+                con.close()
+            project = workdir / "project"
+            shutil.copytree(SAMPLE_PROJECT, project, ignore=shutil.ignore_patterns("warehouse", "target", "logs"))
+            proposal = flow.propose(case.request, project=project, warehouse=warehouse, publish="none")
+            con = duckdb.connect(str(proposal.warehouse), read_only=True)
+            try:
+                produced = _columns(con, f'select * from main."{case.target_model}"')
+            except duckdb.Error:
+                produced = {}
+            finally:
+                con.close()
+        except DataengCrewError as exc:
+            result.error = str(exc).splitlines()[0][:300]
+            result.seconds = round(time.perf_counter() - started, 2)
+            return result
+        score, matches = score_tables(gold, produced)
+    return result.model_copy(update={
+        "score": score, "matched": sum(m.produced is not None for m in matches), "gold_columns": len(gold),
+        "produced_rows": len(next(iter(produced.values()), [])), "gold_rows": len(next(iter(gold.values()), [])),
+        "matches": matches, "seconds": round(time.perf_counter() - started, 2)})
+
+
+def run_eval(folder: Path, progress: Any = lambda _s: None) -> list[CaseResult]:
+    """Run every case of ``folder``."""
+    results = []
+    for case in load_cases(folder):
+        progress(case.name)
+        results.append(run_case(case))
+    return results
