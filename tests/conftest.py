@@ -19,6 +19,9 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLE_PROJECT = REPO / "dbt_project"
 JAFFLE = Path(__file__).resolve().parent / "data" / "jaffle_shop_classic"
 TEST_SCALE = 2_000
+# Hand-written daily sales over the raw sample tables (dollars; one row per day): the eval case's gold,
+# shared so the tests and the eval harness judge the mart against the same independent SQL.
+GOLD_DAILY_SALES = (REPO / "eval" / "cases" / "sample_daily_sales" / "gold.sql").read_text()
 
 os.environ.setdefault("CREWAI_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("OTEL_SDK_DISABLED", "true")

@@ -12,8 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.conftest import SAMPLE_PROJECT, git
-from tests.raw_truth import RAW_DAILY_SALES
+from tests.conftest import GOLD_DAILY_SALES, SAMPLE_PROJECT, git
 
 pytestmark = pytest.mark.slow
 CLI = str(Path(sys.executable).with_name("dataeng-crew"))
@@ -54,8 +53,7 @@ def test_propose_json_and_mart_matches_raw_to_the_cent(repo):
     con = duckdb.connect(out["warehouse"], read_only=True)
     rows, first, last, net = con.execute(
         f"select count(*), min(sales_date), max(sales_date), sum(net_sales) from {mart['relation']}").fetchone()
-    truth = con.execute(f"select sum(gross_cents - discount_cents - refund_cents), min(day), max(day) "
-                        f"from ({RAW_DAILY_SALES})").fetchone()
+    truth = con.execute(f"select round(sum(net) * 100), min(day), max(day) from ({GOLD_DAILY_SALES})").fetchone()
     con.close()
     assert rows == (last - first).days + 1
     assert (first, last) == (truth[1], truth[2])

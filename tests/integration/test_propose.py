@@ -13,8 +13,7 @@ from agents.brains import DeterministicBrain
 from dataeng_crew import flow
 from dataeng_crew.contracts import TestSpec
 from dataeng_crew.errors import BuildError, RequestError, SqlCheckError
-from tests.conftest import git, make_git_project, tree_state as _tree_state
-from tests.raw_truth import RAW_DAILY_SALES
+from tests.conftest import GOLD_DAILY_SALES, git, make_git_project, tree_state as _tree_state
 from tools.dbt_runner import run_dbt
 
 pytestmark = pytest.mark.slow
@@ -66,22 +65,21 @@ def test_mart_equals_independent_raw_computation_day_by_day(published):
     mart = con.execute("""
         select sales_date, order_count, customer_count, gross_sales, discounts, refunds, net_sales
         from main.fct_daily_sales order by 1""").fetchall()
-    truth = con.execute(RAW_DAILY_SALES).fetchall()
+    cents = lambda x: round(float(x) * 100)  # noqa: E731
+    truth = con.execute(GOLD_DAILY_SALES).fetchall()
     con.close()
     truth_by_day = {r[0]: r for r in truth}
     first, last = mart[0][0], mart[-1][0]
-    assert len(mart) == (last - first).days + 1  # every day present
-    assert first == min(truth_by_day) and last == max(truth_by_day)
+    assert len(mart) == (last - first).days + 1 == len(truth)  # every day present
+    assert (first, last) == (min(truth_by_day), max(truth_by_day))
     empty_days = 0
     for day, orders, customers, gross, discounts, refunds, net in mart:
-        t = truth_by_day.get(day, (day, 0, 0, 0, 0, 0))
+        t = truth_by_day[day]
         assert (orders, customers) == (t[1], t[2]), day
-        assert int(gross * 100) == t[3] and int(discounts * 100) == t[4] and int(refunds * 100) == t[5], day
-        assert int(net * 100) == t[3] - t[4] - t[5]
+        assert [cents(gross), cents(discounts), cents(refunds), cents(net)] == [cents(v) for v in t[3:7]], day
         empty_days += orders == 0
     assert empty_days >= 2  # the shop's closed days are present with zeros
-    assert sum(int(r[6] * 100) for r in mart) == sum(t[3] - t[4] - t[5] for t in truth)
-
+    assert sum(cents(r[6]) for r in mart) == sum(cents(t[6]) for t in truth)
 
 def test_staging_cleans_the_mess(published):
     con = duckdb.connect(published[0].warehouse, read_only=True)
