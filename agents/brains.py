@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
-from agents import governance, modeler, planner, quality, transformer, triage
+from agents import governance, modeler, planner, quality, reasoning, transformer, triage
 from dataeng_crew.contracts import (
     BuildResult,
     ColumnPolicy,
@@ -59,6 +59,10 @@ class DeterministicBrain:
     """Profiling + rules: the embedded default when no LLM is configured."""
 
     name = "deterministic"
+
+    def explain(self, stage: str, result: object) -> str:
+        """The rules' reasoning for the run trace; see :mod:`agents.reasoning`."""
+        return reasoning.explain(stage, result)
 
     def plan(self, request: str, profile: WarehouseProfile) -> Plan:
         """See :func:`agents.planner.plan`."""

@@ -394,6 +394,27 @@ class SuiteResult(Contract):
     error: str | None = None
 
 
+class TraceStep(Contract):
+    """One step of the run trace: why (thought), what was called (action), what came back (observation)."""
+
+    role: str
+    thought: str = ""
+    action: str
+    observation: str = ""
+
+
+class CostEstimate(Contract):
+    """EXPLAIN-based estimate for a mart, and the materialization it suggests."""
+
+    model: str
+    rows_scanned: int = Field(description="Rows of the raw tables the mart reads (profiled row counts).")
+    rows_produced: int | None = Field(default=None, description="DuckDB's estimated output cardinality.")
+    threshold: int
+    over_threshold: bool
+    materialization_advice: Literal["view", "table", "incremental"]
+    explanation: str
+
+
 class StageTiming(Contract):
     """Wall time of one flow stage."""
 
@@ -418,6 +439,8 @@ class Proposal(Contract):
     suites: list[ExpectationSuiteSpec] = Field(default_factory=list)
     suite_results: list[SuiteResult] = Field(default_factory=list)
     triage: list[TriageDecision] = Field(default_factory=list)
+    trace: list[TraceStep] = Field(default_factory=list)
+    costs: list[CostEstimate] = Field(default_factory=list)
     checks: CheckReport = Field(default_factory=CheckReport)
     files: list[str] = Field(default_factory=list, description="Paths written, relative to the repo.")
     branch: str | None = None

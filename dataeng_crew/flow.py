@@ -12,21 +12,23 @@ import json
 import re
 import shutil
 import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, Literal
+from typing import Callable, Literal
 
 import yaml
 
 from agents import governance, quality
 from agents.brains import Brain, DeterministicBrain
-from dataeng_crew.contracts import BuildResult, CheckReport, ModelSpec, Proposal, StageTiming
+from dataeng_crew.contracts import BuildResult, CheckReport, ModelSpec, Proposal
 from dataeng_crew.errors import BuildError, ConfigError, DataengCrewError, SqlCheckError
+from dataeng_crew.recorder import Recorder
 from dataeng_crew.render import render_pr_body, render_project_files
 from dataeng_crew.settings import Workspace, default_warehouse, find_project, project_config, state_dir_for
 from tools import git_local
 from tools.dbt_runner import run_dbt
+from tools.audit import AuditLog, who
 from tools.expectations import suite_json, validate_suites
+from tools.lineage import DatasetRef, Lineage, column_lineage
 from tools.project_files import validate_path, write_project_files
 from tools.sqlcheck import CheckOutcome, check_and_compile
 from tools.warehouse import load_folder, profile_warehouse, warehouse_schema
@@ -62,16 +64,6 @@ def resolve_warehouse(ws: Workspace, warehouse: Path | None) -> Path:
         hint = " Build the sample first: dataeng-crew sample" if not warehouse else ""
         raise ConfigError(f"warehouse not found: {path}.{hint}")
     return path
-
-
-@contextmanager
-def _stage(proposal: Proposal, name: str, progress: Progress) -> Iterator[None]:
-    progress(name)
-    started = time.perf_counter()
-    try:
-        yield
-    finally:
-        proposal.timings.append(StageTiming(stage=name, seconds=round(time.perf_counter() - started, 3)))
 
 
 def write_sandbox_profile(sandbox: Path, profile_name: str, db_file: Path, threads: int = 4,
@@ -149,37 +141,62 @@ def propose(
     folder.mkdir(parents=True, exist_ok=True)
     proposal = Proposal(proposal_id=proposal_id, request=request, created_at=now.isoformat(timespec="seconds"),
                         brain=brain.name, proposal_dir=str(folder))
+    lineage = Lineage(ws.state_dir)
+    audit = AuditLog(ws.state_dir, who(ws.repo))
+    args = {"request": request, "project": str(ws.project), "warehouse": str(warehouse or ""), "publish": publish,
+            "brain": brain.name}
+    root = lineage.start("dataeng_crew.propose")
+    rec = Recorder(proposal=proposal, lineage=lineage, audit=audit, args=args, progress=progress, parent=root)
+    started = time.perf_counter()
+    outcome = "ok"
     try:
-        _run(proposal, request, ws, warehouse, publish, brain, folder, progress)
+        _run(proposal, request, ws, warehouse, publish, brain, folder, rec)
     except KeyboardInterrupt:
-        proposal.status = "interrupted"
+        proposal.status, outcome = "interrupted", "interrupted"
         proposal.error = "interrupted by the user; nothing was published"
+        lineage.fail(root, None, proposal.error)
         raise
-    except DataengCrewError as exc:
-        proposal.status = "failed"
+    except Exception as exc:
+        proposal.status, outcome = "failed", f"error: {type(exc).__name__}"
         proposal.error = str(exc)
+        lineage.fail(root, None, f"{type(exc).__name__}: {str(exc)[:500]}")
         raise
+    else:
+        lineage.complete(root)
     finally:
+        audit.record("propose", args, outcome, time.perf_counter() - started, proposal.proposal_id)
         (folder / "report.json").write_text(proposal.model_dump_json(indent=2))
     return proposal
 
 
 def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None, publish: str,
-         brain: Brain, folder: Path, progress: Progress) -> None:
-    with _stage(proposal, "profile warehouse", progress):
+         brain: Brain, folder: Path, rec: Recorder) -> None:
+    with rec.stage("profile warehouse", "tool", "warehouse.profile_warehouse") as io:
         wh = resolve_warehouse(ws, warehouse)
         profile = profile_warehouse(wh)
-    with _stage(proposal, "plan", progress):
+        io.inputs = [raw_dataset(wh, t) for t in profile.tables]
+        io.observation = f"{len(profile.tables)} tables, {len(profile.foreign_keys)} foreign keys found by inclusion"
+    with rec.stage("plan", "planner", "planner.plan(request, profile)") as io:
         proposal.plan = brain.plan(request, profile)
-    with _stage(proposal, "model staging", progress):
+        io.thought = _explain(brain, "plan", proposal.plan)
+        io.observation = f"mart {proposal.plan.mart_name or '(none)'}; stage {', '.join(proposal.plan.source_tables)}"
+    with rec.stage("model staging", "modeler", "modeler.model(plan, profile)") as io:
         sources, staging = brain.model(proposal.plan, profile)
-    with _stage(proposal, "transform marts", progress):
+        io.thought = _explain(brain, "model", (sources, staging))
+        io.observation = ", ".join(m.name for m in staging)
+    with rec.stage("transform marts", "transformer", "transformer.transform(plan, profile, staging)") as io:
         marts = brain.transform(proposal.plan, profile, staging)
-    with _stage(proposal, "quality tests", progress):
+        io.thought = _explain(brain, "transform", marts)
+        io.observation = ", ".join(m.name for m in marts) or "no mart"
+    with rec.stage("quality tests", "quality", "quality.test(plan, sources, models, profile)") as io:
         sources, models, suites = brain.test(proposal.plan, sources, staging + marts, profile)
+        io.thought = _explain(brain, "test", (sources, models, suites))
+        io.observation = f"{len(suites)} suites"
     policy = governance.load_policy(ws.project)
-    with _stage(proposal, "governance", progress):
+    with rec.stage("governance", "governance", "governance.govern(models, profile, policy)") as io:
         models, policies = brain.govern(models, profile, policy)
+        io.thought = _explain(brain, "govern", (models, policies))
+        io.observation = ", ".join(f"{p.model}.{p.column}: {p.pii_kind}" for p in policies) or "no PII"
     proposal.sources, proposal.models, proposal.policies = sources, models, policies
 
     base = git_local.head_commit(ws.repo) if publish == "local" and ws.repo else None
@@ -191,9 +208,10 @@ def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None
         path = ws.project / rel
         return path.read_text() if path.is_file() else None
 
-    with _stage(proposal, "sqlglot check", progress):
+    with rec.stage("sqlglot check", "tool", "sqlcheck.check_and_compile(models)") as io:
         outcome = _sqlglot(proposal, models, sources, profile)
-    with _stage(proposal, "governance: marts vs restricted columns", progress):
+        io.observation = f"{len(models)} models: one safe query each, every table and column known"
+    with rec.stage("governance: marts vs restricted columns", "governance", "governance.find_exposures") as io:
         restricted = {(m.name, c.name) for m in models for c in m.columns
                       if c.meta.get("classification") in policy.restricted_classifications}
         marts = [m for m in models if m.layer == "marts"]
@@ -216,14 +234,18 @@ def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None
             validate_path(ws.project, rel)
         return files
 
-    with _stage(proposal, "render", progress):
+    with rec.stage("render", "tool", "render.render_project_files") as io:
         files = render()
-    with _stage(proposal, "dbt build (sandbox)", progress):
+        io.observation = f"{len(files)} files"
+    with rec.stage("dbt build (sandbox)", "tool", "dbt build --select +model+ (sandbox)") as io:
         project_copy, profiles_dir, db_file = prepare_sandbox(ws, wh, folder / "sandbox")
         proposal.warehouse = str(db_file)
         build = _build(proposal, project_copy, profiles_dir, folder, models, files)
+        io.inputs = [raw_dataset(wh, t) for t in profile.tables if t.name in (proposal.plan.source_tables or [])]
+        io.outputs = [model_dataset(db_file, m) for m in models]
+        io.observation = _build_summary(build)
     if not build.success:
-        with _stage(proposal, "triage failing tests", progress):
+        with rec.stage("triage failing tests", "quality", "quality.triage(build)") as io:
             models, sources, decisions = brain.triage(build, models, sources, db_file)
             proposal.triage, proposal.models, proposal.sources = decisions, models, sources
             if decisions:
@@ -231,8 +253,9 @@ def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None
                 build = _build(proposal, project_copy, profiles_dir, folder, models, files)
         if not build.success:
             raise BuildError(describe_build_failure(build))
-    with _stage(proposal, "Great Expectations", progress):
+    with rec.stage("Great Expectations", "tool", "expectations.validate_suites") as io:
         proposal.suite_results = validate_suites(db_file, suites)
+        io.inputs = [model_dataset(db_file, m) for m in models]
         if any(r.failed for r in proposal.suite_results):
             suites, decisions = brain.triage_suites(proposal.suite_results, suites, db_file)
             proposal.triage += decisions
@@ -243,6 +266,8 @@ def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None
         if broken:
             raise BuildError("Great Expectations could not validate: " + "; ".join(
                 f"{r.suite}: {r.error}" for r in broken))
+    emit_model_lineage(rec, models, check_and_compile(models, sources, warehouse_schema(profile),
+                                                      model_database=profile.database), wh, db_file, sources)
     proposal.status = "validated"
     slug = slugify(request)
     pr_rel = f"proposals/{slug}.md"
@@ -252,7 +277,7 @@ def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None
         proposal.files = sorted(prefix + rel for rel in [*files, pr_rel])
         proposal.status = "published"
         body = render_pr_body(proposal)
-        with _stage(proposal, "publish (local branch)", progress):
+        with rec.stage("publish (local branch)", "tool", "git_local.commit_to_branch") as io:
             assert ws.repo is not None and base is not None
             message = f"dataeng-crew: {request}\n\nProposal {proposal.proposal_id}. Models: " + ", ".join(
                 m.name for m in models) + ".\nValidated by sqlglot and dbt build on a sandbox copy of the warehouse."
@@ -285,6 +310,53 @@ def _sqlglot(proposal: Proposal, models: list[ModelSpec], sources, profile) -> C
         raise SqlCheckError("sqlglot refused the generated SQL:\n" + "\n".join(
             f"  {i.model}: [{i.kind}] {i.message}" for i in outcome.issues))
     return outcome
+
+
+def raw_dataset(warehouse: Path, table) -> DatasetRef:  # noqa: ANN001 - TableProfile
+    """An OpenLineage dataset for a raw table: namespace is the DuckDB file, with its schema."""
+    return DatasetRef(namespace=f"duckdb://{warehouse.resolve()}", name=table.fqn,
+                      columns=tuple((c.name, c.data_type, "") for c in table.columns))
+
+
+def model_dataset(db_file: Path, model: ModelSpec, lineage_pairs: dict | None = None,
+                  namespaces: dict[str, str] | None = None) -> DatasetRef:
+    """An OpenLineage dataset for a built model (sandbox DuckDB), with schema and column lineage."""
+    ns = f"duckdb://{db_file.resolve()}"
+    column_lineage = tuple(
+        (col, tuple(((namespaces or {}).get(table, ns), table, field) for table, field in pairs))
+        for col, pairs in (lineage_pairs or {}).items() if pairs)
+    return DatasetRef(namespace=ns, name=f"{db_file.stem}.main.{model.name}",
+                      columns=tuple((c.name, c.data_type or "", c.description) for c in model.columns),
+                      column_lineage=column_lineage)
+
+
+def _explain(brain: Brain, stage: str, result: object) -> str:
+    explain = getattr(brain, "explain", None)
+    return explain(stage, result) if callable(explain) else ""
+
+
+def _build_summary(build: BuildResult) -> str:
+    counts: dict[str, int] = {}
+    for n in build.nodes:
+        counts[n.status] = counts.get(n.status, 0) + 1
+    return ("passed" if build.success else "FAILED") + ": " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+
+
+def emit_model_lineage(rec: Recorder, models: list[ModelSpec], outcome: CheckOutcome, wh: Path, db_file: Path,
+                       sources) -> None:  # noqa: ANN001
+    """One OpenLineage run per generated model: inputs, output schema and sqlglot column lineage."""
+    raw_ns = f"duckdb://{wh.resolve()}"
+    raw_tables = {f"{s.database}.{s.schema_name}.{t.name}" for s in sources for t in s.tables}
+    for model in models:
+        sql = outcome.compiled.get(model.name)
+        if not sql:
+            continue
+        pairs = column_lineage(sql, outcome.schema, [c.name for c in model.columns])
+        upstream = sorted({table for col in pairs.values() for table, _ in col})
+        namespaces = {t: raw_ns for t in upstream if t in raw_tables}
+        ref = rec.lineage.start(f"dataeng_crew.model.{model.name}", rec.parent)
+        inputs = [DatasetRef(namespace=namespaces.get(t, f"duckdb://{db_file.resolve()}"), name=t) for t in upstream]
+        rec.lineage.complete(ref, rec.parent, inputs, [model_dataset(db_file, model, pairs, namespaces)])
 
 
 def describe_build_failure(build: BuildResult) -> str:

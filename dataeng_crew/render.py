@@ -244,8 +244,17 @@ def render_pr_body(proposal: Proposal) -> str:
         out += ["", "<details><summary>Node results</summary>", "", "| node | status | failures |", "|---|---|---|"]
         out += [f"| `{n.unique_id}` | {n.status} | {n.failures if n.failures is not None else ''} |" for n in build.nodes]
         out += ["", "</details>"]
+    if proposal.trace:
+        out += ["", "<details><summary>Run trace (thought → action → observation)</summary>", ""]
+        for i, step in enumerate(proposal.trace, 1):
+            out.append(f"{i}. **{step.role}** — action `{step.action}`")
+            if step.thought:
+                out.append(f"   - thought: {_md(step.thought)}")
+            out.append(f"   - observation: {_md(step.observation)}")
+        out += ["", "</details>"]
     out += ["", "## How to review and roll back", "",
             f"- Check out `{proposal.branch or '(not published)'}` and run `dbt build` in the dbt project.",
-            f"- Roll back: delete the branch (`git branch -D {proposal.branch or '<branch>'}`); "
-            "nothing outside it was changed.", ""]
+            f"- Roll back: `dataeng-crew rollback {proposal.proposal_id}` (deletes the branch, or proposes a revert "
+            "when it was merged); lineage events are in `.dataeng-crew/lineage.ndjson`, the audit trail in "
+            "`.dataeng-crew/audit.jsonl`.", ""]
     return "\n".join(out)
