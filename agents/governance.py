@@ -60,8 +60,9 @@ def classify(models: list[ModelSpec], profile: WarehouseProfile) -> list[ColumnP
     for table in profile.tables:
         src = source_name(table.schema_name, profile.database)
         model = staging_model_name(src, table.name)
-        for col in staged_columns(table, profile, src):
-            samples[(model, col.name)] = col.raw.sample_values
+        for col in staged_columns(table, profile, src):  # value patterns only make sense on text
+            text = col.raw.data_type.upper().startswith("VARCHAR")
+            samples[(model, col.name)] = col.raw.sample_values if text else []
     policies = []
     for model in models:
         for col in model.columns:

@@ -63,10 +63,12 @@ def measures(binding: SalesBinding) -> list[MeasureSpec]:
     if binding.cancelled:
         excluded.append("cancelled orders")
     valid = "Orders" + (f" excluding {' and '.join(excluded)}" if excluded else "")
-    gross_src = (
-        f"sum of quantity × unit price over {binding.lines.name}" if binding.lines
-        else f"sum of {binding.orders.name}.{binding.order_amount.name}"  # type: ignore[union-attr]
-    )
+    if binding.lines and binding.line_quantity:
+        gross_src = f"sum of quantity × unit price over {binding.lines.name}"
+    elif binding.lines:
+        gross_src = f"sum of {binding.lines.name}.{binding.line_price.name} per order"  # type: ignore[union-attr]
+    else:
+        gross_src = f"sum of {binding.orders.name}.{binding.order_amount.name}"  # type: ignore[union-attr]
     out = [
         MeasureSpec(name="order_count", definition=f"Number of orders placed in the period. {valid}."),
         MeasureSpec(name="customer_count", definition="Distinct customers who placed an order in the period "
@@ -142,8 +144,13 @@ def plan(request: str, profile: WarehouseProfile) -> Plan:
         interpretations.append(f"Test orders ({o}.{binding.test_flag.name} = true) are excluded.")
     if binding.cancelled:
         interpretations.append(f"Cancelled orders ({o}.{binding.cancelled.name} set) are excluded.")
-    if binding.lines:
+    if binding.lines and binding.line_quantity:
         interpretations.append(f"Gross sales come from line items in {binding.lines.name} (quantity × unit price).")
+    elif binding.lines:
+        interpretations.append(f"No line items or order amount: gross sales are the payments in {binding.lines.name} "
+                               f"({binding.line_price.name}) summed per order.")  # type: ignore[union-attr]
+    if not binding.refunds:
+        interpretations.append("No refund table was found: refunds are 0.")
     if binding.refunds:
         interpretations.append(f"Refunds come from {binding.refunds.name} and count on the refund day, "
                                "as in Shopify's sales reports.")

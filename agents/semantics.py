@@ -232,6 +232,12 @@ def bind_sales(profile: WarehouseProfile) -> SalesBinding | None:
         if qty and price:
             lines, line_order, line_quantity, line_price = child, fk_col, qty, price
             break
+    if lines is None:  # no line items: payments per order carry the order value (as jaffle-shop does)
+        for child, fk_col in _child_with_fk(profile, orders, r"payment|transaction|charge"):
+            amount = find_column(child, r"amount", r".*amount", money=True)
+            if amount and not find_column(child, r"kind", r"type"):  # refunds mixed in: not a plain payment table
+                lines, line_order, line_price = child, fk_col, amount
+                break
     refunds = refund_order = refund_amount = refund_time = None
     for child, fk_col in _child_with_fk(profile, orders, r"refund|return"):
         amount = find_column(child, r"amount", r".*amount", r"total", money=True)
@@ -243,6 +249,8 @@ def bind_sales(profile: WarehouseProfile) -> SalesBinding | None:
                                r"amount", r"order_total", money=True)
     if lines is None and order_amount is None:
         return None
+    if lines is not None and line_quantity is None and order_amount is not None:
+        lines = line_order = line_price = None  # the order's own amount beats summing payments
     currency_col = find_column(orders, r"currency(_code)?")
     currency = currency_col.top_values[0] if currency_col and len(currency_col.top_values) == 1 else None
     return SalesBinding(

@@ -122,11 +122,13 @@ def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
     )
     if role["lines"]:
         line_order = role["line_order"][1]  # type: ignore[index]
+        price = role["line_price"][1]  # type: ignore[index]
+        line_value = f"{role['line_quantity'][1]} * {price}" if role["line_quantity"] else price
         ctes.append(
             "order_gross as (\n\n"
             "    select\n"
             f"        {_as(line_order, order_key)},\n"
-            f"        sum({role['line_quantity'][1]} * {role['line_price'][1]}) as gross_sales\n\n"  # type: ignore[index]
+            f"        sum({line_value}) as gross_sales\n\n"
             "    from order_lines\n"
             f"    group by {line_order}\n\n)"
         )

@@ -27,6 +27,7 @@ PHONE = re.compile(r"^\+?[\d][\d\-\s().]{6,18}\d$")
 SSN = re.compile(r"^\d{3}-\d{2}-\d{4}$")
 STREET = re.compile(r"^\d{1,6}[a-z]?\s+(\w+\s+){0,4}(st|street|ave|avenue|rd|road|blvd|boulevard|lane|ln|dr|drive|"
                     r"way|ct|court|pl|place|sq|square|strasse|straße|rue|via|calle)\b\.?", re.I)
+DATE_LIKE = re.compile(r"^\d{4}[-/.]\d{1,2}[-/.]\d{1,2}([ T].*)?$|^\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}$")
 CARD = re.compile(r"^(?:\d[ -]?){13,19}$")
 
 
@@ -57,7 +58,8 @@ VALUE_RULES: list[tuple[str, object]] = [
     ("national_id", SSN.match),
     ("ip_address", _is_ip),
     ("street_address", STREET.match),
-    ("phone", lambda v: bool(PHONE.match(v)) and 7 <= sum(c.isdigit() for c in v) <= 15 and not _is_ip(v)),
+    ("phone", lambda v: bool(PHONE.match(v)) and 7 <= sum(c.isdigit() for c in v) <= 15 and not _is_ip(v)
+     and not DATE_LIKE.match(v)),
 ]
 
 

@@ -25,6 +25,8 @@ CASES = [
     ("payment_ref", ["4111 1111 1111 1111", "5500-0000-0000-0004"], "card_number"),
     ("payment_ref", ["4111 1111 1111 1112", "1234 5678 9012 3456"], None),  # fail Luhn: not cards
     ("order_id", ["1001", "1002"], None),
+    ("order_date", ["2018-01-01", "2018-01-02"], None),  # dates are not phone numbers
+    ("seen", ["01/02/2018", "2018.03.04"], None),
     ("status", ["paid", "refunded"], None),
     ("amount", ["12.50", "100"], None),
     ("username", ["jdoe"], None),

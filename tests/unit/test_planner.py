@@ -33,6 +33,17 @@ def test_unmappable_requests_list_what_can_be_built(sample_profile, request_text
     assert '"daily_sales mart"' in message and "orders" in message
 
 
+def test_jaffle_shop_sales_come_from_payments(tmp_path):
+    from tests.conftest import JAFFLE
+    from tools.warehouse import load_folder, profile_warehouse
+
+    profile = profile_warehouse(load_folder(JAFFLE, tmp_path / "j.duckdb"))
+    p = plan("daily sales", profile)
+    assert p.roles["lines"] == "raw_payments" and p.roles["line_price"] == "raw_payments.amount"
+    assert "line_quantity" not in p.roles and "refunds" not in p.roles
+    assert any("payments" in i for i in p.interpretations) and any("refunds are 0" in i for i in p.interpretations)
+
+
 def test_warehouse_without_order_fact_says_so(tmp_path):
     from tools.warehouse import load_folder, profile_warehouse
 
