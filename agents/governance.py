@@ -19,6 +19,7 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.lineage import lineage
 
+from agents.roles import register_role
 from dataeng_crew.contracts import (
     ApprovalRequest,
     ColumnPolicy,
@@ -32,6 +33,8 @@ from dataeng_crew.errors import ConfigError, UnsafeArtifactError
 from tools.pii import classify_column
 
 POLICY_FILE = "governance.yml"
+
+register_role("governance", "PII classification and tags, grants, lineage-checked masking of marts, approval requests")
 
 
 def load_policy(project: Path) -> GovernancePolicy:

@@ -24,6 +24,7 @@ from agents.semantics import (
     singular,
     staged_name,
 )
+from agents.roles import register_role
 from dataeng_crew.contracts import (
     ColumnProfile,
     ColumnSpec,
@@ -35,6 +36,10 @@ from dataeng_crew.contracts import (
     WarehouseProfile,
 )
 from tools.warehouse import primary_key, snake_case
+
+
+register_role("modeler", "dbt sources and one staging view per raw table: snake_case, types, dedupe on the "
+              "load stamp, cents to major units, parsed text timestamps", ("stage orders",))
 
 
 @dataclass(frozen=True)

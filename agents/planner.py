@@ -5,8 +5,12 @@ from __future__ import annotations
 import re
 
 from agents.semantics import SalesBinding, bind_sales, entity_name, is_minor_units
+from agents.roles import register_role
 from dataeng_crew.contracts import Grain, MeasureSpec, Plan, WarehouseProfile
 from dataeng_crew.errors import RequestError
+
+register_role("planner", "a Plan from a request: mart, grain, measures with definitions, raw tables, every "
+              "interpretation", ("daily_sales mart", "monthly revenue", "staging models"))
 
 GRAIN_WORDS = {
     "daily": Grain.day, "day": Grain.day, "weekly": Grain.week, "week": Grain.week,

@@ -27,6 +27,7 @@ from agents.semantics import (
     load_timestamp,
     normalised_values,
 )
+from agents.roles import register_role
 from dataeng_crew.contracts import (
     ExpectationSpec,
     ExpectationSuiteSpec,
@@ -38,6 +39,9 @@ from dataeng_crew.contracts import (
     WarehouseProfile,
 )
 from tools.warehouse import primary_key, snake_case
+
+register_role("quality", "dbt tests and Great Expectations suites inferred from profiles, proven by the build, "
+              "failures triaged")
 
 MAX_ACCEPTED_VALUES = 12
 NUMERIC = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "DECIMAL", "DOUBLE", "FLOAT", "REAL", "NUMERIC"}

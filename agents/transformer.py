@@ -9,9 +9,13 @@ from __future__ import annotations
 from agents.modeler import source_name, staging_model_name
 from agents.planner import GRAIN_ADJECTIVE
 from agents.semantics import staged_name
+from agents.roles import register_role
 from dataeng_crew.contracts import ColumnSpec, Grain, ModelSpec, Plan, WarehouseProfile
 from dataeng_crew.errors import RequestError
 from tools.warehouse import primary_key
+
+register_role("transformer", "time-grain sales marts (daily/weekly/monthly/quarterly/yearly) with a date spine and "
+              "enforced contracts", ("weekly sales mart",))
 
 MONEY = "DECIMAL(18,2)"
 

@@ -205,5 +205,100 @@ def eval_(cases_dir: Path, as_json: bool) -> None:
     sys.exit(0 if total == len(results) else 1)
 
 
+@main.command()
+@click.option("--project", type=click.Path(path_type=Path, file_okay=False), help="dbt project folder.")
+@click.option("--warehouse", type=click.Path(path_type=Path), help="DuckDB file or data folder to suggest marts for.")
+@click.option("--json", "as_json", is_flag=True)
+def capabilities(project: Path | None, warehouse: Path | None, as_json: bool) -> None:
+    """What the crew can do; with a warehouse, concrete requests it can build there."""
+    from agents.capabilities import capabilities as describe
+    from dataeng_crew import flow
+
+    profile = None
+    try:
+        if warehouse is not None and Path(warehouse).is_dir():
+            import tempfile
+
+            from tools.warehouse import load_folder
+
+            path: Path | None = load_folder(Path(warehouse), Path(tempfile.mkdtemp()) / f"{Path(warehouse).name}.duckdb")
+        elif warehouse is not None:
+            path = Path(warehouse)
+        elif project is not None:
+            path = flow.resolve_warehouse(flow.resolve_workspace(project), None)
+        else:
+            path = None
+        if path is not None:
+            from tools.warehouse import profile_warehouse
+
+            profile = profile_warehouse(path)
+    except DataengCrewError as exc:
+        _fail(exc, as_json)
+        return
+    data = describe(profile)
+    if as_json:
+        click.echo(flow.dumps(data))
+        return
+    console = _console()
+    for role in data["roles"]:
+        examples = f"  e.g. {', '.join(repr(e) for e in role['examples'])}" if role["examples"] else ""
+        console.print(f"[bold]{role['name']}[/]: {role['builds']}{examples}")
+    for s in data.get("suggestions", []):
+        console.print(f"[green]→[/] dataeng-crew propose \"{s['request']}\"   [dim]({s['from']})[/]")
+
+
+@main.command()
+@click.option("--project", type=click.Path(path_type=Path, file_okay=False), help="dbt project folder.")
+@click.option("--json", "as_json", is_flag=True)
+def history(project: Path | None, as_json: bool) -> None:
+    """Past proposals, newest first: status, branch, commit and PR description."""
+    from dataeng_crew import flow
+    from dataeng_crew.history import load_proposals
+
+    try:
+        ws = flow.resolve_workspace(project)
+    except DataengCrewError as exc:
+        _fail(exc, as_json)
+        return
+    rows = [{"proposal_id": p.proposal_id, "status": p.status, "request": p.request, "branch": p.branch,
+             "commit": p.commit, "pr": p.pr, "created_at": p.created_at} for p in load_proposals(ws.state_dir)]
+    if as_json:
+        click.echo(flow.dumps({"proposals": rows}))
+        return
+    from rich.table import Table
+
+    table = Table(title="dataeng-crew history")
+    for col in ("proposal", "status", "request", "branch", "PR description"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["proposal_id"], r["status"], r["request"], r["branch"] or "", r["pr"] or "")
+    _console().print(table)
+
+
+@main.command()
+@click.argument("proposal_id", required=False)
+@click.option("--project", type=click.Path(path_type=Path, file_okay=False), help="dbt project folder.")
+@click.option("--json", "as_json", is_flag=True)
+def rollback(proposal_id: str | None, project: Path | None, as_json: bool) -> None:
+    """Undo PROPOSAL_ID (default: the latest published): delete its branch, or propose a revert if merged."""
+    import dataclasses
+
+    from dataeng_crew import flow
+    from dataeng_crew.rollback import rollback as undo
+    from tools.audit import AuditLog, who
+
+    try:
+        ws = flow.resolve_workspace(project)
+        result = undo(ws, proposal_id)
+    except DataengCrewError as exc:
+        _fail(exc, as_json)
+        return
+    AuditLog(ws.state_dir, who(ws.repo)).record("rollback", {"proposal_id": result.proposal_id}, result.action, 0.0,
+                                                result.proposal_id)
+    if as_json:
+        click.echo(flow.dumps(dataclasses.asdict(result)))
+    _console().print(f"[green]✓[/] {result.message}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

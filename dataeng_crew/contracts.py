@@ -262,6 +262,11 @@ class GovernancePolicy(Contract):
         default_factory=list, description="Database roles granted SELECT on models holding restricted columns."
     )
     min_confidence: float = Field(default=0.6, ge=0, le=1, description="Below this, a PII finding is reported only.")
+    max_rows_scanned: int = Field(default=50_000_000, ge=0,
+                                  description="A mart whose EXPLAIN estimate scans more rows needs cost approval.")
+    cost_approvers: list[str] = Field(default_factory=lambda: ["@data-platform"])
+    incremental_above_rows: int = Field(default=10_000_000, ge=0,
+                                        description="Marts scanning more rows than this are advised to be incremental.")
 
 
 class PiiExposure(Contract):
@@ -428,7 +433,7 @@ class Proposal(Contract):
     proposal_id: str
     request: str
     created_at: str
-    status: Literal["published", "validated", "failed", "interrupted"] = "failed"
+    status: Literal["published", "validated", "failed", "interrupted", "rolled_back"] = "failed"
     brain: str = "deterministic"
     plan: Plan | None = None
     sources: list[SourceSpec] = Field(default_factory=list)

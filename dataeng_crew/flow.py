@@ -19,7 +19,7 @@ import yaml
 
 from agents import governance, quality
 from agents.brains import Brain, DeterministicBrain
-from dataeng_crew.contracts import BuildResult, CheckReport, ModelSpec, Proposal
+from dataeng_crew.contracts import ApprovalRequest, BuildResult, CheckReport, CostEstimate, ModelSpec, Proposal
 from dataeng_crew.errors import BuildError, ConfigError, DataengCrewError, SqlCheckError
 from dataeng_crew.recorder import Recorder
 from dataeng_crew.render import render_pr_body, render_project_files
@@ -27,6 +27,7 @@ from dataeng_crew.settings import Workspace, default_warehouse, find_project, pr
 from tools import git_local
 from tools.dbt_runner import run_dbt
 from tools.audit import AuditLog, who
+from tools.cost import explain, inline_models
 from tools.expectations import suite_json, validate_suites
 from tools.lineage import DatasetRef, Lineage, column_lineage
 from tools.project_files import validate_path, write_project_files
@@ -224,6 +225,13 @@ def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None
             _sqlglot(proposal, models, sources, profile)
         proposal.exposures = exposures
         proposal.approvals = governance.approvals(models, policies, exposures, policy)
+    with rec.stage("cost guardrail (EXPLAIN)", "tool", "cost.explain(mart)") as io:
+        proposal.costs = estimate_costs(models, outcome, wh, policy)
+        over = [c for c in proposal.costs if c.over_threshold]
+        if over:
+            proposal.approvals.append(ApprovalRequest(kind="cost", approvers=policy.cost_approvers, reasons=[
+                f"{c.model}: ~{c.rows_scanned:,} rows scanned > {c.threshold:,}" for c in over]))
+        io.observation = "; ".join(c.explanation for c in proposal.costs) or "no mart"
     suites = quality.expectation_suites(models, profile) if exposures else suites  # masked marts changed
     proposal.suites = suites
 
@@ -281,6 +289,7 @@ def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None
             assert ws.repo is not None and base is not None
             message = f"dataeng-crew: {request}\n\nProposal {proposal.proposal_id}. Models: " + ", ".join(
                 m.name for m in models) + ".\nValidated by sqlglot and dbt build on a sandbox copy of the warehouse."
+            save_changes(folder, ws.repo, base, {**{prefix + k: v for k, v in files.items()}, prefix + pr_rel: body})
             try:
                 proposal.commit = git_local.commit_to_branch(
                     ws.repo, base, proposal.branch, {**{prefix + k: v for k, v in files.items()}, prefix + pr_rel: body},
@@ -357,6 +366,42 @@ def emit_model_lineage(rec: Recorder, models: list[ModelSpec], outcome: CheckOut
         ref = rec.lineage.start(f"dataeng_crew.model.{model.name}", rec.parent)
         inputs = [DatasetRef(namespace=namespaces.get(t, f"duckdb://{db_file.resolve()}"), name=t) for t in upstream]
         rec.lineage.complete(ref, rec.parent, inputs, [model_dataset(db_file, model, pairs, namespaces)])
+
+
+def save_changes(folder: Path, repo: Path, base: str, files: dict[str, str]) -> None:
+    """Before/after copies of every file the proposal changes, and a manifest with their hashes."""
+    import hashlib
+
+    changes = folder / "changes"
+    manifest = []
+    for path, content in sorted(files.items()):
+        before = git_local.read_at(repo, base, path)
+        if before is not None:
+            (changes / "before" / path).parent.mkdir(parents=True, exist_ok=True)
+            (changes / "before" / path).write_text(before)
+        (changes / "after" / path).parent.mkdir(parents=True, exist_ok=True)
+        (changes / "after" / path).write_text(content)
+        manifest.append({"path": path, "existed_before": before is not None,
+                         "before_sha256": hashlib.sha256(before.encode()).hexdigest() if before is not None else None,
+                         "after_sha256": hashlib.sha256(content.encode()).hexdigest()})
+    (changes / "manifest.json").write_text(json.dumps({"base": base, "files": manifest}, indent=2))
+
+
+def estimate_costs(models: list[ModelSpec], outcome: CheckOutcome, warehouse: Path, policy) -> list[CostEstimate]:  # noqa: ANN001
+    """EXPLAIN every mart (model references inlined) on the raw warehouse; advise a materialization."""
+    estimates = []
+    for mart in (m for m in models if m.layer == "marts"):
+        sql = outcome.compiled.get(mart.name)
+        if not sql:
+            continue
+        scanned, produced = explain(warehouse, inline_models(sql, outcome.compiled))
+        advice = "incremental" if scanned > policy.incremental_above_rows else "table"
+        estimates.append(CostEstimate(
+            model=mart.name, rows_scanned=scanned, rows_produced=produced, threshold=policy.max_rows_scanned,
+            over_threshold=scanned > policy.max_rows_scanned, materialization_advice=advice,
+            explanation=f"{mart.name}: EXPLAIN estimates ~{scanned:,} rows scanned, ~{produced or 0:,} produced; "
+                        f"advice: {advice} (incremental above {policy.incremental_above_rows:,} rows scanned)"))
+    return estimates
 
 
 def describe_build_failure(build: BuildResult) -> str:

@@ -226,6 +226,11 @@ def render_pr_body(proposal: Proposal) -> str:
             out.append("")
         else:
             out += ["", "No mart column derives from these columns (checked with sqlglot column lineage).", ""]
+    if proposal.costs:
+        out += ["## Cost", "", "| mart | rows scanned (EXPLAIN) | rows produced | threshold | advice |", "|---|---|---|---|---|"]
+        out += [f"| `{c.model}` | ~{c.rows_scanned:,} | ~{c.rows_produced or 0:,} | {c.threshold:,}"
+                f"{' ⚠ over' if c.over_threshold else ''} | {c.materialization_advice} |" for c in proposal.costs]
+        out.append("")
     out += _quality_section(proposal)
     out += ["## Validation", ""]
     checks = proposal.checks

@@ -70,7 +70,8 @@ def _identity(repo: Path) -> dict[str, str]:
     return env
 
 
-def commit_to_branch(repo: Path, base: str, branch: str, files: dict[str, str], message: str) -> str:
+def commit_to_branch(repo: Path, base: str, branch: str, files: dict[str, str], message: str,
+                     deletions: list[str] | None = None) -> str:
     """Create ONE commit on top of ``base`` holding ``files`` and point ``branch`` at it.
 
     An existing branch of the same name is moved to the new commit (its old tip stays in the
@@ -82,6 +83,7 @@ def commit_to_branch(repo: Path, base: str, branch: str, files: dict[str, str], 
         branch: Branch name, e.g. ``dataeng-crew/daily-sales-mart``.
         files: ``{repo_relative_posix_path: content}``.
         message: Commit message.
+        deletions: Repo-relative paths to remove in the commit.
 
     Returns:
         The new commit's sha.
@@ -99,6 +101,8 @@ def commit_to_branch(repo: Path, base: str, branch: str, files: dict[str, str], 
         for path, content in sorted(files.items()):
             blob = _git(repo, "hash-object", "-w", "--stdin", input_text=content, env=env)
             _git(repo, "update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=env)
+        for path in sorted(deletions or []):
+            _git(repo, "update-index", "--force-remove", path, env=env)
         tree = _git(repo, "write-tree", env=env)
         commit = _git(repo, "commit-tree", tree, "-p", base, "-m", message, env=env)
     _git(repo, "update-ref", "-m", "dataeng-crew propose", f"refs/heads/{branch}", commit, old)
@@ -109,3 +113,14 @@ def changed_paths(repo: Path, base: str, commit: str) -> list[str]:
     """Paths that differ between two commits."""
     out = _git(repo, "diff", "--name-only", base, commit)
     return [line for line in out.splitlines() if line]
+
+
+def is_merged(repo: Path, commit: str, into: str = "HEAD") -> bool:
+    """True when ``commit`` is reachable from ``into`` (it was merged or fast-forwarded)."""
+    return subprocess.run(["git", "-C", str(repo), "merge-base", "--is-ancestor", commit, into],
+                          capture_output=True).returncode == 0
+
+
+def delete_branch(repo: Path, branch: str, expected: str) -> None:
+    """Delete ``branch`` only if it still points at ``expected`` (atomic compare-and-delete)."""
+    _git(repo, "update-ref", "-d", f"refs/heads/{branch}", expected)

@@ -1,0 +1,41 @@
+"""What the crew can do: registered roles, example requests and, given a warehouse, concrete suggestions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agents.planner import GRAIN_ADJECTIVE
+from agents.roles import registered_roles
+from agents.semantics import bind_sales
+from dataeng_crew.contracts import WarehouseProfile
+
+
+def suggestions(profile: WarehouseProfile) -> list[dict[str, str]]:
+    """Requests that would work on ``profile``, each with what it would be built from."""
+    out = []
+    binding = bind_sales(profile)
+    if binding is not None:
+        o = binding.orders.name
+        if binding.lines is not None and binding.line_quantity is not None:
+            gross = f"{binding.lines.name}.{binding.line_quantity.name} × {binding.line_price.name}"  # type: ignore[union-attr]
+        elif binding.lines is not None:
+            gross = f"{binding.lines.name}.{binding.line_price.name} per order"  # type: ignore[union-attr]
+        else:
+            gross = f"{o}.{binding.order_amount.name}"  # type: ignore[union-attr]
+        refunds = f"; refunds from {binding.refunds.name}.{binding.refund_amount.name}" if binding.refunds else ""  # type: ignore[union-attr]
+        for adjective in GRAIN_ADJECTIVE.values():
+            out.append({"request": f"{adjective}_sales mart",
+                        "from": f"{o}.{binding.order_time.name}; gross sales from {gross}{refunds}"})
+    out.append({"request": "staging models",
+                "from": f"{len(profile.tables)} tables: " + ", ".join(t.name for t in profile.tables[:12])})
+    return out
+
+
+def capabilities(profile: WarehouseProfile | None = None) -> dict[str, Any]:
+    """Roles, what each builds, example requests, and suggestions for ``profile`` when given."""
+    data: dict[str, Any] = {"roles": [{"name": r.name, "builds": r.builds, "examples": list(r.examples)}
+                                      for r in registered_roles()]}
+    if profile is not None:
+        data["warehouse"] = profile.path
+        data["suggestions"] = suggestions(profile)
+    return data

@@ -1,0 +1,88 @@
+"""`dataeng-crew rollback`: undo a proposal.
+
+- Not merged: delete its branch (only if it still points at the proposal's commit).
+- Merged into the current branch: refuse to rewrite history; instead build a revert branch
+  ``dataeng-crew/revert-<slug>`` with ONE commit that restores every file from the before copies
+  (files the proposal added are removed), for review like any proposal.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from dataeng_crew.contracts import Proposal
+from dataeng_crew.errors import PublishError
+from dataeng_crew.history import find_proposal
+from dataeng_crew.settings import Workspace
+from tools import git_local
+
+
+@dataclass(frozen=True)
+class RollbackResult:
+    """What rollback did."""
+
+    proposal_id: str
+    action: str  # "branch_deleted" | "revert_branch" | "nothing_to_do"
+    branch: str | None
+    commit: str | None
+    message: str
+
+
+def rollback(ws: Workspace, proposal_id: str | None = None) -> RollbackResult:
+    """Undo a published proposal (see module docstring).
+
+    Raises:
+        PublishError: When the proposal is unknown, was never published, or its branch moved on.
+    """
+    if ws.repo is None:
+        raise PublishError(f"{ws.project} is not in a git repository: nothing was published there")
+    proposal = find_proposal(ws.state_dir, proposal_id)
+    if proposal is None or not proposal.branch or not proposal.commit:
+        which = proposal_id or "the latest published proposal"
+        raise PublishError(f"no published proposal matches {which}; see `dataeng-crew history`")
+    branch, commit = proposal.branch, proposal.commit
+    if git_local.is_merged(ws.repo, commit):
+        return _revert(ws.repo, proposal)
+    tip = git_local.branch_commit(ws.repo, branch)
+    if tip is None:
+        return RollbackResult(proposal.proposal_id, "nothing_to_do", None, None,
+                              f"{branch} no longer exists and was not merged: nothing to undo")
+    if tip != commit:
+        raise PublishError(f"{branch} moved on since proposal {proposal.proposal_id} ({tip[:10]} ≠ {commit[:10]}); "
+                           "refusing to delete work that is not the proposal's")
+    git_local.delete_branch(ws.repo, branch, commit)
+    _mark(proposal)
+    return RollbackResult(proposal.proposal_id, "branch_deleted", branch, None,
+                          f"deleted {branch}; the working tree and other branches are untouched")
+
+
+def _revert(repo: Path, proposal: Proposal) -> RollbackResult:
+    folder = Path(proposal.proposal_dir or "")
+    manifest_path = folder / "changes" / "manifest.json"
+    if not manifest_path.is_file():
+        raise PublishError(f"proposal {proposal.proposal_id} was merged but its before copies are missing "
+                           f"({manifest_path}); revert its commit {proposal.commit} with git instead")
+    manifest = json.loads(manifest_path.read_text())
+    restore: dict[str, str] = {}
+    delete: list[str] = []
+    for entry in manifest["files"]:
+        if entry["existed_before"]:
+            restore[entry["path"]] = (folder / "changes" / "before" / entry["path"]).read_text()
+        else:
+            delete.append(entry["path"])
+    slug = (proposal.branch or "proposal").split("/", 1)[-1]
+    branch = f"dataeng-crew/revert-{slug}"
+    head = git_local.head_commit(repo)
+    commit = git_local.commit_to_branch(
+        repo, head, branch, restore, f"Revert dataeng-crew proposal {proposal.proposal_id}\n\n"
+        f"Restores {len(restore)} file(s) and removes {len(delete)} added by {proposal.commit}.", deletions=delete)
+    return RollbackResult(proposal.proposal_id, "revert_branch", branch, commit,
+                          f"{proposal.branch} was merged: review and merge {branch} to undo it")
+
+
+def _mark(proposal: Proposal) -> None:
+    report = Path(proposal.proposal_dir or "") / "report.json"
+    if report.is_file():
+        report.write_text(proposal.model_copy(update={"status": "rolled_back"}).model_dump_json(indent=2))
