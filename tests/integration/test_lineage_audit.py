@@ -122,3 +122,32 @@ def test_lineage_can_be_disabled(git_project, monkeypatch):
     flow.propose("daily_sales mart", project=git_project, publish="none")
     assert not (git_project.parent / ".dataeng-crew" / "lineage.ndjson").exists()
     assert git(git_project.parent, "status", "--porcelain") == ""
+
+
+def test_events_go_to_marquez_over_http_when_openlineage_url_is_set(git_project, monkeypatch):
+    """Standard OpenLineage config: OPENLINEAGE_URL sends events over HTTP (a local Marquez stand-in)."""
+    import http.server
+    import threading
+
+    received: list[dict] = []
+
+    class Marquez(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server API
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append({"path": self.path, "event": json.loads(body)})
+            self.send_response(201)
+            self.end_headers()
+
+        def log_message(self, *_args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Marquez)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("OPENLINEAGE_URL", f"http://127.0.0.1:{server.server_port}")
+    try:
+        flow.propose("daily_sales mart", project=git_project, publish="none")
+    finally:
+        server.shutdown()
+    assert received and all(r["path"] == "/api/v1/lineage" for r in received)
+    assert {r["event"]["job"]["name"] for r in received} >= {"dataeng_crew.propose", "dataeng_crew.model.fct_daily_sales"}
+    assert not (git_project.parent / ".dataeng-crew" / "lineage.ndjson").exists()  # not the file transport
