@@ -139,7 +139,15 @@ def propose(
         raise ConfigError(f"{ws.project} is not in a git repository: run `git init` and commit it, "
                           "or use --publish none")
     folder = ws.state_dir / "proposals" / proposal_id
-    folder.mkdir(parents=True, exist_ok=True)
+    suffix = 1
+    while True:  # two runs in the same second get distinct folders
+        try:
+            folder.mkdir(parents=True)
+            break
+        except FileExistsError:
+            suffix += 1
+            folder = ws.state_dir / "proposals" / f"{proposal_id}-{suffix}"
+    proposal_id = folder.name
     proposal = Proposal(proposal_id=proposal_id, request=request, created_at=now.isoformat(timespec="seconds"),
                         brain=brain.name, proposal_dir=str(folder))
     lineage = Lineage(ws.state_dir)
