@@ -153,12 +153,20 @@ class Lineage:
         self.complete(ref, parent, io["inputs"], io["outputs"])
 
 
+MAX_LINEAGE_COLUMNS = 80  # sqlglot's lineage is quadratic in the width of a select: wide tables get the schema only
+
+
 def column_lineage(sql: str, schema: dict, columns: list[str]) -> dict[str, list[tuple[str, str]]]:
-    """For each output column, the ``(catalog.schema.table, column)`` pairs it is computed from (sqlglot)."""
+    """For each output column, the ``(catalog.schema.table, column)`` pairs it is computed from (sqlglot).
+
+    Models wider than ``MAX_LINEAGE_COLUMNS`` return nothing (their events still carry the schema facet).
+    """
     from sqlglot.errors import SqlglotError
     from sqlglot.lineage import lineage
 
     out: dict[str, list[tuple[str, str]]] = {}
+    if len(columns) > MAX_LINEAGE_COLUMNS:
+        return out
     for column in columns:
         try:
             root = lineage(column, sql, schema=schema, dialect="duckdb")

@@ -119,9 +119,20 @@ def load_folder(folder: Path, target: Path) -> Path:
     return target
 
 
+TRANSLITERATE = str.maketrans({"ß": "ss", "æ": "ae", "Æ": "AE", "ø": "o", "Ø": "O", "œ": "oe", "Œ": "OE",
+                               "ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "þ": "th", "Þ": "TH"})
+
+
 def snake_case(name: str) -> str:
-    """Turn any identifier into lower snake_case ASCII-ish (``OrderID`` → ``order_id``)."""
-    name = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name.strip())
+    """Turn any identifier into lower snake_case ASCII (``OrderID`` → ``order_id``, ``Größe`` → ``grosse``)."""
+    import unicodedata
+
+    ascii_name = unicodedata.normalize("NFKD", name.translate(TRANSLITERATE)).encode("ascii", "ignore").decode()
+    if not re.search(r"[A-Za-z0-9]", ascii_name):  # nothing to spell in ASCII (東京): a stable made-up name
+        import hashlib
+
+        return f"col_{hashlib.sha1(name.encode()).hexdigest()[:8]}" if name.strip() else ""
+    name = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", ascii_name.strip())
     name = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
     name = re.sub(r"[^0-9a-zA-Z]+", "_", name).strip("_").lower()
     if name and name[0].isdigit():

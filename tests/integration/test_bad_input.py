@@ -75,3 +75,32 @@ def test_jaffle_shop_stages_builds_and_validates(tmp_path):
     raw = con.execute("select sum(amount) from raw_jaffle_shop_classic.raw_payments").fetchone()[0]
     con.close()
     assert float(total) == raw / 100  # cents converted to dollars, nothing lost
+
+
+def test_hostile_names_and_a_wide_table_stage_cleanly(tmp_path):
+    db = tmp_path / "crm.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute('create schema "Raw CRM"')
+    con.execute("""create table "Raw CRM"."Order Items" as select range as "OrderID", 'item ' || range as "Item Name",
+                   range % 3 as "select", 'x' || (range % 5) as "Größe", range * 100 as "AMOUNT",
+                   timestamp '2024-01-01' + range * interval 1 hour as "CreatedAt", 'v' as "東京"
+                   from range(300)""")
+    wide = ", ".join(f'range % {i + 2} as "Col{i}"' for i in range(510))
+    con.execute(f'create table "Raw CRM".wide_table as select range as id, {wide} from range(50)')
+    con.close()
+    proposal = flow.propose("staging models", project=_plain_project(tmp_path), warehouse=db, publish="none")
+    assert proposal.checks.build.success
+    items = next(m for m in proposal.models if m.name == "stg_crm__order_items")
+    names = [c.name for c in items.columns]
+    assert {"order_id", "item_name", "grosse", "amount", "created_at", "select"} <= set(names)
+    assert any(n.startswith("col_") for n in names)  # 東京 gets a stable ASCII name
+    assert '"Item Name" as item_name' in items.sql and '"select"' in items.sql
+    con = duckdb.connect(proposal.warehouse, read_only=True)
+    built = [r[0] for r in con.execute("describe main.stg_crm__order_items").fetchall()]
+    assert built == names
+    wide_cols = con.execute("select count(*) from information_schema.columns where table_name = 'stg_crm__wide_tables'").fetchone()[0]
+    con.close()
+    assert wide_cols == 511
+    wide_suite = next(s for s in proposal.suites if s.model == "stg_crm__wide_tables")
+    assert len(wide_suite.expectations) <= 150
+    assert all(r.failed == 0 for r in proposal.suite_results)

@@ -69,6 +69,8 @@ def test_jaffle_shop_folder_loads_and_relates(tmp_path):
 
 @pytest.mark.parametrize(("raw", "clean"), [("OrderID", "order_id"), ("Order Date", "order_date"),
                                             ("customerName", "customer_name"), ("2nd col", "_2nd_col"),
-                                            ("__weird--name__", "weird_name")])
+                                            ("__weird--name__", "weird_name"), ("Größe", "grosse"),
+                                            ("Café Name", "cafe_name"), ("東京", "col_" + __import__("hashlib").sha1(
+                                                "東京".encode()).hexdigest()[:8])])
 def test_snake_case(raw, clean):
     assert snake_case(raw) == clean
