@@ -42,6 +42,9 @@ def model_yaml(model: ModelSpec) -> dict[str, Any]:
     if model.grants:
         config["grants"] = {k: list(v) for k, v in model.grants.items()}
     entry: dict[str, Any] = {"name": model.name, "description": model.description, "config": config}
+    from tools.ddl import primary_key
+
+    contract_key = primary_key(model) if model.contract_enforced else None
     if model.tests:
         entry["data_tests"] = [t.to_yaml() for t in model.tests]
     columns = []
@@ -49,6 +52,11 @@ def model_yaml(model: ModelSpec) -> dict[str, Any]:
         c: dict[str, Any] = {"name": col.name, "description": col.description}
         if col.data_type and model.contract_enforced:
             c["data_type"] = col.data_type.lower()
+            constraints = [{"type": "not_null"}] if any(t.name == "not_null" for t in col.tests) else []
+            if col.name == contract_key:
+                constraints.append({"type": "primary_key"})
+            if constraints:
+                c["constraints"] = constraints
         if col.meta:
             c["config"] = {"meta": dict(col.meta)}
         if col.tags:
@@ -123,6 +131,9 @@ def render_project_files(
     for model in models:
         files[model.path] = model.sql if model.sql.endswith("\n") else model.sql + "\n"
         by_folder.setdefault(model.folder, []).append(model)
+    from tools.ddl import ddl_files
+
+    files.update(ddl_files(models))  # the physical contract, per warehouse dialect
     for folder, folder_models in by_folder.items():
         path = f"models/{folder}/_{folder.rsplit('/', 1)[-1]}__models.yml"
         files[path] = dump_yaml(_merge(read_existing(path), "models", [model_yaml(m) for m in folder_models]))

@@ -1,6 +1,6 @@
 """Project file writer restricted to the paths an agent may write.
 
-Allowed: ``models/**.sql|yml``, ``tests/**.sql|yml`` and the GX suites folder. Refused: ``..``,
+Allowed: ``models/**.sql|yml``, ``tests/**.sql|yml``, the GX suites folder and ``ddl/`` (rendered DDL). Refused: ``..``,
 absolute paths, symlinks, ``macros/``, ``dbt_project.yml``, ``profiles.yml``, ``packages.yml`` and
 ``.py`` models. Every path is validated before the first byte is written.
 """
@@ -12,7 +12,7 @@ from pathlib import Path, PurePosixPath
 
 from dataeng_crew.errors import UnsafeArtifactError
 
-ALLOWED_ROOTS = ("models", "tests", "suites")
+ALLOWED_ROOTS = ("models", "tests", "suites", "ddl")
 ALLOWED_SUFFIXES = {".sql", ".yml", ".yaml", ".json", ".md"}
 FORBIDDEN_NAMES = {"dbt_project.yml", "profiles.yml", "packages.yml", "dependencies.yml", "selectors.yml"}
 

@@ -35,6 +35,8 @@ def test_published_on_a_branch_with_one_commit(published):
         f"stg_shop__{t}" for t in ("orders", "order_lines", "refunds", "customers", "products")))}
     expected |= {f"dbt_project/tests/generic/test_crew_{n}.sql" for n in (
         "expression_is_true", "reconciles_with", "row_count_between", "unique_combination", "values_at_least")}
+    expected |= {f"dbt_project/ddl/{d}/fct_daily_sales.sql" for d in ("duckdb", "postgres", "snowflake", "bigquery",
+                                                                       "databricks")}
     assert set(files) == expected
     assert stages[0] == "profile warehouse" and stages[-1] == "publish (local branch)"
 

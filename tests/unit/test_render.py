@@ -24,6 +24,7 @@ def test_files_follow_dbt_layout():
         "models/marts/_marts__models.yml",
         *(f"tests/generic/test_crew_{name}.sql" for name in (
             "expression_is_true", "reconciles_with", "row_count_between", "unique_combination", "values_at_least")),
+        *(f"ddl/{d}/fct_daily_sales.sql" for d in ("duckdb", "postgres", "snowflake", "bigquery", "databricks")),
     }
     marts = yaml.safe_load(files["models/marts/_marts__models.yml"])
     model = marts["models"][0]
