@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import re
 
-from agents.semantics import SalesBinding, bind_sales, entity_name, is_minor_units
+from agents.semantics import (
+    SalesBinding,
+    bind_sales,
+    entity_name,
+    event_time,
+    is_minor_units,
+    is_money,
+    is_temporal,
+    staged_name,
+)
 from agents.roles import register_role
 from dataeng_crew.contracts import Grain, MeasureSpec, Plan, WarehouseProfile
 from dataeng_crew.errors import RequestError
@@ -23,12 +32,24 @@ SALES_SUBJECTS = {"sales": "sales", "sale": "sales", "revenue": "revenue", "orde
 FILLER = {"mart", "marts", "model", "models", "table", "fct", "fact", "a", "an", "the", "build", "create",
           "make", "me", "please", "of", "for", "report", "dashboard", "new"}
 MAX_REQUEST_CHARS = 500
+# subject word -> (mart subject, regex on the entity a table holds, preferred event-time columns)
+EVENT_SUBJECTS = {
+    "signups": ("signups", r"customers?|users?|accounts?|members?|subscribers?",
+                ("signed_up_at", "registered_at", "created_at", "joined_at")),
+    "signup": ("signups", r"customers?|users?|accounts?|members?|subscribers?",
+               ("signed_up_at", "registered_at", "created_at", "joined_at")),
+    "registrations": ("signups", r"customers?|users?|accounts?|members?", ("registered_at", "created_at")),
+    "refunds": ("refunds", r"refunds?|returns?", ("refunded_at", "processed_at", "created_at")),
+    "payments": ("payments", r"payments?", ("paid_at", "processed_at", "created_at")),
+}
 STAGING_WORDS = {"staging", "stage", "sources", "source", "raw", "all", "tables", "layer", "everything"}
 
 
 def capabilities(profile: WarehouseProfile) -> list[str]:
     """Requests this brain can build on ``profile``, as example request strings."""
     marts = [f"{adj}_sales mart" for adj in GRAIN_ADJECTIVE.values()] if bind_sales(profile) else []
+    marts += [f"daily {word}" for word in ("signups", "refunds", "payments")
+              if event_tables(EVENT_SUBJECTS[word], profile)]
     return marts + ["staging models"]
 
 
@@ -58,6 +79,55 @@ def staging_plan(text: str, words: list[str], profile: WarehouseProfile) -> Plan
     return Plan(request=text, kind="staging", subject="staging", measures=[], source_tables=tables,
                 interpretations=[f"Stage {'the named tables' if named else 'every table'} of the warehouse "
                                  f"({len(tables)}), with parents of their foreign keys; no mart."])
+
+
+def event_tables(event: tuple, profile: WarehouseProfile) -> list[tuple]:
+    """``(table, event-time column)`` of every table that records ``event``."""
+    _subject, table_rx, preferred = event
+    candidates = [t for t in profile.tables if re.fullmatch(table_rx, entity_name(t.name))]
+    timed = [(t, next((t.column(p) for p in preferred if t.column(p) is not None), None) or event_time(t))
+             for t in candidates]
+    return [(t, c) for t, c in timed if c is not None and is_temporal(c)]
+
+
+def event_plan(text: str, grain: Grain | None, event: tuple, profile: WarehouseProfile) -> Plan:
+    """A time-grain mart counting the rows of one event table (signups, refunds, payments) per period.
+
+    Raises:
+        RequestError: When no table holds that event with an event time.
+    """
+    subject = event[0]
+    timed = event_tables(event, profile)
+    if not timed:
+        raise _refuse(text, profile, f"no table records {subject} with an event time")
+    table, when = max(timed, key=lambda tc: tc[0].row_count)
+    interpretations = [] if grain else ["No time grain given: one row per day."]
+    grain = grain or Grain.day
+    money = [c for c in table.columns if is_money(c)]
+    flags = [c for c in table.columns if re.fullmatch(r"(is_)?test(_\w+)?|(is_)?deleted|deleted_at|_?fivetran_deleted",
+                                                       entity_name(c.name))]
+    interpretations += [
+        f"'{subject}' are the rows of {table.name}, counted on the {grain.value} of {table.name}.{when.name}.",
+        f"Every {grain.value} from the first to the last event is present, with zeros when nothing happened.",
+    ]
+    if money:
+        interpretations.append("Summed per period: " + ", ".join(f"{table.name}.{c.name}" for c in money) + ".")
+    for f in flags:
+        interpretations.append(f"Rows flagged by {table.name}.{f.name} (test or soft-deleted) are excluded.")
+    if len(timed) > 1:
+        others = ", ".join(t.name for t, _ in timed if t is not table)
+        interpretations.append(f"Chose {table.name} (most rows) over {others}.")
+    roles = {"fact": table.name, "event_time": f"{table.name}.{when.name}"}
+    roles.update({f"measure_{i}": f"{table.name}.{c.name}" for i, c in enumerate(money)})
+    roles.update({f"exclude_{i}": f"{table.name}.{c.name}" for i, c in enumerate(flags)})
+    tables = [table.name] + [fk.ref_table for fk in profile.foreign_keys if fk.table == table.name]
+    measures_ = [MeasureSpec(name=f"{subject}_count", definition=f"Number of {subject} ({table.name} rows) in the period.")]
+    measures_ += [MeasureSpec(name=staged_name(c, table), definition=f"Sum of {table.name}.{c.name} in the period"
+                              + (", in major units (converted from cents)." if is_minor_units(c) else "."))
+                  for c in money]
+    return Plan(request=text, kind="event", mart_name=f"fct_{GRAIN_ADJECTIVE[grain]}_{subject}", grain=grain,
+                subject=subject, measures=measures_, source_tables=list(dict.fromkeys(tables)), roles=roles,
+                interpretations=interpretations)
 
 
 def measures(binding: SalesBinding) -> list[MeasureSpec]:
@@ -115,6 +185,11 @@ def plan(request: str, profile: WarehouseProfile) -> Plan:
     if words and set(words) <= STAGING_WORDS | _table_words(profile):
         return staging_plan(text, words, profile)
     grains = [GRAIN_WORDS[w] for w in words if w in GRAIN_WORDS]
+    events = [EVENT_SUBJECTS[w] for w in words if w in EVENT_SUBJECTS]
+    if events and not [w for w in words if w not in GRAIN_WORDS and w not in EVENT_SUBJECTS]:
+        if len(set(grains)) > 1:
+            raise _refuse(text, profile, "more than one time grain requested; ask for one mart at a time")
+        return event_plan(text, grains[0] if grains else None, events[0], profile)
     subjects = [SALES_SUBJECTS[w] for w in words if w in SALES_SUBJECTS]
     unknown = [w for w in words if w not in GRAIN_WORDS and w not in SALES_SUBJECTS]
     if not subjects:

@@ -128,8 +128,10 @@ def _mart_tests(model: ModelSpec, plan: Plan | None, profile: WarehouseProfile) 
         period: [TestSpec(name="unique", column=period, reason="one row per period"),
                  TestSpec(name="not_null", column=period, reason="one row per period")]}
     names = {c.name for c in model.columns}
+    money = {c.name for c in model.columns if (c.data_type or "").upper().startswith("DECIMAL")
+             and not c.name.startswith("average")}
     for col in model.columns[1:]:
-        if col.name.endswith("_count") or col.name in {"gross_sales", "discounts", "refunds", "net_sales"}:
+        if col.name.endswith("_count") or col.name in money:
             tests[col.name] = [TestSpec(name="not_null", column=col.name, reason="zero, never null, on empty periods")]
         if col.name.endswith("_count") or col.name in {"gross_sales", "discounts", "refunds"}:
             tests[col.name].append(TestSpec(name="crew_values_at_least", column=col.name,
@@ -139,7 +141,18 @@ def _mart_tests(model: ModelSpec, plan: Plan | None, profile: WarehouseProfile) 
         model_tests.append(TestSpec(name="crew_expression_is_true",
                                     arguments={"expression": "net_sales = gross_sales - discounts - refunds"},
                                     reason="row-level balance of the measures"))
-    if plan is not None:
+    if plan is not None and plan.kind == "event":
+        from agents.transformer import event_filters, staged_role
+
+        fact = staged_role(plan, profile, "fact")
+        count = next((c.name for c in model.columns if c.name.endswith("_count")), None)
+        when = staged_role(plan, profile, "event_time")
+        if fact and count and when:
+            where = " and ".join(event_filters(plan, profile) + [f"{when[1]} is not null"])
+            model_tests.append(TestSpec(name="crew_reconciles_with", arguments={
+                "expression": count, "to": f"ref('{fact[0]}')", "compare_expression": "1", "compare_where": where},
+                reason="total events equal the staged rows they come from"))
+    elif plan is not None:
         from agents.transformer import staged_role, valid_order_filters
 
         orders = staged_role(plan, profile, "orders")

@@ -87,6 +87,8 @@ def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
     """
     if plan.kind == "staging":
         return []
+    if plan.kind == "event":
+        return [transform_event(plan, profile)]
     role = {r: _staged(plan, profile, r) for r in (
         "orders", "order_time", "customer", "test_flag", "cancelled", "discount", "order_amount",
         "lines", "line_order", "line_quantity", "line_price", "refunds", "refund_order", "refund_amount",
@@ -230,3 +232,60 @@ def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
         columns=columns,
         contract_enforced=True,
     )]
+
+
+def event_filters(plan: Plan, profile: WarehouseProfile) -> list[str]:
+    """Predicates that drop test and soft-deleted rows of an event fact."""
+    filters = []
+    for role in sorted(r for r in plan.roles if r.startswith("exclude_")):
+        col = _staged(plan, profile, role)[1]  # type: ignore[index]
+        filters.append(f"{col} is null" if col.endswith("_at") else f"not coalesce({col}, false)")
+    return filters
+
+
+def transform_event(plan: Plan, profile: WarehouseProfile) -> ModelSpec:
+    """A mart counting an event table's rows (and summing its money) per period, empty periods included."""
+    assert plan.grain is not None
+    grain = plan.grain
+    model, _ = _staged(plan, profile, "fact")  # type: ignore[misc]
+    when = _staged(plan, profile, "event_time")[1]  # type: ignore[index]
+    measures = [_staged(plan, profile, r)[1] for r in sorted(r for r in plan.roles if r.startswith("measure_"))]  # type: ignore[index]
+    period = f"{grain.value}_start_date" if grain is not Grain.day else "event_date"
+    count = f"{plan.subject}_count"
+    filters = event_filters(plan, profile) + [f"{when} is not null"]
+    where = "\n    where " + "\n        and ".join(filters)
+    sums = "".join(f",\n        sum({m}) as {m}" for m in measures)
+    ctes = [
+        f"events as (\n\n    select * from {{{{ ref('{model}') }}}}\n\n)",
+        "counted as (\n\n    select\n"
+        f"        {_period(when, grain)} as {period},\n"
+        f"        count(*) as {count}{sums}\n\n"
+        f"    from events{where}\n"
+        f"    group by {_period(when, grain)}\n\n)",
+        "period_bounds as (\n\n    select\n"
+        f"        min({period}) as first_period,\n        max({period}) as last_period\n\n    from counted\n\n)",
+        "period_spine as (\n\n    select\n"
+        f"        cast(unnest(generate_series(first_period, last_period, interval 1 {grain.value})) as date) as {period}\n\n"
+        "    from period_bounds\n\n)",
+    ]
+    measure_cols = "".join(f",\n        cast(coalesce(counted.{m}, 0) as decimal(18, 2)) as {m}" for m in measures)
+    ctes.append(
+        "final as (\n\n    select\n"
+        f"        period_spine.{period},\n"
+        f"        coalesce(counted.{count}, 0) as {count}{measure_cols}\n\n"
+        "    from period_spine\n"
+        f"    left join counted\n        on period_spine.{period} = counted.{period}\n\n)"
+    )
+    sql = "with\n\n" + ",\n\n".join(ctes) + "\n\nselect * from final\n"
+    definitions = {m.name: m.definition for m in plan.measures}
+    columns = [ColumnSpec(name=period, data_type="DATE",
+                          description=f"The {grain.value} (its first date). One row per {grain.value} from the first to the "
+                                      "last event, including periods with none.")]
+    columns.append(ColumnSpec(name=count, data_type="BIGINT", description=definitions.get(count, count)))
+    columns += [ColumnSpec(name=m, data_type=MONEY, description=definitions.get(m, f"Sum of {m} in the period."))
+                for m in measures]
+    return ModelSpec(
+        name=plan.mart_name or f"fct_{plan.subject}", layer="marts", materialization="table", folder="marts",
+        description=(f"{GRAIN_ADJECTIVE[grain].capitalize()} {plan.subject}: one row per {grain.value}. "
+                     "Built for the request: " + plan.request.replace('"', "'")),
+        sql=sql, columns=columns, contract_enforced=True)

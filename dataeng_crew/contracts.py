@@ -126,7 +126,7 @@ class Plan(Contract):
 
     request: str
     mart_name: str | None = Field(default=None, description="None for a staging-only plan.")
-    kind: Literal["time_grain", "staging"] = "time_grain"
+    kind: Literal["time_grain", "event", "staging"] = "time_grain"
     grain: Grain | None = None
     subject: str
     measures: list[MeasureSpec]

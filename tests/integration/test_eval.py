@@ -15,11 +15,12 @@ CASES = Path(__file__).resolve().parents[2] / "eval" / "cases"
 
 def test_bundled_cases_load():
     names = [c.name for c in evaluate.load_cases(CASES)]
-    assert names == ["jaffle_daily_sales", "jaffle_payments_staging", "sample_daily_sales", "sample_monthly_sales", "sample_orders_staging",
-                     "sample_weekly_sales"]
+    assert names == ["jaffle_daily_sales", "jaffle_payments_staging", "sample_daily_sales", "sample_daily_signups",
+                     "sample_monthly_sales", "sample_orders_staging", "sample_weekly_refunds", "sample_weekly_sales"]
 
 
-@pytest.mark.parametrize("name", ["sample_daily_sales", "jaffle_payments_staging", "jaffle_daily_sales"])
+@pytest.mark.parametrize("name", ["sample_daily_sales", "jaffle_payments_staging", "jaffle_daily_sales",
+                                  "sample_weekly_refunds"])
 def test_real_cases_score_one(name):
     [case] = [c for c in evaluate.load_cases(CASES) if c.name == name]
     result = evaluate.run_case(case)
