@@ -230,7 +230,7 @@ def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None
             masked = {m.name: m for m in governance.mask_marts(marts, exposures)}
             models = [masked.get(m.name, m) for m in models]
             proposal.models = models
-            _sqlglot(proposal, models, sources, profile)
+            outcome = _sqlglot(proposal, models, sources, profile)  # the masked marts are what runs
         proposal.exposures = exposures
         proposal.approvals = governance.approvals(models, policies, exposures, policy)
     with rec.stage("cost guardrail (EXPLAIN)", "tool", "cost.explain(mart)") as io:
@@ -282,8 +282,7 @@ def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None
         if broken:
             raise BuildError("Great Expectations could not validate: " + "; ".join(
                 f"{r.suite}: {r.error}" for r in broken))
-    emit_model_lineage(rec, models, check_and_compile(models, sources, warehouse_schema(profile),
-                                                      model_database=profile.database), wh, db_file, sources)
+    emit_model_lineage(rec, models, outcome, wh, db_file, sources)  # triage changed tests, not SQL
     proposal.status = "validated"
     slug = slugify(request)
     pr_rel = f"proposals/{slug}.md"
