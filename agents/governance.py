@@ -19,7 +19,7 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.lineage import lineage
 
-from agents.roles import register_role
+from agents.roles import RoleContext, explain, register_role
 from dataeng_crew.contracts import (
     ApprovalRequest,
     ColumnPolicy,
@@ -33,8 +33,6 @@ from dataeng_crew.errors import ConfigError, UnsafeArtifactError
 from tools.pii import classify_column
 
 POLICY_FILE = "governance.yml"
-
-register_role("governance", "PII classification and tags, grants, lineage-checked masking of marts, approval requests")
 
 
 def load_policy(project: Path) -> GovernancePolicy:
@@ -206,3 +204,15 @@ def approvals(models: list[ModelSpec], policies: list[ColumnPolicy], exposures: 
     for e in exposures:
         reasons.append(f"{e.model}.{e.column} derives from {', '.join(e.sources)}: {e.action}ed")
     return [ApprovalRequest(kind="governance", reasons=reasons, approvers=policy.approvers)] if reasons else []
+
+
+def _govern_step(ctx: RoleContext) -> tuple[str, str]:
+    """This role's step in a proposal: run the brain, return (thought, observation)."""
+    ctx.models, ctx.policies = ctx.brain.govern(ctx.models, ctx.profile, ctx.policy)
+    return (explain(ctx.brain, "govern", (ctx.models, ctx.policies)),
+            ", ".join(f"{p.model}.{p.column}: {p.pii_kind}" for p in ctx.policies) or "no PII")
+
+
+register_role("governance", "PII classification and tags, grants, lineage-checked masking of marts, approval requests",
+              order=50, stage="governance", action="governance.govern(models, profile, policy)",
+              step=_govern_step)

@@ -24,7 +24,7 @@ from agents.semantics import (
     singular,
     staged_name,
 )
-from agents.roles import register_role
+from agents.roles import RoleContext, explain, register_role
 from dataeng_crew.contracts import (
     ColumnProfile,
     ColumnSpec,
@@ -36,10 +36,6 @@ from dataeng_crew.contracts import (
     WarehouseProfile,
 )
 from tools.warehouse import primary_key, snake_case
-
-
-register_role("modeler", "dbt sources and one staging view per raw table: snake_case, types, dedupe on the "
-              "load stamp, cents to major units, parsed text timestamps", ("stage orders",))
 
 
 @dataclass(frozen=True)
@@ -223,3 +219,15 @@ def model_sources(plan: Plan, profile: WarehouseProfile) -> tuple[list[SourceSpe
             description=f"Raw data loaded into {profile.database}.{schema}.", tables=spec_tables,
         ))
     return sources, models
+
+
+def _model_step(ctx: RoleContext) -> tuple[str, str]:
+    """This role's step in a proposal: run the brain, return (thought, observation)."""
+    ctx.sources, ctx.staging = ctx.brain.model(ctx.plan, ctx.profile)
+    return explain(ctx.brain, "model", (ctx.sources, ctx.staging)), ", ".join(m.name for m in ctx.staging)
+
+
+register_role("modeler", "dbt sources and one staging view per raw table: snake_case, types, dedupe on the "
+              "load stamp, cents to major units, parsed text timestamps",
+              ("stage orders",), order=20, stage="model staging", action="modeler.model(plan, profile)",
+              step=_model_step)

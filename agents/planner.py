@@ -14,12 +14,10 @@ from agents.semantics import (
     is_temporal,
     staged_name,
 )
-from agents.roles import register_role
+from agents.roles import RoleContext, explain, register_role
 from dataeng_crew.contracts import Grain, MeasureSpec, Plan, WarehouseProfile
 from dataeng_crew.errors import RequestError
 
-register_role("planner", "a Plan from a request: mart, grain, measures with definitions, raw tables, every "
-              "interpretation", ("daily_sales mart", "monthly revenue", "staging models"))
 
 GRAIN_WORDS = {
     "daily": Grain.day, "day": Grain.day, "weekly": Grain.week, "week": Grain.week,
@@ -245,3 +243,15 @@ def plan(request: str, profile: WarehouseProfile) -> Plan:
         source_tables=tables, roles=binding.roles(), interpretations=interpretations,
     )
 
+
+def _plan_step(ctx: RoleContext) -> tuple[str, str]:
+    """This role's step in a proposal: run the brain, return (thought, observation)."""
+    ctx.plan = ctx.brain.plan(ctx.request, ctx.profile)
+    return explain(ctx.brain, "plan", ctx.plan), (f"mart {ctx.plan.mart_name or '(none)'}; "
+                                                  f"stage {', '.join(ctx.plan.source_tables)}")
+
+
+register_role("planner", "a Plan from a request: mart, grain, measures with definitions, raw tables, every "
+              "interpretation",
+              ("daily_sales mart", "monthly revenue", "staging models"), order=10, stage="plan", action="planner.plan(request, profile)",
+              step=_plan_step)

@@ -27,7 +27,7 @@ from agents.semantics import (
     load_timestamp,
     normalised_values,
 )
-from agents.roles import register_role
+from agents.roles import RoleContext, explain, register_role
 from dataeng_crew.contracts import (
     ExpectationSpec,
     ExpectationSuiteSpec,
@@ -40,8 +40,6 @@ from dataeng_crew.contracts import (
 )
 from tools.warehouse import primary_key, snake_case
 
-register_role("quality", "dbt tests and Great Expectations suites inferred from profiles, proven by the build, "
-              "failures triaged")
 
 MAX_ACCEPTED_VALUES = 12
 MAX_EXPECTATIONS = 150  # per suite: GX costs ~25 ms an expectation; wide tables keep the most telling ones
@@ -277,3 +275,15 @@ def expectation_suites(models: list[ModelSpec], profile: WarehouseProfile) -> li
         if suite is not None:
             suites.append(suite)
     return suites
+
+
+def _test_step(ctx: RoleContext) -> tuple[str, str]:
+    """This role's step in a proposal: run the brain, return (thought, observation)."""
+    ctx.sources, ctx.models, ctx.suites = ctx.brain.test(ctx.plan, ctx.sources, ctx.models, ctx.profile)
+    return explain(ctx.brain, "test", (ctx.sources, ctx.models, ctx.suites)), f"{len(ctx.suites)} suites"
+
+
+register_role("quality", "dbt tests and Great Expectations suites inferred from profiles, proven by the build, "
+              "failures triaged",
+              order=40, stage="quality tests", action="quality.test(plan, sources, models, profile)",
+              step=_test_step)

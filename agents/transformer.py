@@ -9,13 +9,11 @@ from __future__ import annotations
 from agents.modeler import source_name, staging_model_name
 from agents.planner import GRAIN_ADJECTIVE
 from agents.semantics import staged_name
-from agents.roles import register_role
+from agents.roles import RoleContext, explain, register_role
 from dataeng_crew.contracts import ColumnSpec, Grain, ModelSpec, Plan, WarehouseProfile
 from dataeng_crew.errors import RequestError
 from tools.warehouse import primary_key
 
-register_role("transformer", "time-grain sales marts (daily/weekly/monthly/quarterly/yearly) with a date spine and "
-              "enforced contracts", ("weekly sales mart",))
 
 MONEY = "DECIMAL(18,2)"
 
@@ -289,3 +287,16 @@ def transform_event(plan: Plan, profile: WarehouseProfile) -> ModelSpec:
         description=(f"{GRAIN_ADJECTIVE[grain].capitalize()} {plan.subject}: one row per {grain.value}. "
                      "Built for the request: " + plan.request.replace('"', "'")),
         sql=sql, columns=columns, contract_enforced=True)
+
+
+def _transform_step(ctx: RoleContext) -> tuple[str, str]:
+    """This role's step in a proposal: run the brain, return (thought, observation)."""
+    ctx.marts = ctx.brain.transform(ctx.plan, ctx.profile, ctx.staging)
+    ctx.models = ctx.staging + ctx.marts
+    return explain(ctx.brain, "transform", ctx.marts), ", ".join(m.name for m in ctx.marts) or "no mart"
+
+
+register_role("transformer", "time-grain sales marts (daily/weekly/monthly/quarterly/yearly) with a date spine and "
+              "enforced contracts",
+              ("weekly sales mart",), order=30, stage="transform marts", action="transformer.transform(plan, profile, staging)",
+              step=_transform_step)

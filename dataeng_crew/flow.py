@@ -19,6 +19,7 @@ import yaml
 
 from agents import governance, quality
 from agents.brains import Brain, DeterministicBrain
+from agents.roles import RoleContext, registered_roles
 from dataeng_crew.contracts import ApprovalRequest, BuildResult, CheckReport, CostEstimate, ModelSpec, Proposal
 from dataeng_crew.errors import BuildError, ConfigError, DataengCrewError, SqlCheckError
 from dataeng_crew.recorder import Recorder
@@ -185,27 +186,17 @@ def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None
         profile = profile_warehouse(wh)
         io.inputs = [raw_dataset(wh, t) for t in profile.tables]
         io.observation = f"{len(profile.tables)} tables, {len(profile.foreign_keys)} foreign keys found by inclusion"
-    with rec.stage("plan", "planner", "planner.plan(request, profile)") as io:
-        proposal.plan = brain.plan(request, profile)
-        io.thought = _explain(brain, "plan", proposal.plan)
-        io.observation = f"mart {proposal.plan.mart_name or '(none)'}; stage {', '.join(proposal.plan.source_tables)}"
-    with rec.stage("model staging", "modeler", "modeler.model(plan, profile)") as io:
-        sources, staging = brain.model(proposal.plan, profile)
-        io.thought = _explain(brain, "model", (sources, staging))
-        io.observation = ", ".join(m.name for m in staging)
-    with rec.stage("transform marts", "transformer", "transformer.transform(plan, profile, staging)") as io:
-        marts = brain.transform(proposal.plan, profile, staging)
-        io.thought = _explain(brain, "transform", marts)
-        io.observation = ", ".join(m.name for m in marts) or "no mart"
-    with rec.stage("quality tests", "quality", "quality.test(plan, sources, models, profile)") as io:
-        sources, models, suites = brain.test(proposal.plan, sources, staging + marts, profile)
-        io.thought = _explain(brain, "test", (sources, models, suites))
-        io.observation = f"{len(suites)} suites"
     policy = governance.load_policy(ws.project)
-    with rec.stage("governance", "governance", "governance.govern(models, profile, policy)") as io:
-        models, policies = brain.govern(models, profile, policy)
-        io.thought = _explain(brain, "govern", (models, policies))
-        io.observation = ", ".join(f"{p.model}.{p.column}: {p.pii_kind}" for p in policies) or "no PII"
+    ctx = RoleContext(request=request, profile=profile, brain=brain, policy=policy)
+    for role in registered_roles():  # planner, modeler, transformer, quality, governance, and any role added
+        if role.step is None:
+            continue
+        with rec.stage(role.stage, role.name, role.action) as io:
+            io.thought, io.observation = role.step(ctx)
+            proposal.plan = ctx.plan
+    if ctx.plan is None:
+        raise DataengCrewError("no registered role produced a plan")
+    sources, models, suites, policies = ctx.sources, ctx.models, ctx.suites, ctx.policies
     proposal.sources, proposal.models, proposal.policies = sources, models, policies
 
     base = git_local.head_commit(ws.repo) if publish == "local" and ws.repo else None
@@ -344,11 +335,6 @@ def model_dataset(db_file: Path, model: ModelSpec, lineage_pairs: dict | None = 
     return DatasetRef(namespace=ns, name=f"{db_file.stem}.main.{model.name}",
                       columns=tuple((c.name, c.data_type or "", c.description) for c in model.columns),
                       column_lineage=column_lineage)
-
-
-def _explain(brain: Brain, stage: str, result: object) -> str:
-    explain = getattr(brain, "explain", None)
-    return explain(stage, result) if callable(explain) else ""
 
 
 def _build_summary(build: BuildResult) -> str:

@@ -107,3 +107,25 @@ def test_rollback_of_a_merged_proposal_builds_a_revert_that_restores_byte_for_by
     assert git(repo, "rev-list", "--count", f"HEAD..{result.branch}") == "1"
     merged_yml = git(repo, "show", f"{proposal.commit}:dbt_project/models/marts/_marts__models.yml")
     assert "fct_other" in merged_yml and "fct_daily_sales" in merged_yml  # the merge kept the user's model
+
+
+def test_a_new_role_joins_proposals_and_capabilities_without_touching_flow_or_cli(git_project):
+    from agents import roles
+
+    seen = []
+
+    def review(ctx):
+        seen.append([m.name for m in ctx.models])
+        return "a second pair of eyes on the marts", f"reviewed {len(ctx.models)} models"
+
+    roles.register_role("reviewer", "reads every generated model before the checks", order=60, stage="review",
+                        action="reviewer.review(models)", step=review)
+    try:
+        proposal = flow.propose("daily_sales mart", project=git_project, publish="none")
+        assert "reviewer" in [r["name"] for r in capabilities()["roles"]]
+    finally:
+        roles._ROLES.pop("reviewer")
+    assert seen and "fct_daily_sales" in seen[0]
+    step = next(s for s in proposal.trace if s.role == "reviewer")
+    assert step.observation == "reviewed 6 models" and step.action == "reviewer.review(models)"
+    assert [s.role for s in proposal.trace][:6] == ["tool", "planner", "modeler", "transformer", "quality", "governance"]
