@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dataeng_crew.contracts import ColumnPolicy, ModelSpec, Plan, SourceSpec
+from dataeng_crew.contracts import ColumnPolicy, ModelSpec, Plan
 
 
 def explain(stage: str, result: Any) -> str:
@@ -41,6 +41,4 @@ def explain(stage: str, result: Any) -> str:
         kinds = sorted({p.pii_kind or p.classification for p in policies if isinstance(p, ColumnPolicy)})
         return (f"{len(policies)} column(s) classified from names and value patterns ({', '.join(kinds) or 'none'}); "
                 "restricted columns tagged; marts are checked by column lineage next.")
-    if isinstance(result, SourceSpec):
-        return f"Source {result.name}"
     return ""

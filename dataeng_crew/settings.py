@@ -10,7 +10,6 @@ import yaml
 from dataeng_crew.errors import ConfigError
 
 STATE_DIR_NAME = ".dataeng-crew"
-SAMPLE_WAREHOUSE = Path("warehouse") / "shop.duckdb"  # relative to the dbt project
 
 
 def find_project(project: Path | None) -> Path:

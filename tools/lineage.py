@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 NAMESPACE = "dataeng-crew"
 PRODUCER = "https://github.com/dataeng-crew/dataeng-crew"
@@ -139,18 +138,6 @@ class Lineage:
     def fail(self, run: RunRef, parent: RunRef | None, error: str) -> None:
         """Emit FAIL for ``run`` with the error message."""
         self._emit("FAIL", run, parent, [], [], error=error)
-
-    @contextmanager
-    def run(self, job: str, parent: RunRef | None = None) -> Iterator[dict[str, list[DatasetRef]]]:
-        """START now; COMPLETE (with the datasets the body put in the yielded dict) or FAIL on exit."""
-        ref = self.start(job, parent)
-        io: dict[str, list[DatasetRef]] = {"inputs": [], "outputs": []}
-        try:
-            yield io
-        except BaseException as exc:
-            self.fail(ref, parent, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
-            raise
-        self.complete(ref, parent, io["inputs"], io["outputs"])
 
 
 MAX_LINEAGE_COLUMNS = 80  # sqlglot's lineage is quadratic in the width of a select: wide tables get the schema only

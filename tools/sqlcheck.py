@@ -51,10 +51,6 @@ class Relations:
     sources: dict[tuple[str, str], tuple[str, str, str]] = field(default_factory=dict)
 
 
-def _forbidden_nodes() -> tuple[type[exp.Expression], ...]:
-    return tuple(n for n in FORBIDDEN_NODES if isinstance(n, type))
-
-
 def check_jinja(model: str, sql: str) -> list[SqlIssue]:
     """Refuse any Jinja other than ``{{ ref() }}``, ``{{ source() }}`` and ``{{ config() }}``."""
     issues = []
@@ -120,7 +116,7 @@ def check_compiled(model: str, sql: str, schema: Schema, expected_columns: list[
         issues.append(SqlIssue(model=model, kind="unsafe",
                                message=f"only a SELECT/WITH/UNION query is allowed, found {type(ast).__name__.upper()}"))
     for node in ast.walk():
-        if isinstance(node, _forbidden_nodes()):
+        if isinstance(node, FORBIDDEN_NODES):
             issues.append(SqlIssue(model=model, kind="unsafe", message=f"{type(node).__name__.upper()} is not allowed"))
         name = None
         if isinstance(node, exp.Anonymous):
