@@ -23,6 +23,7 @@ from dataeng_crew.contracts import (
     TestSpec,
     TriageDecision,
 )
+from tools.expectations import expectation_class
 from tools.prompt_safety import clean_text
 from tools.warehouse import open_readonly, quote_ident
 
@@ -143,10 +144,6 @@ GX_LOOSEN = {"expect_column_values_to_be_between", "expect_column_values_to_be_i
              "expect_column_values_to_not_be_null"}
 
 
-def _camel(snake: str) -> str:
-    return "".join(w.capitalize() for w in snake.split("_"))
-
-
 def triage_suites(results: list[SuiteResult], suites: list[ExpectationSuiteSpec], db_file: Path
                   ) -> tuple[list[ExpectationSuiteSpec], list[TriageDecision]]:
     """Decide about failed expectations, as :func:`triage` does for dbt tests.
@@ -164,7 +161,7 @@ def triage_suites(results: list[SuiteResult], suites: list[ExpectationSuiteSpec]
             continue
         expectations = list(suite.expectations)
         for outcome in (o for o in result.outcomes if not o.success):
-            index = next((i for i, e in enumerate(expectations) if e.type == _camel(outcome.type)
+            index = next((i for i, e in enumerate(expectations) if e.type == expectation_class(outcome.type)
                           and e.kwargs.get("column") == outcome.column), None)
             if index is None:
                 continue

@@ -11,8 +11,24 @@ from pydantic import Field
 
 from dataeng_crew.contracts import CheckReport, ExpectationSpec, ExpectationSuiteSpec, SqlIssue, SuiteResult
 from dataeng_crew.flow import prepare_sandbox, resolve_warehouse, resolve_workspace
+from dataeng_crew.settings import Workspace
 from tools.dbt_runner import run_dbt
+from tools.expectations import expectation_class
 from tools.sqlcheck import check_compiled
+
+
+def _sandbox(project: Path | None, warehouse: Path | None, kind: str, progress: Callable[[str], None]
+             ) -> tuple[Workspace, Path, Path, Path, Path]:
+    """Resolve the project and warehouse and copy both into ``.dataeng-crew/<kind>/<timestamp>``.
+
+    Returns:
+        ``(workspace, folder, project copy, profiles dir, DuckDB file)``.
+    """
+    ws = resolve_workspace(project)
+    wh = resolve_warehouse(ws, warehouse)
+    folder = ws.state_dir / kind / dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+    progress("sandbox copy")
+    return (ws, folder, *prepare_sandbox(ws, wh, folder))
 
 
 def check_project(project: Path | None, warehouse: Path | None,
@@ -30,11 +46,7 @@ def check_project(project: Path | None, warehouse: Path | None,
     Returns:
         The check report.
     """
-    ws = resolve_workspace(project)
-    wh = resolve_warehouse(ws, warehouse)
-    folder = ws.state_dir / "checks" / dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
-    progress("sandbox copy")
-    project_copy, profiles_dir, _db = prepare_sandbox(ws, wh, folder)
+    _ws, folder, project_copy, profiles_dir, _db = _sandbox(project, warehouse, "checks", progress)
     target = folder / "target"
     progress("dbt compile")
     compiled = run_dbt(["compile"], project_copy, profiles_dir, target_path=target, log_path=folder / "logs")
@@ -64,7 +76,7 @@ def load_suites(project: Path, models: list[str] | None = None) -> list[Expectat
         model = (data.get("meta") or {}).get("dataeng_crew", {}).get("model") or path.stem
         if models and model not in models:
             continue
-        expectations = [ExpectationSpec(type="".join(w.capitalize() for w in e["type"].split("_")),
+        expectations = [ExpectationSpec(type=expectation_class(e["type"]),
                                         kwargs=e.get("kwargs", {})) for e in data.get("expectations", [])]
         suites.append(ExpectationSuiteSpec(name=data.get("name", path.stem), model=model, expectations=expectations))
     return suites
@@ -97,11 +109,7 @@ def validate_project(project: Path | None, warehouse: Path | None, models: list[
     """
     from tools.expectations import validate_suites
 
-    ws = resolve_workspace(project)
-    wh = resolve_warehouse(ws, warehouse)
-    folder = ws.state_dir / "validations" / dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
-    progress("sandbox copy")
-    project_copy, profiles_dir, db_file = prepare_sandbox(ws, wh, folder)
+    ws, folder, project_copy, profiles_dir, db_file = _sandbox(project, warehouse, "validations", progress)
     progress("dbt build")
     # cautious: a test runs only when every model it touches is selected (no half-built relationships)
     select = ["--select", *[f"+{m}" for m in models], "--indirect-selection", "cautious"] if models else []

@@ -54,6 +54,11 @@ def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
+def expectation_class(type_name: str) -> str:
+    """GX class name for an expectation type as GX JSON writes it (``expect_x_y`` → ``ExpectXY``)."""
+    return "".join(w.capitalize() for w in type_name.split("_"))
+
+
 def suite_json(spec: ExpectationSuiteSpec) -> dict[str, Any]:
     """The suite in GX's JSON format (as ``ExpectationSuite.to_json_dict()`` writes it, without ids).
 
