@@ -37,8 +37,14 @@ def repo(tmp_path_factory) -> Path:
     return repo
 
 
-def test_propose_json_and_mart_matches_raw_to_the_cent(repo):
-    done = run("propose", "daily_sales mart", "--json", cwd=repo)
+@pytest.fixture(scope="module")
+def proposed(repo) -> subprocess.CompletedProcess[str]:
+    """`propose --json` run once through the installed CLI; the tests that read its branch depend on it."""
+    return run("propose", "daily_sales mart", "--json", cwd=repo)
+
+
+def test_propose_json_and_mart_matches_raw_to_the_cent(repo, proposed):
+    done = proposed
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     assert out["branch"] == "dataeng-crew/daily-sales-mart" and out["status"] == "published"
@@ -84,7 +90,7 @@ def test_empty_request_fails_with_json_error(repo):
     assert json.loads(done.stdout)["error_type"] == "RequestError"
 
 
-def test_check_command_validates_the_published_branch(repo, tmp_path):
+def test_check_command_validates_the_published_branch(repo, proposed, tmp_path):
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", "--branch", "dataeng-crew/daily-sales-mart", str(repo), str(clone))
     done = run("check", "--project", str(clone / "dbt_project"),
@@ -139,7 +145,7 @@ def test_ctrl_c_during_dbt_build_publishes_nothing(repo):
     assert "Traceback" not in rest
 
 
-def test_validate_command_prints_a_table_and_exits_zero_on_green(repo, tmp_path):
+def test_validate_command_prints_a_table_and_exits_zero_on_green(repo, proposed, tmp_path):
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", "--branch", "dataeng-crew/daily-sales-mart", str(repo), str(clone))
     done = run("validate", "fct_daily_sales", "--project", str(clone / "dbt_project"),
