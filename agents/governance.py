@@ -19,6 +19,7 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.lineage import lineage
 
+from agents.modeler import raw_table_of, source_name, staged_columns
 from agents.roles import RoleContext, explain, register_role
 from dataeng_crew.contracts import (
     ApprovalRequest,
@@ -55,15 +56,14 @@ def classify(models: list[ModelSpec], profile: WarehouseProfile) -> list[ColumnP
 
     Staging columns are matched to the raw column they come from, so value patterns count too.
     """
-    from agents.modeler import source_name, staged_columns, staging_model_name
-
     samples: dict[tuple[str, str], list[str]] = {}
-    for table in profile.tables:
-        src = source_name(table.schema_name, profile.database)
-        model = staging_model_name(src, table.name)
-        for col in staged_columns(table, profile, src):  # value patterns only make sense on text
-            text = col.raw.data_type.upper().startswith("VARCHAR")
-            samples[(model, col.name)] = col.raw.sample_values if text else []
+    for model in models:  # only the tables this proposal stages
+        table = raw_table_of(model.name, profile)
+        if table is None:
+            continue
+        for col in staged_columns(table, profile, source_name(table.schema_name, profile.database)):
+            text = col.raw.data_type.upper().startswith("VARCHAR")  # value patterns only make sense on text
+            samples[(model.name, col.name)] = col.raw.sample_values if text else []
     policies = []
     for model in models:
         for col in model.columns:

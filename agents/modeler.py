@@ -63,6 +63,12 @@ def staging_model_name(source: str, table: str) -> str:
     return f"stg_{source}__{plural(entity_name(table))}"
 
 
+def raw_table_of(model_name: str, profile: WarehouseProfile) -> TableProfile | None:
+    """The raw table a staging model of this name stages, or None (marts, unknown names)."""
+    return next((t for t in profile.tables
+                 if staging_model_name(source_name(t.schema_name, profile.database), t.name) == model_name), None)
+
+
 def _human(name: str) -> str:
     return name.replace("_", " ").strip().capitalize()
 

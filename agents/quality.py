@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from agents.modeler import StagedColumn, source_name, staged_columns, staging_model_name
+from agents.modeler import StagedColumn, raw_table_of, source_name, staged_columns, staging_model_name
 from agents.semantics import (
     base_type,
     is_category,
@@ -46,11 +46,6 @@ MAX_EXPECTATIONS = 150  # per suite: GX costs ~25 ms an expectation; wide tables
 NUMERIC = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "DECIMAL", "DOUBLE", "FLOAT", "REAL", "NUMERIC"}
 QUANTITY_WORDS = ("quantity", "qty", "units", "count")
 KEY_TESTS = {"unique", "relationships", "crew_unique_combination", "crew_reconciles_with", "crew_expression_is_true"}
-
-
-def _table_for(model: ModelSpec, profile: WarehouseProfile) -> TableProfile | None:
-    return next((t for t in profile.tables
-                 if staging_model_name(source_name(t.schema_name, profile.database), t.name) == model.name), None)
 
 
 def expected_rows(table: TableProfile) -> int:
@@ -108,7 +103,7 @@ def _column_tests(col: StagedColumn, table: TableProfile, profile: WarehouseProf
 
 
 def _staging_tests(model: ModelSpec, profile: WarehouseProfile) -> tuple[dict[str, list[TestSpec]], list[TestSpec]]:
-    table = _table_for(model, profile)
+    table = raw_table_of(model.name, profile)
     if table is None:
         return {}, []
     src = source_name(table.schema_name, profile.database)
@@ -218,7 +213,7 @@ def _expect(kind: str, reason: str, **kwargs: Any) -> ExpectationSpec:
 
 
 def _staging_suite(model: ModelSpec, profile: WarehouseProfile) -> ExpectationSuiteSpec | None:
-    table = _table_for(model, profile)
+    table = raw_table_of(model.name, profile)
     if table is None:
         return None
     src = source_name(table.schema_name, profile.database)
