@@ -28,6 +28,7 @@ from agents.semantics import (
     normalised_values,
 )
 from agents.roles import RoleContext, explain, register_role
+from agents.transformer import event_filters, staged_role, valid_order_filters
 from dataeng_crew.contracts import (
     ExpectationSpec,
     ExpectationSuiteSpec,
@@ -135,8 +136,6 @@ def _mart_tests(model: ModelSpec, plan: Plan | None, profile: WarehouseProfile) 
                                     arguments={"expression": "net_sales = gross_sales - discounts - refunds"},
                                     reason="row-level balance of the measures"))
     if plan is not None and plan.kind == "event":
-        from agents.transformer import event_filters, staged_role
-
         fact = staged_role(plan, profile, "fact")
         count = next((c.name for c in model.columns if c.name.endswith("_count")), None)
         when = staged_role(plan, profile, "event_time")
@@ -146,8 +145,6 @@ def _mart_tests(model: ModelSpec, plan: Plan | None, profile: WarehouseProfile) 
                 "expression": count, "to": f"ref('{fact[0]}')", "compare_expression": "1", "compare_where": where},
                 reason="total events equal the staged rows they come from"))
     elif plan is not None:
-        from agents.transformer import staged_role, valid_order_filters
-
         orders = staged_role(plan, profile, "orders")
         discount = staged_role(plan, profile, "discount")
         where = " and ".join(valid_order_filters(plan, profile)) or None

@@ -13,6 +13,7 @@ from typing import Any, Callable
 import yaml
 
 from dataeng_crew.contracts import ModelSpec, Proposal, SourceSpec
+from tools.ddl import ddl_files, primary_key
 
 REF_RX = re.compile(r"""\{\{\s*ref\(\s*['"]([^'"]+)['"]\s*\)\s*\}\}""")
 SOURCE_RX = re.compile(r"""\{\{\s*source\(\s*['"]([^'"]+)['"]\s*,\s*['"]([^'"]+)['"]\s*\)\s*\}\}""")
@@ -42,8 +43,6 @@ def model_yaml(model: ModelSpec) -> dict[str, Any]:
     if model.grants:
         config["grants"] = {k: list(v) for k, v in model.grants.items()}
     entry: dict[str, Any] = {"name": model.name, "description": model.description, "config": config}
-    from tools.ddl import primary_key
-
     contract_key = primary_key(model) if model.contract_enforced else None
     if model.tests:
         entry["data_tests"] = [t.to_yaml() for t in model.tests]
@@ -131,8 +130,6 @@ def render_project_files(
     for model in models:
         files[model.path] = model.sql if model.sql.endswith("\n") else model.sql + "\n"
         by_folder.setdefault(model.folder, []).append(model)
-    from tools.ddl import ddl_files
-
     files.update(ddl_files(models))  # the physical contract, per warehouse dialect
     for folder, folder_models in by_folder.items():
         path = f"models/{folder}/_{folder.rsplit('/', 1)[-1]}__models.yml"
