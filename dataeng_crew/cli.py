@@ -50,7 +50,11 @@ def main() -> None:
 @click.option("--publish", type=click.Choice(["local", "none"]), default="local", show_default=True,
               help="local: one commit on branch dataeng-crew/<slug>; none: validate only.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the result at the end.")
-def propose(request: str, project: Path | None, warehouse: Path | None, publish: str, as_json: bool) -> None:
+@click.option("--target-dialect", type=click.Choice(["duckdb", "postgres", "snowflake", "bigquery", "databricks"]),
+              default=None, help="Warehouse dialect of the committed model SQL (default: the dbt profile's adapter "
+                                 "type, else duckdb). Validation still builds the DuckDB SQL in the sandbox.")
+def propose(request: str, project: Path | None, warehouse: Path | None, publish: str, as_json: bool,
+            target_dialect: str | None) -> None:
     """Propose dbt models, tests and docs for REQUEST (e.g. "daily_sales mart")."""
     _offline_defaults()
     from dataeng_crew import flow
@@ -59,11 +63,14 @@ def propose(request: str, project: Path | None, warehouse: Path | None, publish:
     console.print("[dim]no LLM configured: running the deterministic brain (profiling + rules)[/]")
 
     def progress(stage: str) -> None:
-        console.print(f"[cyan]→[/] {stage}")
+        if stage.startswith("warning ("):
+            console.print(f"⚠ {stage}", style="yellow", markup=False)
+        else:
+            console.print(f"[cyan]→[/] {stage}")
 
     try:
         proposal = flow.propose(request, project=project, warehouse=warehouse, publish=publish,  # type: ignore[arg-type]
-                                progress=progress)
+                                progress=progress, target_dialect=target_dialect)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: nothing was published, your project is unchanged[/]")
         sys.exit(130)

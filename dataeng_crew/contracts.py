@@ -455,3 +455,6 @@ class Proposal(Contract):
     proposal_dir: str | None = None
     error: str | None = None
     timings: list[StageTiming] = Field(default_factory=list)
+    target_dialect: str = Field(default="duckdb", description="Dialect of the committed model SQL.")
+    dialect_warnings: list[str] = Field(
+        default_factory=list, description="Constructs the transpilation to target_dialect could not translate faithfully.")

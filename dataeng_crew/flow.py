@@ -27,6 +27,7 @@ from dataeng_crew.render import render_pr_body, render_project_files
 from dataeng_crew.settings import Workspace, default_warehouse, find_project, project_config, state_dir_for
 from tools import git_local
 from tools.dbt_runner import run_dbt
+from tools.dialect import check_dialect, dialect_warnings, profile_dialect, transpile_models
 from tools.audit import AuditLog, who
 from tools.cost import explain, inline_models
 from tools.expectations import suite_json, validate_suites
@@ -115,6 +116,7 @@ def propose(
     publish: Literal["local", "none"] = "local",
     brain: Brain | None = None,
     progress: Progress = lambda _msg: None,
+    target_dialect: str | None = None,
 ) -> Proposal:
     """Turn a request into a validated dbt change, then publish it on a branch.
 
@@ -124,7 +126,9 @@ def propose(
         warehouse: DuckDB file or folder of data files (default: the project's DuckDB profile).
         publish: ``local`` (branch + one commit) or ``none`` (validate only).
         brain: The roles' brain (default: deterministic).
-        progress: Called with each stage's name.
+        progress: Called with each stage's name (and each dialect warning).
+        target_dialect: Dialect of the committed model SQL (default: the dbt profile's adapter, else duckdb);
+            validation always builds the DuckDB SQL in the sandbox.
 
     Returns:
         The proposal (also written as ``report.json`` in its folder).
@@ -134,6 +138,7 @@ def propose(
     """
     brain = brain or DeterministicBrain()
     ws = resolve_workspace(project)
+    target_dialect = check_dialect(target_dialect or profile_dialect(ws.project))
     now = dt.datetime.now(dt.timezone.utc)
     proposal_id = f"{now:%Y%m%dT%H%M%S}-{slugify(request or 'empty', 32)}"
     if publish == "local" and ws.repo is None:
@@ -160,6 +165,7 @@ def propose(
     started = time.perf_counter()
     outcome = "ok"
     try:
+        proposal.target_dialect = target_dialect
         _run(proposal, request, ws, warehouse, publish, brain, folder, rec)
     except KeyboardInterrupt:
         proposal.status, outcome = "interrupted", "interrupted"
@@ -233,9 +239,20 @@ def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None
         io.observation = "; ".join(c.explanation for c in proposal.costs) or "no mart"
     suites = quality.expectation_suites(models, profile) if exposures else suites  # masked marts changed
     proposal.suites = suites
+    translated = {}
+    if proposal.target_dialect != "duckdb":
+        with rec.stage(f"transpile to {proposal.target_dialect}", "tool", "dialect.transpile_models") as io:
+            translated = transpile_models(models, proposal.target_dialect)
+            proposal.dialect_warnings = dialect_warnings(translated)
+            for warning in proposal.dialect_warnings:
+                rec.progress(f"warning ({proposal.target_dialect}): {warning}")
+            io.observation = (f"{len(translated)} models parsed back in {proposal.target_dialect}; "
+                              f"{len(proposal.dialect_warnings)} warning(s)")
 
-    def render() -> dict[str, str]:
-        files = render_project_files(sources, models, read_existing)
+    def render(dialect: str = "duckdb") -> dict[str, str]:
+        files = render_project_files(sources, models, read_existing, dialect=dialect)
+        if dialect != "duckdb":  # the committed SQL; the sandbox built the DuckDB SQL of the same models
+            files.update({m.path: translated[m.name].sql for m in models})
         files.update({s.path: json.dumps(suite_json(s), indent=2) + "\n" for s in suites})
         for rel in files:  # every path is checked before anything is written anywhere
             validate_path(ws.project, rel)
@@ -277,6 +294,10 @@ def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None
     proposal.status = "validated"
     slug = slugify(request)
     pr_rel = f"proposals/{slug}.md"
+    if proposal.target_dialect != "duckdb":
+        if any(m.sql != translated[m.name].source for m in models):  # triage changes tests, not SQL; be sure
+            translated = transpile_models(models, proposal.target_dialect)
+        files = render(proposal.target_dialect)
     if publish == "local":
         proposal.branch = f"dataeng-crew/{slug}"
         proposal.pr = str(folder / "PR.md")
@@ -432,6 +453,8 @@ def summary(proposal: Proposal) -> dict:
         "report": str(Path(proposal.proposal_dir) / "report.json") if proposal.proposal_dir else None,
         "error": proposal.error,
         "timings": {t.stage: t.seconds for t in proposal.timings},
+        "target_dialect": proposal.target_dialect,
+        "dialect_warnings": proposal.dialect_warnings,
     }
 
 

@@ -14,6 +14,7 @@ import yaml
 
 from dataeng_crew.contracts import ModelSpec, Proposal, SourceSpec
 from tools.ddl import ddl_files, primary_key
+from tools.dialect import contract_type
 
 REF_RX = re.compile(r"""\{\{\s*ref\(\s*['"]([^'"]+)['"]\s*\)\s*\}\}""")
 SOURCE_RX = re.compile(r"""\{\{\s*source\(\s*['"]([^'"]+)['"]\s*,\s*['"]([^'"]+)['"]\s*\)\s*\}\}""")
@@ -31,8 +32,8 @@ def dump_yaml(data: Any) -> str:
     return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=100)
 
 
-def model_yaml(model: ModelSpec) -> dict[str, Any]:
-    """The ``models:`` entry of one model (config, contract, columns and data tests)."""
+def model_yaml(model: ModelSpec, dialect: str = "duckdb") -> dict[str, Any]:
+    """The ``models:`` entry of one model (config, contract with types in ``dialect``, columns, data tests)."""
     config: dict[str, Any] = {"materialized": model.materialization}
     if model.contract_enforced:
         config["contract"] = {"enforced": True}
@@ -50,7 +51,7 @@ def model_yaml(model: ModelSpec) -> dict[str, Any]:
     for col in model.columns:
         c: dict[str, Any] = {"name": col.name, "description": col.description}
         if col.data_type and model.contract_enforced:
-            c["data_type"] = col.data_type.lower()
+            c["data_type"] = contract_type(col.data_type, dialect)
             constraints = [{"type": "not_null"}] if any(t.name == "not_null" for t in col.tests) else []
             if col.name == contract_key:
                 constraints.append({"type": "primary_key"})
@@ -111,6 +112,7 @@ def render_project_files(
     sources: list[SourceSpec],
     models: list[ModelSpec],
     read_existing: Callable[[str], str | None] = lambda _path: None,
+    dialect: str = "duckdb",
 ) -> dict[str, str]:
     """All files of a proposal, keyed by path relative to the dbt project root.
 
@@ -118,6 +120,7 @@ def render_project_files(
         sources: Sources to declare.
         models: Models to write.
         read_existing: Returns the current content of a project file (or None), for yml merging.
+        dialect: Warehouse dialect of the contract types in the yml (the model SQL is the caller's).
 
     Returns:
         ``{relative_path: content}``.
@@ -133,7 +136,7 @@ def render_project_files(
     files.update(ddl_files(models))  # the physical contract, per warehouse dialect
     for folder, folder_models in by_folder.items():
         path = f"models/{folder}/_{folder.rsplit('/', 1)[-1]}__models.yml"
-        files[path] = dump_yaml(_merge(read_existing(path), "models", [model_yaml(m) for m in folder_models]))
+        files[path] = dump_yaml(_merge(read_existing(path), "models", [model_yaml(m, dialect) for m in folder_models]))
     return files
 
 
@@ -246,6 +249,11 @@ def render_pr_body(proposal: Proposal) -> str:
                f"qualified against the warehouse schema: {len(checks.sql_issues)} issue(s).")
     for issue in checks.sql_issues:
         out.append(f"  - `{issue.model}` {issue.kind}: {_md(issue.message)}")
+    if proposal.target_dialect != "duckdb":
+        out.append(f"- Model SQL committed for **{proposal.target_dialect}**: transpiled with sqlglot from the DuckDB SQL "
+                   f"built above and parsed back in {proposal.target_dialect}; "
+                   f"{len(proposal.dialect_warnings)} construct(s) without a faithful translation.")
+        out += [f"  - ⚠ {_md(w)}" for w in proposal.dialect_warnings]
     build = checks.build
     if build:
         by_status: dict[str, int] = {}

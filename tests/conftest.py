@@ -87,3 +87,21 @@ def published(tmp_path_factory, sample_warehouse):
 
     proposal = flow.propose("daily_sales mart", project=project, publish="local", progress=stages.append)
     return proposal, repo, project, before, base, stages
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A throwaway PostgreSQL server for the session (see tests/pg_server.py).
+
+    When it cannot start, the tests that need it FAIL; they skip only if DATAENG_CREW_SKIP_POSTGRES=1 is set.
+    """
+    from tests.pg_server import SKIP_ENV, start_local_postgres
+
+    if os.environ.get(SKIP_ENV) == "1":
+        pytest.skip(f"{SKIP_ENV}=1: PostgreSQL tests skipped on purpose")
+    try:
+        server = start_local_postgres()
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        pytest.fail(f"cannot start a local PostgreSQL server ({exc}); .ci/run installs it, or set {SKIP_ENV}=1")
+    yield server
+    server.stop()

@@ -1,0 +1,470 @@
+"""Model SQL for the team's warehouse: DuckDB SQL (what the brains write and the sandbox validates)
+transpiled with sqlglot to a target dialect, plus explicit rules where sqlglot's translation is wrong
+for the SQL our brains emit, and a warning for every construct with no faithful translation.
+
+Jinja (``{{ ref(...) }}``, ``{{ source(...) }}``, ``{{ config(...) }}``) is swapped for placeholder
+identifiers before parsing and restored afterwards. The rules are small pure functions, chosen per
+dialect from tables (``RULES``, ``STRPTIME``, ``LOSSY``) so each one is easy to see and to test:
+
+- ``try_strptime(col, fmt)`` (several formats under ``coalesce``): sqlglot copies it verbatim (Postgres
+  has no such function) or maps it to a raising ``to_timestamp`` with unquoted literal text. Each
+  dialect gets its own null-on-failure parse with the format translated directive by directive.
+- the date spine ``cast(unnest(generate_series(a, b, interval 1 <unit>)) as date)``: Postgres cannot
+  ``unnest`` a set, BigQuery and Snowflake need a join, Spark cannot nest a generator in a cast.
+- ``cast(date_trunc('<unit>', x) as date)`` on BigQuery: ``DATE_TRUNC(DATE, WEEK(MONDAY))`` (DuckDB
+  weeks start on Monday, BigQuery's on Sunday).
+- ``cast(x as decimal(p, s))`` on BigQuery: sqlglot drops ``(p, s)``; the value is rounded to ``s``.
+
+sqlglot's own rewrites are kept where they are right: QUALIFY becomes a filtered subquery on Postgres,
+DuckDB's floating ``/`` becomes ``CAST(x AS DOUBLE PRECISION) / y`` on Postgres (no integer division),
+``::`` casts, ``lower``/``trim`` and ``sha256`` map directly.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import sqlglot
+import yaml
+from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
+from sqlglot.errors import ErrorLevel, ParseError
+
+from dataeng_crew.contracts import ModelSpec
+from dataeng_crew.errors import ConfigError, SqlCheckError
+
+SOURCE_DIALECT = "duckdb"
+TARGET_DIALECTS = ("duckdb", "postgres", "snowflake", "bigquery", "databricks")
+ADAPTER_DIALECTS = {"duckdb": "duckdb", "postgres": "postgres", "snowflake": "snowflake", "bigquery": "bigquery",
+                    "databricks": "databricks", "spark": "databricks"}
+JINJA_RX = re.compile(r"\{\{.*?\}\}", re.S)
+CONFIG_RX = re.compile(r"^\s*\{\{\s*config\(.*?\)\s*\}\}\s*\n?", re.S)
+PLACEHOLDER = "__dbt_jinja_{}__"
+PLACEHOLDER_RX = re.compile(r'"?(__dbt_jinja_(\d+)__)"?')
+
+
+@dataclass
+class Translation:
+    """One model's SQL in the target dialect and what could not be translated faithfully."""
+
+    dialect: str
+    sql: str
+    warnings: list[str] = field(default_factory=list)
+    source: str = ""
+
+
+# --------------------------------------------------------------------------- strptime formats, per dialect
+
+# strptime directive -> (postgres template, snowflake format, databricks (Java) pattern, regex of the text)
+DIRECTIVES: dict[str, tuple[str, str, str, str]] = {
+    "%Y": ("YYYY", "YYYY", "yyyy", r"\d{4}"),
+    "%m": ("MM", "MM", "M", r"\d{1,2}"),
+    "%d": ("DD", "DD", "d", r"\d{1,2}"),
+    "%H": ("HH24", "HH24", "H", r"\d{1,2}"),
+    "%M": ("MI", "MI", "m", r"\d{1,2}"),
+    "%S": ("SS", "SS", "s", r"\d{1,2}"),
+    "%f": ("US", "FF", "SSSSSS", r"\d{1,6}"),
+    "%z": ("TZH:TZM", "TZH:TZM", "XXX", r"[+-]\d{2}:?\d{2}"),
+}
+DIRECTIVE_RX = re.compile(r"%[a-zA-Z%]")
+
+
+def format_parts(fmt: str) -> list[tuple[bool, str]]:
+    """Split a strptime format into (is_directive, text) parts.
+
+    Raises:
+        SqlCheckError: For a directive no rule translates (the caller turns it into a warning).
+    """
+    parts: list[tuple[bool, str]] = []
+    pos = 0
+    for m in DIRECTIVE_RX.finditer(fmt):
+        if m.start() > pos:
+            parts.append((False, fmt[pos:m.start()]))
+        if m.group() not in DIRECTIVES:
+            raise SqlCheckError(f"strptime directive {m.group()} has no translation rule")
+        parts.append((True, m.group()))
+        pos = m.end()
+    if pos < len(fmt):
+        parts.append((False, fmt[pos:]))
+    return parts
+
+
+def _format(fmt: str, column: int, quote: Callable[[str], str]) -> str:
+    return "".join(DIRECTIVES[t][column] if d else quote(t) for d, t in format_parts(fmt))
+
+
+def _keep_separators(text: str) -> str:
+    """Postgres/Snowflake templates: quote literal letters, keep punctuation as is."""
+    return "".join(f'"{ch}"' if ch.isalpha() else ch for ch in text)
+
+
+def strptime_regex(fmt: str) -> str:
+    """An anchored regex the text must match before Postgres may parse it with ``fmt``."""
+    return "^" + "".join(DIRECTIVES[t][3] if d else re.escape(t) for d, t in format_parts(fmt)) + "$"
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def strptime_postgres(col: str, fmt: str) -> str:
+    """Null unless the text has the format's shape, then ``to_timestamp`` read as UTC wall-clock time.
+
+    ``to_timestamp`` returns ``timestamptz`` in the session time zone; appending ``+00`` and reading the
+    result ``at time zone 'UTC'`` gives the same wall-clock value DuckDB's ``try_strptime`` does.
+    """
+    template = _format(fmt, 0, _keep_separators)
+    if "%z" in fmt:
+        parse = f"to_timestamp({col}, {_lit(template)})"
+    else:
+        parse = f"to_timestamp({col} || ' +00', {_lit(template + ' TZH')})"
+    return f"case when {col} ~ {_lit(strptime_regex(fmt))} then {parse} at time zone 'UTC' end"
+
+
+def strptime_snowflake(col: str, fmt: str) -> str:
+    """``try_to_timestamp_ntz`` with the format in Snowflake's elements (literal letters quoted)."""
+    return f"try_to_timestamp_ntz({col}, {_lit(_format(fmt, 1, _keep_separators))})"
+
+
+def strptime_bigquery(col: str, fmt: str) -> str:
+    """``SAFE.PARSE_DATETIME`` (strftime elements; fractions as ``%E*S``, offsets via PARSE_TIMESTAMP)."""
+    bq = fmt.replace("%S.%f", "%E*S")
+    if "%z" in fmt:
+        return f"datetime(safe.parse_timestamp({_lit(bq)}, {col}), 'UTC')"
+    return f"safe.parse_datetime({_lit(bq)}, {col})"
+
+
+def strptime_databricks(col: str, fmt: str) -> str:
+    """``try_to_timestamp`` with a Java pattern (literal text in single quotes)."""
+    pattern = _format(fmt, 2, lambda t: "".join(f"'{ch}'" if ch.isalpha() else ch for ch in t))
+    return f"try_to_timestamp({col}, {_lit(pattern)})"
+
+
+STRPTIME: dict[str, Callable[[str, str], str]] = {
+    "postgres": strptime_postgres, "snowflake": strptime_snowflake, "bigquery": strptime_bigquery,
+    "databricks": strptime_databricks,
+}
+STRPTIME_CAVEATS = {
+    "postgres": "try_strptime → regex-guarded to_timestamp: text with the right shape but an impossible value "
+                "(e.g. month 13) makes the query fail on postgres where DuckDB gives NULL",
+}
+
+
+# --------------------------------------------------------------------------- rules on the DuckDB AST
+
+
+def _in(node: exp.Expression, dialect: str) -> str:
+    return node.sql(dialect=dialect)
+
+
+RAW = "__dbt_raw_{}__"
+RAW_RX = re.compile(r'"?__dbt_raw_(\d+)__"?')
+
+
+@dataclass
+class Rewrite:
+    """What the rules of one translation share: the dialect, the warnings, and verbatim snippets.
+
+    A rule's target-dialect snippet is checked to parse, then stands in the tree as a placeholder and is
+    restored verbatim after generation: parsed and regenerated, sqlglot would re-interpret the formats
+    inside it (``'T'`` literals, ``%F``) and undo the rule.
+    """
+
+    dialect: str
+    warnings: list[str] = field(default_factory=list)
+    raw: list[str] = field(default_factory=list)
+
+    def expr(self, sql: str) -> exp.Expression:
+        """A placeholder for ``sql``, which must parse in the dialect.
+
+        Raises:
+            SqlCheckError: When it does not.
+        """
+        try:
+            sqlglot.parse_one(sql, read=self.dialect)
+        except ParseError as exc:
+            raise SqlCheckError(f"a {self.dialect} rewrite does not parse: {sql}: {exc}") from exc
+        self.raw.append(sql)
+        return exp.column(RAW.format(len(self.raw) - 1))
+
+    def restore(self, sql: str) -> str:
+        """Put the snippets back in generated SQL (snippets may hold earlier snippets' placeholders)."""
+        while RAW_RX.search(sql):
+            sql = RAW_RX.sub(lambda m: self.raw[int(m.group(1))], sql)
+        return sql
+
+
+def rule_try_strptime(tree: exp.Expression, rw: Rewrite) -> exp.Expression:
+    """``try_strptime(col, fmt | [fmts])`` → the dialect's null-on-failure parse (one per format)."""
+    dialect = rw.dialect
+    make = STRPTIME.get(dialect)
+    for node in list(tree.find_all(exp.Anonymous)):
+        if node.name.lower() != "try_strptime" or make is None or len(node.expressions) != 2:
+            continue
+        col, fmt = node.expressions
+        formats = [f.this for f in fmt.expressions] if isinstance(fmt, exp.Array) else [fmt.this]
+        if not all(isinstance(f, str) for f in formats) or not (fmt.is_string or isinstance(fmt, exp.Array)):
+            continue
+        try:
+            parsed = [make(_in(col, dialect), f) for f in formats]
+        except SqlCheckError as exc:
+            rw.warnings.append(f"try_strptime({', '.join(formats)}): {exc}; copied verbatim")
+            continue
+        text = parsed[0] if len(parsed) == 1 else f"coalesce({', '.join(parsed)})"
+        node.replace(rw.expr(text))
+        if dialect in STRPTIME_CAVEATS:
+            rw.warnings.append(STRPTIME_CAVEATS[dialect])
+    return tree
+
+
+def _spine(node: exp.Expression) -> tuple[exp.Expression, exp.Expression, exp.Interval] | None:
+    """(start, end, step) when ``node`` is ``unnest(generate_series(start, end, interval))``."""
+    if isinstance(node, exp.Unnest) and len(node.expressions) == 1:
+        series = node.expressions[0]
+    elif isinstance(node, exp.Explode):
+        series = node.this
+    else:
+        return None
+    if not isinstance(series, exp.GenerateSeries) or not isinstance(series.args.get("step"), exp.Interval):
+        return None
+    return series.args["start"], series.args["end"], series.args["step"]
+
+
+def _unit(step: exp.Interval) -> tuple[str, str]:
+    """(count, unit) of ``interval 1 day``."""
+    unit = step.args.get("unit")
+    return step.this.name, (unit.name if unit is not None else "day").lower()
+
+
+def rule_date_spine(tree: exp.Expression, rw: Rewrite) -> exp.Expression:
+    """``cast(unnest(generate_series(a, b, interval n unit)) as date) as d from t`` per dialect."""
+    dialect = rw.dialect
+    for select in list(tree.find_all(exp.Select)):
+        for projection in select.expressions:
+            inner = projection.this if isinstance(projection, exp.Alias) else projection
+            cast_to_date = isinstance(inner, exp.Cast) and inner.to.is_type("date")
+            found = _spine(inner.this if cast_to_date else inner)
+            if found is None:
+                continue
+            start, end, step = (_in(x, dialect) for x in found)
+            count, unit = _unit(found[2])
+            alias = projection.alias_or_name if isinstance(projection, exp.Alias) else "spine_value"
+            if dialect == "postgres":
+                spine = f"generate_series(cast({start} as timestamp), cast({end} as timestamp), {step})"
+                inner.replace(rw.expr(f"cast({spine} as date)" if cast_to_date else spine))
+                continue
+            if dialect == "databricks":
+                inner.replace(rw.expr(f"explode(sequence(cast({start} as date), cast({end} as date), {step}))"))
+                continue
+            others = [p for p in select.expressions if p is not projection]
+            tables = select.args.get("from") or select.args.get("from_")
+            if others or tables is None or select.args.get("joins") or select.args.get("where"):
+                rw.warnings.append(f"date spine over generate_series in a complex select: not translated for {dialect}")
+                continue
+            source = _in(tables.this, dialect)
+            if dialect == "bigquery":
+                text = (f"select {alias} from {source} cross join "
+                        f"unnest(generate_date_array(cast({start} as date), cast({end} as date), {step})) as {alias}")
+            elif dialect == "snowflake":
+                text = (f"select cast(dateadd({unit}, spine.value * {count}, {start}) as date) as {alias} from {source}, "
+                        f"lateral flatten(input => array_generate_range(0, floor(datediff({unit}, {start}, {end}) / {count}) + 1)) as spine")
+            else:
+                continue
+            select.replace(rw.expr(text))
+    return tree
+
+
+def rule_bigquery_date_trunc(tree: exp.Expression, rw: Rewrite) -> exp.Expression:
+    """``cast(date_trunc('week', x) as date)`` → ``DATE_TRUNC(CAST(x AS DATE), WEEK(MONDAY))``."""
+    dialect = rw.dialect
+    for cast in list(tree.find_all(exp.Cast)):
+        trunc = cast.this
+        if not cast.to.is_type("date") or not isinstance(trunc, (exp.TimestampTrunc, exp.DateTrunc)):
+            continue
+        unit = trunc.text("unit").lower() or "day"
+        part = "week(monday)" if unit == "week" else unit
+        cast.replace(rw.expr(f"date_trunc(cast({_in(trunc.this, dialect)} as date), {part})"))
+    return tree
+
+
+def rule_bigquery_decimal(tree: exp.Expression, rw: Rewrite) -> exp.Expression:
+    """``cast(x as decimal(p, s))`` → ``round(cast(x as numeric), s)``: sqlglot drops ``(p, s)``."""
+    dialect = rw.dialect
+    for cast in list(tree.find_all(exp.Cast)):
+        params = cast.to.expressions
+        if cast.to.is_type("decimal") and len(params) == 2:
+            scale = params[1].name
+            cast.replace(rw.expr(f"round(cast({_in(cast.this, dialect)} as numeric), {scale})"))
+    return tree
+
+
+Rule = Callable[[exp.Expression, Rewrite], exp.Expression]
+RULES: dict[str, tuple[Rule, ...]] = {
+    "postgres": (rule_try_strptime, rule_date_spine),
+    "snowflake": (rule_try_strptime, rule_date_spine),
+    "bigquery": (rule_try_strptime, rule_date_spine, rule_bigquery_date_trunc, rule_bigquery_decimal),
+    "databricks": (rule_try_strptime, rule_date_spine),
+}
+
+# Functions (as sqlglot parses them from DuckDB) with no faithful translation to a dialect, and why.
+LOSSY: dict[str, dict[str, str]] = {
+    "*": {
+        "strptime": "strptime() raises on bad text in DuckDB; the target's parse may differ on edge cases",
+        "regexp_matches": "regular expression flavours differ between engines",
+        "list_aggregate": "DuckDB list functions have no direct equivalent",
+        "struct_pack": "DuckDB structs have no direct equivalent",
+        "epoch_ms": "epoch conversions differ in precision between engines",
+        "strftime": "strftime patterns are translated element by element; locale-dependent names may differ",
+    },
+    "snowflake": {"date_trunc:week": "date_trunc('week') follows the session's WEEK_START (DuckDB: Monday)"},
+    "postgres": {"median": "median() is not a Postgres aggregate (percentile_cont(0.5) within group)"},
+}
+
+
+def _lossy_warnings(tree: exp.Expression, dialect: str) -> list[str]:
+    table = {**LOSSY["*"], **LOSSY.get(dialect, {})}
+    out = []
+    for node in tree.find_all(exp.Func):
+        name = (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
+        if name in table:
+            out.append(f"{name}(): {table[name]}")
+        if isinstance(node, (exp.DateTrunc, exp.TimestampTrunc)) and f"date_trunc:{node.text('unit').lower()}" in table:
+            out.append(table[f"date_trunc:{node.text('unit').lower()}"])
+        if isinstance(node, exp.Anonymous) and name not in table and not name.startswith("__dbt_jinja"):
+            out.append(f"{name}(): sqlglot does not know this function; copied verbatim to {dialect}")
+    return out
+
+
+# --------------------------------------------------------------------------- the public functions
+
+
+def protect_jinja(sql: str) -> tuple[str, str, list[str]]:
+    """Swap ``{{ ... }}`` for placeholder identifiers; return (leading config block, sql, jinja list).
+
+    Raises:
+        SqlCheckError: On Jinja statements (``{% ... %}``), which the safety rules never allow in models.
+    """
+    if "{%" in sql or "{#" in sql:
+        raise SqlCheckError("cannot transpile model SQL with Jinja statements or comments ({% %}, {# #})")
+    config = ""
+    m = CONFIG_RX.match(sql)
+    if m:
+        config, sql = m.group(), sql[m.end():]
+    found: list[str] = []
+
+    def swap(match: re.Match[str]) -> str:
+        found.append(match.group())
+        return PLACEHOLDER.format(len(found) - 1)
+
+    return config, JINJA_RX.sub(swap, sql), found
+
+
+def restore_jinja(sql: str, jinja: list[str]) -> str:
+    """Put the Jinja back where the placeholders are (quoted or not)."""
+    return PLACEHOLDER_RX.sub(lambda m: jinja[int(m.group(2))], sql)
+
+
+def transpile_model_sql(sql: str, dialect: str) -> Translation:
+    """Model SQL written for DuckDB, for ``dialect``, with warnings for what is not faithful.
+
+    Args:
+        sql: The model's SQL (DuckDB, Jinja limited to ref/source/config).
+        dialect: One of ``TARGET_DIALECTS``.
+
+    Returns:
+        The translated SQL (Jinja restored) and the warnings, each naming the construct.
+
+    Raises:
+        ConfigError: For a dialect we do not support.
+        SqlCheckError: When the SQL does not parse, or the translation does not parse back in ``dialect``.
+    """
+    check_dialect(dialect)
+    if dialect == SOURCE_DIALECT:
+        return Translation(dialect, sql, source=sql)
+    config, body, jinja = protect_jinja(sql)
+    try:
+        tree = sqlglot.parse_one(body, read=SOURCE_DIALECT)
+    except ParseError as exc:
+        raise SqlCheckError(f"cannot parse the DuckDB SQL to transpile it: {exc}") from exc
+    rw = Rewrite(dialect)
+    for rule in RULES.get(dialect, ()):
+        tree = rule(tree, rw)
+    warnings = _lossy_warnings(tree, dialect)  # what no rule replaced
+    generator = Dialect.get_or_raise(dialect).generator(pretty=True, unsupported_level=ErrorLevel.IGNORE)
+    out = rw.restore(generator.generate(tree))
+    warnings += rw.warnings + [f"sqlglot: {msg}" for msg in generator.unsupported_messages]
+    parse_back(out, dialect)
+    return Translation(dialect, config + restore_jinja(out, jinja) + "\n", list(dict.fromkeys(warnings)), sql)
+
+
+def check_dialect(dialect: str) -> str:
+    """``dialect`` when we can emit it.
+
+    Raises:
+        ConfigError: Otherwise, listing the ones we can.
+    """
+    if dialect not in TARGET_DIALECTS:
+        raise ConfigError(f"unsupported target dialect {dialect!r}; choose one of {', '.join(TARGET_DIALECTS)}")
+    return dialect
+
+
+def transpile_models(models: list[ModelSpec], dialect: str) -> dict[str, Translation]:
+    """Every model's SQL in ``dialect``, by model name (each parsed back in ``dialect``).
+
+    Raises:
+        SqlCheckError: Naming the model whose SQL cannot be translated or does not parse back.
+    """
+    out = {}
+    for model in models:
+        try:
+            out[model.name] = transpile_model_sql(model.sql, dialect)
+        except SqlCheckError as exc:
+            raise SqlCheckError(f"{model.name}: {exc}") from exc
+    return out
+
+
+def dialect_warnings(translated: dict[str, Translation]) -> list[str]:
+    """``"<model>: <warning>"`` for every warning of every translation."""
+    return [f"{name}: {w}" for name, t in translated.items() for w in t.warnings]
+
+
+def parse_back(sql: str, dialect: str) -> exp.Expression:
+    """Parse translated SQL (placeholders or Jinja allowed) in ``dialect``; it must be one query.
+
+    Raises:
+        SqlCheckError: When it does not parse as exactly one SELECT/WITH/UNION query.
+    """
+    _config, body, _jinja = protect_jinja(sql)
+    try:
+        statements = [s for s in sqlglot.parse(body, read=dialect, error_level=ErrorLevel.RAISE) if s is not None]
+    except ParseError as exc:
+        raise SqlCheckError(f"the {dialect} translation does not parse back with sqlglot: {exc}") from exc
+    if len(statements) != 1 or not isinstance(statements[0], exp.Query):
+        raise SqlCheckError(f"the {dialect} translation is not exactly one query")
+    return statements[0]
+
+
+def profile_dialect(project: Path) -> str:
+    """The dialect of the dbt project's default target (``profiles.yml`` beside it), else ``duckdb``."""
+    from dataeng_crew.settings import project_config
+
+    profiles = project / "profiles.yml"
+    if not profiles.is_file():
+        return SOURCE_DIALECT
+    try:
+        data = yaml.safe_load(profiles.read_text()) or {}
+        prof = data.get(project_config(project)["profile"]) or {}
+        output = (prof.get("outputs") or {}).get(prof.get("target", "dev")) or {}
+    except (yaml.YAMLError, AttributeError):
+        return SOURCE_DIALECT
+    return ADAPTER_DIALECTS.get(str(output.get("type", "")).lower(), SOURCE_DIALECT)
+
+
+def contract_type(data_type: str, dialect: str) -> str:
+    """A contract ``data_type`` (DuckDB spelling) in ``dialect``'s spelling, lower-case."""
+    if dialect == SOURCE_DIALECT:
+        return data_type.lower()
+    return exp.DataType.build(data_type, dialect=SOURCE_DIALECT).sql(dialect=dialect).lower()
