@@ -66,6 +66,31 @@ class CheckSqlTool(BaseTool):
         return json.dumps({"ok": not issues, "issues": [i.model_dump() for i in issues], "output_columns": outputs})
 
 
+class TranspileSqlArgs(BaseModel):
+    """Arguments of :class:`TranspileSqlTool`."""
+
+    sql: str = Field(description="Model SQL written for DuckDB (Jinja limited to ref/source/config).")
+    dialect: str = Field(description="Target warehouse dialect: postgres, snowflake, bigquery, databricks or duckdb.")
+
+
+class TranspileSqlTool(BaseTool):
+    """Transpile DuckDB model SQL to another warehouse, with warnings for what is not faithful."""
+
+    name: str = "transpile_sql"
+    description: str = ("Translate DuckDB model SQL to the target warehouse dialect with sqlglot plus dataeng-crew's "
+                        "rules; returns the SQL and a warning for every construct without a faithful translation.")
+    args_schema: Type[BaseModel] = TranspileSqlArgs
+
+    def _run(self, sql: str, dialect: str) -> str:
+        from tools.dialect import transpile_model_sql
+
+        try:
+            out = transpile_model_sql(sql, dialect)
+        except DataengCrewError as exc:
+            return json.dumps({"error": str(exc)})
+        return json.dumps({"sql": out.sql, "warnings": out.warnings})
+
+
 def all_tools() -> list[BaseTool]:
     """Every tool the crew's agents may be given."""
-    return [ProfileWarehouseTool(), CheckSqlTool()]
+    return [ProfileWarehouseTool(), CheckSqlTool(), TranspileSqlTool()]

@@ -273,7 +273,10 @@ def rule_date_spine(tree: exp.Expression, rw: Rewrite) -> exp.Expression:
                         f"lateral flatten(input => array_generate_range(0, floor(datediff({unit}, {start}, {end}) / {count}) + 1)) as spine")
             else:
                 continue
-            select.replace(rw.expr(text))
+            replacement = rw.expr(text)
+            if select is tree:
+                return replacement
+            select.replace(replacement)
     return tree
 
 
@@ -329,6 +332,8 @@ def _lossy_warnings(tree: exp.Expression, dialect: str) -> list[str]:
     out = []
     for node in tree.find_all(exp.Func):
         name = (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
+        if name not in table and not isinstance(node, exp.Anonymous):  # DuckDB's own spelling of it
+            name = node.sql(dialect=SOURCE_DIALECT).split("(", 1)[0].strip().lower() or name
         if name in table:
             out.append(f"{name}(): {table[name]}")
         if isinstance(node, (exp.DateTrunc, exp.TimestampTrunc)) and f"date_trunc:{node.text('unit').lower()}" in table:
