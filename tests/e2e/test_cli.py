@@ -155,3 +155,15 @@ def test_validate_command_prints_a_table_and_exits_zero_on_green(repo, proposed,
     report = json.loads(done.stdout)
     assert [r["model"] for r in report["suite_results"]] == ["fct_daily_sales"]
     assert report["suite_results"][0]["failed"] == 0
+
+
+def test_target_dialect_warnings_reach_stderr_json_and_the_pr(repo):
+    done = run("propose", "daily_sales mart", "--target-dialect", "postgres", "--publish", "none", "--json", cwd=repo)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["target_dialect"] == "postgres" and out["build"]["success"] is True
+    lossy = [w for w in out["dialect_warnings"] if w.startswith("stg_shop__orders: try_strptime")]
+    assert lossy and f"⚠ warning (postgres): {lossy[0]}" in done.stderr
+    assert lossy[0].split(": ", 1)[1][:50] in Path(out["pr"]).read_text()
+    bad = run("propose", "daily_sales mart", "--target-dialect", "oracle", cwd=repo)
+    assert bad.returncode == 2 and "oracle" in bad.stderr
