@@ -15,8 +15,10 @@ dialect from tables (``RULES``, ``STRPTIME``, ``LOSSY``) so each one is easy to 
   weeks start on Monday, BigQuery's on Sunday).
 - ``cast(x as decimal(p, s))`` on BigQuery: sqlglot drops ``(p, s)``; the value is rounded to ``s``.
 
-sqlglot's own rewrites are kept where they are right: QUALIFY becomes a filtered subquery on Postgres,
-DuckDB's floating ``/`` becomes ``CAST(x AS DOUBLE PRECISION) / y`` on Postgres (no integer division),
+- the staging dedupe ``qualify row_number() over (partition by k order by o) = 1`` on Postgres: ``DISTINCT
+  ON (k) ... ORDER BY k, o`` (sqlglot's filtered subquery would add its helper column to ``select *``).
+
+sqlglot's own rewrites are kept where they are right: DuckDB's floating ``/`` becomes ``CAST(x AS DOUBLE PRECISION) / y`` on Postgres (no integer division),
 ``::`` casts, ``lower``/``trim`` and ``sha256`` map directly.
 """
 
@@ -304,9 +306,32 @@ def rule_bigquery_decimal(tree: exp.Expression, rw: Rewrite) -> exp.Expression:
     return tree
 
 
+def rule_postgres_dedupe(tree: exp.Expression, rw: Rewrite) -> exp.Expression:
+    """``select * ... qualify row_number() over (partition by k order by o) = 1`` → ``select distinct on (k) *
+    ... order by k, o``: sqlglot's generic rewrite would add its helper column ``_w`` to the ``*`` output."""
+    for select in list(tree.find_all(exp.Select)):
+        qualify = select.args.get("qualify")
+        if qualify is None:
+            continue
+        cond = qualify.this
+        window = cond.this if isinstance(cond, exp.EQ) and cond.expression.name == "1" else None
+        plain = not any(select.args.get(k) for k in ("distinct", "group", "order", "having", "limit"))
+        if not (isinstance(window, exp.Window) and isinstance(window.this, exp.RowNumber) and plain
+                and window.args.get("partition_by") and window.args.get("order")):
+            if any(isinstance(p, exp.Star) for p in select.expressions):
+                rw.warnings.append("qualify over select *: the postgres rewrite adds a helper column _w to the output")
+            continue
+        keys = window.args["partition_by"]
+        select.set("qualify", None)
+        select.set("distinct", exp.Distinct(on=exp.Tuple(expressions=[k.copy() for k in keys])))
+        select.set("order", exp.Order(expressions=[exp.Ordered(this=k.copy()) for k in keys]
+                                      + [o.copy() for o in window.args["order"].expressions]))
+    return tree
+
+
 Rule = Callable[[exp.Expression, Rewrite], exp.Expression]
 RULES: dict[str, tuple[Rule, ...]] = {
-    "postgres": (rule_try_strptime, rule_date_spine),
+    "postgres": (rule_try_strptime, rule_date_spine, rule_postgres_dedupe),
     "snowflake": (rule_try_strptime, rule_date_spine),
     "bigquery": (rule_try_strptime, rule_date_spine, rule_bigquery_date_trunc, rule_bigquery_decimal),
     "databricks": (rule_try_strptime, rule_date_spine),

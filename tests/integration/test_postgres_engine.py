@@ -229,6 +229,9 @@ EQUIVALENCE_QUERIES = [
     "select id, lower(trim(status)) as status, id::varchar as id_text from t order by id",
     "with r as (select * from t union all select * from t) "
     "select id, txt from r qualify row_number() over (partition by id order by cents desc) = 1 order by id",
+    "with r as (select * from t union all select id, txt, cents + 1, amt, n, d, status from t), "
+    "latest as (select * from r qualify row_number() over (partition by id order by cents desc) = 1) "
+    "select * from latest order by id",
 ]
 
 
@@ -261,4 +264,4 @@ def test_transpiled_rules_give_duckdbs_results_on_postgres(postgres_server):
     finally:
         pg.close()
         duck.close()
-    assert len(plain_wrong) == 3, plain_wrong  # try_strptime and both date spines need the rules
+    assert len(plain_wrong) == 4, plain_wrong  # try_strptime, both date spines and the select-* dedupe need rules

@@ -43,8 +43,10 @@ CASES = [
      ["generate_series", "generate_array("]),
     ("snowflake", SPINE, ["dateadd(day, spine.value * 1, first_period)", "lateral flatten"], ["generate_series"]),
     ("databricks", SPINE, ["explode(sequence(cast(first_period as date), cast(last_period as date)"], ["cast(explode"]),
-    ("postgres", DEDUPE, ["row_number() over (partition by id order by _loaded_at desc nulls last) as _w", "where _w = 1"],
-     ["qualify"]),
+    ("postgres", DEDUPE, ["select distinct on (id) * from source order by id, _loaded_at desc nulls last"],
+     ["qualify", "_w", "row_number"]),
+    ("postgres", "select id, x from s qualify rank() over (order by y) = 1 order by id",  # not the dedupe: sqlglot's
+     ["as _w", "where _w = 1"], ["qualify"]),
     ("snowflake", DEDUPE, ["qualify"], []),
     ("bigquery", "select cast(date_trunc('week', created_at) as date) as w from t",
      ["date_trunc(cast(created_at as date), week(monday))"], ["timestamp_trunc"]),
