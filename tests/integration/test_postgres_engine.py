@@ -265,3 +265,17 @@ def test_transpiled_rules_give_duckdbs_results_on_postgres(postgres_server):
         pg.close()
         duck.close()
     assert len(plain_wrong) == 4, plain_wrong  # try_strptime, both date spines and the select-* dedupe need rules
+
+
+def test_a_translation_that_does_not_parse_back_fails_before_anything_is_committed(git_project, monkeypatch):
+    from dataeng_crew.errors import SqlCheckError
+    from tools import dialect
+
+    def broken_rule(tree, rw):  # a wrong rule: its output is not SQL
+        tree.find(dialect.exp.Column).replace(dialect.exp.Var(this="select from from"))
+        return tree
+
+    monkeypatch.setitem(dialect.RULES, "postgres", (broken_rule,))
+    with pytest.raises(SqlCheckError, match="does not parse back"):
+        flow.propose("daily_sales mart", project=git_project, target_dialect="postgres")
+    assert git(git_project.parent, "branch", "--list", "dataeng-crew/*") == ""

@@ -75,6 +75,8 @@ LOSSY = [
     ("postgres", "select my_udf(x) as y from t", "my_udf()"),
     ("bigquery", "select regexp_matches(x, 'a+') as y from t", "regexp_matches()"),
     ("databricks", "select try_strptime(x, '%Y-%j') as y from t", "try_strptime(%Y-%j)"),
+    ("postgres", "select * from t pivot (sum(v) for k in ('a', 'b'))", "sqlglot: PIVOT unsupported"),  # sqlglot's own
+    ("bigquery", "select string_agg(x, ',' order by y) as s from t", "sqlglot: 'NULLS LAST'"),
 ]
 
 
