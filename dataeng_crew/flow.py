@@ -295,7 +295,7 @@ def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None
     slug = slugify(request)
     pr_rel = f"proposals/{slug}.md"
     if proposal.target_dialect != "duckdb":
-        if any(m.sql != translated[m.name].source for m in models):  # triage changes tests, not SQL; be sure
+        if any(m.name not in translated or m.sql != translated[m.name].source for m in models):  # triage changes tests, not SQL; be sure
             translated = transpile_models(models, proposal.target_dialect)
         files = render(proposal.target_dialect)
     if publish == "local":

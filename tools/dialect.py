@@ -17,9 +17,10 @@ dialect from tables (``RULES``, ``STRPTIME``, ``LOSSY``) so each one is easy to 
 
 - the staging dedupe ``qualify row_number() over (partition by k order by o) = 1`` on Postgres: ``DISTINCT
   ON (k) ... ORDER BY k, o`` (sqlglot's filtered subquery would add its helper column to ``select *``).
+- ``sha256(text)`` (governance masking) on Postgres: ``encode(sha256(convert_to(text, 'UTF8')), 'hex')``.
 
 sqlglot's own rewrites are kept where they are right: DuckDB's floating ``/`` becomes ``CAST(x AS DOUBLE PRECISION) / y`` on Postgres (no integer division),
-``::`` casts, ``lower``/``trim`` and ``sha256`` map directly.
+``::`` casts and ``lower``/``trim`` map directly.
 """
 
 from __future__ import annotations
@@ -329,9 +330,18 @@ def rule_postgres_dedupe(tree: exp.Expression, rw: Rewrite) -> exp.Expression:
     return tree
 
 
+def rule_postgres_sha256(tree: exp.Expression, rw: Rewrite) -> exp.Expression:
+    """``sha256(text)`` (hex text in DuckDB) → ``encode(sha256(convert_to(text, 'UTF8')), 'hex')``: Postgres
+    hashes bytea only, and sqlglot's ``sha256(cast(x as text))`` does not exist there."""
+    for node in list(tree.find_all(exp.SHA2)):
+        if node.text("length") in {"", "256"}:
+            node.replace(rw.expr(f"encode(sha256(convert_to({_in(node.this, rw.dialect)}, 'UTF8')), 'hex')"))
+    return tree
+
+
 Rule = Callable[[exp.Expression, Rewrite], exp.Expression]
 RULES: dict[str, tuple[Rule, ...]] = {
-    "postgres": (rule_try_strptime, rule_date_spine, rule_postgres_dedupe),
+    "postgres": (rule_try_strptime, rule_date_spine, rule_postgres_dedupe, rule_postgres_sha256),
     "snowflake": (rule_try_strptime, rule_date_spine),
     "bigquery": (rule_try_strptime, rule_date_spine, rule_bigquery_date_trunc, rule_bigquery_decimal),
     "databricks": (rule_try_strptime, rule_date_spine),

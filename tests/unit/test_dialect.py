@@ -52,7 +52,8 @@ CASES = [
      ["date_trunc(cast(created_at as date), week(monday))"], ["timestamp_trunc"]),
     ("postgres", "select cast(date_trunc('month', created_at) as date) as m, x::varchar as v, lower(trim(s)) as s from t",
      ["cast(date_trunc('month', created_at) as date)", "cast(x as text)", "lower(trim(s))"], ["::"]),
-    ("postgres", "select sha256(cast(e as varchar)) as h from t", ["encode(sha256(cast(e as text)), 'hex')"], []),
+    ("postgres", "select sha256(cast(e as varchar)) as h from t", ["encode(sha256(convert_to(cast(e as text), 'utf8')), 'hex')"],
+     []),
 ]
 
 
