@@ -14,9 +14,9 @@ from tools.dialect import (
     profile_dialect,
     protect_jinja,
     restore_jinja,
-    strptime_regex,
     transpile_model_sql,
 )
+from tools.dialect_strptime import strptime_regex
 
 TWO_FORMATS = ("select cast(coalesce(try_strptime(c, '%Y-%m-%d %H:%M:%S'), try_strptime(c, '%Y-%m-%dT%H:%M:%SZ'))"
                " as timestamp) as c from t")
