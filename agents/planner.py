@@ -10,13 +10,17 @@ from agents.semantics import (
     entity_name,
     event_time,
     is_minor_units,
+    plural,
+    singular,
+    snake_case,
     is_money,
     is_temporal,
     staged_name,
 )
 from agents.roles import RoleContext, explain, register_role
-from dataeng_crew.contracts import Grain, MeasureSpec, Plan, WarehouseProfile
+from dataeng_crew.contracts import ColumnProfile, Grain, MeasureSpec, Plan, TableProfile, WarehouseProfile
 from dataeng_crew.errors import RequestError
+from tools.warehouse import primary_key
 
 
 GRAIN_WORDS = {
@@ -128,6 +132,148 @@ def event_plan(text: str, grain: Grain | None, event: tuple, profile: WarehouseP
                 interpretations=interpretations)
 
 
+ENTITY_WORDS = {"dim", "dimension", "entity", "with", "and", "their", "lifetime", "value", "ltv", "clv", "aggregates",
+                "stats", "metrics", "per", "one", "row", "each"}
+EXCLUDE_FLAG = r"(is_)?test(_\w+)?|(is_)?deleted|deleted_at|_?fivetran_deleted|cancell?ed_at|is_cancell?ed"
+
+
+def _same_entity(word: str, table: str) -> bool:
+    return plural(singular(word)) == plural(singular(entity_name(table)))
+
+
+def entity_table(words: list[str], profile: WarehouseProfile) -> tuple[TableProfile, list[str]] | None:
+    """``(table, words left over)`` when the request names an entity table with a primary key."""
+    for size in (3, 2, 1):  # "order lines" before "lines"
+        for i in range(len(words) - size + 1):
+            phrase = "_".join(words[i:i + size])
+            for t in profile.tables:
+                if _same_entity(phrase, t.name) and primary_key(t):
+                    return t, words[:i] + words[i + size:]
+    return None
+
+
+def exclusion_flags(table: TableProfile) -> list[ColumnProfile]:
+    """Columns of ``table`` marking test, cancelled or soft-deleted rows."""
+    return [c for c in table.columns if re.fullmatch(EXCLUDE_FLAG, entity_name(c.name))]
+
+
+PRICE = r"(unit_)?price|unit_amount"
+
+
+def entity_measure(col: ColumnProfile, child: TableProfile, qty: ColumnProfile | None) -> tuple[str, str]:
+    """Name and source of the sum of one money column of a child fact (price × quantity when both exist)."""
+    child_entity = singular(entity_name(child.name))
+    name = staged_name(col, child)
+    if qty is not None and re.fullmatch(PRICE, snake_case(col.name)):
+        return f"total_{child_entity}_value", f"{child.name}.{qty.name} × {child.name}.{col.name}"
+    name = name.removeprefix("total_")
+    return f"total_{child_entity}_{name}", f"{child.name}.{col.name}"
+
+
+def entity_plan(text: str, table: TableProfile, rest: list[str], profile: WarehouseProfile) -> Plan:
+    """One row per entity: its staged attributes plus aggregates of every fact that references it.
+
+    Raises:
+        RequestError: When the request has words this pattern does not understand.
+    """
+    unknown = [w for w in rest if w not in ENTITY_WORDS]
+    if unknown:
+        raise _refuse(text, profile, f"words not understood for an entity mart: {', '.join(unknown)}")
+    ent = entity_name(table.name)
+    name = plural(ent)
+    mart = f"dim_{name}"
+    key = table.column(primary_key(table))
+    roles = {"entity": table.name, "entity_key": f"{table.name}.{key.name}"}
+    interpretations = [
+        f"'{text}' is an entity mart: one row per {singular(name)} of {table.name}, keyed on {key.name}; "
+        f"named {mart} (dbt style: dim_<entities> for an entity mart).",
+        f"Attributes are the staged columns of {table.name} (load metadata left out); PII among them is masked "
+        "in the mart by the governance policy.",
+    ]
+    measures_: list[MeasureSpec] = []
+    alternatives: list[str] = []
+    binding = bind_sales(profile)
+    tables = [table.name]
+    children = [fk for fk in profile.foreign_keys if fk.ref_table == table.name and fk.table != table.name]
+    for i, fk in enumerate(sorted(children, key=lambda f: (f.table, f.column))):
+        child = profile.table(fk.table)
+        if child is None:
+            continue
+        child_entity = singular(entity_name(child.name))
+        roles[f"child_{i}"] = child.name
+        roles[f"child_{i}_key"] = f"{child.name}.{fk.column}"
+        tables.append(child.name)
+        when = event_time(child)
+        if when is not None:
+            roles[f"child_{i}_time"] = f"{child.name}.{when.name}"
+        for j, flag in enumerate(exclusion_flags(child)):
+            roles[f"child_{i}_exclude_{j}"] = f"{child.name}.{flag.name}"
+            interpretations.append(f"{child.name} rows flagged by {flag.name} (test, cancelled or deleted) are not counted.")
+        count = f"{child_entity}_count" if child_entity != singular(ent) else f"child_{child_entity}_count"
+        measures_.append(MeasureSpec(name=count, definition=f"Number of {child.name} rows of the {singular(ent)} "
+                                     f"(via {child.name}.{fk.column}); 0 when none."))
+        if when is not None:
+            suffix = "date" if staged_name(when, child).endswith("_date") else "at"
+            for word, fn in (("first", "earliest"), ("most_recent", "latest")):
+                measures_.append(MeasureSpec(name=f"{word}_{child_entity}_{suffix}", definition=(
+                    f"The {fn} {child.name}.{when.name} of the {singular(ent)}; null when none.")))
+        sales_bound = binding is not None and binding.orders.name == child.name
+        if sales_bound:
+            assert binding is not None
+            roles[f"child_{i}_sales"] = "true"
+            roles.update(binding.roles())
+            tables += [t.name for t in (binding.lines, binding.refunds) if t is not None]
+            src = ("line items (quantity × unit price)" if binding.line_quantity else
+                   f"{binding.lines.name} per {child_entity}" if binding.lines else
+                   f"{child.name}.{binding.order_amount.name}")  # type: ignore[union-attr]
+            measures_.append(MeasureSpec(name="lifetime_value", definition=(
+                f"Sum over the {singular(ent)}'s valid {child.name} of gross value ({src}) minus discounts minus "
+                "refunds, in major units; 0 when none.")))
+            interpretations.append(f"Lifetime value is net sales: the per-{child_entity} value used by the sales marts "
+                                   f"({src}), less discounts and refunds, summed over the {singular(ent)}'s valid {child.name}.")
+            if binding.lines is not None and binding.order_amount is None and not binding.line_quantity:
+                alternatives.append(f"Lifetime value sums {binding.lines.name} per {child_entity} because {child.name} "
+                                    "has no amount column.")
+            elif binding.lines is not None and binding.line_quantity and binding.order_amount is not None:
+                alternatives.append(f"Lifetime value could use {child.name}.{binding.order_amount.name}; chose the line "
+                                    f"items in {binding.lines.name} (quantity × price), the source the sales marts use.")
+        else:
+            money = [c for c in child.columns if is_money(c)]
+            qty = next((c for c in child.columns if re.fullmatch(r"quantity|qty|units?", snake_case(c.name))), None)
+            for j, col in enumerate(money):
+                roles[f"child_{i}_measure_{j}"] = f"{child.name}.{col.name}"
+            if qty is not None:
+                roles[f"child_{i}_quantity"] = f"{child.name}.{qty.name}"
+            if binding is not None and binding.orders.name != table.name and any(
+                    f.table == child.name and f.ref_table == binding.orders.name for f in profile.foreign_keys):
+                roles[f"child_{i}_via_orders"] = binding.orders.name
+                roles.update({k: v for k, v in binding.roles().items() if k in {"orders", "test_flag", "cancelled"}})
+                tables.append(binding.orders.name)
+                interpretations.append(f"{child.name} rows of test or cancelled {binding.orders.name} are not counted.")
+            for col in money:
+                n, what = entity_measure(col, child, qty)
+                measures_.append(MeasureSpec(name=n, definition=(
+                    f"Sum of {what} over the {singular(ent)}'s {child.name} rows, in major units; 0 when none.")))
+            if qty is not None:
+                measures_.append(MeasureSpec(name=f"total_{child_entity}_{staged_name(qty, child)}", definition=(
+                    f"Sum of {child.name}.{qty.name} over the {singular(ent)}'s rows; 0 when none.")))
+        interpretations.append(f"Aggregates of {child.name} (joined on {child.name}.{fk.column}) are computed in "
+                               f"int_{plural(entity_name(child.name))}_aggregated_to_{name}.")
+    if not children:
+        interpretations.append(f"No table references {table.name}: the mart holds its attributes only.")
+    if "lifetime" in rest or "ltv" in rest or "clv" in rest:
+        if not any(m.name == "lifetime_value" for m in measures_):
+            raise _refuse(text, profile, f"no order fact with an amount references {table.name}, so no lifetime "
+                          "value can be computed")
+        interpretations.append("'lifetime value' is the lifetime_value column.")
+    for fk in profile.foreign_keys:  # parents of the staged tables, so relationships can be tested
+        if fk.table in tables and fk.ref_table not in tables:
+            tables.append(fk.ref_table)
+    return Plan(request=text, kind="entity", mart_name=mart, subject=name, measures=measures_,
+                source_tables=list(dict.fromkeys(tables)), roles=roles, interpretations=interpretations,
+                alternatives=alternatives)
+
+
 def measures(binding: SalesBinding) -> list[MeasureSpec]:
     """The measures a sales mart computes, with definitions that name their sources."""
     unit = f"in {binding.currency} (major units)" if binding.currency else "in the shop currency (major units)"
@@ -180,6 +326,11 @@ def plan(request: str, profile: WarehouseProfile) -> Plan:
     if len(text) > MAX_REQUEST_CHARS:
         raise _refuse(text[:60] + "…", profile, f"the request is longer than {MAX_REQUEST_CHARS} characters")
     words = [w for w in re.split(r"[^a-z0-9]+", text.lower()) if w and w not in FILLER]
+    if words and set(words) <= STAGING_WORDS | _table_words(profile) and set(words) & STAGING_WORDS:
+        return staging_plan(text, words, profile)
+    entity = entity_table(words, profile) if not {w for w in words if w in GRAIN_WORDS} else None
+    if entity is not None:
+        return entity_plan(text, entity[0], entity[1], profile)
     if words and set(words) <= STAGING_WORDS | _table_words(profile):
         return staging_plan(text, words, profile)
     grains = [GRAIN_WORDS[w] for w in words if w in GRAIN_WORDS]

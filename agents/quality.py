@@ -15,17 +15,20 @@ Every generated test is proven by the build; :func:`triage` decides what a failu
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from agents.modeler import StagedColumn, raw_table_of, source_name, staged_columns, staging_model_name
 from agents.semantics import (
     base_type,
+    entity_name,
     is_category,
     is_load_timestamp,
     is_money,
     is_temporal,
     load_timestamp,
     normalised_values,
+    singular,
 )
 from agents.roles import RoleContext, explain, register_role
 from agents.transformer import event_filters, staged_role, valid_order_filters
@@ -159,6 +162,53 @@ def _mart_tests(model: ModelSpec, plan: Plan | None, profile: WarehouseProfile) 
     return tests, model_tests
 
 
+def _intermediate_tests(model: ModelSpec) -> tuple[dict[str, list[TestSpec]], list[TestSpec]]:
+    key = model.columns[0].name
+    return {key: [TestSpec(name="unique", column=key, reason="aggregated to one row per entity"),
+                  TestSpec(name="not_null", column=key, reason="rows without the entity are filtered out")]}, []
+
+
+def _entity_tests(model: ModelSpec, plan: Plan | None, profile: WarehouseProfile
+                  ) -> tuple[dict[str, list[TestSpec]], list[TestSpec]]:
+    """Entity mart: key unique/not_null and related to staging, counts never null/negative, counts reconciled."""
+    key = str(model.meta.get("entity_key") or model.columns[0].name)
+    tests: dict[str, list[TestSpec]] = {key: [
+        TestSpec(name="unique", column=key, reason="one row per entity"),
+        TestSpec(name="not_null", column=key, reason="one row per entity")]}
+    model_tests: list[TestSpec] = []
+    if plan is None:
+        return tests, model_tests
+    entity = staged_role(plan, profile, "entity")
+    if entity:
+        tests[key].append(TestSpec(name="relationships", column=key, arguments={"to": f"ref('{entity[0]}')",
+                                                                               "field": key},
+                                   reason="every mart row is an entity of staging"))
+    for col in model.columns:
+        if col.name.endswith("_count") or col.name == "lifetime_value":
+            tests.setdefault(col.name, []).append(TestSpec(name="not_null", column=col.name,
+                                                           reason="0, never null, for entities without facts"))
+        if col.name.endswith("_count"):
+            tests[col.name].append(TestSpec(name="crew_values_at_least", column=col.name, arguments={"min_value": 0},
+                                            reason="counts are never negative"))
+    from agents.entity_marts import child_filters  # entity_marts imports the transformer, as this module does
+
+    names = {c.name for c in model.columns}
+    for i in sorted({int(r.split("_")[1]) for r in plan.roles if re.fullmatch(r"child_\d+", r)}):
+        child, fk = staged_role(plan, profile, f"child_{i}"), staged_role(plan, profile, f"child_{i}_key")
+        count = f"{singular(entity_name(plan.roles[f'child_{i}']))}_count"
+        table = profile.table(plan.roles[f"child_{i}"])
+        inclusion = next((f.inclusion for f in profile.foreign_keys if table and f.table == table.name
+                          and f"{f.table}.{f.column}" == plan.roles[f"child_{i}_key"]), 0.0)
+        if not child or not fk or count not in names or inclusion < 1 or plan.roles.get(f"child_{i}_via_orders"):
+            continue
+        where = " and ".join([f"{fk[1]} is not null"] + [
+            f.replace("child.", "") for f in child_filters(plan, profile, i, "child")])
+        model_tests.append(TestSpec(name="crew_reconciles_with", arguments={
+            "expression": count, "to": f"ref('{child[0]}')", "compare_expression": "1", "compare_where": where},
+            reason=f"every counted {plan.roles[f'child_{i}']} row is attributed to exactly one entity"))
+    return tests, model_tests
+
+
 def source_tests(sources: list[SourceSpec], profile: WarehouseProfile) -> list[SourceSpec]:
     """Sources with key+load uniqueness tests and freshness on tables that have a load timestamp."""
     out = []
@@ -195,6 +245,10 @@ def add_tests(models: list[ModelSpec], profile: WarehouseProfile, plan: Plan | N
     for model in models:
         if model.layer == "staging":
             by_column, model_tests = _staging_tests(model, profile)
+        elif model.layer == "intermediate":
+            by_column, model_tests = _intermediate_tests(model)
+        elif model.meta.get("mart_kind") == "entity":
+            by_column, model_tests = _entity_tests(model, plan, profile)
         else:
             by_column, model_tests = _mart_tests(model, plan, profile)
         columns = [c.model_copy(update={"tests": c.tests + by_column.get(c.name, [])}) for c in model.columns]
@@ -245,7 +299,22 @@ def _staging_suite(model: ModelSpec, profile: WarehouseProfile) -> ExpectationSu
     return ExpectationSuiteSpec(name=f"{model.name}_suite", model=model.name, expectations=exps)
 
 
+def _entity_suite(model: ModelSpec) -> ExpectationSuiteSpec:
+    key = str(model.meta.get("entity_key") or model.columns[0].name)
+    exps = [_expect("ExpectTableColumnsToMatchOrderedList", "the contracted columns, in order",
+                    column_list=[c.name for c in model.columns]),
+            _expect("ExpectColumnValuesToBeUnique", "one row per entity", column=key),
+            _expect("ExpectColumnValuesToNotBeNull", "one row per entity", column=key)]
+    for col in model.columns:
+        if col.name.endswith("_count"):
+            exps.append(_expect("ExpectColumnValuesToNotBeNull", "0, never null", column=col.name))
+            exps.append(_expect("ExpectColumnValuesToBeBetween", "never negative", column=col.name, min_value=0))
+    return ExpectationSuiteSpec(name=f"{model.name}_suite", model=model.name, expectations=exps)
+
+
 def _mart_suite(model: ModelSpec) -> ExpectationSuiteSpec:
+    if model.meta.get("mart_kind") == "entity":
+        return _entity_suite(model)
     period = model.columns[0].name
     exps = [_expect("ExpectTableColumnsToMatchOrderedList", "the contracted columns, in order",
                     column_list=[c.name for c in model.columns]),
@@ -263,6 +332,8 @@ def expectation_suites(models: list[ModelSpec], profile: WarehouseProfile) -> li
     """One GX suite per staging model and mart, derived from the profiles (not from the built tables)."""
     suites = []
     for model in models:
+        if model.layer == "intermediate":
+            continue
         suite = _staging_suite(model, profile) if model.layer == "staging" else _mart_suite(model)
         if suite is not None:
             suites.append(suite)

@@ -87,6 +87,10 @@ def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
         return []
     if plan.kind == "event":
         return [transform_event(plan, profile)]
+    if plan.kind == "entity":
+        from agents.entity_marts import transform_entity  # it imports this module's neighbours
+
+        return transform_entity(plan, profile)
     role = {r: _staged(plan, profile, r) for r in (
         "orders", "order_time", "customer", "test_flag", "cancelled", "discount", "order_amount",
         "lines", "line_order", "line_quantity", "line_price", "refunds", "refund_order", "refund_amount",

@@ -205,10 +205,14 @@ def render_pr_body(proposal: Proposal) -> str:
     if proposal.plan:
         p = proposal.plan
         target = f"`{p.mart_name}` (one row per {p.grain.value})" if p.mart_name and p.grain else "none (staging only)"
+        if p.mart_name and p.kind == "entity":
+            target = f"`{p.mart_name}` (one row per {p.subject.removesuffix('s')})"
         out += ["## Plan", "", f"- Mart: {target}",
                 f"- Raw tables staged: {', '.join(f'`{t}`' for t in p.source_tables)}", "",
                 "Interpretations:", ""]
         out += [f"- {i}" for i in p.interpretations]
+        if p.alternatives:
+            out += ["", "Alternatives considered (ambiguity):", ""] + [f"- {_md(a)}" for a in p.alternatives]
         out += ["", "| measure | definition |", "|---|---|"]
         out += [f"| `{m.name}` | {_md(m.definition)} |" for m in p.measures]
         out.append("")
