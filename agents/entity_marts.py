@@ -13,7 +13,7 @@ import re
 
 from agents.modeler import StagedColumn, source_name, staged_columns, staging_model_name
 from agents.planner import PRICE, entity_measure
-from agents.semantics import entity_name, plural, quote_if_needed, singular, staged_name
+from agents.semantics import INTEGER_TYPES, entity_name, plural, quote_if_needed, singular, staged_name
 from dataeng_crew.contracts import ColumnSpec, ModelSpec, Plan, TableProfile, WarehouseProfile
 from dataeng_crew.errors import RequestError
 from tools.warehouse import primary_key, snake_case
@@ -164,7 +164,9 @@ def _generic_child(plan: Plan, profile: WarehouseProfile, i: int, key: str, fk: 
             expr = f"{alias}.{quote_if_needed(qty.name)} * {expr}"
         aggs.append((name, MONEY, f"cast(sum({expr}) as decimal(18, 2))"))
     if qty is not None:
-        aggs.append((f"total_{ent}_{qty.name}", qty.data_type, f"sum({alias}.{quote_if_needed(qty.name)})"))
+        numeric = "BIGINT" if qty.data_type.upper() in INTEGER_TYPES else "DOUBLE"
+        aggs.append((f"total_{ent}_{qty.name}", numeric,
+                     f"cast(sum({alias}.{quote_if_needed(qty.name)}) as {numeric.lower()})"))
     body = ",\n        ".join(f"{expr} as {name}" for name, _, expr in aggs)
     first = _as(f"{alias}.{quote_if_needed(fk.name)}", key, fk.name)
     ctes.append(f"aggregated as (\n\n    select\n        {first},\n"
@@ -217,7 +219,7 @@ def transform_entity(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
         mart_ctes.append(_import(name, name))
         joins += f"\n    left join {name}\n        on {alias}.{quote_if_needed(key)} = {name}.{key}"
         for n, t, _ in aggs:
-            zero = n.endswith("_count") or t == MONEY
+            zero = n.endswith("_count") or n.startswith("total_") or t == MONEY
             cast = "decimal(18, 2)" if t == MONEY else None
             expr = f"coalesce({name}.{n}, 0)" if zero else f"{name}.{n}"
             select.append(f"cast({expr} as {cast}) as {n}" if cast else (f"{expr} as {n}" if zero else expr))
