@@ -6,6 +6,7 @@ import re
 
 from agents.semantics import (
     SalesBinding,
+    base_type,
     bind_sales,
     entity_name,
     event_time,
@@ -274,6 +275,124 @@ def entity_plan(text: str, table: TableProfile, rest: list[str], profile: Wareho
                 alternatives=alternatives)
 
 
+BREAKDOWN = re.compile(r"\bby\s+(?P<dim>.+?)(?=\s+(?:for|where|with|only)\b|$)")
+FILTER = re.compile(r"\b(?:for|where|with|only)\s+(?P<filter>.+?)(?=\s+by\b|$)")
+
+
+PERSONAL = r"(^|_)(name|email|e_mail|phone|address\d*|street|zip|postcode|birth\w*|ssn|iban)($|_)"
+
+
+def split_breakdown(text: str) -> tuple[str, str | None, str | None]:
+    """``(rest, dimension phrase, filter phrase)`` of a request like "daily revenue by method for status paid"."""
+    lowered = text.lower()
+    dim = BREAKDOWN.search(lowered)
+    flt = FILTER.search(lowered)
+    rest = lowered
+    for m in (dim, flt):
+        if m:
+            rest = rest.replace(m.group(0), " ")
+    return rest, dim.group("dim").strip() if dim else None, flt.group("filter").strip() if flt else None
+
+
+def _phrase_key(phrase: str) -> str:
+    return "_".join(w for w in re.split(r"[^a-z0-9]+", phrase.lower()) if w)
+
+
+def dimension_candidates(tables: list[TableProfile]) -> list[tuple[TableProfile, ColumnProfile]]:
+    """Columns a mart can be broken down by: low-cardinality text (statuses, types, methods, countries)."""
+    return [(t, c) for t in tables for c in t.columns
+            if base_type(c.data_type) in {"VARCHAR", "BOOLEAN"} and c.top_values and not is_temporal(c)
+            and not re.search(PERSONAL, snake_case(c.name)) and not re.fullmatch(EXCLUDE_FLAG, snake_case(c.name))]
+
+
+def _candidates_text(cands: list[tuple[TableProfile, ColumnProfile]]) -> str:
+    return ", ".join(f"{t.name}.{c.name}" for t, c in cands) or "none"
+
+
+def resolve_column(phrase: str, tables: list[TableProfile], text: str, profile: WarehouseProfile,
+                   what: str) -> tuple[tuple[TableProfile, ColumnProfile], list[str]]:
+    """The breakdown column a phrase names, and the other columns it could also have meant.
+
+    Raises:
+        RequestError: When no column matches; the message lists the candidate columns.
+    """
+    key = _phrase_key(phrase)
+    cands = dimension_candidates(tables)
+    exact = [(t, c) for t, c in cands if snake_case(c.name) == key or staged_name(c, t) == key]
+    loose = [(t, c) for t, c in cands if (t, c) not in exact and (
+        key in snake_case(c.name).split("_") or snake_case(c.name).startswith(key + "_")
+        or snake_case(c.name).endswith("_" + key) or re.sub(r"s$", "", key) in snake_case(c.name).split("_"))]
+    found = exact + loose
+    if not found:
+        elsewhere = [f"{t.name}.{c.name}" for t, c in dimension_candidates(profile.tables)
+                     if t not in tables and any(w in snake_case(c.name).split("_") + [entity_name(t.name)]
+                                                for w in key.split("_"))]
+        hint = (f" Columns of other tables match ({', '.join(elsewhere)}), but the mart counts one row per "
+                f"{tables[0].name} row, so it can only be broken down by columns of {tables[0].name} or of a table "
+                f"it references; breakdowns by line items or payments are not supported yet.") if elsewhere else ""
+        raise _refuse(text, profile, f"no {what} column matches {phrase!r}. Candidate columns: "
+                      f"{_candidates_text(cands)}.{hint}")
+    return found[0], [f"{what} {phrase!r} could also mean {t.name}.{c.name}" for t, c in found[1:]]
+
+
+def resolve_filter(phrase: str, tables: list[TableProfile], text: str, profile: WarehouseProfile
+                   ) -> tuple[TableProfile, ColumnProfile, str, list[str]]:
+    """``(table, column, value, alternatives)`` for a filter phrase like "status completed" or "status = paid".
+
+    Raises:
+        RequestError: When no column/value pair matches; the message lists candidates and their values.
+    """
+    tokens = [w for w in re.split(r"\s*(?:=|==|\bis\b|\s)\s*", phrase.strip()) if w]
+    cands = dimension_candidates(tables)
+    for k in range(len(tokens) - 1, 0, -1):
+        col_phrase, value = " ".join(tokens[:k]), " ".join(tokens[k:]).strip("'\"")
+        try:
+            (table, col), alternatives = resolve_column(col_phrase, tables, text, profile, "filter")
+        except RequestError:
+            continue
+        match = next((v for v in col.top_values if v.strip().lower() == value.lower()), None)
+        if match is None:
+            raise _refuse(text, profile, f"{table.name}.{col.name} has no value {value!r}; its values: "
+                          + ", ".join(sorted(col.top_values)[:20]))
+        return table, col, match, alternatives
+    values = "; ".join(f"{t.name}.{c.name} ({', '.join(sorted(c.top_values)[:8])})" for t, c in cands)
+    raise _refuse(text, profile, f"the filter {phrase!r} names no column and value; write '<column> <value>'. "
+                  f"Candidate columns: {values or 'none'}")
+
+
+def apply_breakdown(p: Plan, dim: str | None, flt: str | None, fact: TableProfile, parents: list[TableProfile],
+                    text: str, profile: WarehouseProfile) -> Plan:
+    """Add a breakdown dimension (part of the grain) and/or a filter (a where clause) to a time-grain plan."""
+    roles, interpretations, alternatives = dict(p.roles), list(p.interpretations), list(p.alternatives)
+    filters: dict[str, str] = {}
+    name = p.mart_name or ""
+    if flt:
+        table, col, value, alts = resolve_filter(flt, [fact], text, profile)
+        roles["filter_0"] = f"{table.name}.{col.name}"
+        filters["filter_0"] = value
+        interpretations.append(f"Filter {flt!r}: only {table.name} rows where {col.name} = '{value}' "
+                               "(compared after staging's cleaning).")
+        alternatives += alts
+        name = name.replace("fct_", "fct_", 1).replace(f"_{p.subject}", f"_{_phrase_key(value)}_{p.subject}", 1)
+    if dim:
+        (table, col), alts = resolve_column(dim, [fact, *parents], text, profile, "breakdown")
+        roles["dimension"] = f"{table.name}.{col.name}"
+        interpretations.append(
+            f"Breakdown {dim!r}: one row per period and {table.name}.{col.name}"
+            + ("" if table is fact else f" (joined from {fact.name} to its parent {table.name})")
+            + "; every value seen appears in every period, with zeros.")
+        alternatives += alts
+        name += f"_by_{staged_name(col, table)}"
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+        name = re.sub(r"[^a-z0-9_]+", "_", name.lower()).strip("_")
+    return p.model_copy(update={"roles": roles, "filters": filters, "mart_name": name,
+                                "interpretations": interpretations, "alternatives": alternatives})
+
+
+def _parents(table: TableProfile, profile: WarehouseProfile) -> list[TableProfile]:
+    return [t for fk in profile.foreign_keys if fk.table == table.name and (t := profile.table(fk.ref_table))]
+
+
 def measures(binding: SalesBinding) -> list[MeasureSpec]:
     """The measures a sales mart computes, with definitions that name their sources."""
     unit = f"in {binding.currency} (major units)" if binding.currency else "in the shop currency (major units)"
@@ -333,12 +452,16 @@ def plan(request: str, profile: WarehouseProfile) -> Plan:
         return entity_plan(text, entity[0], entity[1], profile)
     if words and set(words) <= STAGING_WORDS | _table_words(profile):
         return staging_plan(text, words, profile)
+    rest, dim, flt = split_breakdown(text) if set(words) & set(GRAIN_WORDS) else (text, None, None)
+    if dim or flt:
+        words = [w for w in re.split(r"[^a-z0-9]+", rest) if w and w not in FILLER]
     grains = [GRAIN_WORDS[w] for w in words if w in GRAIN_WORDS]
     events = [EVENT_SUBJECTS[w] for w in words if w in EVENT_SUBJECTS]
     if events and not [w for w in words if w not in GRAIN_WORDS and w not in EVENT_SUBJECTS]:
         if len(set(grains)) > 1:
             raise _refuse(text, profile, "more than one time grain requested; ask for one mart at a time")
-        return event_plan(text, grains[0] if grains else None, events[0], profile)
+        return _with_breakdown(event_plan(text, grains[0] if grains else None, events[0], profile), dim, flt,
+                               text, profile)
     subjects = [SALES_SUBJECTS[w] for w in words if w in SALES_SUBJECTS]
     unknown = [w for w in words if w not in GRAIN_WORDS and w not in SALES_SUBJECTS]
     if not subjects:
@@ -389,10 +512,54 @@ def plan(request: str, profile: WarehouseProfile) -> Plan:
     if minor:
         interpretations.append("Integer money columns are minor units (cents) and are divided by 100: "
                                + ", ".join(minor) + ".")
-    return Plan(
+    alternatives = sales_alternatives(binding, profile)
+    return _with_breakdown(Plan(
         request=text, mart_name=mart, grain=grain, subject=subject, measures=measures(binding),
-        source_tables=tables, roles=binding.roles(), interpretations=interpretations,
-    )
+        source_tables=tables, roles=binding.roles(), interpretations=interpretations, alternatives=alternatives,
+    ), dim, flt, text, profile)
+
+
+def _with_breakdown(p: Plan, dim: str | None, flt: str | None, text: str, profile: WarehouseProfile) -> Plan:
+    """The plan with the request's breakdown and filter applied (unchanged when it has none)."""
+    if not dim and not flt:
+        return p
+    fact = profile.table(p.roles.get("orders") or p.roles["fact"])
+    assert fact is not None
+    parents = _parents(fact, profile) if p.kind == "time_grain" else []
+    out = apply_breakdown(p, dim, flt, fact, parents, text, profile)
+    tables = list(out.source_tables)
+    dim_table = out.roles.get("dimension", "").partition(".")[0]
+    if dim_table and dim_table not in tables:
+        tables.append(dim_table)
+    return out.model_copy(update={"source_tables": tables})
+
+
+def sales_alternatives(binding: SalesBinding, profile: WarehouseProfile) -> list[str]:
+    """Other facts or columns that could also have answered a sales request, and why they were not used."""
+    out = []
+    o = binding.orders
+    others = [t.name for t in profile.tables if t is not o and re.search(r"(^|_)orders?$", snake_case(t.name))
+              and primary_key(t) and event_time(t)]
+    if others:
+        out.append(f"Other order-like tables: {', '.join(others)}; chose {o.name}, the largest.")
+    if binding.lines is not None and binding.line_quantity is not None and binding.order_amount is not None:
+        out.append(f"Gross sales could come from {o.name}.{binding.order_amount.name}; chose the line items in "
+                   f"{binding.lines.name} (quantity × price), which the order amount should equal.")
+    if binding.lines is not None and binding.line_quantity is None:
+        out.append(f"Gross sales sum the rows of {binding.lines.name} per order because {o.name} has no amount "
+                   "column and no line items with a quantity were found.")
+    payments = [t.name for t in profile.tables if t is not binding.lines and re.search(
+        r"payments?|transactions?|charges?", snake_case(t.name)) and any(
+        fk.table == t.name and fk.ref_table == o.name for fk in profile.foreign_keys)]
+    if payments and binding.lines is not None and binding.line_quantity is not None:
+        out.append(f"Sales could also be read from payments ({', '.join(payments)}); chose what was ordered "
+                   "(line items), not what was paid, so unpaid and partially paid orders count in full.")
+    times = [c.name for c in o.columns if is_temporal(c) and c is not binding.order_time and not
+             c.name.lower().startswith(("updated", "_", "loaded")) and c is not binding.cancelled]
+    if times:
+        out.append(f"{o.name} has other timestamps ({', '.join(times)}); chose {binding.order_time.name}, the "
+                   "event time by name preference (ordered/created before processed/updated).")
+    return out
 
 
 def _plan_step(ctx: RoleContext) -> tuple[str, str]:

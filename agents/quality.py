@@ -124,16 +124,24 @@ def _mart_tests(model: ModelSpec, plan: Plan | None, profile: WarehouseProfile) 
     tests: dict[str, list[TestSpec]] = {
         period: [TestSpec(name="unique", column=period, reason="one row per period"),
                  TestSpec(name="not_null", column=period, reason="one row per period")]}
+    dim = model.meta.get("dimension")
     names = {c.name for c in model.columns}
+    if dim:  # the grain is period × breakdown value
+        tests[period] = [TestSpec(name="not_null", column=period, reason="one row per period and value")]
     money = {c.name for c in model.columns if (c.data_type or "").upper().startswith("DECIMAL")
              and not c.name.startswith("average")}
     for col in model.columns[1:]:
+        if col.name == dim:
+            continue
         if col.name.endswith("_count") or col.name in money:
             tests[col.name] = [TestSpec(name="not_null", column=col.name, reason="zero, never null, on empty periods")]
         if col.name.endswith("_count") or col.name in {"gross_sales", "discounts", "refunds"}:
             tests[col.name].append(TestSpec(name="crew_values_at_least", column=col.name,
                                             arguments={"min_value": 0}, reason="counts and amounts are never negative"))
     model_tests: list[TestSpec] = []
+    if dim:
+        model_tests.append(TestSpec(name="crew_unique_combination", arguments={"columns": [period, dim]},
+                                    reason="one row per period and breakdown value"))
     if {"net_sales", "gross_sales", "discounts", "refunds"} <= names:
         model_tests.append(TestSpec(name="crew_expression_is_true",
                                     arguments={"expression": "net_sales = gross_sales - discounts - refunds"},
@@ -316,11 +324,18 @@ def _mart_suite(model: ModelSpec) -> ExpectationSuiteSpec:
     if model.meta.get("mart_kind") == "entity":
         return _entity_suite(model)
     period = model.columns[0].name
+    dim = model.meta.get("dimension")
     exps = [_expect("ExpectTableColumnsToMatchOrderedList", "the contracted columns, in order",
                     column_list=[c.name for c in model.columns]),
-            _expect("ExpectTableRowCountToBeBetween", "at least one period", min_value=1),
-            _expect("ExpectColumnValuesToBeUnique", "one row per period", column=period)]
+            _expect("ExpectTableRowCountToBeBetween", "at least one period", min_value=1)]
+    if dim:
+        exps.append(_expect("ExpectCompoundColumnsToBeUnique", "one row per period and breakdown value",
+                            column_list=[period, dim]))
+    else:
+        exps.append(_expect("ExpectColumnValuesToBeUnique", "one row per period", column=period))
     for col in model.columns:
+        if col.name == dim:
+            continue
         if col.name != "average_order_value" and not col.name.endswith("_hash"):
             exps.append(_expect("ExpectColumnValuesToNotBeNull", "zeros, never nulls, on empty periods", column=col.name))
         if col.name.endswith("_count") or col.name in {"gross_sales", "discounts", "refunds"}:

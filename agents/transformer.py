@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from agents.modeler import source_name, staging_model_name
 from agents.planner import GRAIN_ADJECTIVE
-from agents.semantics import staged_name
+from agents.semantics import base_type, entity_name, needs_normalising, quote_if_needed, singular, staged_name
 from agents.roles import RoleContext, explain, register_role
-from dataeng_crew.contracts import ColumnSpec, Grain, ModelSpec, Plan, WarehouseProfile
+from dataeng_crew.contracts import ColumnSpec, Grain, ModelSpec, Plan, TableProfile, WarehouseProfile
 from dataeng_crew.errors import RequestError
 from tools.warehouse import primary_key
 
@@ -51,7 +51,51 @@ def valid_order_filters(plan: Plan, profile: WarehouseProfile) -> list[str]:
     if cancelled:
         col = cancelled[1]
         filters.append(f"{col} is null" if col.endswith("_at") else f"not coalesce({col}, false)")
-    return filters
+    return filters + request_filters(plan, profile)
+
+
+def request_filters(plan: Plan, profile: WarehouseProfile) -> list[str]:
+    """The request's own filters ("for status completed") as predicates on the staged fact."""
+    out = []
+    for role, value in sorted(plan.filters.items()):
+        table_name, _, column_name = plan.roles[role].partition(".")
+        table = profile.table(table_name)
+        col = table.column(column_name) if table else None
+        if table is None or col is None:
+            raise RequestError(f"plan filter {role!r} points at unknown column {plan.roles[role]!r}")
+        name = quote_if_needed(staged_name(col, table))
+        if base_type(col.data_type) == "BOOLEAN":
+            out.append(f"{name} = {'true' if value.strip().lower() in {'true', 't', '1', 'yes'} else 'false'}")
+            continue
+        literal = (value.strip().lower() if needs_normalising(col) else value).replace("'", "''")
+        out.append(f"{name} = '{literal}'")
+    return out
+
+
+def dimension(plan: Plan, profile: WarehouseProfile, fact: TableProfile) -> dict[str, str] | None:
+    """The breakdown column: its output name and type, and the parent to join when it is not on ``fact``."""
+    binding = plan.roles.get("dimension")
+    if not binding:
+        return None
+    table_name, _, column_name = binding.partition(".")
+    table = profile.table(table_name)
+    col = table.column(column_name) if table else None
+    if table is None or col is None:
+        raise RequestError(f"plan dimension points at unknown column {binding!r}")
+    name = staged_name(col, table)
+    dtype = "BOOLEAN" if base_type(col.data_type) == "BOOLEAN" else "VARCHAR"
+    if table.name == fact.name:
+        return {"name": name, "column": name, "type": dtype}
+    fk = next((f for f in profile.foreign_keys if f.table == fact.name and f.ref_table == table.name), None)
+    if fk is None:
+        raise RequestError(f"{binding} is not reachable from {fact.name}")
+    parent = singular(entity_name(table.name))
+    out = name if name.startswith(parent + "_") else f"{parent}_{name}"
+    pk = table.column(primary_key(table) or "")
+    return {"name": out, "column": name, "type": dtype,
+            "model": staging_model_name(source_name(table.schema_name, profile.database), table.name),
+            "fk": staged_name(fact.column(fk.column), fact),  # type: ignore[arg-type]
+            "pk": staged_name(pk, table) if pk else fk.ref_column}
 
 
 def staged_role(plan: Plan, profile: WarehouseProfile, role: str) -> tuple[str, str] | None:
@@ -105,12 +149,23 @@ def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
     period = period_column(plan.grain)
     grain = plan.grain
 
-    imports = [("orders", role["orders"][0])]
+    dim = dimension(plan, profile, orders_table)
+    imports = [("orders_source" if dim and dim.get("model") else "orders", role["orders"][0])]
+    if dim and dim.get("model"):
+        imports.append(("dimension_source", dim["model"]))
     if role["lines"]:
         imports.append(("order_lines", role["lines"][0]))
     if role["refunds"] and role["refund_amount"] and role["refund_time"]:
         imports.append(("refunds", role["refunds"][0]))
     ctes = [f"{alias} as (\n\n    select * from {{{{ ref('{model}') }}}}\n\n)" for alias, model in imports]
+    if dim and dim.get("model"):  # the breakdown lives on a parent of the order: join it once, up front
+        ctes.append(
+            "orders as (\n\n    select\n        orders_source.*,\n"
+            f"        dimension_source.{quote_if_needed(dim['column'])} as {dim['name']}\n\n"
+            "    from orders_source\n    left join dimension_source\n"
+            f"        on orders_source.{quote_if_needed(dim['fk'])} = dimension_source.{quote_if_needed(dim['pk'])}\n\n)")
+    d = f",\n        valid_orders.{dim['name']}" if dim else ""
+    dgroup = f", valid_orders.{dim['name']}" if dim else ""
 
     filters = valid_order_filters(plan, profile)
     where = ("\n    where " + "\n        and ".join(filters)) if filters else ""
@@ -125,7 +180,8 @@ def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
         f"        {order_key},\n"
         f"        {_as(customer, 'customer_id')},\n"
         f"        {_period(role['order_time'][1], grain)} as {period},\n"
-        f"        {_as(discount, 'discounts')}{order_value}\n\n"
+        + (f"        {quote_if_needed(dim['name'])},\n" if dim else "")
+        + f"        {_as(discount, 'discounts')}{order_value}\n\n"
         f"    from orders{where}\n\n)"
     )
     if role["lines"]:
@@ -148,25 +204,25 @@ def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
     ctes.append(
         "orders_per_period as (\n\n"
         "    select\n"
-        f"        valid_orders.{period},\n"
+        f"        valid_orders.{period}{d},\n"
         "        count(*) as order_count,\n"
         "        count(distinct valid_orders.customer_id) as customer_count,\n"
         f"        sum({gross_expr}) as gross_sales,\n"
         "        sum(coalesce(valid_orders.discounts, 0)) as discounts\n\n"
         f"    from valid_orders{gross_join}\n"
-        f"    group by valid_orders.{period}\n\n)"
+        f"    group by valid_orders.{period}{dgroup}\n\n)"
     )
     has_refunds = any(alias == "refunds" for alias, _ in imports)
     if has_refunds:
         ctes.append(
             "refunds_per_period as (\n\n"
             "    select\n"
-            f"        {_period('refunds.' + role['refund_time'][1], grain)} as {period},\n"  # type: ignore[index]
+            f"        {_period('refunds.' + role['refund_time'][1], grain)} as {period}{d},\n"  # type: ignore[index]
             f"        sum(refunds.{role['refund_amount'][1]}) as refunds\n\n"  # type: ignore[index]
             "    from refunds\n"
             "    inner join valid_orders\n"
             f"        on refunds.{role['refund_order'][1]} = valid_orders.{order_key}\n"  # type: ignore[index]
-            f"    group by {_period('refunds.' + role['refund_time'][1], grain)}\n\n)"  # type: ignore[index]
+            f"    group by {_period('refunds.' + role['refund_time'][1], grain)}{dgroup}\n\n)"  # type: ignore[index]
         )
         activity = (f"select {period} from orders_per_period\n"
                     f"        union all\n        select {period} from refunds_per_period")
@@ -185,13 +241,21 @@ def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
         f"        cast(unnest(generate_series(first_period, last_period, interval 1 {grain.value})) as date) as {period}\n\n"
         "    from period_bounds\n\n)"
     )
+    if dim:  # every breakdown value in every period
+        ctes += [f"dimension_values as (\n\n    select distinct {dim['name']}\n\n    from valid_orders\n\n)",
+                 f"period_grid as (\n\n    select\n        period_spine.{period},\n        dimension_values.{dim['name']}"
+                 "\n\n    from period_spine\n    cross join dimension_values\n\n)"]
+    spine = "period_grid" if dim else "period_spine"
+    on_dim = (lambda other: f"\n        and {spine}.{dim['name']} is not distinct from {other}.{dim['name']}") if dim \
+        else (lambda other: "")
     refunds_expr = "coalesce(refunds_per_period.refunds, 0)" if has_refunds else "0"
-    refund_join = (f"\n    left join refunds_per_period\n        on period_spine.{period} = refunds_per_period.{period}"
-                   if has_refunds else "")
+    refund_join = (f"\n    left join refunds_per_period\n        on {spine}.{period} = refunds_per_period.{period}"
+                   + on_dim("refunds_per_period") if has_refunds else "")
     ctes.append(
         "final as (\n\n"
         "    select\n"
-        f"        period_spine.{period},\n"
+        f"        {spine}.{period},\n"
+        + (f"        {spine}.{dim['name']},\n" if dim else "") +
         "        coalesce(orders_per_period.order_count, 0) as order_count,\n"
         "        coalesce(orders_per_period.customer_count, 0) as customer_count,\n"
         f"        cast(coalesce(orders_per_period.gross_sales, 0) as decimal(18, 2)) as gross_sales,\n"
@@ -208,9 +272,9 @@ def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
         "            / nullif(orders_per_period.order_count, 0)\n"
         "            as decimal(18, 2)\n"
         "        ) as average_order_value\n\n"
-        "    from period_spine\n"
+        f"    from {spine}\n"
         "    left join orders_per_period\n"
-        f"        on period_spine.{period} = orders_per_period.{period}{refund_join}\n\n)"
+        f"        on {spine}.{period} = orders_per_period.{period}{on_dim('orders_per_period')}{refund_join}\n\n)"
     )
     sql = "with\n\n" + ",\n\n".join(ctes) + "\n\nselect * from final\n"
 
@@ -219,6 +283,10 @@ def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
     columns = [ColumnSpec(name=period, data_type="DATE",
                           description=f"The {grain.value} (its first date). One row per {grain.value} from the first "
                                       "to the last order or refund, including periods with no activity.")]
+    if dim:
+        columns.append(ColumnSpec(name=dim["name"], data_type=dim["type"], description=(
+            f"Breakdown: {plan.roles['dimension']} (staged); with the period, the grain of this mart. Every value "
+            "seen in the valid orders appears in every period.")))
     columns += [ColumnSpec(name=name, data_type=types.get(name, MONEY), description=definitions[name])
                 for name in ("order_count", "customer_count", "gross_sales", "discounts", "refunds",
                              "net_sales", "average_order_value")]
@@ -233,6 +301,7 @@ def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
         sql=sql,
         columns=columns,
         contract_enforced=True,
+        meta={"dimension": dim["name"]} if dim else {},
     )]
 
 
@@ -242,7 +311,7 @@ def event_filters(plan: Plan, profile: WarehouseProfile) -> list[str]:
     for role in sorted(r for r in plan.roles if r.startswith("exclude_")):
         col = _staged(plan, profile, role)[1]  # type: ignore[index]
         filters.append(f"{col} is null" if col.endswith("_at") else f"not coalesce({col}, false)")
-    return filters
+    return filters + request_filters(plan, profile)
 
 
 def transform_event(plan: Plan, profile: WarehouseProfile) -> ModelSpec:
