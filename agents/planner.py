@@ -19,7 +19,7 @@ from agents.semantics import (
     staged_name,
 )
 from agents.roles import RoleContext, explain, register_role
-from dataeng_crew.contracts import ColumnProfile, Grain, MeasureSpec, Plan, TableProfile, WarehouseProfile
+from dataeng_crew.contracts import ColumnProfile, GovernancePolicy, Grain, MeasureSpec, Plan, TableProfile, WarehouseProfile
 from dataeng_crew.errors import RequestError
 from tools.warehouse import primary_key
 
@@ -562,9 +562,28 @@ def sales_alternatives(binding: SalesBinding, profile: WarehouseProfile) -> list
     return out
 
 
+def mark_incremental(p: Plan, profile: WarehouseProfile, policy: GovernancePolicy) -> Plan:
+    """Make an event mart over a fact larger than ``policy.incremental_above_rows`` incremental, with a lookback."""
+    fact = profile.table(p.roles.get("fact") or p.roles.get("orders") or "")
+    if fact is None or p.mart_name is None or fact.row_count <= policy.incremental_above_rows:
+        return p
+    if p.kind != "event" or "dimension" in p.roles or not policy.incremental_lookback_periods:
+        why = ("a breakdown's value list can grow with new rows" if "dimension" in p.roles
+               else "its refunds and spine span several facts")
+        return p.model_copy(update={"interpretations": p.interpretations + [
+            f"{fact.name} has {fact.row_count:,} rows (> {policy.incremental_above_rows:,}), but this mart stays a "
+            f"full table: incremental builds are supported for single-fact event marts without a breakdown ({why})."]})
+    n = policy.incremental_lookback_periods
+    return p.model_copy(update={"incremental_lookback": n, "interpretations": p.interpretations + [
+        f"{fact.name} has {fact.row_count:,} rows (> {policy.incremental_above_rows:,}, the governance policy's "
+        f"incremental_above_rows): the mart is incremental (unique key: the period); each run recomputes the last "
+        f"{n} {p.grain.value if p.grain else 'period'}s already built, so late-arriving rows in them are counted. "
+        f"Rows arriving later than that need a --full-refresh."]})
+
+
 def _plan_step(ctx: RoleContext) -> tuple[str, str]:
     """This role's step in a proposal: run the brain, return (thought, observation)."""
-    ctx.plan = ctx.brain.plan(ctx.request, ctx.profile)
+    ctx.plan = mark_incremental(ctx.brain.plan(ctx.request, ctx.profile), ctx.profile, ctx.policy)
     return explain(ctx.brain, "plan", ctx.plan), (f"mart {ctx.plan.mart_name or '(none)'}; "
                                                   f"stage {', '.join(ctx.plan.source_tables)}")
 

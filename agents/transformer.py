@@ -315,7 +315,11 @@ def event_filters(plan: Plan, profile: WarehouseProfile) -> list[str]:
 
 
 def transform_event(plan: Plan, profile: WarehouseProfile) -> ModelSpec:
-    """A mart counting an event table's rows (and summing its money) per period, empty periods included."""
+    """A mart counting an event table's rows (and summing its money) per period, empty periods included.
+
+    With a breakdown the grain is period × value; with ``plan.incremental_lookback`` the mart is incremental
+    (``unique_key`` the period; each run recomputes the trailing periods so late-arriving rows are counted).
+    """
     assert plan.grain is not None
     grain = plan.grain
     model, _ = _staged(plan, profile, "fact")  # type: ignore[misc]
@@ -323,43 +327,74 @@ def transform_event(plan: Plan, profile: WarehouseProfile) -> ModelSpec:
     measures = [_staged(plan, profile, r)[1] for r in sorted(r for r in plan.roles if r.startswith("measure_"))]  # type: ignore[index]
     period = f"{grain.value}_start_date" if grain is not Grain.day else "event_date"
     count = f"{plan.subject}_count"
+    fact = profile.table(plan.roles["fact"])
+    assert fact is not None
+    dim = dimension(plan, profile, fact)
+    lookback = plan.incremental_lookback if not dim else None
+    d = f",\n        {quote_if_needed(dim['name'])}" if dim else ""
+    dgroup = f", {quote_if_needed(dim['name'])}" if dim else ""
     filters = event_filters(plan, profile) + [f"{when} is not null"]
     where = "\n    where " + "\n        and ".join(filters)
+    window = ""
+    if lookback:
+        window = ("\n    {% if is_incremental() %}\n"
+                  f"        -- late-arriving rows: recompute the last {lookback} {grain.value}s already built\n"
+                  f"        and {when} >= (select max({period}) - interval {lookback} {grain.value} from {{{{ this }}}})\n"
+                  "    {% endif %}")
     sums = "".join(f",\n        sum({m}) as {m}" for m in measures)
+    config = (f"{{{{ config(materialized='incremental', unique_key='{period}', "
+              "on_schema_change='fail') }}\n\n" if lookback else "")
     ctes = [
         f"events as (\n\n    select * from {{{{ ref('{model}') }}}}\n\n)",
         "counted as (\n\n    select\n"
-        f"        {_period(when, grain)} as {period},\n"
+        f"        {_period(when, grain)} as {period}{d},\n"
         f"        count(*) as {count}{sums}\n\n"
-        f"    from events{where}\n"
-        f"    group by {_period(when, grain)}\n\n)",
+        f"    from events{where}{window}\n"
+        f"    group by {_period(when, grain)}{dgroup}\n\n)",
         "period_bounds as (\n\n    select\n"
         f"        min({period}) as first_period,\n        max({period}) as last_period\n\n    from counted\n\n)",
         "period_spine as (\n\n    select\n"
         f"        cast(unnest(generate_series(first_period, last_period, interval 1 {grain.value})) as date) as {period}\n\n"
         "    from period_bounds\n\n)",
     ]
+    spine, on_dim = "period_spine", ""
+    if dim:
+        ctes += [f"dimension_values as (\n\n    select distinct {dim['name']}\n\n    from counted\n\n)",
+                 f"period_grid as (\n\n    select\n        period_spine.{period},\n        dimension_values.{dim['name']}"
+                 "\n\n    from period_spine\n    cross join dimension_values\n\n)"]
+        spine = "period_grid"
+        on_dim = f"\n        and period_grid.{dim['name']} is not distinct from counted.{dim['name']}"
     measure_cols = "".join(f",\n        cast(coalesce(counted.{m}, 0) as decimal(18, 2)) as {m}" for m in measures)
     ctes.append(
         "final as (\n\n    select\n"
-        f"        period_spine.{period},\n"
-        f"        coalesce(counted.{count}, 0) as {count}{measure_cols}\n\n"
-        "    from period_spine\n"
-        f"    left join counted\n        on period_spine.{period} = counted.{period}\n\n)"
+        f"        {spine}.{period},\n"
+        + (f"        {spine}.{dim['name']},\n" if dim else "")
+        + f"        coalesce(counted.{count}, 0) as {count}{measure_cols}\n\n"
+        f"    from {spine}\n"
+        f"    left join counted\n        on {spine}.{period} = counted.{period}{on_dim}\n\n)"
     )
-    sql = "with\n\n" + ",\n\n".join(ctes) + "\n\nselect * from final\n"
+    sql = config + "with\n\n" + ",\n\n".join(ctes) + "\n\nselect * from final\n"
     definitions = {m.name: m.definition for m in plan.measures}
     columns = [ColumnSpec(name=period, data_type="DATE",
                           description=f"The {grain.value} (its first date). One row per {grain.value} from the first to the "
                                       "last event, including periods with none.")]
+    if dim:
+        columns.append(ColumnSpec(name=dim["name"], data_type=dim["type"], description=(
+            f"Breakdown: {plan.roles['dimension']} (staged); with the period, the grain of this mart.")))
     columns.append(ColumnSpec(name=count, data_type="BIGINT", description=definitions.get(count, count)))
     columns += [ColumnSpec(name=m, data_type=MONEY, description=definitions.get(m, f"Sum of {m} in the period."))
                 for m in measures]
+    meta: dict[str, object] = {"dimension": dim["name"]} if dim else {}
+    if lookback:
+        meta["incremental_lookback"] = f"{lookback} {grain.value}s"
     return ModelSpec(
-        name=plan.mart_name or f"fct_{plan.subject}", layer="marts", materialization="table", folder="marts",
-        description=(f"{GRAIN_ADJECTIVE[grain].capitalize()} {plan.subject}: one row per {grain.value}. "
-                     "Built for the request: " + plan.request.replace('"', "'")),
-        sql=sql, columns=columns, contract_enforced=True)
+        name=plan.mart_name or f"fct_{plan.subject}", layer="marts",
+        materialization="incremental" if lookback else "table", folder="marts",
+        description=(f"{GRAIN_ADJECTIVE[grain].capitalize()} {plan.subject}: one row per {grain.value}"
+                     + (f" and {dim['name']}" if dim else "")
+                     + (f"; incremental, recomputing the last {lookback} {grain.value}s on each run" if lookback else "")
+                     + ". Built for the request: " + plan.request.replace('"', "'")),
+        sql=sql, columns=columns, contract_enforced=True, meta=meta)
 
 
 def _transform_step(ctx: RoleContext) -> tuple[str, str]:

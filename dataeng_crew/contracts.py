@@ -277,6 +277,8 @@ class GovernancePolicy(Contract):
     cost_approvers: list[str] = Field(default_factory=lambda: ["@data-platform"])
     incremental_above_rows: int = Field(default=10_000_000, ge=0,
                                         description="Marts scanning more rows than this are advised to be incremental.")
+    incremental_lookback_periods: int = Field(default=3, ge=0, description=(
+        "Incremental marts recompute this many trailing periods on each run, so late-arriving rows are counted."))
 
 
 class PiiExposure(Contract):

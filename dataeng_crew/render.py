@@ -36,6 +36,8 @@ def model_yaml(model: ModelSpec) -> dict[str, Any]:
     config: dict[str, Any] = {"materialized": model.materialization}
     if model.contract_enforced:
         config["contract"] = {"enforced": True}
+    if model.materialization == "incremental" and model.contract_enforced:
+        config["on_schema_change"] = "fail"  # dbt requires it for contracted incremental models
     if model.tags:
         config["tags"] = list(model.tags)
     if model.meta:
