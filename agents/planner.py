@@ -48,11 +48,38 @@ EVENT_SUBJECTS = {
 STAGING_WORDS = {"staging", "stage", "sources", "source", "raw", "all", "tables", "layer", "everything"}
 
 
+PATTERNS = (
+    "<daily|weekly|monthly|quarterly|yearly> <sales|revenue|orders> [mart] — from the order fact",
+    "<grain> <signups|refunds|payments> — row counts and money per period of an event table",
+    "<grain> <subject> by <column> — breakdown by a column of the fact or of a table it references",
+    "<grain> <subject> for <column> <value> — filter on a column of the fact",
+    "<entity> mart | dim <entity> [with lifetime value] — one row per entity with aggregates of its facts",
+    "staging models | stage <table>",
+)
+REFUSED = (
+    "breakdowns by columns below the order grain (line items, payments: 'sales by product category')",
+    "several grains, several subjects or several breakdowns in one request",
+    "filters with operators other than equality, date ranges, top-N, ratios and custom formulas",
+    "marts over tables without a primary key or an event time",
+)
+
+
 def capabilities(profile: WarehouseProfile) -> list[str]:
     """Requests this brain can build on ``profile``, as example request strings."""
-    marts = [f"{adj}_sales mart" for adj in GRAIN_ADJECTIVE.values()] if bind_sales(profile) else []
+    binding = bind_sales(profile)
+    marts = [f"{adj}_sales mart" for adj in GRAIN_ADJECTIVE.values()] if binding else []
     marts += [f"daily {word}" for word in ("signups", "refunds", "payments")
               if event_tables(EVENT_SUBJECTS[word], profile)]
+    if binding is not None:
+        dims = dimension_candidates([binding.orders, *_parents(binding.orders, profile)])
+        if dims:
+            marts.append(f"monthly sales by {staged_name(dims[0][1], dims[0][0]).replace('_', ' ')}")
+        own = dimension_candidates([binding.orders])
+        if own and own[0][1].top_values:
+            marts.append(f"weekly orders for {snake_case(own[0][1].name).replace('_', ' ')} "
+                         f"{sorted(own[0][1].top_values)[0].strip().lower()}")
+    referenced = {fk.ref_table for fk in profile.foreign_keys}
+    marts += [f"{plural(entity_name(t.name))} mart" for t in profile.tables if t.name in referenced and primary_key(t)]
     return marts + ["staging models"]
 
 
@@ -63,7 +90,8 @@ def _refuse(request: str, profile: WarehouseProfile, why: str) -> RequestError:
     if len(options) == 1:
         can += (". No order-like fact (a table named *orders with a key, an event time and an amount or line "
                 "items) was found, so no sales mart can be built from this warehouse yet.")
-    return RequestError(f"cannot plan {request!r}: {why}\nTables found: {tables}\n{can}")
+    patterns = "Request patterns: " + "; ".join(p.split(" — ")[0] for p in PATTERNS)
+    return RequestError(f"cannot plan {request!r}: {why}\nTables found: {tables}\n{can}\n{patterns}")
 
 
 def _table_words(profile: WarehouseProfile) -> set[str]:
