@@ -142,3 +142,32 @@ def test_sample_customers_mart_equals_hand_sql(tmp_path, sample_warehouse):
     for got, want in zip(mart, gold):
         assert got[:6] == want[:6] and _cents(got[6]) == _cents(want[6]), got[0]
     assert any(r[3] == 0 for r in mart) and any(r[6] < 0 or r[6] > 0 for r in mart)
+
+
+def test_sample_sales_by_customer_country_row_by_row(tmp_path, sample_warehouse):
+    proposal = _propose(tmp_path, "monthly sales by country", sample_warehouse)
+    assert proposal.plan.roles["dimension"] == "customers.country_code"
+    mart = _rows(proposal.warehouse, """
+        select month_start_date, customer_country_code, order_count, customer_count, gross_sales, discounts, refunds,
+               net_sales
+        from main.fct_monthly_sales_by_country_code order by 1, 2""")
+    gold = _rows(proposal.warehouse, (CASES / "sample_monthly_sales_by_country" / "gold.sql").read_text()
+                 + "\norder by 1, 2")
+    assert len(mart) == len(gold) > 12 and len({r[1] for r in mart}) > 3
+    for got, want in zip(mart, gold):
+        assert got[:4] == want[:4] and [_cents(v) for v in got[4:]] == [_cents(v) for v in want[4:]], got[:2]
+    tests = {n.test_name for n in proposal.checks.build.nodes if n.resource_type == "test"}
+    assert "crew_unique_combination" in tests and "crew_reconciles_with" in tests
+
+
+def test_jaffle_filtered_orders_row_by_row(tmp_path):
+    proposal = _propose(tmp_path, "weekly orders for status completed", JAFFLE)
+    assert proposal.plan.filters == {"filter_0": "completed"}
+    assert any("status = 'completed'" in i for i in proposal.plan.interpretations)
+    mart = _rows(proposal.warehouse, """
+        select week_start_date, order_count, customer_count, gross_sales
+        from main.fct_weekly_completed_orders order by 1""")
+    gold = _gold("jaffle_weekly_completed_orders", proposal.warehouse)
+    assert len(mart) == len(gold) > 5
+    for got, want in zip(mart, gold):
+        assert got[:3] == want[:3] and _cents(got[3]) == _cents(want[3]), got[0]
