@@ -10,6 +10,7 @@ from agents.semantics import (
     bind_sales,
     entity_name,
     event_time,
+    is_load_timestamp,
     is_minor_units,
     plural,
     singular,
@@ -145,9 +146,15 @@ def event_plan(text: str, grain: Grain | None, event: tuple, profile: WarehouseP
         interpretations.append("Summed per period: " + ", ".join(f"{table.name}.{c.name}" for c in money) + ".")
     for f in flags:
         interpretations.append(f"Rows flagged by {table.name}.{f.name} (test or soft-deleted) are excluded.")
+    alternatives = []
     if len(timed) > 1:
         others = ", ".join(t.name for t, _ in timed if t is not table)
         interpretations.append(f"Chose {table.name} (most rows) over {others}.")
+        alternatives.append(f"Other tables also record {subject}: {others}; chose {table.name}, the one with most rows.")
+    other_times = [c.name for c in table.columns if is_temporal(c) and c is not when and not is_load_timestamp(c)]
+    if other_times:
+        alternatives.append(f"{table.name} has other timestamps ({', '.join(other_times)}); counted on {when.name}, "
+                            f"the preferred event time for {subject}.")
     roles = {"fact": table.name, "event_time": f"{table.name}.{when.name}"}
     roles.update({f"measure_{i}": f"{table.name}.{c.name}" for i, c in enumerate(money)})
     roles.update({f"exclude_{i}": f"{table.name}.{c.name}" for i, c in enumerate(flags)})
@@ -158,7 +165,7 @@ def event_plan(text: str, grain: Grain | None, event: tuple, profile: WarehouseP
                   for c in money]
     return Plan(request=text, kind="event", mart_name=f"fct_{GRAIN_ADJECTIVE[grain]}_{subject}", grain=grain,
                 subject=subject, measures=measures_, source_tables=list(dict.fromkeys(tables)), roles=roles,
-                interpretations=interpretations)
+                interpretations=interpretations, alternatives=alternatives)
 
 
 ENTITY_WORDS = {"dim", "dimension", "entity", "with", "and", "their", "lifetime", "value", "ltv", "clv", "aggregates",

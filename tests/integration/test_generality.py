@@ -171,3 +171,27 @@ def test_jaffle_filtered_orders_row_by_row(tmp_path):
     assert len(mart) == len(gold) > 5
     for got, want in zip(mart, gold):
         assert got[:3] == want[:3] and _cents(got[3]) == _cents(want[3]), got[0]
+
+
+def test_sample_signups_by_country_row_by_row(tmp_path, sample_warehouse):
+    proposal = _propose(tmp_path, "weekly signups by country", sample_warehouse)
+    assert proposal.plan.kind == "event" and proposal.plan.mart_name == "fct_weekly_signups_by_country_code"
+    assert any("updated_at" in a for a in proposal.plan.alternatives)  # the other timestamp is reported
+    mart = _rows(proposal.warehouse, "select * from main.fct_weekly_signups_by_country_code order by 1, 2")
+    gold = _rows(proposal.warehouse, """
+        with customers as (
+            select * from raw_shop.customers
+            qualify row_number() over (partition by id order by _loaded_at desc) = 1
+        ),
+        per_week as (
+            select cast(date_trunc('week', created_at) as date) as week, country_code, count(*) as n
+            from customers where created_at is not null group by all
+        ),
+        weeks as (
+            select cast(unnest(generate_series(min(week), max(week), interval 1 week)) as date) as week from per_week
+        ),
+        grid as (select * from weeks cross join (select distinct country_code from per_week))
+        select g.week, g.country_code, coalesce(p.n, 0)
+        from grid as g left join per_week as p on p.week = g.week and p.country_code = g.country_code
+        order by 1, 2""")
+    assert mart == gold and len(gold) > 20
