@@ -485,6 +485,10 @@ def plan(request: str, profile: WarehouseProfile) -> Plan:
     entity = entity_table(words, profile) if not {w for w in words if w in GRAIN_WORDS} else None
     if entity is not None:
         return entity_plan(text, entity[0], entity[1], profile)
+    keyless = [t.name for t in profile.tables if not primary_key(t) and any(_same_entity(w, t.name) for w in words)]
+    if keyless and not set(words) & (set(GRAIN_WORDS) | STAGING_WORDS):
+        raise _refuse(text, profile, f"{', '.join(keyless)} has no primary key (no unique, non-null id-like column), "
+                      "so no one-row-per-entity mart can be built from it")
     if words and set(words) <= STAGING_WORDS | _table_words(profile):
         return staging_plan(text, words, profile)
     rest, dim, flt = split_breakdown(text) if set(words) & set(GRAIN_WORDS) else (text, None, None)

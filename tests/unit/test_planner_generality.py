@@ -95,3 +95,14 @@ def test_capabilities_list_the_new_patterns(sample_profile):
     assert {"customers mart", "products mart", "monthly sales by financial status"} <= set(caps)
     for request in caps:  # everything listed actually plans
         plan(request, sample_profile)
+
+
+def test_an_entity_without_a_key_is_refused_precisely(tmp_path):
+    import duckdb
+
+    db = tmp_path / "logs.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute("create table visits as select range % 5 as page, 'x' as referrer from range(20)")
+    con.close()
+    with pytest.raises(RequestError, match="visits has no primary key"):
+        plan("visits mart", profile_warehouse(db))
