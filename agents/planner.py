@@ -52,13 +52,14 @@ STAGING_WORDS = {"staging", "stage", "sources", "source", "raw", "all", "tables"
 PATTERNS = (
     "<daily|weekly|monthly|quarterly|yearly> <sales|revenue|orders> [mart] — from the order fact",
     "<grain> <signups|refunds|payments> — row counts and money per period of an event table",
-    "<grain> <subject> by <column> — breakdown by a column of the fact or of a table it references",
+    "<grain> <subject> by <column> — breakdown by a column of the fact, a table it references, or its line "
+    "items / payments (allocated by value share)",
     "<grain> <subject> for <column> <value> — filter on a column of the fact",
     "<entity> mart | dim <entity> [with lifetime value] — one row per entity with aggregates of its facts",
     "staging models | stage <table>",
 )
 REFUSED = (
-    "breakdowns by columns below the order grain (line items, payments: 'sales by product category')",
+    "breakdowns of event marts by columns of other tables; breakdowns below the order for entity marts",
     "several grains, several subjects or several breakdowns in one request",
     "filters with operators other than equality, date ranges, top-N, ratios and custom formulas",
     "marts over tables without a primary key or an event time",
@@ -329,6 +330,10 @@ def split_breakdown(text: str) -> tuple[str, str | None, str | None]:
     return rest, dim.group("dim").strip() if dim else None, flt.group("filter").strip() if flt else None
 
 
+SYNONYMS = {"category": {"type", "kind", "class", "group", "category"}, "type": {"kind", "category", "type"},
+            "method": {"gateway", "method", "type"}, "country": {"country", "nation"}, "channel": {"source", "channel"}}
+
+
 def _phrase_key(phrase: str) -> str:
     return "_".join(w for w in re.split(r"[^a-z0-9]+", phrase.lower()) if w)
 
@@ -354,17 +359,19 @@ def resolve_column(phrase: str, tables: list[TableProfile], text: str, profile: 
     key = _phrase_key(phrase)
     cands = dimension_candidates(tables)
     exact = [(t, c) for t, c in cands if snake_case(c.name) == key or staged_name(c, t) == key]
-    loose = [(t, c) for t, c in cands if (t, c) not in exact and (
-        key in snake_case(c.name).split("_") or snake_case(c.name).startswith(key + "_")
-        or snake_case(c.name).endswith("_" + key) or re.sub(r"s$", "", key) in snake_case(c.name).split("_"))]
+    def words_match(t: TableProfile, c: ColumnProfile) -> bool:  # every word of the phrase, or a synonym of it
+        have = set(snake_case(c.name).split("_")) | {singular(entity_name(t.name))}
+        return all(({w, singular(w)} | SYNONYMS.get(w, set())) & have for w in key.split("_"))
+
+    loose = [(t, c) for t, c in cands if (t, c) not in exact and words_match(t, c)]
     found = exact + loose
     if not found:
         elsewhere = [f"{t.name}.{c.name}" for t, c in dimension_candidates(profile.tables)
                      if t not in tables and any(w in snake_case(c.name).split("_") + [entity_name(t.name)]
                                                 for w in key.split("_"))]
-        hint = (f" Columns of other tables match ({', '.join(elsewhere)}), but the mart counts one row per "
-                f"{tables[0].name} row, so it can only be broken down by columns of {tables[0].name} or of a table "
-                f"it references; breakdowns by line items or payments are not supported yet.") if elsewhere else ""
+        hint = (f" Columns of other tables match ({', '.join(elsewhere)}), but this mart can only be broken down "
+                f"by columns of {tables[0].name}, of a table it references, or (sales marts) of its line items or "
+                "payments and their parents.") if elsewhere else ""
         raise _refuse(text, profile, f"no {what} column matches {phrase!r}. Candidate columns: "
                       f"{_candidates_text(cands)}.{hint}")
     return found[0], [f"{what} {phrase!r} could also mean {t.name}.{c.name}" for t, c in found[1:]]
@@ -410,12 +417,33 @@ def apply_breakdown(p: Plan, dim: str | None, flt: str | None, fact: TableProfil
         alternatives += alts
         name = name.replace("fct_", "fct_", 1).replace(f"_{p.subject}", f"_{_phrase_key(value)}_{p.subject}", 1)
     if dim:
-        (table, col), alts = resolve_column(dim, [fact, *parents], text, profile, "breakdown")
+        lines = profile.table(p.roles.get("lines", "")) if p.kind == "time_grain" else None
+        try:
+            (table, col), alts = resolve_column(dim, [fact, *parents], text, profile, "breakdown")
+            below = False
+        except RequestError:
+            if lines is None:
+                raise
+            below_tables = [lines] + [t for t in _parents(lines, profile) if t.name != fact.name]
+            try:
+                (table, col), alts = resolve_column(dim, below_tables, text, profile, "breakdown")
+            except RequestError:  # refuse with every candidate of both levels
+                resolve_column(dim, [fact, *parents, *below_tables], text, profile, "breakdown")
+                raise
+            below = True
         roles["dimension"] = f"{table.name}.{col.name}"
         interpretations.append(
             f"Breakdown {dim!r}: one row per period and {table.name}.{col.name}"
-            + ("" if table is fact else f" (joined from {fact.name} to its parent {table.name})")
+            + ("" if table is fact or below else f" (joined from {fact.name} to its parent {table.name})")
             + "; every value seen appears in every period, with zeros.")
+        if below:
+            roles["dimension_level"] = "line"
+            interpretations.append(
+                f"{table.name}.{col.name} is below the order (per row of {lines.name}): each order's value is split "
+                f"by it; order_count counts an order once per value it has {lines.name} rows in (so the values can "
+                f"add up to more than all orders), orders without {lines.name} rows are left out, and the order's "
+                "discounts and refunds are allocated in proportion to each value's share of the order's gross, "
+                "rounded to the cent.")
         alternatives += alts
         name += f"_by_{staged_name(col, table)}"
     if not re.fullmatch(r"[a-z][a-z0-9_]*", name):

@@ -114,6 +114,30 @@ def _period(expr: str, grain: Grain) -> str:
     return f"cast(date_trunc('{grain.value}', {expr}) as date)"
 
 
+def line_shares(plan: Plan, profile: WarehouseProfile, role: dict, dim: dict[str, str], order_key: str) -> list[str]:
+    """CTEs splitting each order's line value by a breakdown below the order, with each value's share."""
+    line_order = role["line_order"][1]
+    price = role["line_price"][1]
+    value = f"order_lines.{role['line_quantity'][1]} * order_lines.{price}" if role["line_quantity"] \
+        else f"order_lines.{price}"
+    source = (f"dimension_source.{quote_if_needed(dim['column'])}" if dim.get("model")
+              else f"order_lines.{quote_if_needed(dim['column'])}")
+    join = (f"\n    left join dimension_source\n        on order_lines.{quote_if_needed(dim['fk'])} = "
+            f"dimension_source.{quote_if_needed(dim['pk'])}") if dim.get("model") else ""
+    return [
+        "line_values as (\n\n    select\n"
+        f"        {_as('order_lines.' + line_order, order_key)},\n"
+        f"        {source} as {dim['name']},\n"
+        f"        {value} as line_value\n\n"
+        f"    from order_lines{join}\n\n)",
+        "order_shares as (\n\n    select\n"
+        f"        {order_key},\n        {dim['name']},\n"
+        "        sum(line_value) as gross_sales,\n"
+        f"        sum(line_value) / nullif(sum(sum(line_value)) over (partition by {order_key}), 0) as share\n\n"
+        f"    from line_values\n    group by {order_key}, {dim['name']}\n\n)",
+    ]
+
+
 def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
     """Write the mart the plan asks for.
 
@@ -149,8 +173,11 @@ def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
     period = period_column(plan.grain)
     grain = plan.grain
 
-    dim = dimension(plan, profile, orders_table)
-    imports = [("orders_source" if dim and dim.get("model") else "orders", role["orders"][0])]
+    line_level = plan.roles.get("dimension_level") == "line" and role["lines"] is not None
+    lines_table = profile.table(plan.roles["lines"]) if line_level else None
+    dim = dimension(plan, profile, lines_table or orders_table)
+    parent_join = bool(dim and dim.get("model")) and not line_level
+    imports = [("orders_source" if parent_join else "orders", role["orders"][0])]
     if dim and dim.get("model"):
         imports.append(("dimension_source", dim["model"]))
     if role["lines"]:
@@ -158,14 +185,16 @@ def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
     if role["refunds"] and role["refund_amount"] and role["refund_time"]:
         imports.append(("refunds", role["refunds"][0]))
     ctes = [f"{alias} as (\n\n    select * from {{{{ ref('{model}') }}}}\n\n)" for alias, model in imports]
-    if dim and dim.get("model"):  # the breakdown lives on a parent of the order: join it once, up front
+    if parent_join:  # the breakdown lives on a parent of the order: join it once, up front
+        assert dim is not None
         ctes.append(
             "orders as (\n\n    select\n        orders_source.*,\n"
             f"        dimension_source.{quote_if_needed(dim['column'])} as {dim['name']}\n\n"
             "    from orders_source\n    left join dimension_source\n"
             f"        on orders_source.{quote_if_needed(dim['fk'])} = dimension_source.{quote_if_needed(dim['pk'])}\n\n)")
-    d = f",\n        valid_orders.{dim['name']}" if dim else ""
-    dgroup = f", valid_orders.{dim['name']}" if dim else ""
+    dim_cte = "order_shares" if line_level else "valid_orders"
+    d = f",\n        {dim_cte}.{dim['name']}" if dim else ""
+    dgroup = f", {dim_cte}.{dim['name']}" if dim else ""
 
     filters = valid_order_filters(plan, profile)
     where = ("\n    where " + "\n        and ".join(filters)) if filters else ""
@@ -180,11 +209,18 @@ def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
         f"        {order_key},\n"
         f"        {_as(customer, 'customer_id')},\n"
         f"        {_period(role['order_time'][1], grain)} as {period},\n"
-        + (f"        {quote_if_needed(dim['name'])},\n" if dim else "")
+        + (f"        {quote_if_needed(dim['name'])},\n" if dim and not line_level else "")
         + f"        {_as(discount, 'discounts')}{order_value}\n\n"
         f"    from orders{where}\n\n)"
     )
-    if role["lines"]:
+    share = ""
+    if line_level:
+        assert dim is not None
+        ctes += line_shares(plan, profile, role, dim, order_key)
+        gross_expr = "order_shares.gross_sales"
+        gross_join = f"\n    inner join order_shares\n        on valid_orders.{order_key} = order_shares.{order_key}"
+        share = " * coalesce(order_shares.share, 0)"
+    elif role["lines"]:
         line_order = role["line_order"][1]  # type: ignore[index]
         price = role["line_price"][1]  # type: ignore[index]
         line_value = f"{role['line_quantity'][1]} * {price}" if role["line_quantity"] else price
@@ -208,7 +244,9 @@ def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
         "        count(*) as order_count,\n"
         "        count(distinct valid_orders.customer_id) as customer_count,\n"
         f"        sum({gross_expr}) as gross_sales,\n"
-        "        sum(coalesce(valid_orders.discounts, 0)) as discounts\n\n"
+        + (f"        sum(cast(round(coalesce(valid_orders.discounts, 0){share}, 2) as decimal(18, 2))) as discounts\n\n" if share else
+           "        sum(coalesce(valid_orders.discounts, 0)) as discounts\n\n")
+        + 
         f"    from valid_orders{gross_join}\n"
         f"    group by valid_orders.{period}{dgroup}\n\n)"
     )
@@ -218,10 +256,14 @@ def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
             "refunds_per_period as (\n\n"
             "    select\n"
             f"        {_period('refunds.' + role['refund_time'][1], grain)} as {period}{d},\n"  # type: ignore[index]
-            f"        sum(refunds.{role['refund_amount'][1]}) as refunds\n\n"  # type: ignore[index]
-            "    from refunds\n"
+            + (f"        sum(cast(round(refunds.{role['refund_amount'][1]}{share}, 2) as decimal(18, 2))) as refunds\n\n" if share else  # type: ignore[index]
+               f"        sum(refunds.{role['refund_amount'][1]}) as refunds\n\n")  # type: ignore[index]
+            + "    from refunds\n"
             "    inner join valid_orders\n"
             f"        on refunds.{role['refund_order'][1]} = valid_orders.{order_key}\n"  # type: ignore[index]
+            + (f"    inner join order_shares\n        on valid_orders.{order_key} = order_shares.{order_key}\n"
+               if share else "")
+            + 
             f"    group by {_period('refunds.' + role['refund_time'][1], grain)}{dgroup}\n\n)"  # type: ignore[index]
         )
         activity = (f"select {period} from orders_per_period\n"
@@ -242,7 +284,8 @@ def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
         "    from period_bounds\n\n)"
     )
     if dim:  # every breakdown value in every period
-        ctes += [f"dimension_values as (\n\n    select distinct {dim['name']}\n\n    from valid_orders\n\n)",
+        ctes += [f"dimension_values as (\n\n    select distinct {dim_cte}.{dim['name']}\n\n    from valid_orders"
+                 + (gross_join if line_level else "") + "\n\n)",
                  f"period_grid as (\n\n    select\n        period_spine.{period},\n        dimension_values.{dim['name']}"
                  "\n\n    from period_spine\n    cross join dimension_values\n\n)"]
     spine = "period_grid" if dim else "period_spine"
@@ -301,7 +344,7 @@ def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
         sql=sql,
         columns=columns,
         contract_enforced=True,
-        meta={"dimension": dim["name"]} if dim else {},
+        meta=({"dimension": dim["name"], **({"dimension_level": "line"} if line_level else {})} if dim else {}),
     )]
 
 

@@ -195,3 +195,36 @@ def test_sample_signups_by_country_row_by_row(tmp_path, sample_warehouse):
         from grid as g left join per_week as p on p.week = g.week and p.country_code = g.country_code
         order by 1, 2""")
     assert mart == gold and len(gold) > 20
+
+
+def test_sample_sales_by_product_type_allocates_order_money(tmp_path, sample_warehouse):
+    """A breakdown below the order: line value split by product type, discounts and refunds allocated by share."""
+    proposal = _propose(tmp_path, "monthly sales by product category", sample_warehouse)
+    assert proposal.plan.roles["dimension_level"] == "line"
+    mart = _rows(proposal.warehouse, """
+        select month_start_date, product_type, order_count, customer_count, gross_sales, discounts, refunds, net_sales
+        from main.fct_monthly_sales_by_product_type order by 1, 2""")
+    gold = _rows(proposal.warehouse, (CASES / "sample_monthly_sales_by_product_type" / "gold.sql").read_text()
+                 + "\norder by 1, 2")
+    assert len(mart) == len(gold) > 12
+    for got, want in zip(mart, gold):
+        assert got[:4] == want[:4] and _cents(got[4]) == _cents(want[4]), got[:2]
+        # allocations round each order's share to the cent: the two roundings may differ by a cent on a tie
+        assert abs(_cents(got[5]) - _cents(want[5])) <= 1 and abs(_cents(got[6]) - _cents(want[6])) <= 1, got[:2]
+        assert _cents(got[7]) == _cents(got[4]) - _cents(got[5]) - _cents(got[6])
+    [(gross,)] = _rows(proposal.warehouse, """
+        select sum(l.quantity * l.price) from main.stg_shop__order_lines as l
+        join main.stg_shop__orders as o on o.order_id = l.order_id where not o.is_test and o.cancelled_at is null""")
+    assert _cents(sum(r[4] for r in mart)) == _cents(gross)  # split, never lost or doubled
+
+
+def test_jaffle_revenue_by_payment_method(tmp_path):
+    proposal = _propose(tmp_path, "daily revenue by payment method", JAFFLE)
+    mart = _rows(proposal.warehouse, """
+        select sales_date, payment_method, order_count, gross_sales
+        from main.fct_daily_revenue_by_payment_method where order_count > 0 order by 1, 2""")
+    gold = _rows(proposal.warehouse, """
+        select o.order_date, p.payment_method, count(distinct o.id), sum(p.amount)
+        from raw_jaffle_shop_classic.raw_orders as o join raw_jaffle_shop_classic.raw_payments as p on p.order_id = o.id
+        group by all order by 1, 2""")
+    assert [(r[0], r[1], r[2], _cents(r[3])) for r in mart] == gold and len(gold) > 50

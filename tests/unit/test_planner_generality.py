@@ -46,15 +46,28 @@ def test_lifetime_value_needs_an_order_fact(sample_profile):
         plan("products mart with lifetime value", sample_profile)
 
 
-def test_unknown_breakdown_lists_candidates_and_says_why(jaffle_profile):
+def test_unknown_breakdown_lists_candidates_of_both_levels(jaffle_profile):
     with pytest.raises(RequestError) as err:
-        plan("daily revenue by payment method", jaffle_profile)
+        plan("daily revenue by colour", jaffle_profile)
     text = str(err.value)
-    assert "no breakdown column matches 'payment method'" in text
-    assert "Candidate columns: raw_orders.status" in text
-    assert "raw_payments.payment_method" in text and "not supported yet" in text
+    assert "no breakdown column matches 'colour'" in text
+    assert "Candidate columns: raw_orders.status, raw_payments.payment_method." in text
     assert "raw_customers.first_name" not in text  # personal data is never offered as a breakdown
     assert "Request patterns:" in text
+
+
+def test_event_breakdowns_stay_on_the_event_table(sample_profile):
+    with pytest.raises(RequestError, match="Columns of other tables match .*customers.country_code"):
+        plan("daily refunds by country", sample_profile)
+
+
+def test_breakdown_below_the_order_is_allocated_and_says_so(sample_profile, jaffle_profile):
+    p = plan("monthly sales by product category", sample_profile)
+    assert (p.mart_name, p.roles["dimension"], p.roles["dimension_level"]) == (
+        "fct_monthly_sales_by_product_type", "products.product_type", "line")
+    assert any("allocated in proportion" in i for i in p.interpretations)
+    j = plan("daily revenue by payment method", jaffle_profile)
+    assert j.roles["dimension"] == "raw_payments.payment_method" and j.roles["dimension_level"] == "line"
 
 
 def test_filter_value_must_exist(jaffle_profile):
