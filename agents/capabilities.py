@@ -26,15 +26,36 @@ def suggestions(profile: WarehouseProfile) -> list[dict[str, str]]:
         for adjective in GRAIN_ADJECTIVE.values():
             out.append({"request": f"{adjective}_sales mart",
                         "from": f"{o}.{binding.order_time.name}; gross sales from {gross}{refunds}"})
+    from agents.planner import capabilities as buildable  # breakdowns, filters, entity marts
+
+    listed = {o["request"] for o in out}
+    for request in buildable(profile):
+        if request not in listed and request != "staging models" and not request.startswith("daily_"):
+            out.append({"request": request, "from": _source_of(request, profile)})
     out.append({"request": "staging models",
                 "from": f"{len(profile.tables)} tables: " + ", ".join(t.name for t in profile.tables[:12])})
     return out
 
 
+def _source_of(request: str, profile: WarehouseProfile) -> str:
+    """What the planner would build ``request`` from: its first interpretation."""
+    from agents.planner import plan
+    from dataeng_crew.errors import RequestError
+
+    try:
+        p = plan(request, profile)
+    except RequestError as exc:  # pragma: no cover - capabilities only lists what plans
+        return str(exc).splitlines()[0]
+    return f"{p.mart_name}: {p.interpretations[0] if p.interpretations else ''}"
+
+
 def capabilities(profile: WarehouseProfile | None = None) -> dict[str, Any]:
     """Roles, what each builds, example requests, and suggestions for ``profile`` when given."""
+    from agents.planner import PATTERNS, REFUSED
+
     data: dict[str, Any] = {"roles": [{"name": r.name, "builds": r.builds, "examples": list(r.examples)}
-                                      for r in registered_roles()]}
+                                      for r in registered_roles()],
+                            "patterns": list(PATTERNS), "refused": list(REFUSED)}
     if profile is not None:
         data["warehouse"] = profile.path
         data["suggestions"] = suggestions(profile)

@@ -20,6 +20,7 @@ from sqlglot.errors import SqlglotError
 from sqlglot.lineage import lineage
 
 from agents.modeler import raw_table_of, source_name, staged_columns
+from agents.semantics import quote_if_needed
 from agents.roles import RoleContext, explain, register_role
 from dataeng_crew.contracts import (
     ApprovalRequest,
@@ -175,10 +176,10 @@ def mask_marts(marts: list[ModelSpec], exposures: list[PiiExposure]) -> list[Mod
         for col in mart.columns:
             e = leaks.get(col.name)
             if e is None:
-                select.append(col.name)
+                select.append(quote_if_needed(col.name))  # reserved words ("group") stay valid
                 columns.append(col)
             elif e.action == "hash":
-                select.append(f"sha256(cast({col.name} as varchar)) as {col.name}_hash")
+                select.append(f"sha256(cast({quote_if_needed(col.name)} as varchar)) as {quote_if_needed(col.name + '_hash')}")
                 columns.append(ColumnSpec(
                     name=f"{col.name}_hash", data_type="VARCHAR" if col.data_type else None,
                     description=f"SHA-256 of {col.name} (restricted: {', '.join(e.sources)}); "

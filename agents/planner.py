@@ -6,17 +6,23 @@ import re
 
 from agents.semantics import (
     SalesBinding,
+    base_type,
     bind_sales,
     entity_name,
     event_time,
+    is_load_timestamp,
     is_minor_units,
+    plural,
+    singular,
+    snake_case,
     is_money,
     is_temporal,
     staged_name,
 )
 from agents.roles import RoleContext, explain, register_role
-from dataeng_crew.contracts import Grain, MeasureSpec, Plan, WarehouseProfile
+from dataeng_crew.contracts import ColumnProfile, GovernancePolicy, Grain, MeasureSpec, Plan, TableProfile, WarehouseProfile
 from dataeng_crew.errors import RequestError
+from tools.warehouse import primary_key
 
 
 GRAIN_WORDS = {
@@ -43,11 +49,39 @@ EVENT_SUBJECTS = {
 STAGING_WORDS = {"staging", "stage", "sources", "source", "raw", "all", "tables", "layer", "everything"}
 
 
+PATTERNS = (
+    "<daily|weekly|monthly|quarterly|yearly> <sales|revenue|orders> [mart] — from the order fact",
+    "<grain> <signups|refunds|payments> — row counts and money per period of an event table",
+    "<grain> <subject> by <column> — breakdown by a column of the fact, a table it references, or its line "
+    "items / payments (allocated by value share)",
+    "<grain> <subject> for <column> <value> — filter on a column of the fact",
+    "<entity> mart | dim <entity> [with lifetime value] — one row per entity with aggregates of its facts",
+    "staging models | stage <table>",
+)
+REFUSED = (
+    "breakdowns of event marts by columns of other tables; breakdowns below the order for entity marts",
+    "several grains, several subjects or several breakdowns in one request",
+    "filters with operators other than equality, date ranges, top-N, ratios and custom formulas",
+    "marts over tables without a primary key or an event time",
+)
+
+
 def capabilities(profile: WarehouseProfile) -> list[str]:
     """Requests this brain can build on ``profile``, as example request strings."""
-    marts = [f"{adj}_sales mart" for adj in GRAIN_ADJECTIVE.values()] if bind_sales(profile) else []
+    binding = bind_sales(profile)
+    marts = [f"{adj}_sales mart" for adj in GRAIN_ADJECTIVE.values()] if binding else []
     marts += [f"daily {word}" for word in ("signups", "refunds", "payments")
               if event_tables(EVENT_SUBJECTS[word], profile)]
+    if binding is not None:
+        dims = dimension_candidates([binding.orders, *_parents(binding.orders, profile)])
+        if dims:
+            marts.append(f"monthly sales by {staged_name(dims[0][1], dims[0][0]).replace('_', ' ')}")
+        own = dimension_candidates([binding.orders])
+        if own and own[0][1].top_values:
+            marts.append(f"weekly orders for {snake_case(own[0][1].name).replace('_', ' ')} "
+                         f"{sorted(own[0][1].top_values)[0].strip().lower()}")
+    referenced = {fk.ref_table for fk in profile.foreign_keys}
+    marts += [f"{plural(entity_name(t.name))} mart" for t in profile.tables if t.name in referenced and primary_key(t)]
     return marts + ["staging models"]
 
 
@@ -58,7 +92,8 @@ def _refuse(request: str, profile: WarehouseProfile, why: str) -> RequestError:
     if len(options) == 1:
         can += (". No order-like fact (a table named *orders with a key, an event time and an amount or line "
                 "items) was found, so no sales mart can be built from this warehouse yet.")
-    return RequestError(f"cannot plan {request!r}: {why}\nTables found: {tables}\n{can}")
+    patterns = "Request patterns: " + "; ".join(p.split(" — ")[0] for p in PATTERNS)
+    return RequestError(f"cannot plan {request!r}: {why}\nTables found: {tables}\n{can}\n{patterns}")
 
 
 def _table_words(profile: WarehouseProfile) -> set[str]:
@@ -112,9 +147,15 @@ def event_plan(text: str, grain: Grain | None, event: tuple, profile: WarehouseP
         interpretations.append("Summed per period: " + ", ".join(f"{table.name}.{c.name}" for c in money) + ".")
     for f in flags:
         interpretations.append(f"Rows flagged by {table.name}.{f.name} (test or soft-deleted) are excluded.")
+    alternatives = []
     if len(timed) > 1:
         others = ", ".join(t.name for t, _ in timed if t is not table)
         interpretations.append(f"Chose {table.name} (most rows) over {others}.")
+        alternatives.append(f"Other tables also record {subject}: {others}; chose {table.name}, the one with most rows.")
+    other_times = [c.name for c in table.columns if is_temporal(c) and c is not when and not is_load_timestamp(c)]
+    if other_times:
+        alternatives.append(f"{table.name} has other timestamps ({', '.join(other_times)}); counted on {when.name}, "
+                            f"the preferred event time for {subject}.")
     roles = {"fact": table.name, "event_time": f"{table.name}.{when.name}"}
     roles.update({f"measure_{i}": f"{table.name}.{c.name}" for i, c in enumerate(money)})
     roles.update({f"exclude_{i}": f"{table.name}.{c.name}" for i, c in enumerate(flags)})
@@ -125,7 +166,294 @@ def event_plan(text: str, grain: Grain | None, event: tuple, profile: WarehouseP
                   for c in money]
     return Plan(request=text, kind="event", mart_name=f"fct_{GRAIN_ADJECTIVE[grain]}_{subject}", grain=grain,
                 subject=subject, measures=measures_, source_tables=list(dict.fromkeys(tables)), roles=roles,
-                interpretations=interpretations)
+                interpretations=interpretations, alternatives=alternatives)
+
+
+ENTITY_WORDS = {"dim", "dimension", "entity", "with", "and", "their", "lifetime", "value", "ltv", "clv", "aggregates",
+                "stats", "metrics", "per", "one", "row", "each"}
+EXCLUDE_FLAG = r"(is_)?test(_\w+)?|(is_)?deleted|deleted_at|_?fivetran_deleted|cancell?ed_at|is_cancell?ed"
+
+
+def _same_entity(word: str, table: str) -> bool:
+    return plural(singular(word)) == plural(singular(entity_name(table)))
+
+
+def entity_table(words: list[str], profile: WarehouseProfile) -> tuple[TableProfile, list[str]] | None:
+    """``(table, words left over)`` when the request names an entity table with a primary key."""
+    for size in (3, 2, 1):  # "order lines" before "lines"
+        for i in range(len(words) - size + 1):
+            phrase = "_".join(words[i:i + size])
+            for t in profile.tables:
+                if _same_entity(phrase, t.name) and primary_key(t):
+                    return t, words[:i] + words[i + size:]
+    return None
+
+
+def exclusion_flags(table: TableProfile) -> list[ColumnProfile]:
+    """Columns of ``table`` marking test, cancelled or soft-deleted rows."""
+    return [c for c in table.columns if re.fullmatch(EXCLUDE_FLAG, entity_name(c.name))]
+
+
+PRICE = r"(unit_)?price|unit_amount"
+
+
+def entity_measure(col: ColumnProfile, child: TableProfile, qty: ColumnProfile | None) -> tuple[str, str]:
+    """Name and source of the sum of one money column of a child fact (price × quantity when both exist)."""
+    child_entity = singular(entity_name(child.name))
+    name = staged_name(col, child)
+    if qty is not None and re.fullmatch(PRICE, snake_case(col.name)):
+        return f"total_{child_entity}_value", f"{child.name}.{qty.name} × {child.name}.{col.name}"
+    name = name.removeprefix("total_")
+    return f"total_{child_entity}_{name}", f"{child.name}.{col.name}"
+
+
+def entity_plan(text: str, table: TableProfile, rest: list[str], profile: WarehouseProfile) -> Plan:
+    """One row per entity: its staged attributes plus aggregates of every fact that references it.
+
+    Raises:
+        RequestError: When the request has words this pattern does not understand.
+    """
+    unknown = [w for w in rest if w not in ENTITY_WORDS]
+    if unknown:
+        raise _refuse(text, profile, f"words not understood for an entity mart: {', '.join(unknown)}")
+    ent = entity_name(table.name)
+    name = plural(ent)
+    mart = f"dim_{name}"
+    key = table.column(primary_key(table))
+    roles = {"entity": table.name, "entity_key": f"{table.name}.{key.name}"}
+    interpretations = [
+        f"'{text}' is an entity mart: one row per {singular(name)} of {table.name}, keyed on {key.name}; "
+        f"named {mart} (dbt style: dim_<entities> for an entity mart).",
+        f"Attributes are the staged columns of {table.name} (load metadata left out); PII among them is masked "
+        "in the mart by the governance policy.",
+    ]
+    measures_: list[MeasureSpec] = []
+    alternatives: list[str] = []
+    binding = bind_sales(profile)
+    tables = [table.name]
+    children = [fk for fk in profile.foreign_keys if fk.ref_table == table.name and fk.table != table.name]
+    for i, fk in enumerate(sorted(children, key=lambda f: (f.table, f.column))):
+        child = profile.table(fk.table)
+        if child is None:
+            continue
+        child_entity = singular(entity_name(child.name))
+        roles[f"child_{i}"] = child.name
+        roles[f"child_{i}_key"] = f"{child.name}.{fk.column}"
+        tables.append(child.name)
+        when = event_time(child)
+        if when is not None:
+            roles[f"child_{i}_time"] = f"{child.name}.{when.name}"
+        for j, flag in enumerate(exclusion_flags(child)):
+            roles[f"child_{i}_exclude_{j}"] = f"{child.name}.{flag.name}"
+            interpretations.append(f"{child.name} rows flagged by {flag.name} (test, cancelled or deleted) are not counted.")
+        count = f"{child_entity}_count" if child_entity != singular(ent) else f"child_{child_entity}_count"
+        measures_.append(MeasureSpec(name=count, definition=f"Number of {child.name} rows of the {singular(ent)} "
+                                     f"(via {child.name}.{fk.column}); 0 when none."))
+        if when is not None:
+            suffix = "date" if staged_name(when, child).endswith("_date") else "at"
+            for word, fn in (("first", "earliest"), ("most_recent", "latest")):
+                measures_.append(MeasureSpec(name=f"{word}_{child_entity}_{suffix}", definition=(
+                    f"The {fn} {child.name}.{when.name} of the {singular(ent)}; null when none.")))
+        sales_bound = binding is not None and binding.orders.name == child.name
+        if sales_bound:
+            assert binding is not None
+            roles[f"child_{i}_sales"] = "true"
+            roles.update(binding.roles())
+            tables += [t.name for t in (binding.lines, binding.refunds) if t is not None]
+            src = ("line items (quantity × unit price)" if binding.line_quantity else
+                   f"{binding.lines.name} per {child_entity}" if binding.lines else
+                   f"{child.name}.{binding.order_amount.name}")  # type: ignore[union-attr]
+            measures_.append(MeasureSpec(name="lifetime_value", definition=(
+                f"Sum over the {singular(ent)}'s valid {child.name} of gross value ({src}) minus discounts minus "
+                "refunds, in major units; 0 when none.")))
+            interpretations.append(f"Lifetime value is net sales: the per-{child_entity} value used by the sales marts "
+                                   f"({src}), less discounts and refunds, summed over the {singular(ent)}'s valid {child.name}.")
+            if binding.lines is not None and binding.order_amount is None and not binding.line_quantity:
+                alternatives.append(f"Lifetime value sums {binding.lines.name} per {child_entity} because {child.name} "
+                                    "has no amount column.")
+            elif binding.lines is not None and binding.line_quantity and binding.order_amount is not None:
+                alternatives.append(f"Lifetime value could use {child.name}.{binding.order_amount.name}; chose the line "
+                                    f"items in {binding.lines.name} (quantity × price), the source the sales marts use.")
+        else:
+            money = [c for c in child.columns if is_money(c)]
+            qty = next((c for c in child.columns if re.fullmatch(r"quantity|qty|units?", snake_case(c.name))), None)
+            for j, col in enumerate(money):
+                roles[f"child_{i}_measure_{j}"] = f"{child.name}.{col.name}"
+            if qty is not None:
+                roles[f"child_{i}_quantity"] = f"{child.name}.{qty.name}"
+            if binding is not None and binding.orders.name != table.name and any(
+                    f.table == child.name and f.ref_table == binding.orders.name for f in profile.foreign_keys):
+                roles[f"child_{i}_via_orders"] = binding.orders.name
+                roles.update({k: v for k, v in binding.roles().items() if k in {"orders", "test_flag", "cancelled"}})
+                tables.append(binding.orders.name)
+                interpretations.append(f"{child.name} rows of test or cancelled {binding.orders.name} are not counted.")
+            for col in money:
+                n, what = entity_measure(col, child, qty)
+                measures_.append(MeasureSpec(name=n, definition=(
+                    f"Sum of {what} over the {singular(ent)}'s {child.name} rows, in major units; 0 when none.")))
+            if qty is not None:
+                measures_.append(MeasureSpec(name=f"total_{child_entity}_{staged_name(qty, child)}", definition=(
+                    f"Sum of {child.name}.{qty.name} over the {singular(ent)}'s rows; 0 when none.")))
+        interpretations.append(f"Aggregates of {child.name} (joined on {child.name}.{fk.column}) are computed in "
+                               f"int_{plural(entity_name(child.name))}_aggregated_to_{name}.")
+    if not children:
+        interpretations.append(f"No table references {table.name}: the mart holds its attributes only.")
+    if "lifetime" in rest or "ltv" in rest or "clv" in rest:
+        if not any(m.name == "lifetime_value" for m in measures_):
+            raise _refuse(text, profile, f"no order fact with an amount references {table.name}, so no lifetime "
+                          "value can be computed")
+        interpretations.append("'lifetime value' is the lifetime_value column.")
+    for fk in profile.foreign_keys:  # parents of the staged tables, so relationships can be tested
+        if fk.table in tables and fk.ref_table not in tables:
+            tables.append(fk.ref_table)
+    return Plan(request=text, kind="entity", mart_name=mart, subject=name, measures=measures_,
+                source_tables=list(dict.fromkeys(tables)), roles=roles, interpretations=interpretations,
+                alternatives=alternatives)
+
+
+BREAKDOWN = re.compile(r"\bby\s+(?P<dim>.+?)(?=\s+(?:for|where|with|only)\b|$)")
+FILTER = re.compile(r"\b(?:for|where|with|only)\s+(?P<filter>.+?)(?=\s+by\b|$)")
+
+
+PERSONAL = r"(^|_)(name|email|e_mail|phone|address\d*|street|zip|postcode|birth\w*|ssn|iban)($|_)"
+
+
+def split_breakdown(text: str) -> tuple[str, str | None, str | None]:
+    """``(rest, dimension phrase, filter phrase)`` of a request like "daily revenue by method for status paid"."""
+    lowered = text.lower()
+    dim = BREAKDOWN.search(lowered)
+    flt = FILTER.search(lowered)
+    rest = lowered
+    for m in (dim, flt):
+        if m:
+            rest = rest.replace(m.group(0), " ")
+    return rest, dim.group("dim").strip() if dim else None, flt.group("filter").strip() if flt else None
+
+
+SYNONYMS = {"category": {"type", "kind", "class", "group", "category"}, "type": {"kind", "category", "type"},
+            "method": {"gateway", "method", "type"}, "country": {"country", "nation"}, "channel": {"source", "channel"}}
+
+
+def _phrase_key(phrase: str) -> str:
+    return "_".join(w for w in re.split(r"[^a-z0-9]+", phrase.lower()) if w)
+
+
+def dimension_candidates(tables: list[TableProfile]) -> list[tuple[TableProfile, ColumnProfile]]:
+    """Columns a mart can be broken down by: low-cardinality text (statuses, types, methods, countries)."""
+    return [(t, c) for t in tables for c in t.columns
+            if base_type(c.data_type) in {"VARCHAR", "BOOLEAN"} and c.top_values and not is_temporal(c)
+            and not re.search(PERSONAL, snake_case(c.name)) and not re.fullmatch(EXCLUDE_FLAG, snake_case(c.name))]
+
+
+def _candidates_text(cands: list[tuple[TableProfile, ColumnProfile]]) -> str:
+    return ", ".join(f"{t.name}.{c.name}" for t, c in cands) or "none"
+
+
+def resolve_column(phrase: str, tables: list[TableProfile], text: str, profile: WarehouseProfile,
+                   what: str) -> tuple[tuple[TableProfile, ColumnProfile], list[str]]:
+    """The breakdown column a phrase names, and the other columns it could also have meant.
+
+    Raises:
+        RequestError: When no column matches; the message lists the candidate columns.
+    """
+    key = _phrase_key(phrase)
+    cands = dimension_candidates(tables)
+    exact = [(t, c) for t, c in cands if snake_case(c.name) == key or staged_name(c, t) == key]
+    def words_match(t: TableProfile, c: ColumnProfile) -> bool:  # every word of the phrase, or a synonym of it
+        have = set(snake_case(c.name).split("_")) | {singular(entity_name(t.name))}
+        return all(({w, singular(w)} | SYNONYMS.get(w, set())) & have for w in key.split("_"))
+
+    loose = [(t, c) for t, c in cands if (t, c) not in exact and words_match(t, c)]
+    found = exact + loose
+    if not found:
+        elsewhere = [f"{t.name}.{c.name}" for t, c in dimension_candidates(profile.tables)
+                     if t not in tables and any(w in snake_case(c.name).split("_") + [entity_name(t.name)]
+                                                for w in key.split("_"))]
+        hint = (f" Columns of other tables match ({', '.join(elsewhere)}), but this mart can only be broken down "
+                f"by columns of {tables[0].name}, of a table it references, or (sales marts) of its line items or "
+                "payments and their parents.") if elsewhere else ""
+        raise _refuse(text, profile, f"no {what} column matches {phrase!r}. Candidate columns: "
+                      f"{_candidates_text(cands)}.{hint}")
+    return found[0], [f"{what} {phrase!r} could also mean {t.name}.{c.name}" for t, c in found[1:]]
+
+
+def resolve_filter(phrase: str, tables: list[TableProfile], text: str, profile: WarehouseProfile
+                   ) -> tuple[TableProfile, ColumnProfile, str, list[str]]:
+    """``(table, column, value, alternatives)`` for a filter phrase like "status completed" or "status = paid".
+
+    Raises:
+        RequestError: When no column/value pair matches; the message lists candidates and their values.
+    """
+    tokens = [w for w in re.split(r"\s*(?:=|==|\bis\b|\s)\s*", phrase.strip()) if w]
+    cands = dimension_candidates(tables)
+    for k in range(len(tokens) - 1, 0, -1):
+        col_phrase, value = " ".join(tokens[:k]), " ".join(tokens[k:]).strip("'\"")
+        try:
+            (table, col), alternatives = resolve_column(col_phrase, tables, text, profile, "filter")
+        except RequestError:
+            continue
+        match = next((v for v in col.top_values if v.strip().lower() == value.lower()), None)
+        if match is None:
+            raise _refuse(text, profile, f"{table.name}.{col.name} has no value {value!r}; its values: "
+                          + ", ".join(sorted(col.top_values)[:20]))
+        return table, col, match, alternatives
+    values = "; ".join(f"{t.name}.{c.name} ({', '.join(sorted(c.top_values)[:8])})" for t, c in cands)
+    raise _refuse(text, profile, f"the filter {phrase!r} names no column and value; write '<column> <value>'. "
+                  f"Candidate columns: {values or 'none'}")
+
+
+def apply_breakdown(p: Plan, dim: str | None, flt: str | None, fact: TableProfile, parents: list[TableProfile],
+                    text: str, profile: WarehouseProfile) -> Plan:
+    """Add a breakdown dimension (part of the grain) and/or a filter (a where clause) to a time-grain plan."""
+    roles, interpretations, alternatives = dict(p.roles), list(p.interpretations), list(p.alternatives)
+    filters: dict[str, str] = {}
+    name = p.mart_name or ""
+    if flt:
+        table, col, value, alts = resolve_filter(flt, [fact], text, profile)
+        roles["filter_0"] = f"{table.name}.{col.name}"
+        filters["filter_0"] = value
+        interpretations.append(f"Filter {flt!r}: only {table.name} rows where {col.name} = '{value}' "
+                               "(compared after staging's cleaning).")
+        alternatives += alts
+        name = name.replace("fct_", "fct_", 1).replace(f"_{p.subject}", f"_{_phrase_key(value)}_{p.subject}", 1)
+    if dim:
+        lines = profile.table(p.roles.get("lines", "")) if p.kind == "time_grain" else None
+        try:
+            (table, col), alts = resolve_column(dim, [fact, *parents], text, profile, "breakdown")
+            below = False
+        except RequestError:
+            if lines is None:
+                raise
+            below_tables = [lines] + [t for t in _parents(lines, profile) if t.name != fact.name]
+            try:
+                (table, col), alts = resolve_column(dim, below_tables, text, profile, "breakdown")
+            except RequestError:  # refuse with every candidate of both levels
+                resolve_column(dim, [fact, *parents, *below_tables], text, profile, "breakdown")
+                raise
+            below = True
+        roles["dimension"] = f"{table.name}.{col.name}"
+        interpretations.append(
+            f"Breakdown {dim!r}: one row per period and {table.name}.{col.name}"
+            + ("" if table is fact or below else f" (joined from {fact.name} to its parent {table.name})")
+            + "; every value seen appears in every period, with zeros.")
+        if below:
+            roles["dimension_level"] = "line"
+            interpretations.append(
+                f"{table.name}.{col.name} is below the order (per row of {lines.name}): each order's value is split "
+                f"by it; order_count counts an order once per value it has {lines.name} rows in (so the values can "
+                f"add up to more than all orders), orders without {lines.name} rows are left out, and the order's "
+                "discounts and refunds are allocated in proportion to each value's share of the order's gross, "
+                "rounded to the cent.")
+        alternatives += alts
+        name += f"_by_{staged_name(col, table)}"
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+        name = re.sub(r"[^a-z0-9_]+", "_", name.lower()).strip("_")
+    return p.model_copy(update={"roles": roles, "filters": filters, "mart_name": name,
+                                "interpretations": interpretations, "alternatives": alternatives})
+
+
+def _parents(table: TableProfile, profile: WarehouseProfile) -> list[TableProfile]:
+    return [t for fk in profile.foreign_keys if fk.table == table.name and (t := profile.table(fk.ref_table))]
 
 
 def measures(binding: SalesBinding) -> list[MeasureSpec]:
@@ -180,14 +508,27 @@ def plan(request: str, profile: WarehouseProfile) -> Plan:
     if len(text) > MAX_REQUEST_CHARS:
         raise _refuse(text[:60] + "…", profile, f"the request is longer than {MAX_REQUEST_CHARS} characters")
     words = [w for w in re.split(r"[^a-z0-9]+", text.lower()) if w and w not in FILLER]
+    if words and set(words) <= STAGING_WORDS | _table_words(profile) and set(words) & STAGING_WORDS:
+        return staging_plan(text, words, profile)
+    entity = entity_table(words, profile) if not {w for w in words if w in GRAIN_WORDS} else None
+    if entity is not None:
+        return entity_plan(text, entity[0], entity[1], profile)
+    keyless = [t.name for t in profile.tables if not primary_key(t) and any(_same_entity(w, t.name) for w in words)]
+    if keyless and not set(words) & (set(GRAIN_WORDS) | STAGING_WORDS):
+        raise _refuse(text, profile, f"{', '.join(keyless)} has no primary key (no unique, non-null id-like column), "
+                      "so no one-row-per-entity mart can be built from it")
     if words and set(words) <= STAGING_WORDS | _table_words(profile):
         return staging_plan(text, words, profile)
+    rest, dim, flt = split_breakdown(text) if set(words) & set(GRAIN_WORDS) else (text, None, None)
+    if dim or flt:
+        words = [w for w in re.split(r"[^a-z0-9]+", rest) if w and w not in FILLER]
     grains = [GRAIN_WORDS[w] for w in words if w in GRAIN_WORDS]
     events = [EVENT_SUBJECTS[w] for w in words if w in EVENT_SUBJECTS]
     if events and not [w for w in words if w not in GRAIN_WORDS and w not in EVENT_SUBJECTS]:
         if len(set(grains)) > 1:
             raise _refuse(text, profile, "more than one time grain requested; ask for one mart at a time")
-        return event_plan(text, grains[0] if grains else None, events[0], profile)
+        return _with_breakdown(event_plan(text, grains[0] if grains else None, events[0], profile), dim, flt,
+                               text, profile)
     subjects = [SALES_SUBJECTS[w] for w in words if w in SALES_SUBJECTS]
     unknown = [w for w in words if w not in GRAIN_WORDS and w not in SALES_SUBJECTS]
     if not subjects:
@@ -238,15 +579,78 @@ def plan(request: str, profile: WarehouseProfile) -> Plan:
     if minor:
         interpretations.append("Integer money columns are minor units (cents) and are divided by 100: "
                                + ", ".join(minor) + ".")
-    return Plan(
+    alternatives = sales_alternatives(binding, profile)
+    return _with_breakdown(Plan(
         request=text, mart_name=mart, grain=grain, subject=subject, measures=measures(binding),
-        source_tables=tables, roles=binding.roles(), interpretations=interpretations,
-    )
+        source_tables=tables, roles=binding.roles(), interpretations=interpretations, alternatives=alternatives,
+    ), dim, flt, text, profile)
+
+
+def _with_breakdown(p: Plan, dim: str | None, flt: str | None, text: str, profile: WarehouseProfile) -> Plan:
+    """The plan with the request's breakdown and filter applied (unchanged when it has none)."""
+    if not dim and not flt:
+        return p
+    fact = profile.table(p.roles.get("orders") or p.roles["fact"])
+    assert fact is not None
+    parents = _parents(fact, profile) if p.kind == "time_grain" else []
+    out = apply_breakdown(p, dim, flt, fact, parents, text, profile)
+    tables = list(out.source_tables)
+    dim_table = out.roles.get("dimension", "").partition(".")[0]
+    if dim_table and dim_table not in tables:
+        tables.append(dim_table)
+    return out.model_copy(update={"source_tables": tables})
+
+
+def sales_alternatives(binding: SalesBinding, profile: WarehouseProfile) -> list[str]:
+    """Other facts or columns that could also have answered a sales request, and why they were not used."""
+    out = []
+    o = binding.orders
+    others = [t.name for t in profile.tables if t is not o and re.search(r"(^|_)orders?$", snake_case(t.name))
+              and primary_key(t) and event_time(t)]
+    if others:
+        out.append(f"Other order-like tables: {', '.join(others)}; chose {o.name}, the largest.")
+    if binding.lines is not None and binding.line_quantity is not None and binding.order_amount is not None:
+        out.append(f"Gross sales could come from {o.name}.{binding.order_amount.name}; chose the line items in "
+                   f"{binding.lines.name} (quantity × price), which the order amount should equal.")
+    if binding.lines is not None and binding.line_quantity is None:
+        out.append(f"Gross sales sum the rows of {binding.lines.name} per order because {o.name} has no amount "
+                   "column and no line items with a quantity were found.")
+    payments = [t.name for t in profile.tables if t is not binding.lines and re.search(
+        r"payments?|transactions?|charges?", snake_case(t.name)) and any(
+        fk.table == t.name and fk.ref_table == o.name for fk in profile.foreign_keys)]
+    if payments and binding.lines is not None and binding.line_quantity is not None:
+        out.append(f"Sales could also be read from payments ({', '.join(payments)}); chose what was ordered "
+                   "(line items), not what was paid, so unpaid and partially paid orders count in full.")
+    times = [c.name for c in o.columns if is_temporal(c) and c is not binding.order_time and not
+             c.name.lower().startswith(("updated", "_", "loaded")) and c is not binding.cancelled]
+    if times:
+        out.append(f"{o.name} has other timestamps ({', '.join(times)}); chose {binding.order_time.name}, the "
+                   "event time by name preference (ordered/created before processed/updated).")
+    return out
+
+
+def mark_incremental(p: Plan, profile: WarehouseProfile, policy: GovernancePolicy) -> Plan:
+    """Make an event mart over a fact larger than ``policy.incremental_above_rows`` incremental, with a lookback."""
+    fact = profile.table(p.roles.get("fact") or p.roles.get("orders") or "")
+    if fact is None or p.mart_name is None or fact.row_count <= policy.incremental_above_rows:
+        return p
+    if p.kind != "event" or "dimension" in p.roles or not policy.incremental_lookback_periods:
+        why = ("a breakdown's value list can grow with new rows" if "dimension" in p.roles
+               else "its refunds and spine span several facts")
+        return p.model_copy(update={"interpretations": p.interpretations + [
+            f"{fact.name} has {fact.row_count:,} rows (> {policy.incremental_above_rows:,}), but this mart stays a "
+            f"full table: incremental builds are supported for single-fact event marts without a breakdown ({why})."]})
+    n = policy.incremental_lookback_periods
+    return p.model_copy(update={"incremental_lookback": n, "interpretations": p.interpretations + [
+        f"{fact.name} has {fact.row_count:,} rows (> {policy.incremental_above_rows:,}, the governance policy's "
+        f"incremental_above_rows): the mart is incremental (unique key: the period); each run recomputes the last "
+        f"{n} {p.grain.value if p.grain else 'period'}s already built, so late-arriving rows in them are counted. "
+        f"Rows arriving later than that need a --full-refresh."]})
 
 
 def _plan_step(ctx: RoleContext) -> tuple[str, str]:
     """This role's step in a proposal: run the brain, return (thought, observation)."""
-    ctx.plan = ctx.brain.plan(ctx.request, ctx.profile)
+    ctx.plan = mark_incremental(ctx.brain.plan(ctx.request, ctx.profile), ctx.profile, ctx.policy)
     return explain(ctx.brain, "plan", ctx.plan), (f"mart {ctx.plan.mart_name or '(none)'}; "
                                                   f"stage {', '.join(ctx.plan.source_tables)}")
 

@@ -15,17 +15,20 @@ Every generated test is proven by the build; :func:`triage` decides what a failu
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from agents.modeler import StagedColumn, raw_table_of, source_name, staged_columns, staging_model_name
 from agents.semantics import (
     base_type,
+    entity_name,
     is_category,
     is_load_timestamp,
     is_money,
     is_temporal,
     load_timestamp,
     normalised_values,
+    singular,
 )
 from agents.roles import RoleContext, explain, register_role
 from agents.transformer import event_filters, staged_role, valid_order_filters
@@ -121,16 +124,24 @@ def _mart_tests(model: ModelSpec, plan: Plan | None, profile: WarehouseProfile) 
     tests: dict[str, list[TestSpec]] = {
         period: [TestSpec(name="unique", column=period, reason="one row per period"),
                  TestSpec(name="not_null", column=period, reason="one row per period")]}
+    dim = model.meta.get("dimension")
     names = {c.name for c in model.columns}
+    if dim:  # the grain is period × breakdown value
+        tests[period] = [TestSpec(name="not_null", column=period, reason="one row per period and value")]
     money = {c.name for c in model.columns if (c.data_type or "").upper().startswith("DECIMAL")
              and not c.name.startswith("average")}
     for col in model.columns[1:]:
+        if col.name == dim:
+            continue
         if col.name.endswith("_count") or col.name in money:
             tests[col.name] = [TestSpec(name="not_null", column=col.name, reason="zero, never null, on empty periods")]
         if col.name.endswith("_count") or col.name in {"gross_sales", "discounts", "refunds"}:
             tests[col.name].append(TestSpec(name="crew_values_at_least", column=col.name,
                                             arguments={"min_value": 0}, reason="counts and amounts are never negative"))
     model_tests: list[TestSpec] = []
+    if dim:
+        model_tests.append(TestSpec(name="crew_unique_combination", arguments={"columns": [period, dim]},
+                                    reason="one row per period and breakdown value"))
     if {"net_sales", "gross_sales", "discounts", "refunds"} <= names:
         model_tests.append(TestSpec(name="crew_expression_is_true",
                                     arguments={"expression": "net_sales = gross_sales - discounts - refunds"},
@@ -144,7 +155,7 @@ def _mart_tests(model: ModelSpec, plan: Plan | None, profile: WarehouseProfile) 
             model_tests.append(TestSpec(name="crew_reconciles_with", arguments={
                 "expression": count, "to": f"ref('{fact[0]}')", "compare_expression": "1", "compare_where": where},
                 reason="total events equal the staged rows they come from"))
-    elif plan is not None:
+    elif plan is not None and model.meta.get("dimension_level") != "line":  # split orders do not add up to all
         orders = staged_role(plan, profile, "orders")
         discount = staged_role(plan, profile, "discount")
         where = " and ".join(valid_order_filters(plan, profile)) or None
@@ -156,6 +167,53 @@ def _mart_tests(model: ModelSpec, plan: Plan | None, profile: WarehouseProfile) 
             model_tests.append(TestSpec(name="crew_reconciles_with", arguments={
                 "expression": "discounts", "to": f"ref('{orders[0]}')", "compare_expression": discount[1],
                 **({"compare_where": where} if where else {})}, reason="total discounts equal staging's, to the cent"))
+    return tests, model_tests
+
+
+def _intermediate_tests(model: ModelSpec) -> tuple[dict[str, list[TestSpec]], list[TestSpec]]:
+    key = model.columns[0].name
+    return {key: [TestSpec(name="unique", column=key, reason="aggregated to one row per entity"),
+                  TestSpec(name="not_null", column=key, reason="rows without the entity are filtered out")]}, []
+
+
+def _entity_tests(model: ModelSpec, plan: Plan | None, profile: WarehouseProfile
+                  ) -> tuple[dict[str, list[TestSpec]], list[TestSpec]]:
+    """Entity mart: key unique/not_null and related to staging, counts never null/negative, counts reconciled."""
+    key = str(model.meta.get("entity_key") or model.columns[0].name)
+    tests: dict[str, list[TestSpec]] = {key: [
+        TestSpec(name="unique", column=key, reason="one row per entity"),
+        TestSpec(name="not_null", column=key, reason="one row per entity")]}
+    model_tests: list[TestSpec] = []
+    if plan is None:
+        return tests, model_tests
+    entity = staged_role(plan, profile, "entity")
+    if entity:
+        tests[key].append(TestSpec(name="relationships", column=key, arguments={"to": f"ref('{entity[0]}')",
+                                                                               "field": key},
+                                   reason="every mart row is an entity of staging"))
+    for col in model.columns:
+        if col.name.endswith("_count") or col.name == "lifetime_value":
+            tests.setdefault(col.name, []).append(TestSpec(name="not_null", column=col.name,
+                                                           reason="0, never null, for entities without facts"))
+        if col.name.endswith("_count"):
+            tests[col.name].append(TestSpec(name="crew_values_at_least", column=col.name, arguments={"min_value": 0},
+                                            reason="counts are never negative"))
+    from agents.entity_marts import child_filters  # entity_marts imports the transformer, as this module does
+
+    names = {c.name for c in model.columns}
+    for i in sorted({int(r.split("_")[1]) for r in plan.roles if re.fullmatch(r"child_\d+", r)}):
+        child, fk = staged_role(plan, profile, f"child_{i}"), staged_role(plan, profile, f"child_{i}_key")
+        count = f"{singular(entity_name(plan.roles[f'child_{i}']))}_count"
+        table = profile.table(plan.roles[f"child_{i}"])
+        inclusion = next((f.inclusion for f in profile.foreign_keys if table and f.table == table.name
+                          and f"{f.table}.{f.column}" == plan.roles[f"child_{i}_key"]), 0.0)
+        if not child or not fk or count not in names or inclusion < 1 or plan.roles.get(f"child_{i}_via_orders"):
+            continue
+        where = " and ".join([f"{fk[1]} is not null"] + [
+            f.replace("child.", "") for f in child_filters(plan, profile, i, "child")])
+        model_tests.append(TestSpec(name="crew_reconciles_with", arguments={
+            "expression": count, "to": f"ref('{child[0]}')", "compare_expression": "1", "compare_where": where},
+            reason=f"every counted {plan.roles[f'child_{i}']} row is attributed to exactly one entity"))
     return tests, model_tests
 
 
@@ -195,6 +253,10 @@ def add_tests(models: list[ModelSpec], profile: WarehouseProfile, plan: Plan | N
     for model in models:
         if model.layer == "staging":
             by_column, model_tests = _staging_tests(model, profile)
+        elif model.layer == "intermediate":
+            by_column, model_tests = _intermediate_tests(model)
+        elif model.meta.get("mart_kind") == "entity":
+            by_column, model_tests = _entity_tests(model, plan, profile)
         else:
             by_column, model_tests = _mart_tests(model, plan, profile)
         columns = [c.model_copy(update={"tests": c.tests + by_column.get(c.name, [])}) for c in model.columns]
@@ -245,13 +307,35 @@ def _staging_suite(model: ModelSpec, profile: WarehouseProfile) -> ExpectationSu
     return ExpectationSuiteSpec(name=f"{model.name}_suite", model=model.name, expectations=exps)
 
 
-def _mart_suite(model: ModelSpec) -> ExpectationSuiteSpec:
-    period = model.columns[0].name
+def _entity_suite(model: ModelSpec) -> ExpectationSuiteSpec:
+    key = str(model.meta.get("entity_key") or model.columns[0].name)
     exps = [_expect("ExpectTableColumnsToMatchOrderedList", "the contracted columns, in order",
                     column_list=[c.name for c in model.columns]),
-            _expect("ExpectTableRowCountToBeBetween", "at least one period", min_value=1),
-            _expect("ExpectColumnValuesToBeUnique", "one row per period", column=period)]
+            _expect("ExpectColumnValuesToBeUnique", "one row per entity", column=key),
+            _expect("ExpectColumnValuesToNotBeNull", "one row per entity", column=key)]
     for col in model.columns:
+        if col.name.endswith("_count"):
+            exps.append(_expect("ExpectColumnValuesToNotBeNull", "0, never null", column=col.name))
+            exps.append(_expect("ExpectColumnValuesToBeBetween", "never negative", column=col.name, min_value=0))
+    return ExpectationSuiteSpec(name=f"{model.name}_suite", model=model.name, expectations=exps)
+
+
+def _mart_suite(model: ModelSpec) -> ExpectationSuiteSpec:
+    if model.meta.get("mart_kind") == "entity":
+        return _entity_suite(model)
+    period = model.columns[0].name
+    dim = model.meta.get("dimension")
+    exps = [_expect("ExpectTableColumnsToMatchOrderedList", "the contracted columns, in order",
+                    column_list=[c.name for c in model.columns]),
+            _expect("ExpectTableRowCountToBeBetween", "at least one period", min_value=1)]
+    if dim:
+        exps.append(_expect("ExpectCompoundColumnsToBeUnique", "one row per period and breakdown value",
+                            column_list=[period, dim]))
+    else:
+        exps.append(_expect("ExpectColumnValuesToBeUnique", "one row per period", column=period))
+    for col in model.columns:
+        if col.name == dim:
+            continue
         if col.name != "average_order_value" and not col.name.endswith("_hash"):
             exps.append(_expect("ExpectColumnValuesToNotBeNull", "zeros, never nulls, on empty periods", column=col.name))
         if col.name.endswith("_count") or col.name in {"gross_sales", "discounts", "refunds"}:
@@ -263,6 +347,8 @@ def expectation_suites(models: list[ModelSpec], profile: WarehouseProfile) -> li
     """One GX suite per staging model and mart, derived from the profiles (not from the built tables)."""
     suites = []
     for model in models:
+        if model.layer == "intermediate":
+            continue
         suite = _staging_suite(model, profile) if model.layer == "staging" else _mart_suite(model)
         if suite is not None:
             suites.append(suite)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from agents.modeler import source_name, staging_model_name
 from agents.planner import GRAIN_ADJECTIVE
-from agents.semantics import staged_name
+from agents.semantics import base_type, entity_name, needs_normalising, quote_if_needed, singular, staged_name
 from agents.roles import RoleContext, explain, register_role
-from dataeng_crew.contracts import ColumnSpec, Grain, ModelSpec, Plan, WarehouseProfile
+from dataeng_crew.contracts import ColumnSpec, Grain, ModelSpec, Plan, TableProfile, WarehouseProfile
 from dataeng_crew.errors import RequestError
 from tools.warehouse import primary_key
 
@@ -51,7 +51,51 @@ def valid_order_filters(plan: Plan, profile: WarehouseProfile) -> list[str]:
     if cancelled:
         col = cancelled[1]
         filters.append(f"{col} is null" if col.endswith("_at") else f"not coalesce({col}, false)")
-    return filters
+    return filters + request_filters(plan, profile)
+
+
+def request_filters(plan: Plan, profile: WarehouseProfile) -> list[str]:
+    """The request's own filters ("for status completed") as predicates on the staged fact."""
+    out = []
+    for role, value in sorted(plan.filters.items()):
+        table_name, _, column_name = plan.roles[role].partition(".")
+        table = profile.table(table_name)
+        col = table.column(column_name) if table else None
+        if table is None or col is None:
+            raise RequestError(f"plan filter {role!r} points at unknown column {plan.roles[role]!r}")
+        name = quote_if_needed(staged_name(col, table))
+        if base_type(col.data_type) == "BOOLEAN":
+            out.append(f"{name} = {'true' if value.strip().lower() in {'true', 't', '1', 'yes'} else 'false'}")
+            continue
+        literal = (value.strip().lower() if needs_normalising(col) else value).replace("'", "''")
+        out.append(f"{name} = '{literal}'")
+    return out
+
+
+def dimension(plan: Plan, profile: WarehouseProfile, fact: TableProfile) -> dict[str, str] | None:
+    """The breakdown column: its output name and type, and the parent to join when it is not on ``fact``."""
+    binding = plan.roles.get("dimension")
+    if not binding:
+        return None
+    table_name, _, column_name = binding.partition(".")
+    table = profile.table(table_name)
+    col = table.column(column_name) if table else None
+    if table is None or col is None:
+        raise RequestError(f"plan dimension points at unknown column {binding!r}")
+    name = staged_name(col, table)
+    dtype = "BOOLEAN" if base_type(col.data_type) == "BOOLEAN" else "VARCHAR"
+    if table.name == fact.name:
+        return {"name": name, "column": name, "type": dtype}
+    fk = next((f for f in profile.foreign_keys if f.table == fact.name and f.ref_table == table.name), None)
+    if fk is None:
+        raise RequestError(f"{binding} is not reachable from {fact.name}")
+    parent = singular(entity_name(table.name))
+    out = name if name.startswith(parent + "_") else f"{parent}_{name}"
+    pk = table.column(primary_key(table) or "")
+    return {"name": out, "column": name, "type": dtype,
+            "model": staging_model_name(source_name(table.schema_name, profile.database), table.name),
+            "fk": staged_name(fact.column(fk.column), fact),  # type: ignore[arg-type]
+            "pk": staged_name(pk, table) if pk else fk.ref_column}
 
 
 def staged_role(plan: Plan, profile: WarehouseProfile, role: str) -> tuple[str, str] | None:
@@ -68,6 +112,30 @@ def _period(expr: str, grain: Grain) -> str:
     if grain is Grain.day:
         return f"cast({expr} as date)"
     return f"cast(date_trunc('{grain.value}', {expr}) as date)"
+
+
+def line_shares(plan: Plan, profile: WarehouseProfile, role: dict, dim: dict[str, str], order_key: str) -> list[str]:
+    """CTEs splitting each order's line value by a breakdown below the order, with each value's share."""
+    line_order = role["line_order"][1]
+    price = role["line_price"][1]
+    value = f"order_lines.{role['line_quantity'][1]} * order_lines.{price}" if role["line_quantity"] \
+        else f"order_lines.{price}"
+    source = (f"dimension_source.{quote_if_needed(dim['column'])}" if dim.get("model")
+              else f"order_lines.{quote_if_needed(dim['column'])}")
+    join = (f"\n    left join dimension_source\n        on order_lines.{quote_if_needed(dim['fk'])} = "
+            f"dimension_source.{quote_if_needed(dim['pk'])}") if dim.get("model") else ""
+    return [
+        "line_values as (\n\n    select\n"
+        f"        {_as('order_lines.' + line_order, order_key)},\n"
+        f"        {source} as {dim['name']},\n"
+        f"        {value} as line_value\n\n"
+        f"    from order_lines{join}\n\n)",
+        "order_shares as (\n\n    select\n"
+        f"        {order_key},\n        {dim['name']},\n"
+        "        sum(line_value) as gross_sales,\n"
+        f"        sum(line_value) / nullif(sum(sum(line_value)) over (partition by {order_key}), 0) as share\n\n"
+        f"    from line_values\n    group by {order_key}, {dim['name']}\n\n)",
+    ]
 
 
 def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
@@ -87,6 +155,10 @@ def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
         return []
     if plan.kind == "event":
         return [transform_event(plan, profile)]
+    if plan.kind == "entity":
+        from agents.entity_marts import transform_entity  # it imports this module's neighbours
+
+        return transform_entity(plan, profile)
     role = {r: _staged(plan, profile, r) for r in (
         "orders", "order_time", "customer", "test_flag", "cancelled", "discount", "order_amount",
         "lines", "line_order", "line_quantity", "line_price", "refunds", "refund_order", "refund_amount",
@@ -101,12 +173,28 @@ def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
     period = period_column(plan.grain)
     grain = plan.grain
 
-    imports = [("orders", role["orders"][0])]
+    line_level = plan.roles.get("dimension_level") == "line" and role["lines"] is not None
+    lines_table = profile.table(plan.roles["lines"]) if line_level else None
+    dim = dimension(plan, profile, lines_table or orders_table)
+    parent_join = bool(dim and dim.get("model")) and not line_level
+    imports = [("orders_source" if parent_join else "orders", role["orders"][0])]
+    if dim and dim.get("model"):
+        imports.append(("dimension_source", dim["model"]))
     if role["lines"]:
         imports.append(("order_lines", role["lines"][0]))
     if role["refunds"] and role["refund_amount"] and role["refund_time"]:
         imports.append(("refunds", role["refunds"][0]))
     ctes = [f"{alias} as (\n\n    select * from {{{{ ref('{model}') }}}}\n\n)" for alias, model in imports]
+    if parent_join:  # the breakdown lives on a parent of the order: join it once, up front
+        assert dim is not None
+        ctes.append(
+            "orders as (\n\n    select\n        orders_source.*,\n"
+            f"        dimension_source.{quote_if_needed(dim['column'])} as {dim['name']}\n\n"
+            "    from orders_source\n    left join dimension_source\n"
+            f"        on orders_source.{quote_if_needed(dim['fk'])} = dimension_source.{quote_if_needed(dim['pk'])}\n\n)")
+    dim_cte = "order_shares" if line_level else "valid_orders"
+    d = f",\n        {dim_cte}.{dim['name']}" if dim else ""
+    dgroup = f", {dim_cte}.{dim['name']}" if dim else ""
 
     filters = valid_order_filters(plan, profile)
     where = ("\n    where " + "\n        and ".join(filters)) if filters else ""
@@ -121,10 +209,18 @@ def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
         f"        {order_key},\n"
         f"        {_as(customer, 'customer_id')},\n"
         f"        {_period(role['order_time'][1], grain)} as {period},\n"
-        f"        {_as(discount, 'discounts')}{order_value}\n\n"
+        + (f"        {quote_if_needed(dim['name'])},\n" if dim and not line_level else "")
+        + f"        {_as(discount, 'discounts')}{order_value}\n\n"
         f"    from orders{where}\n\n)"
     )
-    if role["lines"]:
+    share = ""
+    if line_level:
+        assert dim is not None
+        ctes += line_shares(plan, profile, role, dim, order_key)
+        gross_expr = "order_shares.gross_sales"
+        gross_join = f"\n    inner join order_shares\n        on valid_orders.{order_key} = order_shares.{order_key}"
+        share = " * coalesce(order_shares.share, 0)"
+    elif role["lines"]:
         line_order = role["line_order"][1]  # type: ignore[index]
         price = role["line_price"][1]  # type: ignore[index]
         line_value = f"{role['line_quantity'][1]} * {price}" if role["line_quantity"] else price
@@ -144,25 +240,31 @@ def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
     ctes.append(
         "orders_per_period as (\n\n"
         "    select\n"
-        f"        valid_orders.{period},\n"
+        f"        valid_orders.{period}{d},\n"
         "        count(*) as order_count,\n"
         "        count(distinct valid_orders.customer_id) as customer_count,\n"
         f"        sum({gross_expr}) as gross_sales,\n"
-        "        sum(coalesce(valid_orders.discounts, 0)) as discounts\n\n"
+        + (f"        sum(cast(round(coalesce(valid_orders.discounts, 0){share}, 2) as decimal(18, 2))) as discounts\n\n" if share else
+           "        sum(coalesce(valid_orders.discounts, 0)) as discounts\n\n")
+        + 
         f"    from valid_orders{gross_join}\n"
-        f"    group by valid_orders.{period}\n\n)"
+        f"    group by valid_orders.{period}{dgroup}\n\n)"
     )
     has_refunds = any(alias == "refunds" for alias, _ in imports)
     if has_refunds:
         ctes.append(
             "refunds_per_period as (\n\n"
             "    select\n"
-            f"        {_period('refunds.' + role['refund_time'][1], grain)} as {period},\n"  # type: ignore[index]
-            f"        sum(refunds.{role['refund_amount'][1]}) as refunds\n\n"  # type: ignore[index]
-            "    from refunds\n"
+            f"        {_period('refunds.' + role['refund_time'][1], grain)} as {period}{d},\n"  # type: ignore[index]
+            + (f"        sum(cast(round(refunds.{role['refund_amount'][1]}{share}, 2) as decimal(18, 2))) as refunds\n\n" if share else  # type: ignore[index]
+               f"        sum(refunds.{role['refund_amount'][1]}) as refunds\n\n")  # type: ignore[index]
+            + "    from refunds\n"
             "    inner join valid_orders\n"
             f"        on refunds.{role['refund_order'][1]} = valid_orders.{order_key}\n"  # type: ignore[index]
-            f"    group by {_period('refunds.' + role['refund_time'][1], grain)}\n\n)"  # type: ignore[index]
+            + (f"    inner join order_shares\n        on valid_orders.{order_key} = order_shares.{order_key}\n"
+               if share else "")
+            + 
+            f"    group by {_period('refunds.' + role['refund_time'][1], grain)}{dgroup}\n\n)"  # type: ignore[index]
         )
         activity = (f"select {period} from orders_per_period\n"
                     f"        union all\n        select {period} from refunds_per_period")
@@ -181,13 +283,22 @@ def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
         f"        cast(unnest(generate_series(first_period, last_period, interval 1 {grain.value})) as date) as {period}\n\n"
         "    from period_bounds\n\n)"
     )
+    if dim:  # every breakdown value in every period
+        ctes += [f"dimension_values as (\n\n    select distinct {dim_cte}.{dim['name']}\n\n    from valid_orders"
+                 + (gross_join if line_level else "") + "\n\n)",
+                 f"period_grid as (\n\n    select\n        period_spine.{period},\n        dimension_values.{dim['name']}"
+                 "\n\n    from period_spine\n    cross join dimension_values\n\n)"]
+    spine = "period_grid" if dim else "period_spine"
+    on_dim = (lambda other: f"\n        and {spine}.{dim['name']} is not distinct from {other}.{dim['name']}") if dim \
+        else (lambda other: "")
     refunds_expr = "coalesce(refunds_per_period.refunds, 0)" if has_refunds else "0"
-    refund_join = (f"\n    left join refunds_per_period\n        on period_spine.{period} = refunds_per_period.{period}"
-                   if has_refunds else "")
+    refund_join = (f"\n    left join refunds_per_period\n        on {spine}.{period} = refunds_per_period.{period}"
+                   + on_dim("refunds_per_period") if has_refunds else "")
     ctes.append(
         "final as (\n\n"
         "    select\n"
-        f"        period_spine.{period},\n"
+        f"        {spine}.{period},\n"
+        + (f"        {spine}.{dim['name']},\n" if dim else "") +
         "        coalesce(orders_per_period.order_count, 0) as order_count,\n"
         "        coalesce(orders_per_period.customer_count, 0) as customer_count,\n"
         f"        cast(coalesce(orders_per_period.gross_sales, 0) as decimal(18, 2)) as gross_sales,\n"
@@ -204,9 +315,9 @@ def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
         "            / nullif(orders_per_period.order_count, 0)\n"
         "            as decimal(18, 2)\n"
         "        ) as average_order_value\n\n"
-        "    from period_spine\n"
+        f"    from {spine}\n"
         "    left join orders_per_period\n"
-        f"        on period_spine.{period} = orders_per_period.{period}{refund_join}\n\n)"
+        f"        on {spine}.{period} = orders_per_period.{period}{on_dim('orders_per_period')}{refund_join}\n\n)"
     )
     sql = "with\n\n" + ",\n\n".join(ctes) + "\n\nselect * from final\n"
 
@@ -215,6 +326,10 @@ def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
     columns = [ColumnSpec(name=period, data_type="DATE",
                           description=f"The {grain.value} (its first date). One row per {grain.value} from the first "
                                       "to the last order or refund, including periods with no activity.")]
+    if dim:
+        columns.append(ColumnSpec(name=dim["name"], data_type=dim["type"], description=(
+            f"Breakdown: {plan.roles['dimension']} (staged); with the period, the grain of this mart. Every value "
+            "seen in the valid orders appears in every period.")))
     columns += [ColumnSpec(name=name, data_type=types.get(name, MONEY), description=definitions[name])
                 for name in ("order_count", "customer_count", "gross_sales", "discounts", "refunds",
                              "net_sales", "average_order_value")]
@@ -229,6 +344,7 @@ def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
         sql=sql,
         columns=columns,
         contract_enforced=True,
+        meta=({"dimension": dim["name"], **({"dimension_level": "line"} if line_level else {})} if dim else {}),
     )]
 
 
@@ -238,11 +354,15 @@ def event_filters(plan: Plan, profile: WarehouseProfile) -> list[str]:
     for role in sorted(r for r in plan.roles if r.startswith("exclude_")):
         col = _staged(plan, profile, role)[1]  # type: ignore[index]
         filters.append(f"{col} is null" if col.endswith("_at") else f"not coalesce({col}, false)")
-    return filters
+    return filters + request_filters(plan, profile)
 
 
 def transform_event(plan: Plan, profile: WarehouseProfile) -> ModelSpec:
-    """A mart counting an event table's rows (and summing its money) per period, empty periods included."""
+    """A mart counting an event table's rows (and summing its money) per period, empty periods included.
+
+    With a breakdown the grain is period × value; with ``plan.incremental_lookback`` the mart is incremental
+    (``unique_key`` the period; each run recomputes the trailing periods so late-arriving rows are counted).
+    """
     assert plan.grain is not None
     grain = plan.grain
     model, _ = _staged(plan, profile, "fact")  # type: ignore[misc]
@@ -250,43 +370,74 @@ def transform_event(plan: Plan, profile: WarehouseProfile) -> ModelSpec:
     measures = [_staged(plan, profile, r)[1] for r in sorted(r for r in plan.roles if r.startswith("measure_"))]  # type: ignore[index]
     period = f"{grain.value}_start_date" if grain is not Grain.day else "event_date"
     count = f"{plan.subject}_count"
+    fact = profile.table(plan.roles["fact"])
+    assert fact is not None
+    dim = dimension(plan, profile, fact)
+    lookback = plan.incremental_lookback if not dim else None
+    d = f",\n        {quote_if_needed(dim['name'])}" if dim else ""
+    dgroup = f", {quote_if_needed(dim['name'])}" if dim else ""
     filters = event_filters(plan, profile) + [f"{when} is not null"]
     where = "\n    where " + "\n        and ".join(filters)
+    window = ""
+    if lookback:
+        window = ("\n    {% if is_incremental() %}\n"
+                  f"        -- late-arriving rows: recompute the last {lookback} {grain.value}s already built\n"
+                  f"        and {when} >= (select max({period}) - interval {lookback} {grain.value} from {{{{ this }}}})\n"
+                  "    {% endif %}")
     sums = "".join(f",\n        sum({m}) as {m}" for m in measures)
+    config = (f"{{{{ config(materialized='incremental', unique_key='{period}', "
+              "on_schema_change='fail') }}\n\n" if lookback else "")
     ctes = [
         f"events as (\n\n    select * from {{{{ ref('{model}') }}}}\n\n)",
         "counted as (\n\n    select\n"
-        f"        {_period(when, grain)} as {period},\n"
+        f"        {_period(when, grain)} as {period}{d},\n"
         f"        count(*) as {count}{sums}\n\n"
-        f"    from events{where}\n"
-        f"    group by {_period(when, grain)}\n\n)",
+        f"    from events{where}{window}\n"
+        f"    group by {_period(when, grain)}{dgroup}\n\n)",
         "period_bounds as (\n\n    select\n"
         f"        min({period}) as first_period,\n        max({period}) as last_period\n\n    from counted\n\n)",
         "period_spine as (\n\n    select\n"
         f"        cast(unnest(generate_series(first_period, last_period, interval 1 {grain.value})) as date) as {period}\n\n"
         "    from period_bounds\n\n)",
     ]
+    spine, on_dim = "period_spine", ""
+    if dim:
+        ctes += [f"dimension_values as (\n\n    select distinct {dim['name']}\n\n    from counted\n\n)",
+                 f"period_grid as (\n\n    select\n        period_spine.{period},\n        dimension_values.{dim['name']}"
+                 "\n\n    from period_spine\n    cross join dimension_values\n\n)"]
+        spine = "period_grid"
+        on_dim = f"\n        and period_grid.{dim['name']} is not distinct from counted.{dim['name']}"
     measure_cols = "".join(f",\n        cast(coalesce(counted.{m}, 0) as decimal(18, 2)) as {m}" for m in measures)
     ctes.append(
         "final as (\n\n    select\n"
-        f"        period_spine.{period},\n"
-        f"        coalesce(counted.{count}, 0) as {count}{measure_cols}\n\n"
-        "    from period_spine\n"
-        f"    left join counted\n        on period_spine.{period} = counted.{period}\n\n)"
+        f"        {spine}.{period},\n"
+        + (f"        {spine}.{dim['name']},\n" if dim else "")
+        + f"        coalesce(counted.{count}, 0) as {count}{measure_cols}\n\n"
+        f"    from {spine}\n"
+        f"    left join counted\n        on {spine}.{period} = counted.{period}{on_dim}\n\n)"
     )
-    sql = "with\n\n" + ",\n\n".join(ctes) + "\n\nselect * from final\n"
+    sql = config + "with\n\n" + ",\n\n".join(ctes) + "\n\nselect * from final\n"
     definitions = {m.name: m.definition for m in plan.measures}
     columns = [ColumnSpec(name=period, data_type="DATE",
                           description=f"The {grain.value} (its first date). One row per {grain.value} from the first to the "
                                       "last event, including periods with none.")]
+    if dim:
+        columns.append(ColumnSpec(name=dim["name"], data_type=dim["type"], description=(
+            f"Breakdown: {plan.roles['dimension']} (staged); with the period, the grain of this mart.")))
     columns.append(ColumnSpec(name=count, data_type="BIGINT", description=definitions.get(count, count)))
     columns += [ColumnSpec(name=m, data_type=MONEY, description=definitions.get(m, f"Sum of {m} in the period."))
                 for m in measures]
+    meta: dict[str, object] = {"dimension": dim["name"]} if dim else {}
+    if lookback:
+        meta["incremental_lookback"] = f"{lookback} {grain.value}s"
     return ModelSpec(
-        name=plan.mart_name or f"fct_{plan.subject}", layer="marts", materialization="table", folder="marts",
-        description=(f"{GRAIN_ADJECTIVE[grain].capitalize()} {plan.subject}: one row per {grain.value}. "
-                     "Built for the request: " + plan.request.replace('"', "'")),
-        sql=sql, columns=columns, contract_enforced=True)
+        name=plan.mart_name or f"fct_{plan.subject}", layer="marts",
+        materialization="incremental" if lookback else "table", folder="marts",
+        description=(f"{GRAIN_ADJECTIVE[grain].capitalize()} {plan.subject}: one row per {grain.value}"
+                     + (f" and {dim['name']}" if dim else "")
+                     + (f"; incremental, recomputing the last {lookback} {grain.value}s on each run" if lookback else "")
+                     + ". Built for the request: " + plan.request.replace('"', "'")),
+        sql=sql, columns=columns, contract_enforced=True, meta=meta)
 
 
 def _transform_step(ctx: RoleContext) -> tuple[str, str]:

@@ -250,6 +250,10 @@ def capabilities(project: Path | None, warehouse: Path | None, as_json: bool) ->
     for role in data["roles"]:
         examples = f"  e.g. {', '.join(repr(e) for e in role['examples'])}" if role["examples"] else ""
         console.print(f"[bold]{role['name']}[/]: {role['builds']}{examples}")
+    from rich.markup import escape
+
+    console.print("[bold]request patterns[/]: " + escape(" | ".join(data.get("patterns", []))))
+    console.print("[bold]refused[/]: " + escape(" | ".join(data.get("refused", []))))
     for s in data.get("suggestions", []):
         console.print(f"[green]→[/] dataeng-crew propose \"{s['request']}\"   [dim]({s['from']})[/]")
 

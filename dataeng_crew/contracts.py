@@ -126,7 +126,7 @@ class Plan(Contract):
 
     request: str
     mart_name: str | None = Field(default=None, description="None for a staging-only plan.")
-    kind: Literal["time_grain", "event", "staging"] = "time_grain"
+    kind: Literal["time_grain", "event", "staging", "entity"] = "time_grain"
     grain: Grain | None = None
     subject: str
     measures: list[MeasureSpec]
@@ -137,6 +137,16 @@ class Plan(Contract):
     )
     interpretations: list[str] = Field(
         default_factory=list, description="Every choice the planner made, in plain words."
+    )
+    alternatives: list[str] = Field(
+        default_factory=list,
+        description="Ambiguity: other tables/columns that could have answered, and why they were not chosen.",
+    )
+    filters: dict[str, str] = Field(
+        default_factory=dict, description="Role of a filter column (in ``roles``) -> the value rows must equal.",
+    )
+    incremental_lookback: int | None = Field(
+        default=None, description="When set, the mart is incremental and reprocesses this many trailing periods.",
     )
 
 
@@ -267,6 +277,8 @@ class GovernancePolicy(Contract):
     cost_approvers: list[str] = Field(default_factory=lambda: ["@data-platform"])
     incremental_above_rows: int = Field(default=10_000_000, ge=0,
                                         description="Marts scanning more rows than this are advised to be incremental.")
+    incremental_lookback_periods: int = Field(default=3, ge=0, description=(
+        "Incremental marts recompute this many trailing periods on each run, so late-arriving rows are counted."))
 
 
 class PiiExposure(Contract):

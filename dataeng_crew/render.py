@@ -37,6 +37,8 @@ def model_yaml(model: ModelSpec, dialect: str = "duckdb") -> dict[str, Any]:
     config: dict[str, Any] = {"materialized": model.materialization}
     if model.contract_enforced:
         config["contract"] = {"enforced": True}
+    if model.materialization == "incremental" and model.contract_enforced:
+        config["on_schema_change"] = "fail"  # dbt requires it for contracted incremental models
     if model.tags:
         config["tags"] = list(model.tags)
     if model.meta:
@@ -208,10 +210,14 @@ def render_pr_body(proposal: Proposal) -> str:
     if proposal.plan:
         p = proposal.plan
         target = f"`{p.mart_name}` (one row per {p.grain.value})" if p.mart_name and p.grain else "none (staging only)"
+        if p.mart_name and p.kind == "entity":
+            target = f"`{p.mart_name}` (one row per {p.subject.removesuffix('s')})"
         out += ["## Plan", "", f"- Mart: {target}",
                 f"- Raw tables staged: {', '.join(f'`{t}`' for t in p.source_tables)}", "",
                 "Interpretations:", ""]
         out += [f"- {i}" for i in p.interpretations]
+        if p.alternatives:
+            out += ["", "Alternatives considered (ambiguity):", ""] + [f"- {_md(a)}" for a in p.alternatives]
         out += ["", "| measure | definition |", "|---|---|"]
         out += [f"| `{m.name}` | {_md(m.definition)} |" for m in p.measures]
         out.append("")

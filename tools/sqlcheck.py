@@ -51,9 +51,28 @@ class Relations:
     sources: dict[tuple[str, str], tuple[str, str, str]] = field(default_factory=dict)
 
 
+INCREMENTAL_BLOCK = re.compile(r"\{%\s*if\s+is_incremental\(\)\s*%\}(.*?)\{%\s*endif\s*%\}", re.S)
+THIS = re.compile(r"\{\{\s*this\s*\}\}")
+
+
+def _incremental_blocks_ok(sql: str) -> tuple[str, bool]:
+    """``sql`` without its ``{% if is_incremental() %} … {% endif %}`` blocks, and whether they are well formed.
+
+    A block may hold SQL, ``{{ this }}`` and allow-listed calls only: no nested statements.
+    """
+    ok = all("{%" not in m.group(1) for m in INCREMENTAL_BLOCK.finditer(sql))
+    return INCREMENTAL_BLOCK.sub(" ", sql), ok
+
+
 def check_jinja(model: str, sql: str) -> list[SqlIssue]:
-    """Refuse any Jinja other than ``{{ ref() }}``, ``{{ source() }}`` and ``{{ config() }}``."""
+    """Refuse any Jinja other than ``{{ ref() }}``, ``{{ source() }}``, ``{{ config() }}`` and, for incremental
+    models, exactly ``{% if is_incremental() %} … {% endif %}`` with ``{{ this }}`` inside it."""
     issues = []
+    inside = "".join(m.group(1) for m in INCREMENTAL_BLOCK.finditer(sql))
+    sql, blocks_ok = _incremental_blocks_ok(sql)
+    if not blocks_ok:
+        issues.append(SqlIssue(model=model, kind="jinja", message="Jinja statements inside is_incremental() are not allowed"))
+    sql += " " + THIS.sub(" ", inside)  # {{ this }} only inside the block; other Jinja there is judged as usual
     if JINJA_STMT.search(sql):
         issues.append(SqlIssue(model=model, kind="jinja", message="Jinja statements ({% ... %}) are not allowed"))
     for match in JINJA_EXPR.finditer(JINJA_COMMENT.sub("", sql)):
@@ -66,8 +85,11 @@ def check_jinja(model: str, sql: str) -> list[SqlIssue]:
     return issues
 
 
-def compile_sql(sql: str, relations: Relations) -> str:
+def compile_sql(sql: str, relations: Relations, this: tuple[str, str, str] | None = None) -> str:
     """Compile allow-listed Jinja: ``ref``/``source`` → quoted relation names, ``config`` → nothing.
+
+    ``is_incremental()`` blocks are dropped (a full build), or kept with ``{{ this }}`` compiled to
+    ``this`` when it is given (an incremental run).
 
     Raises:
         KeyError: When a ref or source is unknown.
@@ -89,7 +111,12 @@ def compile_sql(sql: str, relations: Relations) -> str:
             raise KeyError(f"source('{args[0]}', '{args[1]}') is not declared")
         return relation(relations.sources[key])
 
-    return JINJA_EXPR.sub(replace, JINJA_COMMENT.sub("", sql))
+    sql = JINJA_COMMENT.sub("", sql)
+    if this is None:
+        sql = INCREMENTAL_BLOCK.sub(" ", sql)
+    else:
+        sql = THIS.sub(lambda _m: relation(this), INCREMENTAL_BLOCK.sub(lambda m: m.group(1), sql))
+    return JINJA_EXPR.sub(replace, sql)
 
 
 def check_compiled(model: str, sql: str, schema: Schema, expected_columns: list[str] | None = None) -> tuple[list[SqlIssue], list[str]]:
@@ -211,6 +238,11 @@ def check_and_compile(
             issues.append(SqlIssue(model=model.name, kind="unknown_table", message=str(exc.args[0])))
             continue
         found, outputs = check_compiled(model.name, compiled, schema, [c.name for c in model.columns])
+        if not found and INCREMENTAL_BLOCK.search(model.sql):  # the incremental run's SQL must pass too
+            own = {c.name: (c.data_type or "VARCHAR") for c in model.columns}
+            schema.setdefault(model_database, {}).setdefault(model_schema, {})[model.name] = own
+            found, _ = check_compiled(model.name, compile_sql(model.sql, relations, relations.models[model.name]),
+                                      schema, [c.name for c in model.columns])
         issues += found
         if not found:
             compiled_sql[model.name] = compiled

@@ -15,8 +15,11 @@ CASES = Path(__file__).resolve().parents[2] / "eval" / "cases"
 
 def test_bundled_cases_load():
     names = [c.name for c in evaluate.load_cases(CASES)]
-    assert names == ["jaffle_daily_sales", "jaffle_payments_staging", "sample_daily_sales", "sample_daily_signups",
-                     "sample_monthly_sales", "sample_orders_staging", "sample_weekly_refunds", "sample_weekly_sales"]
+    assert names == ["jaffle_customers_mart", "jaffle_daily_sales", "jaffle_payments_staging",
+                     "jaffle_weekly_completed_orders", "sample_customers_mart", "sample_daily_sales",
+                     "sample_daily_signups", "sample_dim_products", "sample_monthly_sales",
+                     "sample_monthly_sales_by_country", "sample_monthly_sales_by_product_type", "sample_orders_staging", "sample_weekly_paid_orders",
+                     "sample_weekly_refunds", "sample_weekly_sales"]
 
 
 @pytest.mark.parametrize("name", ["sample_daily_sales", "jaffle_payments_staging", "jaffle_daily_sales",

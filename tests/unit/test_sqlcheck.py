@@ -63,6 +63,19 @@ def test_documented_columns_must_match_output():
         ("{{ config(materialized='table', sql_header='attach x') }} select 1", False),
         ("{% set x = 1 %} select 1", False),
         ("{{ ref('a') | safe }}", False),
+        # incremental models: exactly this block form, {{ this }} only inside it
+        ("select * from {{ ref('a') }} {% if is_incremental() %} where d >= (select max(d) from {{ this }}) "
+         "{% endif %}", True),
+        ("select * from {{ this }}", False),
+        ("select 1 {% if is_incremental() %} {% set x = 1 %} {% endif %}", False),
+        ("select 1 {% if is_incremental() %} {{ env_var('GITHUB_TOKEN') }} {% endif %}", False),
+        ("select 1 {% if is_incremental() %} {{ run_query('drop table x') }} {% endif %}", False),
+        ("select 1 {% if is_incremental() or execute %} where true {% endif %}", False),
+        ("select 1 {% if is_incremental() %} where true", False),
+        ("select 1 {% if not is_incremental() %} where true {% endif %}", False),
+        ("select 1 {%- if is_incremental() -%} where true {%- endif -%}", False),
+        ("select 1 {% for x in [1] %} {% endfor %}", False),
+        ("select 1 {% if is_incremental() %} {{ this.schema }} {% endif %}", False),
     ],
 )
 def test_jinja_allow_list(sql, ok):

@@ -1,0 +1,121 @@
+"""The planner on requests with entities, breakdowns, filters and ambiguity (no dbt, profiles only)."""
+
+from __future__ import annotations
+
+import pytest
+
+from agents.planner import capabilities, mark_incremental, plan, split_breakdown
+from dataeng_crew.contracts import GovernancePolicy
+from dataeng_crew.errors import RequestError
+from tests.conftest import JAFFLE
+from tools.warehouse import load_folder, profile_warehouse
+
+
+@pytest.fixture(scope="module")
+def jaffle_profile(tmp_path_factory):
+    return profile_warehouse(load_folder(JAFFLE, tmp_path_factory.mktemp("jaffle") / "jaffle_shop_classic.duckdb"))
+
+
+def test_split_breakdown():
+    assert split_breakdown("Daily revenue by payment method") == ("daily revenue  ", "payment method", None)
+    assert split_breakdown("weekly orders for status completed by country")[1:] == ("country", "status completed")
+
+
+@pytest.mark.parametrize("request_", ["customers mart", "dim customers", "customers mart with lifetime value",
+                                      "customer mart", "dim_customers"])
+def test_entity_requests(request_, sample_profile):
+    p = plan(request_, sample_profile)
+    assert (p.kind, p.mart_name, p.roles["entity"]) == ("entity", "dim_customers", "customers")
+    assert {m.name for m in p.measures} == {"order_count", "first_order_at", "most_recent_order_at", "lifetime_value"}
+    assert any("dim_customers" in i for i in p.interpretations)
+
+
+def test_entity_names_join_through_line_items_and_drop_test_orders(sample_profile):
+    p = plan("products mart", sample_profile)
+    assert p.roles["child_0"] == "order_lines" and p.roles["child_0_via_orders"] == "orders"
+    assert {"total_order_line_value", "total_order_line_quantity", "order_line_count"} <= {m.name for m in p.measures}
+
+
+def test_unknown_words_in_an_entity_request_are_refused(sample_profile):
+    with pytest.raises(RequestError, match="words not understood for an entity mart: churn"):
+        plan("customers mart with churn", sample_profile)
+
+
+def test_lifetime_value_needs_an_order_fact(sample_profile):
+    with pytest.raises(RequestError, match="no order fact with an amount references products"):
+        plan("products mart with lifetime value", sample_profile)
+
+
+def test_unknown_breakdown_lists_candidates_of_both_levels(jaffle_profile):
+    with pytest.raises(RequestError) as err:
+        plan("daily revenue by colour", jaffle_profile)
+    text = str(err.value)
+    assert "no breakdown column matches 'colour'" in text
+    assert "Candidate columns: raw_orders.status, raw_payments.payment_method." in text
+    assert "raw_customers.first_name" not in text  # personal data is never offered as a breakdown
+    assert "Request patterns:" in text
+
+
+def test_event_breakdowns_stay_on_the_event_table(sample_profile):
+    with pytest.raises(RequestError, match="Columns of other tables match .*customers.country_code"):
+        plan("daily refunds by country", sample_profile)
+
+
+def test_breakdown_below_the_order_is_allocated_and_says_so(sample_profile, jaffle_profile):
+    p = plan("monthly sales by product category", sample_profile)
+    assert (p.mart_name, p.roles["dimension"], p.roles["dimension_level"]) == (
+        "fct_monthly_sales_by_product_type", "products.product_type", "line")
+    assert any("allocated in proportion" in i for i in p.interpretations)
+    j = plan("daily revenue by payment method", jaffle_profile)
+    assert j.roles["dimension"] == "raw_payments.payment_method" and j.roles["dimension_level"] == "line"
+
+
+def test_filter_value_must_exist(jaffle_profile):
+    with pytest.raises(RequestError, match="raw_orders.status has no value 'lost'; its values: completed, placed"):
+        plan("weekly orders for status lost", jaffle_profile)
+
+
+def test_breakdown_and_filter_are_interpreted(sample_profile):
+    p = plan("weekly orders for financial status paid by country", sample_profile)
+    assert p.mart_name == "fct_weekly_paid_orders_by_country_code"
+    assert p.roles["dimension"] == "customers.country_code" and p.roles["filter_0"] == "orders.financial_status"
+    assert p.filters["filter_0"].strip().lower() == "paid"
+    assert any(i.startswith("Breakdown 'country'") for i in p.interpretations)
+    assert any(i.startswith("Filter 'financial status paid'") for i in p.interpretations)
+
+
+def test_ambiguity_is_reported(sample_profile, jaffle_profile):
+    sample = plan("daily sales", sample_profile)
+    assert any("could come from orders.subtotal_price" in a for a in sample.alternatives)
+    assert any("payments (transactions)" in a for a in sample.alternatives)
+    jaffle = plan("daily sales", jaffle_profile)
+    assert any("sum the rows of raw_payments" in a for a in jaffle.alternatives)
+    loose = plan("monthly sales by status", sample_profile)  # 'status' is loose: financial_status is chosen
+    assert loose.roles["dimension"] == "orders.financial_status"
+
+
+def test_incremental_only_above_the_policy_threshold(sample_profile):
+    p = plan("daily signups", sample_profile)
+    assert mark_incremental(p, sample_profile, GovernancePolicy()).incremental_lookback is None
+    small = GovernancePolicy(incremental_above_rows=10, incremental_lookback_periods=4)
+    assert mark_incremental(p, sample_profile, small).incremental_lookback == 4
+    sales = mark_incremental(plan("daily sales", sample_profile), sample_profile, small)
+    assert sales.incremental_lookback is None and "stays a full table" in sales.interpretations[-1]
+
+
+def test_capabilities_list_the_new_patterns(sample_profile):
+    caps = capabilities(sample_profile)
+    assert {"customers mart", "products mart", "monthly sales by financial status"} <= set(caps)
+    for request in caps:  # everything listed actually plans
+        plan(request, sample_profile)
+
+
+def test_an_entity_without_a_key_is_refused_precisely(tmp_path):
+    import duckdb
+
+    db = tmp_path / "logs.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute("create table visits as select range % 5 as page, 'x' as referrer from range(20)")
+    con.close()
+    with pytest.raises(RequestError, match="visits has no primary key"):
+        plan("visits mart", profile_warehouse(db))
