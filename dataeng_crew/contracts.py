@@ -455,3 +455,24 @@ class Proposal(Contract):
     proposal_dir: str | None = None
     error: str | None = None
     timings: list[StageTiming] = Field(default_factory=list)
+    pull_request: PullRequestRef | None = Field(default=None, description="The GitHub PR, with --publish github.")
+
+
+class PullRequestRef(Contract):
+    """Where a proposal was published on GitHub (never the token)."""
+
+    repo: str = Field(description="owner/name")
+    api_url: str
+    number: int
+    url: str
+    branch: str
+    base: str
+    commit: str = Field(description="The remote commit's sha (differs from the local branch's commit).")
+    draft: bool = True
+    labels: list[str] = Field(default_factory=list)
+    reviewers: list[str] = Field(default_factory=list)
+    team_reviewers: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+
+
+Proposal.model_rebuild()

@@ -437,8 +437,9 @@ def publish_pull_request(repo: "Repository", spec: PullRequestSpec, step: Any = 
     Idempotent: an existing branch is moved to a fresh single commit on the current base, an
     existing open PR is edited (title, body, labels) instead of a second one being opened; a 422
     "already exists" on the ref or the PR (e.g. a retried request that had succeeded) is adopted.
-    If the PR step fails on a branch this call created, the branch is deleted again (best effort),
-    so no orphan branch stays behind; a re-run converges in any case.
+    If opening the PR fails on a branch this call created, the branch is deleted again (best effort),
+    so no orphan branch stays behind; after the PR exists, a failure (labels, reviewers) leaves branch
+    and PR in place and a re-run converges to exactly one of each.
 
     Args:
         repo: PyGithub repository.
@@ -476,7 +477,6 @@ def publish_pull_request(repo: "Repository", spec: PullRequestSpec, step: Any = 
                 raise
             repo.get_git_ref(f"heads/{spec.branch}").edit(commit.sha, force=True)  # created meanwhile: adopt it
 
-    warnings: list[str] = []
     try:
         step("finding an open pull request")
         pr = _find_open_pr(repo, spec.branch, base)
@@ -489,26 +489,26 @@ def publish_pull_request(repo: "Repository", spec: PullRequestSpec, step: Any = 
                 pr = _find_open_pr(repo, spec.branch, base) if exc.status == 422 else None
                 if pr is None:
                     raise
-                created_pr = False
-        if not created_pr:
-            step("updating the pull request")
-            pr.edit(title=spec.title, body=spec.body)
-        step("labelling the pull request")
-        _ensure_labels(repo, spec.labels)
-        current = {label.name for label in pr.get_labels()}
-        stale = (current & set(LABEL_COLORS)) - set(spec.labels)
-        for name in sorted(stale):
-            pr.remove_from_labels(name)
-        if set(spec.labels) - current:
-            pr.add_to_labels(*[x for x in spec.labels if x not in current])
+                created_pr = False  # a retried request had created it: adopt it
     except Exception:
-        if created_branch:  # no orphan branch: undo what this call created
+        if created_branch:  # no orphan branch: a branch without its PR is undone (a PR, once open, stays)
             try:
                 repo.get_git_ref(f"heads/{spec.branch}").delete()
             except Exception:  # noqa: BLE001 - best effort; a re-run adopts the branch anyway
                 pass
         raise
+    if not created_pr:
+        step("updating the pull request")
+        pr.edit(title=spec.title, body=spec.body)
+    step("labelling the pull request")
+    _ensure_labels(repo, spec.labels)
+    current = {label.name for label in pr.get_labels()}
+    for name in sorted((current & set(LABEL_COLORS)) - set(spec.labels)):  # approvals no longer needed
+        pr.remove_from_labels(name)
+    if set(spec.labels) - current:
+        pr.add_to_labels(*[x for x in spec.labels if x not in current])
 
+    warnings: list[str] = []
     step("requesting reviewers")
     author = getattr(getattr(pr, "user", None), "login", None)
     users, teams = split_owners(spec.reviewers)
