@@ -379,10 +379,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
-        self.send_header("X-RateLimit-Limit", "5000")
-        self.send_header("X-RateLimit-Remaining", "4999")
-        self.send_header("X-RateLimit-Reset", str(int(time.time()) + 3600))
-        for k, v in (extra or {}).items():
+        headers = {"X-RateLimit-Limit": "5000", "X-RateLimit-Remaining": "4999",
+                   "X-RateLimit-Reset": str(int(time.time()) + 3600)}
+        headers.update(extra or {})  # an injected header replaces the default, never duplicates it
+        for k, v in headers.items():
             self.send_header(k, v)
         self.end_headers()
         if data:
