@@ -123,7 +123,7 @@ def validate_project(project: Path | None, warehouse: Path | None, models: list[
         if not (Path(state) / "manifest.json").is_file():
             raise ConfigError(f"--state {state}: no manifest.json there (build one with `dbt parse --target-path DIR` "
                               "on the base branch)")
-        select = ["--select", *([f"state:modified+,+{m}" for m in models] or ["state:modified+"]),
+        select = ["--select", *([f"state:modified+,+{m}" for m in models or []] or ["state:modified+"]),
                   "--defer", "--state", str(Path(state).resolve())]
     build = run_dbt(["build", *select], project_copy, profiles_dir, target_path=folder / "target",
                     log_path=folder / "logs")
