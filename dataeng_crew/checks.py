@@ -96,7 +96,8 @@ class ValidationReport(CheckReport):
 
 
 def validate_project(project: Path | None, warehouse: Path | None, models: list[str] | None = None,
-                     progress: Callable[[str], None] = lambda _s: None, state: Path | None = None) -> ValidationReport:
+                     progress: Callable[[str], None] = lambda _s: None, state: Path | None = None,
+                     defer: bool = False) -> ValidationReport:
     """Re-run dbt build (models + tests) and the GX suites of the current project on a sandbox copy.
 
     Args:
@@ -104,8 +105,11 @@ def validate_project(project: Path | None, warehouse: Path | None, models: list[
         warehouse: DuckDB file or data folder (default: the project's DuckDB profile).
         models: Model names to validate (default: all).
         progress: Called with each stage's name.
-        state: A dbt state folder (the base branch's ``manifest.json``): slim CI, i.e. build only
-            ``state:modified+`` and defer unselected parents to the state's relations.
+        state: A dbt state folder (the base branch's ``manifest.json``): slim CI. Builds the modified
+            nodes, everything downstream and their ancestors (``+state:modified+``): the sandbox holds
+            raw data only, so unmodified parents must be built to be read.
+        defer: With ``state``: build only ``state:modified+`` and ``--defer`` unselected parents to the
+            relations in the state manifest (for a warehouse that already holds the base's models).
 
     Returns:
         The build result and one GX result per suite.
@@ -123,8 +127,9 @@ def validate_project(project: Path | None, warehouse: Path | None, models: list[
         if not (Path(state) / "manifest.json").is_file():
             raise ConfigError(f"--state {state}: no manifest.json there (build one with `dbt parse --target-path DIR` "
                               "on the base branch)")
-        select = ["--select", *([f"state:modified+,+{m}" for m in models or []] or ["state:modified+"]),
-                  "--defer", "--state", str(Path(state).resolve())]
+        graph = "state:modified+" if defer else "+state:modified+"
+        select = ["--select", *([f"{graph},+{m}" for m in models or []] or [graph]),
+                  *(["--defer"] if defer else []), "--state", str(Path(state).resolve())]
     build = run_dbt(["build", *select], project_copy, profiles_dir, target_path=folder / "target",
                     log_path=folder / "logs")
     report = ValidationReport(build=build, models_checked=sum(n.resource_type == "model" for n in build.nodes))

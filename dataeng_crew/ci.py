@@ -51,13 +51,14 @@ def install_workflow(repo_root: Path, project: Path, warehouse: str = "", setup:
     return path
 
 
-def validation_markdown(report: "ValidationReport", state: Path | None = None) -> str:
+def validation_markdown(report: "ValidationReport", state: Path | None = None, defer: bool = False) -> str:
     """A Markdown summary of `validate`: verdict, dbt nodes, GX suites."""
     build = report.build
     lines = [f"## dataeng-crew validate: {'✅ passed' if report.passed else '❌ failed'}", ""]
     if state is not None:
-        lines += [f"Slim CI: `state:modified+ --defer` against the base manifest ({len(build.nodes) if build else 0} "
-                  "nodes selected).", ""]
+        graph = "state:modified+ --defer" if defer else "+state:modified+"
+        lines += [f"Slim CI: `{graph}` against the base manifest ({len(build.nodes) if build else 0} nodes "
+                  "selected).", ""]
     if build and build.error:
         lines += [f"dbt: `{build.error[:500]}`", ""]
     lines += ["| check | object | result | detail |", "|---|---|---|---|"]

@@ -166,8 +166,10 @@ def check(project: Path | None, warehouse: Path | None, as_json: bool) -> None:
               help="Slim CI: a dbt state folder (the base branch's manifest.json); builds state:modified+ with --defer.")
 @click.option("--markdown", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
               help="Append a Markdown summary to FILE (e.g. $GITHUB_STEP_SUMMARY).")
+@click.option("--defer", is_flag=True, help="With --state: build only state:modified+ and defer unmodified parents "
+                                            "to the state's relations (the warehouse must hold them).")
 def validate(models: tuple[str, ...], project: Path | None, warehouse: Path | None, as_json: bool,
-             state: Path | None, markdown: Path | None) -> None:
+             state: Path | None, markdown: Path | None, defer: bool) -> None:
     """Re-run dbt tests and Great Expectations suites for MODELS (default: all) on a sandbox copy."""
     _offline_defaults()
     from rich.table import Table
@@ -177,7 +179,8 @@ def validate(models: tuple[str, ...], project: Path | None, warehouse: Path | No
     console = _console()
     try:
         report = checks.validate_project(project, warehouse, list(models) or None,
-                                         progress=lambda s: console.print(f"[cyan]→[/] {s}"), state=state)
+                                         progress=lambda s: console.print(f"[cyan]→[/] {s}"), state=state,
+                                         defer=defer)
     except DataengCrewError as exc:
         _fail(exc, as_json)
         return
@@ -202,7 +205,7 @@ def validate(models: tuple[str, ...], project: Path | None, warehouse: Path | No
         from dataeng_crew.ci import validation_markdown
 
         with open(markdown, "a", encoding="utf-8") as fh:
-            fh.write(validation_markdown(report, state))
+            fh.write(validation_markdown(report, state, defer))
     if as_json:
         click.echo(flow.dumps(report.model_dump()))
     sys.exit(0 if report.passed else 1)
