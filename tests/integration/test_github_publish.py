@@ -238,3 +238,14 @@ def test_crewai_wrapper_calls_the_function(fake, proposal_files, monkeypatch):
     bad = json.loads(PublishPullRequestTool().run(repo="acme/nope", api_url=fake.base_url, branch="b", title="t",
                                                   body="b", message="m", files=proposal_files))
     assert "404" in bad["error"]
+
+
+def test_ci_workflow_rides_along_only_when_the_repo_lacks_it(fake, proposal_files):
+    from dataeng_crew.ci import WORKFLOW_PATH, render_workflow
+
+    extra = {WORKFLOW_PATH: render_workflow("dbt_project")}
+    result = publish(fake, proposal_files, extra_files=extra)
+    assert WORKFLOW_PATH in result.files and fake.repos[REPO].files_at(result.commit)[WORKFLOW_PATH] == extra[WORKFLOW_PATH]
+    other = fake.create_repo("acme/other", {WORKFLOW_PATH: "name: theirs\n"})
+    result = publish(fake, proposal_files, repo="acme/other", extra_files=extra)
+    assert WORKFLOW_PATH not in result.files and other.files_at(result.commit)[WORKFLOW_PATH] == "name: theirs\n"
