@@ -96,3 +96,30 @@ def test_workflow_steps_run_green_in_a_fresh_clone(published, tmp_path):
     assert "dataeng-crew validate: ✅ passed" in text and "Slim CI" in text
     assert "`fct_daily_sales`" in text and "GX suite" in text
     assert git(clone, "status", "--porcelain") == "?? .github/"  # only the workflow file; the warehouse is ignored
+
+
+@pytest.mark.slow
+def test_slim_validate_with_defer_builds_only_the_modified_mart(published, tmp_path):
+    """--state + --defer: only state:modified+ is built; unmodified parents are read from the warehouse."""
+    from dataeng_crew.checks import validate_project
+
+    proposal, repo, *_ = published
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", "-b", proposal.branch, str(repo), str(clone)], check=True)
+    project = clone / "dbt_project"
+    state = tmp_path / "state"
+    parse = subprocess.run([str(Path(sys.executable).parent / "dbt"), "parse", "--project-dir", str(project),
+                            "--profiles-dir", str(project), "--target-path", str(state)],
+                           capture_output=True, text=True, timeout=300)
+    assert parse.returncode == 0, parse.stdout[-2000:]
+    mart = next(m for m in proposal.models if m.layer == "marts")
+    sql = project / mart.path
+    sql.write_text(sql.read_text() + "\n-- reviewed\n")  # the only change against the base manifest
+    # the proposal's validation warehouse already holds the base's built models (the deferral target)
+    report = validate_project(project, Path(proposal.warehouse), state=state, defer=True)
+    assert report.passed, report.build.error if report.build else None
+    built = {n.unique_id.split(".")[-1] for n in report.build.nodes if n.resource_type == "model"}
+    assert built == {mart.name}
+    tests = [n for n in report.build.nodes if n.resource_type == "test"]
+    assert tests and all(n.attached_to == mart.name for n in tests)  # the staging models' tests did not run
+    assert [r.model for r in report.suite_results] == [mart.name]
