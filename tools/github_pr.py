@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from dataeng_crew.errors import ConfigError, PublishError
+from tools.codeowners import codeowners_for, parse_codeowners, split_owners
 
 if TYPE_CHECKING:  # PyGithub is imported lazily (not needed by --help or local publishing)
     from github.Repository import Repository
@@ -331,73 +332,6 @@ def github_errors(target: GithubTarget, options: GithubOptions, token: str | Non
 
 
 # -- CODEOWNERS ---------------------------------------------------------------------------------
-def _pattern_regex(pattern: str) -> re.Pattern:
-    """A gitignore-style CODEOWNERS pattern as a regex over repo-relative posix paths."""
-    anchored = pattern.startswith("/") or "/" in pattern.rstrip("/")
-    pat = pattern.strip("/")
-    directory = pattern.endswith("/")
-    out = ""
-    i = 0
-    while i < len(pat):
-        if pat[i:i + 3] == "**/":
-            out += "(?:.*/)?"
-            i += 3
-        elif pat[i:i + 2] == "**":
-            out += ".*"
-            i += 2
-        elif pat[i] == "*":
-            out += "[^/]*"
-            i += 1
-        elif pat[i] == "?":
-            out += "[^/]"
-            i += 1
-        else:
-            out += re.escape(pat[i])
-            i += 1
-    prefix = "^" if anchored else "^(?:.*/)?"
-    suffix = "/.*$" if directory else "(?:/.*)?$"
-    return re.compile(prefix + out + suffix)
-
-
-def parse_codeowners(text: str) -> list[tuple[str, list[str]]]:
-    """``[(pattern, owners)]`` from a CODEOWNERS file, in file order (comments and blanks skipped)."""
-    rules = []
-    for line in text.splitlines():
-        line = line.split(" #", 1)[0].strip()
-        if not line or line.startswith("#"):
-            continue
-        pattern, *owners = line.split()
-        rules.append((pattern, owners))
-    return rules
-
-
-def codeowners_for(rules: list[tuple[str, list[str]]], paths: list[str]) -> list[str]:
-    """Owners of the changed ``paths``: for each path the LAST matching rule wins (GitHub's rule)."""
-    compiled = [(_pattern_regex(p), owners) for p, owners in rules]
-    found: list[str] = []
-    for path in paths:
-        owners: list[str] = []
-        for regex, rule_owners in compiled:
-            if regex.match(path):
-                owners = rule_owners
-        found += [o for o in owners if o not in found]
-    return found
-
-
-def split_owners(owners: list[str]) -> tuple[list[str], list[str]]:
-    """``(users, team slugs)``: ``@user``/``user`` → user, ``@org/team`` → team; emails are skipped."""
-    users, teams = [], []
-    for owner in owners:
-        name = owner.lstrip("@")
-        if "@" in name or not name:
-            continue  # an e-mail address: GitHub cannot request a review from it by API
-        if "/" in name:
-            teams.append(name.split("/", 1)[1])
-        else:
-            users.append(name)
-    return users, teams
-
-
 def read_codeowners(repo: "Repository", ref: str) -> str | None:
     """The CODEOWNERS text on ``ref`` (first of .github/, root, docs/), or None."""
     from github.GithubException import UnknownObjectException
@@ -614,14 +548,16 @@ def publish(target: GithubTarget, options: GithubOptions, *, branch: str, title:
     with github_errors(target, options, token) as step:
         step("reading the base branch")
         base = options.base or repo.default_branch
-        step("reading CODEOWNERS")
         all_files = dict(files)
         for path, content in (extra_files or {}).items():
+            step(f"checking whether {path} exists")
             if path not in all_files and not file_exists(repo, path, base):
                 all_files[path] = content
+        step("reading CODEOWNERS")
+        reviewers = reviewers_for(repo, options, base, sorted(all_files))
         spec = PullRequestSpec(
             branch=branch, title=title, message=message, files=all_files, labels=labels_for(approval_kinds),
-            reviewers=reviewers_for(repo, options, base, sorted(all_files)), draft=options.draft, base=base,
+            reviewers=reviewers, draft=options.draft, base=base,
             body=fit_body(body, "_(cut to fit GitHub's limit: the full description is in the proposal's .md file "
                                 "on the branch)_"))
         return publish_pull_request(repo, spec, step)

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from dataeng_crew.errors import ConfigError
-from tools import github_pr as g
+from tools import codeowners as co, github_pr as g
 
 
 @pytest.mark.parametrize("url,expected", [
@@ -64,11 +64,11 @@ docs/                   @writer
     ("dbt_project/ddl/duckdb/fct_daily_sales.sql", ["@acme/everyone"]),
 ])
 def test_codeowners_last_matching_rule_wins(path, owners):
-    assert g.codeowners_for(g.parse_codeowners(CODEOWNERS), [path]) == owners
+    assert co.codeowners_for(co.parse_codeowners(CODEOWNERS), [path]) == owners
 
 
 def test_split_owners_users_teams_and_emails():
-    assert g.split_owners(["@ana", "@acme/analytics", "someone@example.com", "bob"]) == (["ana", "bob"], ["analytics"])
+    assert co.split_owners(["@ana", "@acme/analytics", "someone@example.com", "bob"]) == (["ana", "bob"], ["analytics"])
 
 
 def test_labels_and_body_limit():
