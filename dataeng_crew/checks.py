@@ -9,6 +9,7 @@ from typing import Callable
 
 from pydantic import Field
 
+from dataeng_crew.errors import ConfigError
 from dataeng_crew.contracts import CheckReport, ExpectationSpec, ExpectationSuiteSpec, SqlIssue, SuiteResult
 from dataeng_crew.flow import prepare_sandbox, resolve_warehouse, resolve_workspace
 from dataeng_crew.settings import Workspace
@@ -95,7 +96,8 @@ class ValidationReport(CheckReport):
 
 
 def validate_project(project: Path | None, warehouse: Path | None, models: list[str] | None = None,
-                     progress: Callable[[str], None] = lambda _s: None) -> ValidationReport:
+                     progress: Callable[[str], None] = lambda _s: None, state: Path | None = None,
+                     defer: bool = False) -> ValidationReport:
     """Re-run dbt build (models + tests) and the GX suites of the current project on a sandbox copy.
 
     Args:
@@ -103,9 +105,17 @@ def validate_project(project: Path | None, warehouse: Path | None, models: list[
         warehouse: DuckDB file or data folder (default: the project's DuckDB profile).
         models: Model names to validate (default: all).
         progress: Called with each stage's name.
+        state: A dbt state folder (the base branch's ``manifest.json``): slim CI. Builds the modified
+            nodes, everything downstream and their ancestors (``+state:modified+``): the sandbox holds
+            raw data only, so unmodified parents must be built to be read.
+        defer: With ``state``: build only ``state:modified+`` and ``--defer`` unselected parents to the
+            relations in the state manifest (for a warehouse that already holds the base's models).
 
     Returns:
         The build result and one GX result per suite.
+
+    Raises:
+        ConfigError: When ``state`` holds no ``manifest.json``.
     """
     from tools.expectations import validate_suites
 
@@ -113,10 +123,19 @@ def validate_project(project: Path | None, warehouse: Path | None, models: list[
     progress("dbt build")
     # cautious: a test runs only when every model it touches is selected (no half-built relationships)
     select = ["--select", *[f"+{m}" for m in models], "--indirect-selection", "cautious"] if models else []
+    if state is not None:  # slim CI: what changed against the base manifest, and everything downstream of it
+        if not (Path(state) / "manifest.json").is_file():
+            raise ConfigError(f"--state {state}: no manifest.json there (build one with `dbt parse --target-path DIR` "
+                              "on the base branch)")
+        graph = "state:modified+" if defer else "+state:modified+"
+        select = ["--select", *([f"{graph},+{m}" for m in models or []] or [graph]),
+                  *(["--defer"] if defer else []), "--state", str(Path(state).resolve())]
     build = run_dbt(["build", *select], project_copy, profiles_dir, target_path=folder / "target",
                     log_path=folder / "logs")
     report = ValidationReport(build=build, models_checked=sum(n.resource_type == "model" for n in build.nodes))
     if build.success:
         progress("Great Expectations")
-        report.suite_results = validate_suites(db_file, load_suites(ws.project, models))
+        built = {n.unique_id.split(".")[-1] for n in build.nodes if n.resource_type == "model"}
+        suites = load_suites(ws.project, models)
+        report.suite_results = validate_suites(db_file, [s for s in suites if s.model in built] if state else suites)
     return report

@@ -47,17 +47,33 @@ def main() -> None:
 @click.argument("request")
 @click.option("--project", type=click.Path(path_type=Path, file_okay=False), help="dbt project folder.")
 @click.option("--warehouse", type=click.Path(path_type=Path), help="DuckDB file or folder of CSV/Parquet files.")
-@click.option("--publish", type=click.Choice(["local", "none"]), default="local", show_default=True,
-              help="local: one commit on branch dataeng-crew/<slug>; none: validate only.")
+@click.option("--publish", type=click.Choice(["local", "github", "none"]), default=None,
+              help="local: one commit on branch dataeng-crew/<slug>; github: the same, plus that branch and a pull "
+                   "request on GitHub; none: validate only. Default: github when GITHUB_TOKEN and a repository "
+                   "(--repo or the remote origin) are configured, else local.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the result at the end.")
 @click.option("--target-dialect", type=click.Choice(["duckdb", "postgres", "snowflake", "bigquery", "databricks"]),
               default=None, help="Warehouse dialect of the committed model SQL (default: the dbt profile's adapter "
                                  "type, else duckdb). Validation still builds the DuckDB SQL in the sandbox.")
-def propose(request: str, project: Path | None, warehouse: Path | None, publish: str, as_json: bool,
-            target_dialect: str | None) -> None:
+# -- GitHub (--publish github) --
+@click.option("--repo", "gh_repo", metavar="OWNER/NAME", help="GitHub repository (default: from the remote origin).")
+@click.option("--github-url", metavar="URL", help="GitHub API root, e.g. https://ghe.example.com/api/v3.")
+@click.option("--ready", is_flag=True, help="Open the pull request for review instead of as a draft.")
+@click.option("--reviewer", "reviewers", multiple=True, metavar="USER|ORG/TEAM",
+              help="Request a review (repeatable; default: CODEOWNERS of the changed files).")
+@click.option("--base", "gh_base", metavar="BRANCH", help="Base branch of the pull request (default: the repo's default).")
+@click.option("--with-ci", is_flag=True, help="Add the dataeng-crew PR workflow to the commit if the repo lacks it "
+                                              "(the token then also needs Workflows: read and write).")
+def propose(request: str, project: Path | None, warehouse: Path | None, publish: str | None, as_json: bool,
+            gh_repo: str | None, github_url: str | None, ready: bool, reviewers: tuple[str, ...], gh_base: str | None,
+            with_ci: bool, target_dialect: str | None) -> None:
     """Propose dbt models, tests and docs for REQUEST (e.g. "daily_sales mart")."""
     _offline_defaults()
     from dataeng_crew import flow
+    from tools.github_pr import GithubOptions
+
+    github = GithubOptions(repo=gh_repo, api_url=github_url, draft=not ready, reviewers=reviewers, base=gh_base,
+                           include_ci=with_ci)
 
     console = _console()
     console.print("[dim]no LLM configured: running the deterministic brain (profiling + rules)[/]")
@@ -69,8 +85,8 @@ def propose(request: str, project: Path | None, warehouse: Path | None, publish:
             console.print(f"[cyan]→[/] {stage}")
 
     try:
-        proposal = flow.propose(request, project=project, warehouse=warehouse, publish=publish,  # type: ignore[arg-type]
-                                progress=progress, target_dialect=target_dialect)
+        proposal = flow.propose(request, project=project, warehouse=warehouse, publish=publish or ("github" if gh_repo or github_url else "auto"),  # type: ignore[arg-type]
+                                progress=progress, github=github, target_dialect=target_dialect)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: nothing was published, your project is unchanged[/]")
         sys.exit(130)
@@ -89,6 +105,12 @@ def propose(request: str, project: Path | None, warehouse: Path | None, publish:
     if proposal.branch:
         console.print(f"[green]✓[/] branch [bold]{proposal.branch}[/] ({(proposal.commit or '')[:10]}); "
                       f"PR description: {proposal.pr}")
+    if proposal.pull_request:
+        pr = proposal.pull_request
+        console.print(f"[green]✓[/] pull request #{pr.number} ({'draft' if pr.draft else 'ready for review'}): "
+                      f"{pr.url} — labels {', '.join(pr.labels)}")
+        for warning in pr.warnings:
+            console.print(f"[yellow]![/] {warning}", markup=True)
     console.print(f"  warehouse with the built models: {proposal.warehouse}")
     if as_json:
         click.echo(flow.dumps(data))
@@ -146,7 +168,14 @@ def check(project: Path | None, warehouse: Path | None, as_json: bool) -> None:
 @click.option("--project", type=click.Path(path_type=Path, file_okay=False), help="dbt project folder.")
 @click.option("--warehouse", type=click.Path(path_type=Path), help="DuckDB file or folder of CSV/Parquet files.")
 @click.option("--json", "as_json", is_flag=True)
-def validate(models: tuple[str, ...], project: Path | None, warehouse: Path | None, as_json: bool) -> None:
+@click.option("--state", type=click.Path(path_type=Path, file_okay=False), metavar="DIR",
+              help="Slim CI: a dbt state folder (the base branch's manifest.json); builds state:modified+ with --defer.")
+@click.option("--markdown", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
+              help="Append a Markdown summary to FILE (e.g. $GITHUB_STEP_SUMMARY).")
+@click.option("--defer", is_flag=True, help="With --state: build only state:modified+ and defer unmodified parents "
+                                            "to the state's relations (the warehouse must hold them).")
+def validate(models: tuple[str, ...], project: Path | None, warehouse: Path | None, as_json: bool,
+             state: Path | None, markdown: Path | None, defer: bool) -> None:
     """Re-run dbt tests and Great Expectations suites for MODELS (default: all) on a sandbox copy."""
     _offline_defaults()
     from rich.table import Table
@@ -156,7 +185,8 @@ def validate(models: tuple[str, ...], project: Path | None, warehouse: Path | No
     console = _console()
     try:
         report = checks.validate_project(project, warehouse, list(models) or None,
-                                         progress=lambda s: console.print(f"[cyan]→[/] {s}"))
+                                         progress=lambda s: console.print(f"[cyan]→[/] {s}"), state=state,
+                                         defer=defer)
     except DataengCrewError as exc:
         _fail(exc, as_json)
         return
@@ -177,9 +207,39 @@ def validate(models: tuple[str, ...], project: Path | None, warehouse: Path | No
     console.print(table)
     if build and build.error:
         console.print(f"[red]dbt:[/] {build.error[:500]}", markup=True)
+    if markdown:
+        from dataeng_crew.ci import validation_markdown
+
+        with open(markdown, "a", encoding="utf-8") as fh:
+            fh.write(validation_markdown(report, state, defer))
     if as_json:
         click.echo(flow.dumps(report.model_dump()))
     sys.exit(0 if report.passed else 1)
+
+
+@main.command(name="init-ci")
+@click.option("--project", type=click.Path(path_type=Path, file_okay=False), help="dbt project folder.")
+@click.option("--warehouse", "ci_warehouse", default="", metavar="PATH",
+              help="DuckDB file or data folder in the repository that CI validates against (default: the profile's).")
+@click.option("--setup", default="", metavar="COMMAND", help="Shell command that creates the warehouse in CI.")
+@click.option("--pip-spec", default="dataeng-crew", show_default=True, help="What CI pip-installs for dataeng-crew.")
+@click.option("--force", is_flag=True, help="Overwrite an existing, different workflow file.")
+def init_ci(project: Path | None, ci_warehouse: str, setup: str, pip_spec: str, force: bool) -> None:
+    """Install the pull-request workflow (.github/workflows/dataeng-crew-pr.yml): dataeng-crew validate on every PR."""
+    from dataeng_crew import flow
+    from dataeng_crew.ci import install_workflow
+
+    try:
+        ws = flow.resolve_workspace(project)
+        if ws.repo is None:
+            from dataeng_crew.errors import ConfigError
+
+            raise ConfigError(f"{ws.project} is not in a git repository: the workflow goes to <repo>/.github/workflows")
+        path = install_workflow(ws.repo, ws.project, ci_warehouse, setup, pip_spec, force)
+    except DataengCrewError as exc:
+        _fail(exc, False)
+        return
+    _console().print(f"[green]✓[/] {path} — commit it; every pull request then runs `dataeng-crew validate`")
 
 
 @main.command(name="eval")

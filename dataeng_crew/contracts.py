@@ -470,3 +470,24 @@ class Proposal(Contract):
     target_dialect: str = Field(default="duckdb", description="Dialect of the committed model SQL.")
     dialect_warnings: list[str] = Field(
         default_factory=list, description="Constructs the transpilation to target_dialect could not translate faithfully.")
+    pull_request: PullRequestRef | None = Field(default=None, description="The GitHub PR, with --publish github.")
+
+
+class PullRequestRef(Contract):
+    """Where a proposal was published on GitHub (never the token)."""
+
+    repo: str = Field(description="owner/name")
+    api_url: str
+    number: int
+    url: str
+    branch: str
+    base: str
+    commit: str = Field(description="The remote commit's sha (differs from the local branch's commit).")
+    draft: bool = True
+    labels: list[str] = Field(default_factory=list)
+    reviewers: list[str] = Field(default_factory=list)
+    team_reviewers: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+
+
+Proposal.model_rebuild()

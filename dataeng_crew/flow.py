@@ -25,7 +25,7 @@ from dataeng_crew.errors import BuildError, ConfigError, DataengCrewError, SqlCh
 from dataeng_crew.recorder import Recorder
 from dataeng_crew.render import render_pr_body, render_project_files
 from dataeng_crew.settings import Workspace, default_warehouse, find_project, project_config, state_dir_for
-from tools import git_local
+from tools import git_local, github_pr
 from tools.dbt_runner import run_dbt
 from tools.dialect import check_dialect, dialect_warnings, profile_dialect, transpile_models
 from tools.audit import AuditLog, who
@@ -113,10 +113,11 @@ def propose(
     request: str,
     project: Path | None = None,
     warehouse: Path | None = None,
-    publish: Literal["local", "none"] = "local",
+    publish: Literal["local", "none", "github", "auto"] = "local",
     brain: Brain | None = None,
     progress: Progress = lambda _msg: None,
     target_dialect: str | None = None,
+    github: github_pr.GithubOptions | None = None,
 ) -> Proposal:
     """Turn a request into a validated dbt change, then publish it on a branch.
 
@@ -124,11 +125,14 @@ def propose(
         request: What to build, e.g. ``"daily_sales mart"``.
         project: dbt project folder (default: current folder or ``./dbt_project``).
         warehouse: DuckDB file or folder of data files (default: the project's DuckDB profile).
-        publish: ``local`` (branch + one commit) or ``none`` (validate only).
+        publish: ``local`` (branch + one commit), ``github`` (the same local branch, plus one commit on a
+            GitHub branch and a pull request), ``auto`` (github when a token and a repository are
+            configured, else local) or ``none`` (validate only).
         brain: The roles' brain (default: deterministic).
         progress: Called with each stage's name (and each dialect warning).
         target_dialect: Dialect of the committed model SQL (default: the dbt profile's adapter, else duckdb);
             validation always builds the DuckDB SQL in the sandbox.
+        github: Options for ``github`` (repository, API URL, draft, reviewers).
 
     Returns:
         The proposal (also written as ``report.json`` in its folder).
@@ -141,7 +145,14 @@ def propose(
     target_dialect = check_dialect(target_dialect or profile_dialect(ws.project))
     now = dt.datetime.now(dt.timezone.utc)
     proposal_id = f"{now:%Y%m%dT%H%M%S}-{slugify(request or 'empty', 32)}"
-    if publish == "local" and ws.repo is None:
+    gh_target = None
+    if publish in ("github", "auto"):  # checked before any work: a missing token or repository costs nothing
+        github = github or github_pr.GithubOptions()
+        if publish == "auto":
+            publish = "github" if github_pr.configured(github, ws.repo) else "local"
+        if publish == "github":
+            gh_target = github_pr.require_target(github, ws.repo)
+    if publish in ("local", "github") and ws.repo is None:
         raise ConfigError(f"{ws.project} is not in a git repository: run `git init` and commit it, "
                           "or use --publish none")
     folder = ws.state_dir / "proposals" / proposal_id
@@ -166,7 +177,7 @@ def propose(
     outcome = "ok"
     try:
         proposal.target_dialect = target_dialect
-        _run(proposal, request, ws, warehouse, publish, brain, folder, rec)
+        _run(proposal, request, ws, warehouse, publish, brain, folder, rec, (gh_target, github))
     except KeyboardInterrupt:
         proposal.status, outcome = "interrupted", "interrupted"
         proposal.error = "interrupted by the user; nothing was published"
@@ -186,7 +197,7 @@ def propose(
 
 
 def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None, publish: str,
-         brain: Brain, folder: Path, rec: Recorder) -> None:
+         brain: Brain, folder: Path, rec: Recorder, gh: tuple = (None, None)) -> None:
     with rec.stage("profile warehouse", "tool", "warehouse.profile_warehouse") as io:
         wh = resolve_warehouse(ws, warehouse)
         profile = profile_warehouse(wh)
@@ -205,7 +216,7 @@ def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None
     sources, models, suites, policies = ctx.sources, ctx.models, ctx.suites, ctx.policies
     proposal.sources, proposal.models, proposal.policies = sources, models, policies
 
-    base = git_local.head_commit(ws.repo) if publish == "local" and ws.repo else None
+    base = git_local.head_commit(ws.repo) if publish in ("local", "github") and ws.repo else None
     prefix = f"{ws.project_in_repo}/" if ws.project_in_repo else ""
 
     def read_existing(rel: str) -> str | None:
@@ -298,7 +309,7 @@ def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None
         if any(m.name not in translated or m.sql != translated[m.name].source for m in models):  # triage changes tests, not SQL; be sure
             translated = transpile_models(models, proposal.target_dialect)
         files = render(proposal.target_dialect)
-    if publish == "local":
+    if publish in ("local", "github"):  # github also makes the local branch: rollback and history keep working
         proposal.branch = f"dataeng-crew/{slug}"
         proposal.pr = str(folder / "PR.md")
         proposal.files = sorted(prefix + rel for rel in [*files, pr_rel])
@@ -316,6 +327,13 @@ def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None
             except DataengCrewError:
                 proposal.status, proposal.branch, proposal.commit = "validated", None, None
                 raise
+        if publish == "github":
+            from dataeng_crew.publish_github import publish_proposal
+
+            with rec.stage("publish (GitHub pull request)", "tool", "github_pr.publish") as io:
+                publish_proposal(proposal, {**{prefix + k: v for k, v in files.items()}, prefix + pr_rel: body}, body,
+                                 message, gh[0], gh[1], prefix)
+                io.observation = f"{proposal.pull_request.url} on {proposal.pull_request.branch}"
     else:
         proposal.pr = str(folder / "PR.md")
         body = render_pr_body(proposal)
@@ -449,6 +467,7 @@ def summary(proposal: Proposal) -> dict:
         "needs_approval": [a.model_dump() for a in proposal.approvals],
         "pii_exposures": [e.model_dump() for e in proposal.exposures],
         "pr": proposal.pr,
+        "pull_request": proposal.pull_request.model_dump() if proposal.pull_request else None,
         "warehouse": proposal.warehouse,
         "report": str(Path(proposal.proposal_dir) / "report.json") if proposal.proposal_dir else None,
         "error": proposal.error,

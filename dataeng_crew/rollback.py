@@ -1,6 +1,8 @@
 """`dataeng-crew rollback`: undo a proposal.
 
 - Not merged: delete its branch (only if it still points at the proposal's commit).
+- Published on GitHub too (``--publish github``): first close its open pull request and delete the
+  GitHub branch (only if it still points at the proposal's remote commit), then the local branch.
 - Merged into the current branch: refuse to rewrite history; instead build a revert branch
   ``dataeng-crew/revert-<slug>`` with ONE commit that restores every file from the before copies
   (files the proposal added are removed), for review like any proposal.
@@ -16,7 +18,8 @@ from dataeng_crew.contracts import Proposal
 from dataeng_crew.errors import PublishError
 from dataeng_crew.history import find_proposal
 from dataeng_crew.settings import Workspace
-from tools import git_local
+from tools import git_local, github_pr
+from tools.github_pr import GithubOptions
 
 
 @dataclass(frozen=True)
@@ -30,8 +33,13 @@ class RollbackResult:
     message: str
 
 
-def rollback(ws: Workspace, proposal_id: str | None = None) -> RollbackResult:
+def rollback(ws: Workspace, proposal_id: str | None = None, github: GithubOptions | None = None) -> RollbackResult:
     """Undo a published proposal (see module docstring).
+
+    Args:
+        ws: The workspace.
+        proposal_id: Which proposal (a unique prefix); default: the latest published.
+        github: Retry/throttle options for a proposal published on GitHub (repository and API come from it).
 
     Raises:
         PublishError: When the proposal is unknown, was never published, or its branch moved on.
@@ -45,17 +53,35 @@ def rollback(ws: Workspace, proposal_id: str | None = None) -> RollbackResult:
     branch, commit = proposal.branch, proposal.commit
     if git_local.is_merged(ws.repo, commit):
         return _revert(ws.repo, proposal)
+    remote = _undo_on_github(proposal, github) if proposal.pull_request else ""
     tip = git_local.branch_commit(ws.repo, branch)
     if tip is None:
-        return RollbackResult(proposal.proposal_id, "nothing_to_do", None, None,
-                              f"{branch} no longer exists and was not merged: nothing to undo")
+        if remote:
+            _mark(proposal)
+        return RollbackResult(proposal.proposal_id, "branch_deleted" if remote else "nothing_to_do", None, None,
+                              remote + f"{branch} no longer exists locally" + ("" if remote else
+                                                                              " and was not merged: nothing to undo"))
     if tip != commit:
         raise PublishError(f"{branch} moved on since proposal {proposal.proposal_id} ({tip[:10]} ≠ {commit[:10]}); "
                            "refusing to delete work that is not the proposal's")
     git_local.delete_branch(ws.repo, branch, commit)
     _mark(proposal)
     return RollbackResult(proposal.proposal_id, "branch_deleted", branch, None,
-                          f"deleted {branch}; the working tree and other branches are untouched")
+                          remote + f"deleted {branch}; the working tree and other branches are untouched")
+
+
+def _undo_on_github(proposal: Proposal, options: GithubOptions | None) -> str:
+    """Close the proposal's open PR and delete its GitHub branch; a sentence saying what was done."""
+    pr = proposal.pull_request
+    assert pr is not None
+    options = options or GithubOptions()
+    target = github_pr.GithubTarget(repo=pr.repo, api_url=pr.api_url)
+    repo = github_pr.connect(target, options)
+    with github_pr.github_errors(target, options) as step:
+        step(f"closing pull request #{pr.number} and deleting {pr.branch}")
+        done = github_pr.close_pull_request(repo, pr.branch, pr.commit)
+        return f"on GitHub ({pr.repo}): {'; '.join(done)}. Locally: "
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _revert(repo: Path, proposal: Proposal) -> RollbackResult:

@@ -91,6 +91,46 @@ class TranspileSqlTool(BaseTool):
         return json.dumps({"sql": out.sql, "warnings": out.warnings})
 
 
+class PublishPullRequestArgs(BaseModel):
+    """Arguments of :class:`PublishPullRequestTool`."""
+
+    repo: str = Field(description="GitHub repository, owner/name.")
+    api_url: str = Field(default="https://api.github.com", description="GitHub API root.")
+    branch: str = Field(description="Branch to create or move, e.g. dataeng-crew/daily-sales-mart.")
+    title: str
+    body: str = Field(description="Pull-request description (Markdown).")
+    message: str = Field(description="Commit message.")
+    files: dict[str, str] = Field(description="{repo-relative path: content}; all of them go in ONE commit.")
+    approval_kinds: list[str] = Field(default_factory=list, description="governance / cost: adds needs-*-approval labels.")
+    draft: bool = True
+    reviewers: list[str] = Field(default_factory=list, description="user or org/team; default: CODEOWNERS.")
+
+
+class PublishPullRequestTool(BaseTool):
+    """Publish files as one commit on a GitHub branch and open or update its pull request (token: GITHUB_TOKEN)."""
+
+    name: str = "publish_pull_request"
+    description: str = ("Publish validated files as ONE commit on a GitHub branch (created, or moved to a fresh "
+                        "commit on the base) and open or update its draft pull request with labels and reviewers.")
+    args_schema: Type[BaseModel] = PublishPullRequestArgs
+
+    def _run(self, repo: str, branch: str, title: str, body: str, message: str, files: dict[str, str],
+             api_url: str = "https://api.github.com", approval_kinds: list[str] | None = None, draft: bool = True,
+             reviewers: list[str] | None = None) -> str:
+        import dataclasses
+
+        from tools import github_pr
+
+        options = github_pr.GithubOptions(repo=repo, api_url=api_url, draft=draft, reviewers=tuple(reviewers or ()))
+        try:
+            target = github_pr.GithubTarget(repo=repo, api_url=api_url.rstrip("/"))
+            result = github_pr.publish(target, options, branch=branch, title=title, body=body, message=message,
+                                       files=files, approval_kinds=approval_kinds or [])
+        except DataengCrewError as exc:
+            return json.dumps({"error": str(exc)})
+        return json.dumps(dataclasses.asdict(result))
+
+
 def all_tools() -> list[BaseTool]:
     """Every tool the crew's agents may be given."""
     return [ProfileWarehouseTool(), CheckSqlTool(), TranspileSqlTool()]

@@ -1,0 +1,75 @@
+"""CI for the user's repository: the pull-request workflow that `dataeng-crew init-ci` installs,
+and the Markdown summary `validate --markdown` writes (to ``$GITHUB_STEP_SUMMARY`` in that workflow)."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from dataeng_crew.errors import ConfigError
+
+if TYPE_CHECKING:
+    from dataeng_crew.checks import ValidationReport
+
+WORKFLOW_PATH = ".github/workflows/dataeng-crew-pr.yml"
+
+
+def render_workflow(project_dir: str = ".", warehouse: str = "", setup: str = "", pip_spec: str = "dataeng-crew") -> str:
+    """The workflow YAML for a dbt project at ``project_dir`` (relative to the repository root).
+
+    Args:
+        project_dir: The dbt project folder in the repository, posix.
+        warehouse: DuckDB file or data folder in the repository (empty: the project's DuckDB profile).
+        setup: Shell command that creates the warehouse in CI (empty: none).
+        pip_spec: What ``pip install`` installs for dataeng-crew (a version, a git URL, a wheel).
+    """
+    text = resources.files("dataeng_crew").joinpath("templates/dataeng-crew-pr.yml").read_text()
+    for key, value in {"DBT_PROJECT_DIR": project_dir, "WAREHOUSE": warehouse, "WAREHOUSE_SETUP": setup}.items():
+        text = text.replace(f"__{key}__", json.dumps(value))  # a JSON string is a valid YAML scalar
+    return text.replace("__PIP_SPEC__", json.dumps(pip_spec))
+
+
+def install_workflow(repo_root: Path, project: Path, warehouse: str = "", setup: str = "",
+                     pip_spec: str = "dataeng-crew", force: bool = False) -> Path:
+    """Write the workflow to ``<repo_root>/.github/workflows/``.
+
+    Raises:
+        ConfigError: When the project is outside the repository, or the file exists and differs (without ``force``).
+    """
+    try:
+        rel = project.resolve().relative_to(repo_root.resolve()).as_posix()
+    except ValueError:
+        raise ConfigError(f"{project} is not inside {repo_root}") from None
+    path = repo_root / WORKFLOW_PATH
+    text = render_workflow(rel or ".", warehouse, setup, pip_spec)
+    if path.exists() and path.read_text() != text and not force:
+        raise ConfigError(f"{path} exists and differs; pass --force to overwrite it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def validation_markdown(report: "ValidationReport", state: Path | None = None, defer: bool = False) -> str:
+    """A Markdown summary of `validate`: verdict, dbt nodes, GX suites."""
+    build = report.build
+    lines = [f"## dataeng-crew validate: {'✅ passed' if report.passed else '❌ failed'}", ""]
+    if state is not None:
+        graph = "state:modified+ --defer" if defer else "+state:modified+"
+        lines += [f"Slim CI: `{graph}` against the base manifest ({len(build.nodes) if build else 0} nodes "
+                  "selected).", ""]
+    if build and build.error:
+        lines += [f"dbt: `{build.error[:500]}`", ""]
+    lines += ["| check | object | result | detail |", "|---|---|---|---|"]
+    for node in (build.nodes if build else []):
+        if node.resource_type in {"test", "model", "seed", "snapshot"}:
+            ok = node.status in {"pass", "success"}
+            detail = "" if ok else (node.message or "").replace("|", "\\|").replace("\n", " ")[:200]
+            lines.append(f"| dbt {node.resource_type} | `{node.unique_id.split('.')[2]}` | "
+                         f"{'pass' if ok else '**' + node.status + '**'} | {detail} |")
+    for r in report.suite_results:
+        ok = not r.failed and not r.error
+        lines.append(f"| GX suite | `{r.suite}` | {'pass' if ok else '**fail**'} | {r.passed}/{r.evaluated} "
+                     f"expectations on {r.rows_validated:,} rows{(' — ' + r.error) if r.error else ''} |")
+    return "\n".join(lines) + "\n"
