@@ -50,20 +50,35 @@ def main() -> None:
 @click.option("--publish", type=click.Choice(["local", "none"]), default="local", show_default=True,
               help="local: one commit on branch dataeng-crew/<slug>; none: validate only.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the result at the end.")
-def propose(request: str, project: Path | None, warehouse: Path | None, publish: str, as_json: bool) -> None:
+# --- LLM crew (issue 5) ---
+@click.option("--llm", help="openai/<model>, anthropic/<model>, ollama/<model>, <model> with --llm-base-url, or none "
+              "(default: DATAENG_CREW_LLM, the config file, then OPENAI_API_KEY/ANTHROPIC_API_KEY).")
+@click.option("--llm-base-url", help="Any OpenAI-compatible server, e.g. http://localhost:11434/v1.")
+@click.option("--max-repair-rounds", type=click.IntRange(0, 10), default=2, show_default=True,
+              help="Rounds a model refused by sqlglot or dbt goes back to the role that wrote it.")
+@click.option("--on-llm-error", type=click.Choice(["fallback", "fail"]), default=None,
+              help="Provider down: the deterministic brain plays the role (fallback, default) or stop (fail).")
+def propose(request: str, project: Path | None, warehouse: Path | None, publish: str, as_json: bool,
+            llm: str | None, llm_base_url: str | None, max_repair_rounds: int, on_llm_error: str | None) -> None:
     """Propose dbt models, tests and docs for REQUEST (e.g. "daily_sales mart")."""
     _offline_defaults()
+    from agents.llm import select_brain
     from dataeng_crew import flow
 
     console = _console()
-    console.print("[dim]no LLM configured: running the deterministic brain (profiling + rules)[/]")
+    try:
+        brain = select_brain(llm, llm_base_url, on_llm_error, project,
+                             notice=lambda msg: console.print(f"[dim]{msg}[/]", markup=True))
+    except DataengCrewError as exc:
+        _fail(exc, as_json)
+        return
 
     def progress(stage: str) -> None:
         console.print(f"[cyan]→[/] {stage}")
 
     try:
         proposal = flow.propose(request, project=project, warehouse=warehouse, publish=publish,  # type: ignore[arg-type]
-                                progress=progress)
+                                progress=progress, brain=brain, max_repair_rounds=max_repair_rounds)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: nothing was published, your project is unchanged[/]")
         sys.exit(130)

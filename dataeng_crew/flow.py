@@ -23,6 +23,7 @@ from agents.roles import RoleContext, registered_roles
 from dataeng_crew.contracts import ApprovalRequest, BuildResult, CheckReport, CostEstimate, ModelSpec, Proposal
 from dataeng_crew.errors import BuildError, ConfigError, DataengCrewError, SqlCheckError
 from dataeng_crew.recorder import Recorder
+from dataeng_crew.repair import errors_for, with_repairs
 from dataeng_crew.render import render_pr_body, render_project_files
 from dataeng_crew.settings import Workspace, default_warehouse, find_project, project_config, state_dir_for
 from tools import git_local
@@ -115,6 +116,7 @@ def propose(
     publish: Literal["local", "none"] = "local",
     brain: Brain | None = None,
     progress: Progress = lambda _msg: None,
+    max_repair_rounds: int = 2,
 ) -> Proposal:
     """Turn a request into a validated dbt change, then publish it on a branch.
 
@@ -125,6 +127,7 @@ def propose(
         publish: ``local`` (branch + one commit) or ``none`` (validate only).
         brain: The roles' brain (default: deterministic).
         progress: Called with each stage's name.
+        max_repair_rounds: Rounds a model refused by sqlglot or dbt goes back to its author (LLM brains).
 
     Returns:
         The proposal (also written as ``report.json`` in its folder).
@@ -160,7 +163,7 @@ def propose(
     started = time.perf_counter()
     outcome = "ok"
     try:
-        _run(proposal, request, ws, warehouse, publish, brain, folder, rec)
+        _run(proposal, request, ws, warehouse, publish, brain, folder, rec, max_repair_rounds)
     except KeyboardInterrupt:
         proposal.status, outcome = "interrupted", "interrupted"
         proposal.error = "interrupted by the user; nothing was published"
@@ -175,12 +178,13 @@ def propose(
         lineage.complete(root)
     finally:
         audit.record("propose", args, outcome, time.perf_counter() - started, proposal.proposal_id)
+        proposal.llm_usage = brain.usage_report() if hasattr(brain, "usage_report") else []
         (folder / "report.json").write_text(proposal.model_dump_json(indent=2))
     return proposal
 
 
 def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None, publish: str,
-         brain: Brain, folder: Path, rec: Recorder) -> None:
+         brain: Brain, folder: Path, rec: Recorder, max_repair_rounds: int = 2) -> None:
     with rec.stage("profile warehouse", "tool", "warehouse.profile_warehouse") as io:
         wh = resolve_warehouse(ws, warehouse)
         profile = profile_warehouse(wh)
@@ -209,7 +213,8 @@ def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None
         return path.read_text() if path.is_file() else None
 
     with rec.stage("sqlglot check", "tool", "sqlcheck.check_and_compile(models)") as io:
-        outcome = _sqlglot(proposal, models, sources, profile)
+        outcome, models = with_repairs(proposal, brain, models, lambda ms: _sqlglot(proposal, ms, sources, profile),
+                                       errors_for(proposal), "sqlglot", max_repair_rounds)
         io.observation = f"{len(models)} models: one safe query each, every table and column known"
     with rec.stage("governance: marts vs restricted columns", "governance", "governance.find_exposures") as io:
         restricted = {(m.name, c.name) for m in models for c in m.columns
@@ -247,7 +252,15 @@ def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None
     with rec.stage("dbt build (sandbox)", "tool", "dbt build --select +model+ (sandbox)") as io:
         project_copy, profiles_dir, db_file = prepare_sandbox(ws, wh, folder / "sandbox")
         proposal.warehouse = str(db_file)
-        build = _build(proposal, project_copy, profiles_dir, folder, models, files)
+
+        def rebuild(attempt: list[ModelSpec]) -> BuildResult:  # a repaired model is checked by sqlglot again
+            nonlocal outcome, models, files
+            if attempt is not models:
+                outcome, models = _sqlglot(proposal, attempt, sources, profile), attempt
+                files = render()
+            return _build(proposal, project_copy, profiles_dir, folder, attempt, files)
+        build, models = with_repairs(proposal, brain, models, rebuild, errors_for(proposal), "dbt build",
+                                     max_repair_rounds, ok=lambda b: b.success)
         io.inputs = [raw_dataset(wh, t) for t in profile.tables if t.name in (proposal.plan.source_tables or [])]
         io.outputs = [model_dataset(db_file, m) for m in models]
         io.observation = _build_summary(build)
@@ -275,6 +288,7 @@ def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None
                 f"{r.suite}: {r.error}" for r in broken))
     emit_model_lineage(rec, models, outcome, wh, db_file, sources)  # triage changed tests, not SQL
     proposal.status = "validated"
+    proposal.llm_usage = brain.usage_report() if hasattr(brain, "usage_report") else []  # for the PR body
     slug = slugify(request)
     pr_rel = f"proposals/{slug}.md"
     if publish == "local":
@@ -432,6 +446,8 @@ def summary(proposal: Proposal) -> dict:
         "report": str(Path(proposal.proposal_dir) / "report.json") if proposal.proposal_dir else None,
         "error": proposal.error,
         "timings": {t.stage: t.seconds for t in proposal.timings},
+        "llm_usage": [u.model_dump() for u in proposal.llm_usage],
+        "repairs": [r.model_dump(exclude={"sql_before", "sql_after"}) for r in proposal.repairs],
     }
 
 
