@@ -139,6 +139,36 @@ def make_guardrail(model_cls: type[C], check: Callable[[C], list[str]] | None = 
     return guardrail
 
 
+_CONVERTER: list[type] = []
+
+
+def local_converter() -> type:
+    """CrewAI ``converter_cls`` that converts answers to ``output_pydantic`` locally, never with the LLM.
+
+    CrewAI 1.15 converts a retried answer BEFORE it runs the guardrail again: its default converter asks
+    the LLM to restructure non-JSON text (an extra, unaccounted call) and a ValidationError there aborts
+    the task instead of going back to the agent. The guardrail (strict contract on ``output.raw``) is the
+    judge; this converter only parses, and reports failure as a ConverterError (the task keeps the raw text).
+    """
+    if _CONVERTER:
+        return _CONVERTER[0]
+    from crewai.utilities.converter import Converter, ConverterError
+
+    class LocalConverter(Converter):
+        def to_pydantic(self, current_attempt: int = 1) -> Any:  # noqa: ARG002 - CrewAI's signature
+            try:
+                return parse_contract(str(self.text), self.model)
+            except ValueError as exc:
+                return ConverterError(str(exc))
+
+        def to_json(self, current_attempt: int = 1) -> Any:  # noqa: ARG002
+            result = self.to_pydantic()
+            return result if not isinstance(result, BaseModel) else result.model_dump_json()
+
+    _CONVERTER.append(LocalConverter)
+    return LocalConverter
+
+
 def _layers(allowed: set[str]) -> Callable[[Any], list[str]]:
     def check(out: Any) -> list[str]:
         bad = [f"{m.name} has layer {m.layer!r}; this task writes {'/'.join(sorted(allowed))} models only"
@@ -255,13 +285,12 @@ class CrewBrain:
         cfg = self.tasks_cfg[task_key]
         agent = self._agent(role)
         task = Task(description=cfg["description"], expected_output=cfg["expected_output"], agent=agent,
-                    output_pydantic=output_cls, guardrail=make_guardrail(output_cls, check),
+                    output_pydantic=output_cls, converter_cls=local_converter(), guardrail=make_guardrail(output_cls, check),
                     guardrail_max_retries=self.guardrail_retries)
         crew = Crew(agents=[agent], tasks=[task], process=Process.sequential, verbose=False, memory=False,
                     tracing=False)
         result = crew.kickoff(inputs={"request": self._request, **inputs})
-        out = result.tasks_output[0].pydantic if result.tasks_output else None
-        return out if isinstance(out, output_cls) else parse_contract(str(result.raw), output_cls)
+        return parse_contract(str(result.raw), output_cls)  # the guardrail's cleaned JSON, strict contract
 
     def _role(self, role: str, task_key: str, output_cls: type[C], inputs: dict[str, Any],
               draft: Callable[[], C], check: Callable[[C], list[str]] | None = None) -> C:

@@ -1,0 +1,155 @@
+"""The LLM crew, driven by a scripted BaseLLM through the REAL crew code (CrewAI agents, tasks, guardrails),
+the real flow (sqlglot, dbt build, git) and the repair loop. Every test asserts the outcome and the calls."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from agents import governance
+from agents.brains import DeterministicBrain
+from agents.crew import CrewBrain, GovernanceOutput, ModelingOutput, QualityOutput, TransformOutput
+from dataeng_crew import flow
+from dataeng_crew.errors import SqlCheckError
+from tests.conftest import git, make_git_project
+from tests.fakes.scripted_llm import FakeHTTPError, ScriptedLLM, fenced, react
+
+pytestmark = pytest.mark.slow
+REQUEST = "daily_sales mart"
+MART = "fct_daily_sales"
+NEW_DESCRIPTION = "Daily sales in dollars, one row per calendar day, written by the crew's transformation agent."
+
+
+@pytest.fixture(scope="module")
+def drafts(sample_profile):
+    """What a good model would answer: the deterministic brain's contracts for every role, serialized."""
+    d = DeterministicBrain()
+    plan = d.plan(REQUEST, sample_profile)
+    sources, staging = d.model(plan, sample_profile)
+    marts = d.transform(plan, sample_profile, staging)
+    s2, m2, suites = d.test(plan, sources, staging + marts, sample_profile)
+    m3, policies = d.govern(m2, sample_profile, governance.load_policy(Path("/nonexistent")))
+    return {"plan": plan, "model": ModelingOutput(sources=sources, models=staging),
+            "transform": TransformOutput(models=marts),
+            "test": QualityOutput(sources=s2, models=m2, suites=suites),
+            "govern": GovernanceOutput(models=m3, policies=policies)}
+
+
+def good_script(drafts, **override):
+    script = {"planner": [react(drafts["plan"])], "modeler": [react(drafts["model"])],
+              "transformer": [react(drafts["transform"])], "quality": [fenced(drafts["test"])],
+              "governance": [react(drafts["govern"])]}
+    script.update(override)
+    return script
+
+
+def mart_with(drafts, **update) -> TransformOutput:
+    mart = drafts["transform"].models[0]
+    return TransformOutput(models=[mart.model_copy(update=update)])
+
+
+def hallucinated(drafts) -> TransformOutput:
+    mart = drafts["transform"].models[0]
+    return mart_with(drafts, sql=mart.sql.replace("total_discounts as discounts", "total_discount_amount as discounts"))
+
+
+def run(project: Path, llm: ScriptedLLM, tmp_path: Path, **kw):
+    brain = CrewBrain(llm, project=project, storage_dir=tmp_path / "crewai")
+    return flow.propose(REQUEST, project=project, publish="local", brain=brain, **kw), brain
+
+
+def report_of(project: Path) -> dict:
+    reports = sorted((project.parent / ".dataeng-crew" / "proposals").glob("*/report.json"))
+    return json.loads(reports[-1].read_text())
+
+
+def test_full_propose_through_the_crew_publishes_the_same_shape(tmp_path, sample_warehouse, drafts):
+    # the transformer answers a hand-written change to the draft: a different mart description
+    improved = mart_with(drafts, description=NEW_DESCRIPTION)
+    llm = ScriptedLLM.with_script(good_script(drafts, transformer=[react(improved)]))
+    project = make_git_project(tmp_path / "crew", sample_warehouse)
+    proposal, _brain = run(project, llm, tmp_path)
+    deterministic = flow.propose(REQUEST, project=make_git_project(tmp_path / "det", sample_warehouse), publish="local")
+
+    assert proposal.status == deterministic.status == "published"
+    assert proposal.brain == "crew (scripted/scripted)"
+    assert [m.name for m in proposal.models] == [m.name for m in deterministic.models]
+    assert proposal.files == deterministic.files and proposal.checks.build.success
+    assert len(proposal.checks.build.nodes) == len(deterministic.checks.build.nodes)
+    committed = git(project.parent, "show", f"{proposal.branch}:dbt_project/models/marts/_marts__models.yml")
+    assert NEW_DESCRIPTION in committed
+    assert llm.calls_by_role == {"planner": 1, "modeler": 1, "transformer": 1, "quality": 1, "governance": 1}
+    usage = {u.role: u for u in proposal.llm_usage}
+    assert set(usage) == {"planner", "modeler", "transformer", "quality", "governance"}
+    assert all(u.calls == 1 and u.tokens_in > 0 and u.tokens_out > 0 and u.fallback is None for u in usage.values())
+    assert report_of(project)["llm_usage"][0]["calls"] == 1
+    pr = Path(proposal.pr).read_text()
+    assert "## LLM usage" in pr and "| transformer | scripted/scripted | 1 |" in pr
+    assert flow.summary(proposal)["llm_usage"][2]["role"] == "transformer"
+    assert not (tmp_path / "crewai").exists() or (tmp_path / "crewai").is_dir()  # storage kept out of $HOME
+
+
+def test_hallucinated_column_is_caught_by_sqlglot_and_repaired_in_round_two(tmp_path, sample_warehouse, drafts):
+    good = drafts["transform"].models[0]
+    llm = ScriptedLLM.with_script(good_script(drafts, transformer=[react(hallucinated(drafts)), react(good)]))
+    project = make_git_project(tmp_path / "repo", sample_warehouse)
+    proposal, _ = run(project, llm, tmp_path)
+
+    assert proposal.status == "published" and proposal.checks.build.success
+    assert [(r.round, r.model, r.role, r.stage, r.outcome) for r in proposal.repairs] == [
+        (1, MART, "transformer", "sqlglot", "rewritten")]
+    assert "total_discount_amount" in proposal.repairs[0].error
+    assert "total_discount_amount" not in next(m for m in proposal.models if m.name == MART).sql
+    assert llm.calls_by_role["transformer"] == 2  # the answer, then the repair
+    repair_prompt = [p for role, p in llm.prompts if role == "transformer"][1]
+    assert "total_discount_amount" in repair_prompt  # the error went back to the role that wrote the model
+    assert report_of(project)["repairs"][0]["outcome"] == "rewritten"
+
+
+def test_destructive_sql_is_refused_and_never_executed(tmp_path, sample_warehouse, drafts):
+    good = drafts["transform"].models[0]
+    destructive = mart_with(drafts, sql="delete from {{ ref('stg_shop__orders') }}")
+    llm = ScriptedLLM.with_script(good_script(drafts, transformer=[react(destructive), react(good)]))
+    project = make_git_project(tmp_path / "repo", sample_warehouse)
+    warehouse = project / "warehouse" / "shop.duckdb"
+    before = hashlib.sha256(warehouse.read_bytes()).hexdigest()
+    proposal, _ = run(project, llm, tmp_path)
+
+    assert proposal.repairs[0].stage == "sqlglot" and "unsafe" in proposal.repairs[0].error
+    assert proposal.status == "published"  # published only after the repaired, safe model passed
+    assert hashlib.sha256(warehouse.read_bytes()).hexdigest() == before
+    with duckdb.connect(proposal.warehouse, read_only=True) as con:  # the sandbox copy the build ran on
+        assert con.execute("select count(*) from stg_shop__orders").fetchone()[0] > 0
+    assert llm.calls_by_role["transformer"] == 2
+
+
+def test_a_model_never_fixed_stops_after_n_rounds_and_publishes_nothing(tmp_path, sample_warehouse, drafts):
+    llm = ScriptedLLM.with_script(good_script(drafts, transformer=[react(hallucinated(drafts))]))
+    project = make_git_project(tmp_path / "repo", sample_warehouse)
+    with pytest.raises(SqlCheckError, match="2 repair round"):
+        run(project, llm, tmp_path, max_repair_rounds=2)
+    report = report_of(project)
+    assert report["status"] == "failed" and report["branch"] is None
+    assert [r["round"] for r in report["repairs"]] == [1, 2]
+    assert llm.calls_by_role["transformer"] == 3  # the answer and two repairs
+    assert git(project.parent, "branch", "--list", "dataeng-crew/*") == ""
+
+
+def test_provider_down_falls_back_to_the_deterministic_brain(tmp_path, sample_warehouse, drafts):
+    llm = ScriptedLLM.with_script(good_script(drafts, transformer=[ConnectionError("connection refused")]))
+    project = make_git_project(tmp_path / "repo", sample_warehouse)
+    proposal, _ = run(project, llm, tmp_path)
+
+    assert proposal.status == "published" and proposal.checks.build.success
+    usage = {u.role: u for u in proposal.llm_usage}
+    assert "connection refused" in usage["transformer"].fallback or "ConnectionError" in usage["transformer"].fallback
+    assert usage["quality"].fallback.startswith("provider down earlier")
+    assert usage["planner"].fallback is None
+    assert llm.calls_by_role == {"planner": 1, "modeler": 1, "transformer": 3}  # 3 attempts, then no more calls
+    assert usage["transformer"].retries == 2
+    assert "deterministic fallback" in Path(proposal.pr).read_text()
+    assert report_of(project)["llm_usage"][2]["fallback"]
