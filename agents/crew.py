@@ -181,14 +181,15 @@ def _layers(allowed: set[str]) -> Callable[[Any], list[str]]:
 
 
 def keep_sql(inputs: list[ModelSpec], outputs: list[ModelSpec]) -> list[ModelSpec]:
-    """Roles that do not write SQL (quality, governance) may not change it: SQL, layer and folder stay the
-    author's; a model the answer dropped stays as it was; models the answer invented are ignored."""
+    """Roles that do not write SQL (quality, governance) may not change it: SQL, layer, folder and the model's
+    description stay the author's; a model the answer dropped stays as it was; models the answer invented are ignored."""
     answered = {m.name: m for m in outputs}
     kept = []
     for model in inputs:
         out = answered.get(model.name)
         kept.append(model if out is None else out.model_copy(update={
-            "sql": model.sql, "layer": model.layer, "folder": model.folder, "materialization": model.materialization}))
+            "sql": model.sql, "layer": model.layer, "folder": model.folder, "materialization": model.materialization,
+            "description": model.description}))
     return kept
 
 

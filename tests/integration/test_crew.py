@@ -9,6 +9,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import yaml
 
 from agents import governance
 from agents.brains import DeterministicBrain
@@ -81,7 +82,7 @@ def test_full_propose_through_the_crew_publishes_the_same_shape(tmp_path, sample
     assert proposal.files == deterministic.files and proposal.checks.build.success
     assert len(proposal.checks.build.nodes) == len(deterministic.checks.build.nodes)
     committed = git(project.parent, "show", f"{proposal.branch}:dbt_project/models/marts/_marts__models.yml")
-    assert NEW_DESCRIPTION in committed
+    assert yaml.safe_load(committed)["models"][0]["description"] == NEW_DESCRIPTION
     assert llm.calls_by_role == {"planner": 1, "modeler": 1, "transformer": 1, "quality": 1, "governance": 1}
     usage = {u.role: u for u in proposal.llm_usage}
     assert set(usage) == {"planner", "modeler", "transformer", "quality", "governance"}
@@ -128,7 +129,8 @@ def test_destructive_sql_is_refused_and_never_executed(tmp_path, sample_warehous
 
 
 def test_a_model_never_fixed_stops_after_n_rounds_and_publishes_nothing(tmp_path, sample_warehouse, drafts):
-    llm = ScriptedLLM.with_script(good_script(drafts, transformer=[react(hallucinated(drafts))]))
+    bad = hallucinated(drafts)
+    llm = ScriptedLLM.with_script(good_script(drafts, transformer=[react(bad), react(bad.models[0])]))
     project = make_git_project(tmp_path / "repo", sample_warehouse)
     with pytest.raises(SqlCheckError, match="2 repair round"):
         run(project, llm, tmp_path, max_repair_rounds=2)
