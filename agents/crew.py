@@ -329,12 +329,17 @@ class CrewBrain:
                                    ProviderError(f"{self.label} gave no valid {output_cls.__name__}: "
                                                  f"{redact(str(exc), 300)}"))
         finally:
-            after = meter.snapshot() if meter else (0, 0, 0, 0)
-            usage.calls += after[0] - before[0]
-            usage.tokens_in += after[1] - before[1]
-            usage.tokens_out += after[2] - before[2]
-            usage.retries += after[3] - before[3]
-            usage.seconds = round(usage.seconds + time.perf_counter() - started, 3)
+            self._account(usage, before, started)
+
+    def _account(self, usage: RoleUsage, before: tuple[int, int, int, int], started: float) -> None:
+        """Add the LLM's calls, tokens and retries since ``before`` and the wall time since ``started``."""
+        meter = getattr(self.llm, "meter", None)
+        after = meter.snapshot() if meter else (0, 0, 0, 0)
+        usage.calls += after[0] - before[0]
+        usage.tokens_in += after[1] - before[1]
+        usage.tokens_out += after[2] - before[2]
+        usage.retries += after[3] - before[3]
+        usage.seconds = round(usage.seconds + time.perf_counter() - started, 3)
 
     def _fall_back(self, role: str, usage: RoleUsage, reason: str, baseline: C | None,
                    draft_error: DataengCrewError | None, exc: Exception | None = None) -> C:
@@ -428,12 +433,7 @@ class CrewBrain:
                 self.provider_down = str(provider)
             return None
         finally:
-            after = meter.snapshot() if meter else (0, 0, 0, 0)
-            usage.calls += after[0] - before[0]
-            usage.tokens_in += after[1] - before[1]
-            usage.tokens_out += after[2] - before[2]
-            usage.retries += after[3] - before[3]
-            usage.seconds = round(usage.seconds + time.perf_counter() - started, 3)
+            self._account(usage, before, started)
         return _keep_annotations(model, fixed)
 
     def triage(self, build: BuildResult, models: list[ModelSpec], sources: list[SourceSpec], db_file: Path
