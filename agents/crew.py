@@ -14,7 +14,6 @@ crewai is imported inside the methods (``agents`` modules are imported by the ro
 from __future__ import annotations
 
 import json
-import os
 import re
 import tempfile
 import time
@@ -25,7 +24,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from agents.brains import DeterministicBrain
-from agents.llm import ProviderError, redact
+from agents.llm import ProviderError, offline_environment, redact
 from dataeng_crew.contracts import (
     BuildResult,
     ColumnPolicy,
@@ -43,7 +42,6 @@ from dataeng_crew.contracts import (
 from dataeng_crew.errors import DataengCrewError
 
 PROMPTS = Path(__file__).resolve().parents[1] / "prompts"
-OFFLINE_ENV = {"CREWAI_DISABLE_TELEMETRY": "true", "OTEL_SDK_DISABLED": "true", "CREWAI_TRACING_ENABLED": "false"}
 C = TypeVar("C", bound=BaseModel)
 
 
@@ -203,13 +201,6 @@ def schema_summary(profile: WarehouseProfile) -> str:
     return "\n".join(lines)
 
 
-def offline_environment(storage_dir: Path) -> None:
-    """Telemetry and tracing off; CrewAI's storage under ``storage_dir`` (never the user's home)."""
-    for key, value in OFFLINE_ENV.items():
-        os.environ.setdefault(key, value)
-    os.environ["CREWAI_STORAGE_DIR"] = str(storage_dir)
-
-
 def load_prompts() -> tuple[dict, dict, str, str]:
     """(agents, tasks, dbt style guide, governance policy) from ``prompts/``."""
     agents = yaml.safe_load((PROMPTS / "agents.yaml").read_text())
@@ -242,6 +233,7 @@ class CrewBrain:
         self.name = f"crew ({self.label})"
         self.storage_dir = storage_dir or Path(tempfile.mkdtemp(prefix="dataeng-crew-crewai-"))
         self.guardrail_retries = guardrail_retries
+        offline_environment(self.storage_dir)
         self.fallback = DeterministicBrain()
         self.agents_cfg, self.tasks_cfg, self.dbt_style, self.governance_policy = load_prompts()
         self.usage: dict[str, RoleUsage] = {}
@@ -414,7 +406,7 @@ class CrewBrain:
         if self.provider_down:
             return None
         siblings = "\n".join(f"- {m.name}: " + ", ".join(c.name for c in m.columns) for m in models if m.name != model.name)
-        stage = "dbt build" if "dbt" in error.lower() else "sqlglot"
+        stage = "dbt build" if error.startswith("dbt build") else "sqlglot"
 
         def check(fixed: ModelSpec) -> list[str]:
             return [] if fixed.name == model.name else [f"keep the model name {model.name!r}"]

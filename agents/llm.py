@@ -246,12 +246,31 @@ def call_with_retries(complete: Callable[[], tuple[str, int, int]], policy: Retr
 # --------------------------------------------------------------------------- crewai.BaseLLM adapters
 
 _CLASSES: dict[str, type] = {}
+OFFLINE_ENV = {"CREWAI_DISABLE_TELEMETRY": "true", "OTEL_SDK_DISABLED": "true", "CREWAI_TRACING_ENABLED": "false"}
+
+
+def offline_environment(storage_dir: Path | None = None) -> None:
+    """Telemetry and tracing off; CrewAI's storage in ``storage_dir`` (default: a temp dir, never ``$HOME``).
+
+    Call before importing crewai: it picks its storage folder at import (an absolute
+    ``CREWAI_STORAGE_DIR`` is used as is).
+    """
+    import tempfile
+
+    for key, value in OFFLINE_ENV.items():
+        os.environ.setdefault(key, value)
+    if storage_dir is not None:
+        storage_dir.mkdir(parents=True, exist_ok=True)
+        os.environ["CREWAI_STORAGE_DIR"] = str(storage_dir.resolve())
+    elif not os.path.isabs(os.environ.get("CREWAI_STORAGE_DIR", "")):
+        os.environ["CREWAI_STORAGE_DIR"] = tempfile.mkdtemp(prefix="dataeng-crew-crewai-")
 
 
 def llm_classes() -> dict[str, type]:
     """The ``crewai.BaseLLM`` subclasses (built on first use: importing crewai costs ~2.5 s)."""
     if _CLASSES:
         return _CLASSES
+    offline_environment()
     from crewai import BaseLLM
     from pydantic import PrivateAttr
 
@@ -298,6 +317,10 @@ def llm_classes() -> dict[str, type]:
         def get_context_window_size(self) -> int:
             """A conservative window that fits every supported model."""
             return 120_000
+
+        def get_input_tokens_count(self, messages: Any, tools: Any = None, response_model: Any = None) -> int:
+            """Our own estimate (4 characters a token), without CrewAI's warning on every call."""
+            return estimate_tokens(messages_text(messages))
 
     class OpenAICompatibleLLM(MeteredLLM):
         """OpenAI, Ollama and any OpenAI-compatible server, through the ``openai`` SDK (its retries off)."""
@@ -379,5 +402,10 @@ def select_brain(llm: str | None = None, base_url: str | None = None, on_error: 
         notice(message or "running the deterministic brain")
         return DeterministicBrain()
     from agents.crew import CrewBrain
+    from dataeng_crew.settings import find_project
 
+    try:  # the read-project-files and dbt tools need the project; the flow reports a missing one itself
+        project = find_project(project)
+    except ConfigError:
+        project = None
     return CrewBrain(make_llm(settings), on_error=settings.on_error, project=project, label=settings.label)

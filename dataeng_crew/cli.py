@@ -98,6 +98,10 @@ def propose(request: str, project: Path | None, warehouse: Path | None, publish:
         console.print(f"[green]✓[/] branch [bold]{proposal.branch}[/] ({(proposal.commit or '')[:10]}); "
                       f"PR description: {proposal.pr}")
     console.print(f"  warehouse with the built models: {proposal.warehouse}")
+    for usage in proposal.llm_usage:
+        console.print(f"  {usage.role}: {usage.calls} LLM calls, {usage.tokens_in:,} tokens in, {usage.tokens_out:,} out"
+                      + (f" [yellow](deterministic fallback: {usage.fallback})[/]" if usage.fallback else ""),
+                      markup=True)
     if as_json:
         click.echo(flow.dumps(data))
 

@@ -99,7 +99,7 @@ def with_repairs(proposal: Proposal, brain: Any, models: list[ModelSpec], attemp
             model = by_name.get(name)
             if model is None:
                 continue
-            error = trim_error(error)
+            error = trim_error(f"{stage} refused {name}: {error}")
             fixed = repair(model, error, models)
             if fixed is None:
                 if round_no > 1 or proposal.repairs:

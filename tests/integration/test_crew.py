@@ -128,6 +128,24 @@ def test_destructive_sql_is_refused_and_never_executed(tmp_path, sample_warehous
     assert llm.calls_by_role["transformer"] == 2
 
 
+def test_a_model_dbt_refuses_goes_back_to_its_author(tmp_path, sample_warehouse, drafts):
+    # sqlglot passes it (same columns); dbt's enforced contract refuses a text order_count
+    mart = drafts["transform"].models[0]
+    wrong_type = mart_with(drafts, sql=mart.sql.replace("coalesce(orders_per_period.order_count, 0) as order_count",
+                                                       "cast(coalesce(orders_per_period.order_count, 0) as varchar) "
+                                                       "as order_count"))
+    assert wrong_type.models[0].sql != mart.sql
+    llm = ScriptedLLM.with_script(good_script(drafts, transformer=[react(wrong_type), react(mart)]))
+    project = make_git_project(tmp_path / "repo", sample_warehouse)
+    proposal, _ = run(project, llm, tmp_path)
+
+    assert proposal.status == "published" and proposal.checks.build.success
+    assert [(r.round, r.model, r.stage, r.outcome) for r in proposal.repairs] == [(1, MART, "dbt build", "rewritten")]
+    assert "contract" in proposal.repairs[0].error.lower()
+    assert "as varchar" not in git(project.parent, "show", f"{proposal.branch}:dbt_project/models/marts/{MART}.sql")
+    assert llm.calls_by_role["transformer"] == 2
+
+
 def test_a_model_never_fixed_stops_after_n_rounds_and_publishes_nothing(tmp_path, sample_warehouse, drafts):
     bad = hallucinated(drafts)
     llm = ScriptedLLM.with_script(good_script(drafts, transformer=[react(bad), react(bad.models[0])]))
