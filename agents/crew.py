@@ -40,6 +40,7 @@ from dataeng_crew.contracts import (
     WarehouseProfile,
 )
 from dataeng_crew.errors import DataengCrewError
+from tools.prompt_safety import clean_text, quote_as_data
 
 PROMPTS = Path(__file__).resolve().parents[1] / "prompts"
 C = TypeVar("C", bound=BaseModel)
@@ -192,13 +193,12 @@ def keep_sql(inputs: list[ModelSpec], outputs: list[ModelSpec]) -> list[ModelSpe
 
 
 def schema_summary(profile: WarehouseProfile) -> str:
-    """A compact schema for prompts: tables, row counts, keys and columns with types (no values)."""
-    lines = []
-    for t in profile.tables:
-        cols = ", ".join(f"{c.name} {c.data_type}" for c in t.columns[:80])
-        lines.append(f"- {t.fqn} ({t.row_count} rows; keys: {', '.join(t.candidate_keys) or '-'}): {cols}")
-    lines += [f"- fk {fk.table}.{fk.column} -> {fk.ref_table}.{fk.ref_column}" for fk in profile.foreign_keys]
-    return "\n".join(lines)
+    """The schema for prompts, cleaned and fenced as untrusted data: tables, rows, keys, columns and types."""
+    tables = {clean_text(t.fqn, 200): {"rows": t.row_count, "keys": [clean_text(k) for k in t.candidate_keys],
+                                       "columns": {clean_text(c.name): c.data_type for c in t.columns[:120]}}
+              for t in profile.tables}
+    fks = [clean_text(f"{fk.table}.{fk.column} -> {fk.ref_table}.{fk.ref_column}", 200) for fk in profile.foreign_keys]
+    return quote_as_data("warehouse schema", {"tables": tables, "foreign_keys": fks})
 
 
 def load_prompts() -> tuple[dict, dict, str, str]:

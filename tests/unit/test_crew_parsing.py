@@ -36,6 +36,9 @@ def test_fenced_truncated_and_extra_keys_go_back_until_valid(tmp_path, sample_pr
     assert llm.calls_by_role == {"planner": 3}
     retries = [p for _role, p in llm.prompts]
     assert "invalid or truncated" in retries[1] and "drop_table: unknown key" in retries[2]
+    first = retries[0]  # the prompt: agents.yaml role, tasks.yaml task, fenced schema and the deterministic draft
+    assert "You are Analytics planner" in first and "<<untrusted data: warehouse schema" in first
+    assert plan.model_dump_json() in first
 
 
 def test_guardrail_exhausted_falls_back_and_says_why(tmp_path, sample_profile, plan):
