@@ -173,3 +173,20 @@ def test_provider_down_falls_back_to_the_deterministic_brain(tmp_path, sample_wa
     assert usage["transformer"].retries == 2
     assert "deterministic fallback" in Path(proposal.pr).read_text()
     assert report_of(project)["llm_usage"][2]["fallback"]
+
+
+def test_dbt_single_model_compiles_a_good_model_and_reports_a_bad_one(tmp_path, git_project, sample_profile):
+    from agents.brains import DeterministicBrain
+    from tools.dbt_model import dbt_single_model
+
+    brain = DeterministicBrain()
+    plan = brain.plan("daily_sales mart", sample_profile)
+    sources, staging = brain.model(plan, sample_profile)
+    warehouse = git_project / "warehouse" / "shop.duckdb"
+    good = dbt_single_model(git_project, warehouse, staging[0], sources, staging, tmp_path / "ok", "build")
+    assert good.success and any(n.status == "success" for n in good.nodes)
+    broken = staging[0].model_copy(update={"sql": "select no_such_column as id from {{ source('shop', 'orders') }}"})
+    bad = dbt_single_model(git_project, warehouse, broken, sources, staging, tmp_path / "bad", "build")
+    assert not bad.success
+    assert any("no_such_column" in (n.message or "") for n in bad.nodes if n.status == "error")
+    assert not (git_project / "models" / "staging").exists()  # the user's project was not written
