@@ -353,10 +353,10 @@ def llm_classes() -> dict[str, type]:
 
         def _complete(self, messages: list[dict[str, Any]]) -> tuple[str, int, int]:
             import anthropic
-            import httpx
 
+            # anthropic 2.x ships its own httpx fork: its Timeout class, not httpx's
             client = anthropic.Anthropic(api_key=self.api_key, base_url=self.base_url, max_retries=0,
-                                         timeout=httpx.Timeout(self.read_timeout, connect=self.connect_timeout))
+                                         timeout=anthropic.Timeout(self.read_timeout, connect=self.connect_timeout))
             system = "\n\n".join(str(m["content"]) for m in messages if m.get("role") == "system")
             chat = [{"role": "assistant" if m.get("role") == "assistant" else "user", "content": str(m["content"])}
                     for m in messages if m.get("role") != "system"]
