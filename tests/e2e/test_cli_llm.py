@@ -52,3 +52,32 @@ def test_unreachable_provider_fails_with_a_clear_error_and_publishes_nothing(pro
     assert "LLM provider compatible/gpt-4o failed after 3 attempt(s): APIConnectionError" in done.stderr
     assert "sk-e2e-not-a-real-key" not in done.stderr + done.stdout
     assert git(project.parent, "branch", "--list", "dataeng-crew/*") == ""
+
+
+def test_propose_through_the_crew_over_http_publishes_and_accounts(tmp_path, sample_warehouse, sample_profile):
+    """The installed CLI, the real openai SDK and the crew against a local OpenAI-compatible API that answers
+    like a good model (and throttles once): published branch, usage per role in --json, key in no file."""
+    import json
+
+    from tests.fakes.fake_llm_server import FakeLlmServer
+    from tests.fakes.scripted_llm import good_answers, good_script
+
+    project = make_git_project(tmp_path / "repo", sample_warehouse)
+    script = good_script(good_answers(sample_profile, "daily_sales mart"))
+    script["planner"] = [(429, 0), *script["planner"]]
+    key = "sk-e2e-crew-key-0123456789"
+    with FakeLlmServer(script) as server:
+        done = run(project, "daily_sales mart", "--llm", "openai/gpt-4o", "--llm-base-url", server.url + "/v1",
+                   "--json", OPENAI_API_KEY=key)
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["status"] == "published" and data["branch"] == "dataeng-crew/daily-sales-mart"
+    assert data["brain"] == "crew (compatible/gpt-4o)" and data["build"]["success"]
+    usage = {u["role"]: u for u in data["llm_usage"]}
+    assert server.calls == {"planner": 2, "modeler": 1, "transformer": 1, "quality": 1, "governance": 1}
+    assert (usage["planner"]["calls"], usage["planner"]["retries"]) == (2, 1)
+    assert all(u["calls"] == 1 and u["tokens_in"] > 0 and u["fallback"] is None
+               for r, u in usage.items() if r != "planner")
+    written = [p for p in (project.parent / ".dataeng-crew").rglob("*") if p.is_file() and p.suffix != ".duckdb"]
+    assert written and not any(key in p.read_text(errors="ignore") for p in written)
+    assert key not in git(project.parent, "log", "-p", data["branch"])

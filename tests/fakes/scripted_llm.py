@@ -92,3 +92,36 @@ class ScriptedLLM(MeteredLLM):
             raise answer
         text = answer(messages) if callable(answer) else answer
         return text, estimate_tokens(messages_text(messages)), estimate_tokens(text)
+
+
+def good_answers(profile: Any, request: str) -> dict[str, BaseModel]:
+    """What a good model answers for each task: the deterministic brain's contracts, serialized at test time.
+
+    The code under test is the crew's prompting, parsing, guardrails, repair loop and the flow, not the rules.
+    """
+    from pathlib import Path
+
+    from agents import governance
+    from agents.brains import DeterministicBrain
+    from agents.crew import GovernanceOutput, ModelingOutput, QualityOutput, TransformOutput
+
+    d = DeterministicBrain()
+    plan = d.plan(request, profile)
+    sources, staging = d.model(plan, profile)
+    marts = d.transform(plan, profile, staging)
+    s2, m2, suites = d.test(plan, sources, staging + marts, profile)
+    m3, policies = d.govern(m2, profile, governance.load_policy(Path("/nonexistent")))
+    return {"plan": plan, "model": ModelingOutput(sources=sources, models=staging),
+            "transform": TransformOutput(models=marts),
+            "test": QualityOutput(sources=s2, models=m2, suites=suites),
+            "govern": GovernanceOutput(models=m3, policies=policies)}
+
+
+def good_script(answers: dict[str, BaseModel], **override: list[Answer]) -> dict[str, list[Answer]]:
+    """One good ReAct answer per role (quality's in a markdown fence), with per-role overrides."""
+    script: dict[str, list[Answer]] = {
+        "planner": [react(answers["plan"])], "modeler": [react(answers["model"])],
+        "transformer": [react(answers["transform"])], "quality": [fenced(answers["test"])],
+        "governance": [react(answers["govern"])]}
+    script.update(override)
+    return script

@@ -11,13 +11,11 @@ import duckdb
 import pytest
 import yaml
 
-from agents import governance
-from agents.brains import DeterministicBrain
-from agents.crew import CrewBrain, GovernanceOutput, ModelingOutput, QualityOutput, TransformOutput
+from agents.crew import CrewBrain, TransformOutput
 from dataeng_crew import flow
 from dataeng_crew.errors import SqlCheckError
 from tests.conftest import git, make_git_project
-from tests.fakes.scripted_llm import FakeHTTPError, ScriptedLLM, fenced, react
+from tests.fakes.scripted_llm import ScriptedLLM, good_answers, good_script, react
 
 pytestmark = pytest.mark.slow
 REQUEST = "daily_sales mart"
@@ -28,24 +26,7 @@ NEW_DESCRIPTION = "Daily sales in dollars, one row per calendar day, written by 
 @pytest.fixture(scope="module")
 def drafts(sample_profile):
     """What a good model would answer: the deterministic brain's contracts for every role, serialized."""
-    d = DeterministicBrain()
-    plan = d.plan(REQUEST, sample_profile)
-    sources, staging = d.model(plan, sample_profile)
-    marts = d.transform(plan, sample_profile, staging)
-    s2, m2, suites = d.test(plan, sources, staging + marts, sample_profile)
-    m3, policies = d.govern(m2, sample_profile, governance.load_policy(Path("/nonexistent")))
-    return {"plan": plan, "model": ModelingOutput(sources=sources, models=staging),
-            "transform": TransformOutput(models=marts),
-            "test": QualityOutput(sources=s2, models=m2, suites=suites),
-            "govern": GovernanceOutput(models=m3, policies=policies)}
-
-
-def good_script(drafts, **override):
-    script = {"planner": [react(drafts["plan"])], "modeler": [react(drafts["model"])],
-              "transformer": [react(drafts["transform"])], "quality": [fenced(drafts["test"])],
-              "governance": [react(drafts["govern"])]}
-    script.update(override)
-    return script
+    return good_answers(sample_profile, REQUEST)
 
 
 def mart_with(drafts, **update) -> TransformOutput:
