@@ -49,13 +49,13 @@ def report_of(project: Path) -> dict:
     return json.loads(reports[-1].read_text())
 
 
-def test_full_propose_through_the_crew_publishes_the_same_shape(tmp_path, sample_warehouse, drafts):
+def test_full_propose_through_the_crew_publishes_the_same_shape(tmp_path, sample_warehouse, drafts, published):
     # the transformer answers a hand-written change to the draft: a different mart description
     improved = mart_with(drafts, description=NEW_DESCRIPTION)
     llm = ScriptedLLM.with_script(good_script(drafts, transformer=[react(improved)]))
     project = make_git_project(tmp_path / "crew", sample_warehouse)
     proposal, _brain = run(project, llm, tmp_path)
-    deterministic = flow.propose(REQUEST, project=make_git_project(tmp_path / "det", sample_warehouse), publish="local")
+    deterministic = published[0]  # the deterministic brain's proposal on the same sample (session fixture)
 
     assert proposal.status == deterministic.status == "published"
     assert proposal.brain == "crew (scripted/scripted)"
