@@ -21,7 +21,7 @@ from agents import governance, quality
 from agents.brains import Brain, DeterministicBrain
 from agents.roles import RoleContext, registered_roles
 from dataeng_crew.contracts import ApprovalRequest, BuildResult, CheckReport, CostEstimate, ModelSpec, Proposal
-from dataeng_crew.errors import BuildError, ConfigError, DataengCrewError, SqlCheckError
+from dataeng_crew.errors import BuildError, ConfigError, DataengCrewError, SqlCheckError, UnsafeArtifactError
 from dataeng_crew.recorder import Recorder
 from dataeng_crew.repair import errors_for, with_repairs
 from dataeng_crew.render import render_pr_body, render_project_files
@@ -256,7 +256,13 @@ def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None
         def rebuild(attempt: list[ModelSpec]) -> BuildResult:  # a repaired model is checked by sqlglot again
             nonlocal outcome, models, files
             if attempt is not models:
+                repaired = [m for m in attempt if m.layer == "marts" and m not in models]
                 outcome, models = _sqlglot(proposal, attempt, sources, profile), attempt
+                leaks = governance.find_exposures(repaired, outcome.compiled, outcome.schema, restricted,
+                                                  policy.mart_pii_action)
+                if leaks:  # the lineage guard ran before this repair: a repaired mart may not add an exposure
+                    raise UnsafeArtifactError("a repaired mart exposes restricted columns: " + ", ".join(
+                        f"{e.model}.{e.column}" for e in leaks))
                 files = render()
             return _build(proposal, project_copy, profiles_dir, folder, attempt, files)
         build, models = with_repairs(proposal, brain, models, rebuild, errors_for(proposal), "dbt build",

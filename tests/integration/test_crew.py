@@ -13,7 +13,8 @@ import yaml
 
 from agents.crew import CrewBrain, TransformOutput
 from dataeng_crew import flow
-from dataeng_crew.errors import SqlCheckError
+from dataeng_crew.contracts import ColumnSpec
+from dataeng_crew.errors import SqlCheckError, UnsafeArtifactError
 from tests.conftest import git, make_git_project
 from tests.fakes.scripted_llm import ScriptedLLM, good_answers, good_script, react
 
@@ -124,6 +125,27 @@ def test_a_model_dbt_refuses_goes_back_to_its_author(tmp_path, sample_warehouse,
     assert [(r.round, r.model, r.stage, r.outcome) for r in proposal.repairs] == [(1, MART, "dbt build", "rewritten")]
     assert "contract" in proposal.repairs[0].error.lower()
     assert "as varchar" not in git(project.parent, "show", f"{proposal.branch}:dbt_project/models/marts/{MART}.sql")
+    assert llm.calls_by_role["transformer"] == 2
+
+
+def test_a_repair_after_the_build_cannot_add_a_pii_exposure(tmp_path, sample_warehouse, drafts):
+    # the lineage guard ran before the build; a mart repaired after it is checked again, and refused
+    mart = drafts["transform"].models[0]
+    wrong_type = mart_with(drafts, sql=mart.sql.replace("coalesce(orders_per_period.order_count, 0) as order_count",
+                                                       "cast(coalesce(orders_per_period.order_count, 0) as varchar) "
+                                                       "as order_count"))
+    leaky = mart.model_copy(update={
+        "sql": "with customers as (select * from {{ ref('stg_shop__customers') }})\n"
+               "select email as customer_email, count(*) as order_count from customers group by email",
+        "columns": [ColumnSpec(name="customer_email", description="e-mail", data_type="varchar"),
+                    ColumnSpec(name="order_count", description="orders", data_type="bigint")]})
+    llm = ScriptedLLM.with_script(good_script(drafts, transformer=[react(wrong_type), react(leaky)]))
+    project = make_git_project(tmp_path / "repo", sample_warehouse)
+    with pytest.raises(UnsafeArtifactError, match="fct_daily_sales.customer_email"):
+        run(project, llm, tmp_path)
+    report = report_of(project)
+    assert report["status"] == "failed" and [r["stage"] for r in report["repairs"]] == ["dbt build"]
+    assert git(project.parent, "branch", "--list", "dataeng-crew/*") == ""
     assert llm.calls_by_role["transformer"] == 2
 
 
