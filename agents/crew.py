@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import re
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, TypeVar
@@ -24,7 +23,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from agents.brains import DeterministicBrain
-from agents.llm import ProviderError, offline_environment, redact
+from agents.llm import ProviderError, offline_environment, redact, temp_storage
 from dataeng_crew.contracts import (
     BuildResult,
     ColumnPolicy,
@@ -231,7 +230,7 @@ class CrewBrain:
         self.project = project
         self.label = label or getattr(llm, "label", "") or getattr(llm, "model", "llm")
         self.name = f"crew ({self.label})"
-        self.storage_dir = storage_dir or Path(tempfile.mkdtemp(prefix="dataeng-crew-crewai-"))
+        self.storage_dir = storage_dir or Path(temp_storage())
         self.guardrail_retries = guardrail_retries
         offline_environment(self.storage_dir)
         self.fallback = DeterministicBrain()

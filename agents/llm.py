@@ -255,15 +255,24 @@ def offline_environment(storage_dir: Path | None = None) -> None:
     Call before importing crewai: it picks its storage folder at import (an absolute
     ``CREWAI_STORAGE_DIR`` is used as is).
     """
-    import tempfile
-
     for key, value in OFFLINE_ENV.items():
         os.environ.setdefault(key, value)
     if storage_dir is not None:
         storage_dir.mkdir(parents=True, exist_ok=True)
         os.environ["CREWAI_STORAGE_DIR"] = str(storage_dir.resolve())
     elif not os.path.isabs(os.environ.get("CREWAI_STORAGE_DIR", "")):
-        os.environ["CREWAI_STORAGE_DIR"] = tempfile.mkdtemp(prefix="dataeng-crew-crewai-")
+        os.environ["CREWAI_STORAGE_DIR"] = temp_storage()
+
+
+def temp_storage() -> str:
+    """A temp folder for CrewAI's storage, removed when the process exits."""
+    import atexit
+    import shutil
+    import tempfile
+
+    path = tempfile.mkdtemp(prefix="dataeng-crew-crewai-")
+    atexit.register(shutil.rmtree, path, True)
+    return path
 
 
 def llm_classes() -> dict[str, type]:
