@@ -40,6 +40,14 @@ def hallucinated(drafts) -> TransformOutput:
     return mart_with(drafts, sql=mart.sql.replace("total_discounts as discounts", "total_discount_amount as discounts"))
 
 
+def text_order_count(drafts) -> TransformOutput:
+    """The mart with a text order_count: sqlglot passes it (same columns), dbt's enforced contract refuses it."""
+    mart = drafts["transform"].models[0]
+    return mart_with(drafts, sql=mart.sql.replace("coalesce(orders_per_period.order_count, 0) as order_count",
+                                                  "cast(coalesce(orders_per_period.order_count, 0) as varchar) "
+                                                  "as order_count"))
+
+
 def run(project: Path, llm: ScriptedLLM, tmp_path: Path, **kw):
     brain = CrewBrain(llm, project=project, storage_dir=tmp_path / "crewai")
     return flow.propose(REQUEST, project=project, publish="local", brain=brain, **kw), brain
@@ -113,9 +121,7 @@ def test_destructive_sql_is_refused_and_never_executed(tmp_path, sample_warehous
 def test_a_model_dbt_refuses_goes_back_to_its_author(tmp_path, sample_warehouse, drafts):
     # sqlglot passes it (same columns); dbt's enforced contract refuses a text order_count
     mart = drafts["transform"].models[0]
-    wrong_type = mart_with(drafts, sql=mart.sql.replace("coalesce(orders_per_period.order_count, 0) as order_count",
-                                                       "cast(coalesce(orders_per_period.order_count, 0) as varchar) "
-                                                       "as order_count"))
+    wrong_type = text_order_count(drafts)
     assert wrong_type.models[0].sql != mart.sql
     llm = ScriptedLLM.with_script(good_script(drafts, transformer=[react(wrong_type), react(mart)]))
     project = make_git_project(tmp_path / "repo", sample_warehouse)
@@ -131,9 +137,7 @@ def test_a_model_dbt_refuses_goes_back_to_its_author(tmp_path, sample_warehouse,
 def test_a_repair_after_the_build_cannot_add_a_pii_exposure(tmp_path, sample_warehouse, drafts):
     # the lineage guard ran before the build; a mart repaired after it is checked again, and refused
     mart = drafts["transform"].models[0]
-    wrong_type = mart_with(drafts, sql=mart.sql.replace("coalesce(orders_per_period.order_count, 0) as order_count",
-                                                       "cast(coalesce(orders_per_period.order_count, 0) as varchar) "
-                                                       "as order_count"))
+    wrong_type = text_order_count(drafts)
     leaky = mart.model_copy(update={
         "sql": "with customers as (select * from {{ ref('stg_shop__customers') }})\n"
                "select email as customer_email, count(*) as order_count from customers group by email",
