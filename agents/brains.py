@@ -54,6 +54,9 @@ class Brain(Protocol):
                       ) -> tuple[list[ExpectationSuiteSpec], list[TriageDecision]]:
         """Quality: decide about expectations that failed on the built tables."""
 
+    def repair(self, model: ModelSpec, error: str, models: list[ModelSpec]) -> ModelSpec | None:
+        """The role that wrote ``model`` fixes it after sqlglot or dbt refused it; None = cannot repair."""
+
 
 class DeterministicBrain:
     """Profiling + rules: the embedded default when no LLM is configured."""
@@ -97,3 +100,7 @@ class DeterministicBrain:
                       ) -> tuple[list[ExpectationSuiteSpec], list[TriageDecision]]:
         """See :func:`agents.triage.triage_suites`."""
         return triage.triage_suites(results, suites, db_file)
+
+    def repair(self, model: ModelSpec, error: str, models: list[ModelSpec]) -> ModelSpec | None:
+        """Rules do not rewrite refused SQL: None (the proposal fails as before)."""
+        return None

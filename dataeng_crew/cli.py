@@ -64,11 +64,21 @@ def main() -> None:
 @click.option("--base", "gh_base", metavar="BRANCH", help="Base branch of the pull request (default: the repo's default).")
 @click.option("--with-ci", is_flag=True, help="Add the dataeng-crew PR workflow to the commit if the repo lacks it "
                                               "(the token then also needs Workflows: read and write).")
+# --- LLM crew (issue 5) ---
+@click.option("--llm", help="openai/<model>, anthropic/<model>, ollama/<model>, <model> with --llm-base-url, or none "
+              "(default: DATAENG_CREW_LLM, the config file, then OPENAI_API_KEY/ANTHROPIC_API_KEY).")
+@click.option("--llm-base-url", help="Any OpenAI-compatible server, e.g. http://localhost:11434/v1.")
+@click.option("--max-repair-rounds", type=click.IntRange(0, 10), default=2, show_default=True,
+              help="Rounds a model refused by sqlglot or dbt goes back to the role that wrote it.")
+@click.option("--on-llm-error", type=click.Choice(["fallback", "fail"]), default=None,
+              help="Provider down: the deterministic brain plays the role (fallback, default) or stop (fail).")
 def propose(request: str, project: Path | None, warehouse: Path | None, publish: str | None, as_json: bool,
             gh_repo: str | None, github_url: str | None, ready: bool, reviewers: tuple[str, ...], gh_base: str | None,
-            with_ci: bool, target_dialect: str | None) -> None:
+            with_ci: bool, target_dialect: str | None, llm: str | None, llm_base_url: str | None,
+            max_repair_rounds: int, on_llm_error: str | None) -> None:
     """Propose dbt models, tests and docs for REQUEST (e.g. "daily_sales mart")."""
     _offline_defaults()
+    from agents.llm import select_brain
     from dataeng_crew import flow
     from tools.github_pr import GithubOptions
 
@@ -76,7 +86,12 @@ def propose(request: str, project: Path | None, warehouse: Path | None, publish:
                            include_ci=with_ci)
 
     console = _console()
-    console.print("[dim]no LLM configured: running the deterministic brain (profiling + rules)[/]")
+    try:
+        brain = select_brain(llm, llm_base_url, on_llm_error, project,
+                             notice=lambda msg: console.print(f"[dim]{msg}[/]", markup=True))
+    except DataengCrewError as exc:
+        _fail(exc, as_json)
+        return
 
     def progress(stage: str) -> None:
         if stage.startswith("warning ("):
@@ -86,7 +101,8 @@ def propose(request: str, project: Path | None, warehouse: Path | None, publish:
 
     try:
         proposal = flow.propose(request, project=project, warehouse=warehouse, publish=publish or ("github" if gh_repo or github_url else "auto"),  # type: ignore[arg-type]
-                                progress=progress, github=github, target_dialect=target_dialect)
+                                progress=progress, github=github, target_dialect=target_dialect,
+                                brain=brain, max_repair_rounds=max_repair_rounds)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: nothing was published, your project is unchanged[/]")
         sys.exit(130)
@@ -112,6 +128,10 @@ def propose(request: str, project: Path | None, warehouse: Path | None, publish:
         for warning in pr.warnings:
             console.print(f"[yellow]![/] {warning}", markup=True)
     console.print(f"  warehouse with the built models: {proposal.warehouse}")
+    for usage in proposal.llm_usage:
+        console.print(f"  {usage.role}: {usage.calls} LLM calls, {usage.tokens_in:,} tokens in, {usage.tokens_out:,} out"
+                      + (f" [yellow](deterministic fallback: {usage.fallback})[/]" if usage.fallback else ""),
+                      markup=True)
     if as_json:
         click.echo(flow.dumps(data))
 

@@ -439,6 +439,32 @@ class StageTiming(Contract):
     seconds: float
 
 
+class RepairRound(Contract):
+    """One round of the repair loop: a check refused a model, the role that wrote it was asked to fix it."""
+
+    round: int = Field(ge=1)
+    model: str
+    role: str = Field(description="The role that wrote the model and was asked to repair it.")
+    stage: Literal["sqlglot", "dbt build"]
+    error: str = Field(description="The error given back to the role (trimmed, secrets redacted).")
+    outcome: Literal["rewritten", "cannot_repair"]
+    sql_before: str = ""
+    sql_after: str = ""
+
+
+class RoleUsage(Contract):
+    """LLM accounting for one role of the crew in one proposal."""
+
+    role: str
+    llm: str = Field(default="", description="provider/model")
+    calls: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    retries: int = 0
+    seconds: float = 0.0
+    fallback: str | None = Field(default=None, description="Why the deterministic brain played this role, if it did.")
+
+
 class Proposal(Contract):
     """Everything one `propose` run produced, checked and published."""
 
@@ -471,6 +497,8 @@ class Proposal(Contract):
     dialect_warnings: list[str] = Field(
         default_factory=list, description="Constructs the transpilation to target_dialect could not translate faithfully.")
     pull_request: PullRequestRef | None = Field(default=None, description="The GitHub PR, with --publish github.")
+    repairs: list[RepairRound] = Field(default_factory=list, description="Every repair-loop round, in order.")
+    llm_usage: list[RoleUsage] = Field(default_factory=list, description="LLM calls, tokens and time per role.")
 
 
 class PullRequestRef(Contract):

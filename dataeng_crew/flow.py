@@ -21,8 +21,9 @@ from agents import governance, quality
 from agents.brains import Brain, DeterministicBrain
 from agents.roles import RoleContext, registered_roles
 from dataeng_crew.contracts import ApprovalRequest, BuildResult, CheckReport, CostEstimate, ModelSpec, Proposal
-from dataeng_crew.errors import BuildError, ConfigError, DataengCrewError, SqlCheckError
+from dataeng_crew.errors import BuildError, ConfigError, DataengCrewError, SqlCheckError, UnsafeArtifactError
 from dataeng_crew.recorder import Recorder
+from dataeng_crew.repair import errors_for, with_repairs
 from dataeng_crew.render import render_pr_body, render_project_files
 from dataeng_crew.settings import Workspace, default_warehouse, find_project, project_config, state_dir_for
 from tools import git_local, github_pr
@@ -118,6 +119,7 @@ def propose(
     progress: Progress = lambda _msg: None,
     target_dialect: str | None = None,
     github: github_pr.GithubOptions | None = None,
+    max_repair_rounds: int = 2,
 ) -> Proposal:
     """Turn a request into a validated dbt change, then publish it on a branch.
 
@@ -133,6 +135,7 @@ def propose(
         target_dialect: Dialect of the committed model SQL (default: the dbt profile's adapter, else duckdb);
             validation always builds the DuckDB SQL in the sandbox.
         github: Options for ``github`` (repository, API URL, draft, reviewers).
+        max_repair_rounds: Rounds a model refused by sqlglot or dbt goes back to its author (LLM brains).
 
     Returns:
         The proposal (also written as ``report.json`` in its folder).
@@ -177,7 +180,7 @@ def propose(
     outcome = "ok"
     try:
         proposal.target_dialect = target_dialect
-        _run(proposal, request, ws, warehouse, publish, brain, folder, rec, (gh_target, github))
+        _run(proposal, request, ws, warehouse, publish, brain, folder, rec, (gh_target, github), max_repair_rounds)
     except KeyboardInterrupt:
         proposal.status, outcome = "interrupted", "interrupted"
         proposal.error = "interrupted by the user; nothing was published"
@@ -192,12 +195,14 @@ def propose(
         lineage.complete(root)
     finally:
         audit.record("propose", args, outcome, time.perf_counter() - started, proposal.proposal_id)
+        proposal.llm_usage = brain.usage_report() if hasattr(brain, "usage_report") else []
         (folder / "report.json").write_text(proposal.model_dump_json(indent=2))
     return proposal
 
 
 def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None, publish: str,
-         brain: Brain, folder: Path, rec: Recorder, gh: tuple = (None, None)) -> None:
+         brain: Brain, folder: Path, rec: Recorder, gh: tuple = (None, None),
+         max_repair_rounds: int = 2) -> None:
     with rec.stage("profile warehouse", "tool", "warehouse.profile_warehouse") as io:
         wh = resolve_warehouse(ws, warehouse)
         profile = profile_warehouse(wh)
@@ -226,7 +231,8 @@ def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None
         return path.read_text() if path.is_file() else None
 
     with rec.stage("sqlglot check", "tool", "sqlcheck.check_and_compile(models)") as io:
-        outcome = _sqlglot(proposal, models, sources, profile)
+        outcome, models = with_repairs(proposal, brain, models, lambda ms: _sqlglot(proposal, ms, sources, profile),
+                                       errors_for(proposal), "sqlglot", max_repair_rounds)
         io.observation = f"{len(models)} models: one safe query each, every table and column known"
     with rec.stage("governance: marts vs restricted columns", "governance", "governance.find_exposures") as io:
         restricted = {(m.name, c.name) for m in models for c in m.columns
@@ -275,7 +281,21 @@ def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None
     with rec.stage("dbt build (sandbox)", "tool", "dbt build --select +model+ (sandbox)") as io:
         project_copy, profiles_dir, db_file = prepare_sandbox(ws, wh, folder / "sandbox")
         proposal.warehouse = str(db_file)
-        build = _build(proposal, project_copy, profiles_dir, folder, models, files)
+
+        def rebuild(attempt: list[ModelSpec]) -> BuildResult:  # a repaired model is checked by sqlglot again
+            nonlocal outcome, models, files
+            if attempt is not models:
+                repaired = [m for m in attempt if m.layer == "marts" and m not in models]
+                outcome, models = _sqlglot(proposal, attempt, sources, profile), attempt
+                leaks = governance.find_exposures(repaired, outcome.compiled, outcome.schema, restricted,
+                                                  policy.mart_pii_action)
+                if leaks:  # the lineage guard ran before this repair: a repaired mart may not add an exposure
+                    raise UnsafeArtifactError("a repaired mart exposes restricted columns: " + ", ".join(
+                        f"{e.model}.{e.column}" for e in leaks))
+                files = render()
+            return _build(proposal, project_copy, profiles_dir, folder, attempt, files)
+        build, models = with_repairs(proposal, brain, models, rebuild, errors_for(proposal), "dbt build",
+                                     max_repair_rounds, ok=lambda b: b.success)
         io.inputs = [raw_dataset(wh, t) for t in profile.tables if t.name in (proposal.plan.source_tables or [])]
         io.outputs = [model_dataset(db_file, m) for m in models]
         io.observation = _build_summary(build)
@@ -303,6 +323,7 @@ def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None
                 f"{r.suite}: {r.error}" for r in broken))
     emit_model_lineage(rec, models, outcome, wh, db_file, sources)  # triage changed tests, not SQL
     proposal.status = "validated"
+    proposal.llm_usage = brain.usage_report() if hasattr(brain, "usage_report") else []  # for the PR body
     slug = slugify(request)
     pr_rel = f"proposals/{slug}.md"
     if proposal.target_dialect != "duckdb":
@@ -474,6 +495,8 @@ def summary(proposal: Proposal) -> dict:
         "timings": {t.stage: t.seconds for t in proposal.timings},
         "target_dialect": proposal.target_dialect,
         "dialect_warnings": proposal.dialect_warnings,
+        "llm_usage": [u.model_dump() for u in proposal.llm_usage],
+        "repairs": [r.model_dump(exclude={"sql_before", "sql_after"}) for r in proposal.repairs],
     }
 
 

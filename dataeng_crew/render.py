@@ -249,6 +249,7 @@ def render_pr_body(proposal: Proposal) -> str:
                 f"{' ⚠ over' if c.over_threshold else ''} | {c.materialization_advice} |" for c in proposal.costs]
         out.append("")
     out += _quality_section(proposal)
+    out += _llm_section(proposal)
     out += ["## Validation", ""]
     checks = proposal.checks
     out.append(f"- sqlglot: {checks.models_checked} compiled models parsed, checked against the allow-list and "
@@ -285,3 +286,20 @@ def render_pr_body(proposal: Proposal) -> str:
             "when it was merged); lineage events are in `.dataeng-crew/lineage.ndjson`, the audit trail in "
             "`.dataeng-crew/audit.jsonl`.", ""]
     return "\n".join(out)
+
+
+def _llm_section(proposal: Proposal) -> list[str]:
+    """LLM accounting per role and the repair rounds (empty for the deterministic brain)."""
+    out: list[str] = []
+    if proposal.llm_usage:
+        out += ["## LLM usage", "", "| role | llm | calls | tokens in | tokens out | retries | seconds | note |",
+                "|---|---|---|---|---|---|---|---|"]
+        out += [f"| {u.role} | {u.llm} | {u.calls} | {u.tokens_in:,} | {u.tokens_out:,} | {u.retries} | {u.seconds:.1f} | "
+                f"{_md('deterministic fallback: ' + u.fallback) if u.fallback else ''} |" for u in proposal.llm_usage]
+        out.append("")
+    if proposal.repairs:
+        out += ["## Repairs", "", "| round | model | role | stage | error | outcome |", "|---|---|---|---|---|---|"]
+        out += [f"| {r.round} | `{r.model}` | {r.role} | {r.stage} | {_md(r.error[:200])} | {r.outcome} |"
+                for r in proposal.repairs]
+        out.append("")
+    return out

@@ -15,6 +15,9 @@ from crewai.tools import BaseTool
 from pydantic import BaseModel, Field
 
 from dataeng_crew.errors import DataengCrewError
+from dataeng_crew.contracts import ModelSpec
+from tools.dbt_model import dbt_single_model
+from tools.project_files import read_project_file
 from tools.sqlcheck import check_compiled
 from tools.warehouse import profile_warehouse
 
@@ -131,6 +134,94 @@ class PublishPullRequestTool(BaseTool):
         return json.dumps(dataclasses.asdict(result))
 
 
+class IntrospectTableArgs(BaseModel):
+    """Arguments of :class:`IntrospectTableTool`."""
+
+    table: str = Field(description="Raw table name, e.g. orders.")
+
+
+class IntrospectTableTool(BaseTool):
+    """Columns, types, null fractions, keys and row count of one raw table (from the proposal's profile)."""
+
+    name: str = "introspect_table"
+    description: str = "Describe one raw table: columns with types, null fraction, distinct count, keys, row count."
+    args_schema: Type[BaseModel] = IntrospectTableArgs
+    profile: Any = None
+
+    def _run(self, table: str) -> str:
+        found = self.profile.table(table) if self.profile is not None else None
+        if found is None:
+            return json.dumps({"error": f"no table {table!r}"})
+        return found.model_dump_json(exclude={"columns": {"__all__": {"sample_values", "top_values"}}})
+
+
+class ReadProjectFileArgs(BaseModel):
+    """Arguments of :class:`ReadProjectFileTool`."""
+
+    path: str = Field(description="Path relative to the dbt project, e.g. models/staging/shop/_shop__models.yml.")
+
+
+class ReadProjectFileTool(BaseTool):
+    """Read an existing file of the dbt project (models, tests, suites; never profiles)."""
+
+    name: str = "read_project_file"
+    description: str = "Read an existing dbt project file (models/, tests/, suites/, docs) by relative path."
+    args_schema: Type[BaseModel] = ReadProjectFileArgs
+    project: str = ""
+
+    def _run(self, path: str) -> str:
+        try:
+            return read_project_file(Path(self.project), path)
+        except (DataengCrewError, OSError) as exc:
+            return json.dumps({"error": str(exc)})
+
+
+class DbtModelArgs(BaseModel):
+    """Arguments of :class:`DbtModelTool`."""
+
+    model_json: str = Field(description="The ModelSpec JSON to try.")
+    command: str = Field(default="compile", description="compile or build")
+
+
+class DbtModelTool(BaseTool):
+    """dbt compile/build of one model on a sandbox copy of the project and warehouse."""
+
+    name: str = "dbt_model"
+    description: str = ("Try one model (ModelSpec JSON) with dbt compile or build on a sandbox copy of the project "
+                        "and warehouse; returns per-node status and messages.")
+    args_schema: Type[BaseModel] = DbtModelArgs
+    project: str = ""
+    warehouse: str = ""
+    sources: list[Any] = Field(default_factory=list)
+    upstream: list[Any] = Field(default_factory=list)
+
+    def _run(self, model_json: str, command: str = "compile") -> str:
+        import tempfile
+
+        try:
+            model = ModelSpec.model_validate_json(model_json)
+            with tempfile.TemporaryDirectory(prefix="dataeng-crew-tool-") as tmp:
+                build = dbt_single_model(Path(self.project), Path(self.warehouse), model, self.sources,
+                                         self.upstream, Path(tmp), "build" if command == "build" else "compile")
+        except (DataengCrewError, ValueError) as exc:
+            return json.dumps({"error": str(exc)[:1500]})
+        return json.dumps({"success": build.success, "error": build.error,
+                           "nodes": [{"id": n.unique_id, "status": n.status, "message": n.message} for n in build.nodes]})
+
+
 def all_tools() -> list[BaseTool]:
     """Every tool the crew's agents may be given."""
-    return [ProfileWarehouseTool(), CheckSqlTool(), TranspileSqlTool()]
+    return [ProfileWarehouseTool(), CheckSqlTool(), IntrospectTableTool(), ReadProjectFileTool(), DbtModelTool(),
+            TranspileSqlTool()]
+
+
+def tools_for(role: str, profile: Any, project: Path | None) -> list[BaseTool]:
+    """The tools one role gets: data roles introspect the profile, SQL writers check and try their SQL."""
+    tools: list[BaseTool] = [IntrospectTableTool(profile=profile)]
+    if project is not None:
+        tools.append(ReadProjectFileTool(project=str(project)))
+    if role in {"modeler", "transformer"}:
+        tools.append(CheckSqlTool())
+        if project is not None and profile is not None:
+            tools.append(DbtModelTool(project=str(project), warehouse=profile.path))
+    return tools

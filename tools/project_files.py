@@ -72,3 +72,24 @@ def write_project_files(root: Path, files: dict[str, str]) -> list[Path]:
         os.replace(tmp, target)
         written.append(target)
     return written
+
+
+READABLE_SUFFIXES = {".sql", ".yml", ".yaml", ".md", ".json"}
+
+
+def read_project_file(root: Path, relative: str, max_chars: int = 20_000) -> str:
+    """Read an existing project file for an agent: models, tests, suites, docs (never profiles or secrets).
+
+    Raises:
+        UnsafeArtifactError: For paths outside the project, links, ``profiles.yml`` or other suffixes.
+        FileNotFoundError: When the file does not exist.
+    """
+    pure = PurePosixPath(relative)
+    if pure.is_absolute() or any(p in {"..", "."} for p in pure.parts) or not pure.parts or "\\" in relative:
+        raise UnsafeArtifactError(f"refused path {relative!r}: only paths inside the project may be read")
+    if pure.name in {"profiles.yml", ".user.yml"} or pure.suffix.lower() not in READABLE_SUFFIXES:
+        raise UnsafeArtifactError(f"refused path {relative!r}: not a project file an agent may read")
+    target = root / Path(*pure.parts)
+    if target.is_symlink() or not str(target.resolve()).startswith(str(root.resolve()) + os.sep):
+        raise UnsafeArtifactError(f"refused path {relative!r}: it leaves the project")
+    return target.read_text(errors="replace")[:max_chars]

@@ -8,7 +8,8 @@ from tools.sqlcheck import check_compiled
 def test_wrappers_call_the_pure_functions(sample_warehouse):
     from tools.crewai_tools import CheckSqlTool, ProfileWarehouseTool, all_tools
 
-    assert {t.name for t in all_tools()} >= {"profile_warehouse", "check_sql", "transpile_sql"}
+    assert {t.name for t in all_tools()} == {"profile_warehouse", "check_sql", "transpile_sql", "introspect_table",
+                                             "read_project_file", "dbt_model"}
     profile = json.loads(ProfileWarehouseTool().run(path=str(sample_warehouse), sample_rows=1000))
     assert {t["name"] for t in profile["tables"]} >= {"orders", "customers"}
     schema = {"shop": {"raw_shop": {"orders": {"id": "BIGINT"}}}}
