@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
-from agents import governance, modeler, planner, quality, reasoning, transformer, triage
+from dataeng_crew.agents import governance, modeler, planner, quality, reasoning, transformer, triage
 from dataeng_crew.contracts import (
     BuildResult,
     ColumnPolicy,

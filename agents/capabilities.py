@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.planner import GRAIN_ADJECTIVE
-from agents.roles import registered_roles
-from agents.semantics import bind_sales
+from dataeng_crew.agents.planner import GRAIN_ADJECTIVE
+from dataeng_crew.agents.roles import registered_roles
+from dataeng_crew.agents.semantics import bind_sales
 from dataeng_crew.contracts import WarehouseProfile
 
 
@@ -26,7 +26,7 @@ def suggestions(profile: WarehouseProfile) -> list[dict[str, str]]:
         for adjective in GRAIN_ADJECTIVE.values():
             out.append({"request": f"{adjective}_sales mart",
                         "from": f"{o}.{binding.order_time.name}; gross sales from {gross}{refunds}"})
-    from agents.planner import capabilities as buildable  # breakdowns, filters, entity marts
+    from dataeng_crew.agents.planner import capabilities as buildable  # breakdowns, filters, entity marts
 
     listed = {o["request"] for o in out}
     for request in buildable(profile):
@@ -39,7 +39,7 @@ def suggestions(profile: WarehouseProfile) -> list[dict[str, str]]:
 
 def _source_of(request: str, profile: WarehouseProfile) -> str:
     """What the planner would build ``request`` from: its first interpretation."""
-    from agents.planner import plan
+    from dataeng_crew.agents.planner import plan
     from dataeng_crew.errors import RequestError
 
     try:
@@ -51,7 +51,7 @@ def _source_of(request: str, profile: WarehouseProfile) -> str:
 
 def capabilities(profile: WarehouseProfile | None = None) -> dict[str, Any]:
     """Roles, what each builds, example requests, and suggestions for ``profile`` when given."""
-    from agents.planner import PATTERNS, REFUSED
+    from dataeng_crew.agents.planner import PATTERNS, REFUSED
 
     data: dict[str, Any] = {"roles": [{"name": r.name, "builds": r.builds, "examples": list(r.examples)}
                                       for r in registered_roles()],

@@ -22,8 +22,8 @@ from typing import Any, Callable, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from agents.brains import DeterministicBrain
-from agents.llm import ProviderError, offline_environment, redact, temp_storage
+from dataeng_crew.agents.brains import DeterministicBrain
+from dataeng_crew.agents.llm import ProviderError, offline_environment, redact, temp_storage
 from dataeng_crew.contracts import (
     BuildResult,
     ColumnPolicy,
@@ -39,7 +39,7 @@ from dataeng_crew.contracts import (
     WarehouseProfile,
 )
 from dataeng_crew.errors import DataengCrewError
-from tools.prompt_safety import clean_text, quote_as_data
+from dataeng_crew.tools.prompt_safety import clean_text, quote_as_data
 
 PROMPTS = Path(__file__).resolve().parents[1] / "prompts"
 C = TypeVar("C", bound=BaseModel)
@@ -265,7 +265,7 @@ class CrewBrain:
                      max_retry_limit=0, respect_context_window=True)
 
     def _tools(self, role: str) -> list[Any]:
-        from tools.crewai_tools import tools_for
+        from dataeng_crew.tools.crewai_tools import tools_for
 
         return tools_for(role, self._profile, self.project)
 

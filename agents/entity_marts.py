@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import re
 
-from agents.modeler import StagedColumn, source_name, staged_columns, staging_model_name
-from agents.planner import PRICE, entity_measure
-from agents.semantics import INTEGER_TYPES, entity_name, plural, quote_if_needed, singular, staged_name
+from dataeng_crew.agents.modeler import StagedColumn, source_name, staged_columns, staging_model_name
+from dataeng_crew.agents.planner import PRICE, entity_measure
+from dataeng_crew.agents.semantics import INTEGER_TYPES, entity_name, plural, quote_if_needed, singular, staged_name
 from dataeng_crew.contracts import ColumnSpec, ModelSpec, Plan, TableProfile, WarehouseProfile
 from dataeng_crew.errors import RequestError
-from tools.warehouse import primary_key, snake_case
+from dataeng_crew.tools.warehouse import primary_key, snake_case
 
 MONEY = "DECIMAL(18,2)"
 

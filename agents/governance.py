@@ -19,9 +19,9 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.lineage import lineage
 
-from agents.modeler import raw_table_of, source_name, staged_columns
-from agents.semantics import quote_if_needed
-from agents.roles import RoleContext, explain, register_role
+from dataeng_crew.agents.modeler import raw_table_of, source_name, staged_columns
+from dataeng_crew.agents.semantics import quote_if_needed
+from dataeng_crew.agents.roles import RoleContext, explain, register_role
 from dataeng_crew.contracts import (
     ApprovalRequest,
     ColumnPolicy,
@@ -32,7 +32,7 @@ from dataeng_crew.contracts import (
     WarehouseProfile,
 )
 from dataeng_crew.errors import ConfigError, UnsafeArtifactError
-from tools.pii import classify_column
+from dataeng_crew.tools.pii import classify_column
 
 POLICY_FILE = "governance.yml"
 

@@ -406,11 +406,11 @@ def select_brain(llm: str | None = None, base_url: str | None = None, on_error: 
     """
     settings, message = resolve_settings(llm, base_url, on_error, connect_timeout=connect_timeout)
     if settings is None:
-        from agents.brains import DeterministicBrain
+        from dataeng_crew.agents.brains import DeterministicBrain
 
         notice(message or "running the deterministic brain")
         return DeterministicBrain()
-    from agents.crew import CrewBrain
+    from dataeng_crew.agents.crew import CrewBrain
     from dataeng_crew.settings import find_project
 
     try:  # the read-project-files and dbt tools need the project; the flow reports a missing one itself

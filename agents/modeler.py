@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agents.semantics import (
+from dataeng_crew.agents.semantics import (
     base_type,
     entity_name,
     is_load_timestamp,
@@ -24,7 +24,7 @@ from agents.semantics import (
     singular,
     staged_name,
 )
-from agents.roles import RoleContext, explain, register_role
+from dataeng_crew.agents.roles import RoleContext, explain, register_role
 from dataeng_crew.contracts import (
     ColumnProfile,
     ColumnSpec,
@@ -35,7 +35,7 @@ from dataeng_crew.contracts import (
     TableProfile,
     WarehouseProfile,
 )
-from tools.warehouse import primary_key, snake_case
+from dataeng_crew.tools.warehouse import primary_key, snake_case
 
 
 @dataclass(frozen=True)

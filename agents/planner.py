@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from agents.semantics import (
+from dataeng_crew.agents.semantics import (
     SalesBinding,
     base_type,
     bind_sales,
@@ -19,10 +19,10 @@ from agents.semantics import (
     is_temporal,
     staged_name,
 )
-from agents.roles import RoleContext, explain, register_role
+from dataeng_crew.agents.roles import RoleContext, explain, register_role
 from dataeng_crew.contracts import ColumnProfile, GovernancePolicy, Grain, MeasureSpec, Plan, TableProfile, WarehouseProfile
 from dataeng_crew.errors import RequestError
-from tools.warehouse import primary_key
+from dataeng_crew.tools.warehouse import primary_key
 
 
 GRAIN_WORDS = {

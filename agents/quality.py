@@ -18,8 +18,8 @@ import math
 import re
 from typing import Any
 
-from agents.modeler import StagedColumn, raw_table_of, source_name, staged_columns, staging_model_name
-from agents.semantics import (
+from dataeng_crew.agents.modeler import StagedColumn, raw_table_of, source_name, staged_columns, staging_model_name
+from dataeng_crew.agents.semantics import (
     base_type,
     entity_name,
     is_category,
@@ -30,8 +30,8 @@ from agents.semantics import (
     normalised_values,
     singular,
 )
-from agents.roles import RoleContext, explain, register_role
-from agents.transformer import event_filters, staged_role, valid_order_filters
+from dataeng_crew.agents.roles import RoleContext, explain, register_role
+from dataeng_crew.agents.transformer import event_filters, staged_role, valid_order_filters
 from dataeng_crew.contracts import (
     ExpectationSpec,
     ExpectationSuiteSpec,
@@ -42,7 +42,7 @@ from dataeng_crew.contracts import (
     TestSpec,
     WarehouseProfile,
 )
-from tools.warehouse import primary_key, snake_case
+from dataeng_crew.tools.warehouse import primary_key, snake_case
 
 
 MAX_ACCEPTED_VALUES = 12
@@ -198,7 +198,7 @@ def _entity_tests(model: ModelSpec, plan: Plan | None, profile: WarehouseProfile
         if col.name.endswith("_count"):
             tests[col.name].append(TestSpec(name="crew_values_at_least", column=col.name, arguments={"min_value": 0},
                                             reason="counts are never negative"))
-    from agents.entity_marts import child_filters  # entity_marts imports the transformer, as this module does
+    from dataeng_crew.agents.entity_marts import child_filters  # entity_marts imports the transformer, as this module does
 
     names = {c.name for c in model.columns}
     for i in sorted({int(r.split("_")[1]) for r in plan.roles if re.fullmatch(r"child_\d+", r)}):

@@ -70,10 +70,10 @@ def register_role(name: str, builds: str, examples: tuple[str, ...] = (), *, ord
 
 def registered_roles() -> list[RoleInfo]:
     """Every role registered by a module of the ``agents`` package, in step order."""
-    import agents
+    import dataeng_crew.agents as agents
 
     for module in pkgutil.iter_modules(agents.__path__):
-        importlib.import_module(f"agents.{module.name}")
+        importlib.import_module(f"{agents.__name__}.{module.name}")
     return sorted(_ROLES.values(), key=lambda r: (r.order, r.name))
 
 

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 
 from dataeng_crew.contracts import ColumnProfile, TableProfile, WarehouseProfile
-from tools.warehouse import primary_key, snake_case
+from dataeng_crew.tools.warehouse import primary_key, snake_case
 
 LOAD_TIMESTAMP_NAMES = ("_loaded_at", "loaded_at", "_synced_at", "_fivetran_synced", "_airbyte_emitted_at",
                         "_etl_loaded_at", "_sdc_extracted_at", "_ingested_at")

@@ -6,13 +6,13 @@ and every measure's definition is written into its column description.
 
 from __future__ import annotations
 
-from agents.modeler import source_name, staging_model_name
-from agents.planner import GRAIN_ADJECTIVE
-from agents.semantics import base_type, entity_name, needs_normalising, quote_if_needed, singular, staged_name
-from agents.roles import RoleContext, explain, register_role
+from dataeng_crew.agents.modeler import source_name, staging_model_name
+from dataeng_crew.agents.planner import GRAIN_ADJECTIVE
+from dataeng_crew.agents.semantics import base_type, entity_name, needs_normalising, quote_if_needed, singular, staged_name
+from dataeng_crew.agents.roles import RoleContext, explain, register_role
 from dataeng_crew.contracts import ColumnSpec, Grain, ModelSpec, Plan, TableProfile, WarehouseProfile
 from dataeng_crew.errors import RequestError
-from tools.warehouse import primary_key
+from dataeng_crew.tools.warehouse import primary_key
 
 
 MONEY = "DECIMAL(18,2)"
@@ -156,7 +156,7 @@ def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
     if plan.kind == "event":
         return [transform_event(plan, profile)]
     if plan.kind == "entity":
-        from agents.entity_marts import transform_entity  # it imports this module's neighbours
+        from dataeng_crew.agents.entity_marts import transform_entity  # it imports this module's neighbours
 
         return transform_entity(plan, profile)
     role = {r: _staged(plan, profile, r) for r in (

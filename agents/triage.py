@@ -23,9 +23,9 @@ from dataeng_crew.contracts import (
     TestSpec,
     TriageDecision,
 )
-from tools.expectations import expectation_class
-from tools.prompt_safety import clean_text
-from tools.warehouse import open_readonly, quote_ident
+from dataeng_crew.tools.expectations import expectation_class
+from dataeng_crew.tools.prompt_safety import clean_text
+from dataeng_crew.tools.warehouse import open_readonly, quote_ident
 
 DATA_WRONG = {"unique", "relationships", "crew_unique_combination", "crew_reconciles_with", "crew_expression_is_true",
               "crew_row_count_between"}

@@ -40,8 +40,8 @@ def make_table(path: Path, rows: int) -> None:
 def measure(rows: int) -> dict:
     """Run in a child: build the table, then time profiling and GX validation separately."""
     from dataeng_crew.contracts import ExpectationSpec, ExpectationSuiteSpec
-    from tools.expectations import validate_suites
-    from tools.warehouse import profile_warehouse
+    from dataeng_crew.tools.expectations import validate_suites
+    from dataeng_crew.tools.warehouse import profile_warehouse
 
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.duckdb"
@@ -57,8 +57,8 @@ def measure(rows: int) -> dict:
                             kwargs={"column": "financial_status", "value_set": ["paid", "PAID", "refunded", "voided"]}),
             ExpectationSpec(type="ExpectColumnValuesToBeBetween", kwargs={"column": "total_price", "min_value": 0}),
         ])
-        import tools.expectations  # noqa: F401  - exclude GX import time from the validation figure
-        tools.expectations._gx()
+        import dataeng_crew.tools.expectations  # noqa: F401  - exclude GX import time from the validation figure
+        dataeng_crew.tools.expectations._gx()
         started = time.perf_counter()
         [result] = validate_suites(db, [suite], schema="raw_bench")
         validate_s = time.perf_counter() - started

@@ -13,9 +13,9 @@ from dataeng_crew.errors import ConfigError
 from dataeng_crew.contracts import CheckReport, ExpectationSpec, ExpectationSuiteSpec, SqlIssue, SuiteResult
 from dataeng_crew.flow import prepare_sandbox, resolve_warehouse, resolve_workspace
 from dataeng_crew.settings import Workspace
-from tools.dbt_runner import run_dbt
-from tools.expectations import expectation_class
-from tools.sqlcheck import check_compiled
+from dataeng_crew.tools.dbt_runner import run_dbt
+from dataeng_crew.tools.expectations import expectation_class
+from dataeng_crew.tools.sqlcheck import check_compiled
 
 
 def _sandbox(project: Path | None, warehouse: Path | None, kind: str, progress: Callable[[str], None]
@@ -117,7 +117,7 @@ def validate_project(project: Path | None, warehouse: Path | None, models: list[
     Raises:
         ConfigError: When ``state`` holds no ``manifest.json``.
     """
-    from tools.expectations import validate_suites
+    from dataeng_crew.tools.expectations import validate_suites
 
     ws, folder, project_copy, profiles_dir, db_file = _sandbox(project, warehouse, "validations", progress)
     progress("dbt build")

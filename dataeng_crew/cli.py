@@ -78,9 +78,9 @@ def propose(request: str, project: Path | None, warehouse: Path | None, publish:
             max_repair_rounds: int, on_llm_error: str | None) -> None:
     """Propose dbt models, tests and docs for REQUEST (e.g. "daily_sales mart")."""
     _offline_defaults()
-    from agents.llm import select_brain
+    from dataeng_crew.agents.llm import select_brain
     from dataeng_crew import flow
-    from tools.github_pr import GithubOptions
+    from dataeng_crew.tools.github_pr import GithubOptions
 
     github = GithubOptions(repo=gh_repo, api_url=github_url, draft=not ready, reviewers=reviewers, base=gh_base,
                            include_ci=with_ci)
@@ -144,7 +144,7 @@ def propose(request: str, project: Path | None, warehouse: Path | None, publish:
 def sample(project: Path | None, out: Path | None, scale: int, seed: int) -> None:
     """Build the sample shop warehouse (messy raw data) into a DuckDB file."""
     from dataeng_crew.settings import default_warehouse, find_project
-    from tools.sample_data import build_sample_warehouse
+    from dataeng_crew.tools.sample_data import build_sample_warehouse
 
     try:
         target = out or default_warehouse(find_project(project))
@@ -298,7 +298,7 @@ def eval_(cases_dir: Path, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def capabilities(project: Path | None, warehouse: Path | None, as_json: bool) -> None:
     """What the crew can do; with a warehouse, concrete requests it can build there."""
-    from agents.capabilities import capabilities as describe
+    from dataeng_crew.agents.capabilities import capabilities as describe
     from dataeng_crew import flow
 
     profile = None
@@ -306,7 +306,7 @@ def capabilities(project: Path | None, warehouse: Path | None, as_json: bool) ->
         if warehouse is not None and Path(warehouse).is_dir():
             import tempfile
 
-            from tools.warehouse import load_folder
+            from dataeng_crew.tools.warehouse import load_folder
 
             path: Path | None = load_folder(Path(warehouse), Path(tempfile.mkdtemp()) / f"{Path(warehouse).name}.duckdb")
         elif warehouse is not None:
@@ -316,7 +316,7 @@ def capabilities(project: Path | None, warehouse: Path | None, as_json: bool) ->
         else:
             path = None
         if path is not None:
-            from tools.warehouse import profile_warehouse
+            from dataeng_crew.tools.warehouse import profile_warehouse
 
             profile = profile_warehouse(path)
     except DataengCrewError as exc:
@@ -376,7 +376,7 @@ def rollback(proposal_id: str | None, project: Path | None, as_json: bool) -> No
 
     from dataeng_crew import flow
     from dataeng_crew.rollback import rollback as undo
-    from tools.audit import AuditLog, who
+    from dataeng_crew.tools.audit import AuditLog, who
 
     try:
         ws = flow.resolve_workspace(project)

@@ -138,7 +138,7 @@ def load_cases(folder: Path) -> list[Case]:
 
 def _warehouse(case: Case, workdir: Path) -> Path:
     if case.warehouse == "sample":
-        from tools.sample_data import build_sample_warehouse
+        from dataeng_crew.tools.sample_data import build_sample_warehouse
 
         return build_sample_warehouse(workdir / "warehouse" / "shop.duckdb", scale=case.sample_scale).path
     path = (case.folder / case.warehouse).resolve()
@@ -154,7 +154,7 @@ def run_case(case: Case) -> CaseResult:
     import duckdb
 
     from dataeng_crew import flow
-    from tools.warehouse import load_folder
+    from dataeng_crew.tools.warehouse import load_folder
 
     started = time.perf_counter()
     result = CaseResult(case=case.name, request=case.request, score=0.0, matched=0, gold_columns=0,

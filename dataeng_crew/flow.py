@@ -17,25 +17,25 @@ from typing import Callable, Literal
 
 import yaml
 
-from agents import governance, quality
-from agents.brains import Brain, DeterministicBrain
-from agents.roles import RoleContext, registered_roles
+from dataeng_crew.agents import governance, quality
+from dataeng_crew.agents.brains import Brain, DeterministicBrain
+from dataeng_crew.agents.roles import RoleContext, registered_roles
 from dataeng_crew.contracts import ApprovalRequest, BuildResult, CheckReport, CostEstimate, ModelSpec, Proposal
 from dataeng_crew.errors import BuildError, ConfigError, DataengCrewError, SqlCheckError, UnsafeArtifactError
 from dataeng_crew.recorder import Recorder
 from dataeng_crew.repair import errors_for, with_repairs
 from dataeng_crew.render import render_pr_body, render_project_files
 from dataeng_crew.settings import Workspace, default_warehouse, find_project, project_config, state_dir_for
-from tools import git_local, github_pr
-from tools.dbt_runner import run_dbt
-from tools.dialect import check_dialect, dialect_warnings, profile_dialect, transpile_models
-from tools.audit import AuditLog, who
-from tools.cost import explain, inline_models
-from tools.expectations import suite_json, validate_suites
-from tools.lineage import DatasetRef, Lineage, column_lineage
-from tools.project_files import validate_path, write_project_files
-from tools.sqlcheck import CheckOutcome, check_and_compile
-from tools.warehouse import load_folder, profile_warehouse, warehouse_schema
+from dataeng_crew.tools import git_local, github_pr
+from dataeng_crew.tools.dbt_runner import run_dbt
+from dataeng_crew.tools.dialect import check_dialect, dialect_warnings, profile_dialect, transpile_models
+from dataeng_crew.tools.audit import AuditLog, who
+from dataeng_crew.tools.cost import explain, inline_models
+from dataeng_crew.tools.expectations import suite_json, validate_suites
+from dataeng_crew.tools.lineage import DatasetRef, Lineage, column_lineage
+from dataeng_crew.tools.project_files import validate_path, write_project_files
+from dataeng_crew.tools.sqlcheck import CheckOutcome, check_and_compile
+from dataeng_crew.tools.warehouse import load_folder, profile_warehouse, warehouse_schema
 
 Progress = Callable[[str], None]
 SANDBOX_IGNORE = shutil.ignore_patterns("target", "logs", "dbt_packages", ".dataeng-crew", "*.duckdb",

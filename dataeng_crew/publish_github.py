@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataeng_crew.ci import WORKFLOW_PATH, render_workflow
 from dataeng_crew.contracts import Proposal, PullRequestRef
-from tools import github_pr
+from dataeng_crew.tools import github_pr
 
 
 def publish_proposal(proposal: Proposal, files: dict[str, str], body: str, message: str,

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 from dataeng_crew.contracts import Proposal, StageTiming, TraceStep
-from tools.audit import AuditLog
-from tools.lineage import DatasetRef, Lineage, RunRef
+from dataeng_crew.tools.audit import AuditLog
+from dataeng_crew.tools.lineage import DatasetRef, Lineage, RunRef
 
 
 @dataclass

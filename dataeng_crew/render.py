@@ -13,8 +13,8 @@ from typing import Any, Callable
 import yaml
 
 from dataeng_crew.contracts import ModelSpec, Proposal, SourceSpec
-from tools.ddl import ddl_files, primary_key
-from tools.dialect import contract_type
+from dataeng_crew.tools.ddl import ddl_files, primary_key
+from dataeng_crew.tools.dialect import contract_type
 
 REF_RX = re.compile(r"""\{\{\s*ref\(\s*['"]([^'"]+)['"]\s*\)\s*\}\}""")
 SOURCE_RX = re.compile(r"""\{\{\s*source\(\s*['"]([^'"]+)['"]\s*,\s*['"]([^'"]+)['"]\s*\)\s*\}\}""")

@@ -18,7 +18,7 @@ ERROR_CHARS = 1500
 
 def trim_error(text: str, limit: int = ERROR_CHARS) -> str:
     """The error as given back to a role: secrets redacted, capped."""
-    from agents.llm import redact
+    from dataeng_crew.agents.llm import redact
 
     return redact(text, limit)
 

@@ -18,8 +18,8 @@ from dataeng_crew.contracts import Proposal
 from dataeng_crew.errors import PublishError
 from dataeng_crew.history import find_proposal
 from dataeng_crew.settings import Workspace
-from tools import git_local, github_pr
-from tools.github_pr import GithubOptions
+from dataeng_crew.tools import git_local, github_pr
+from dataeng_crew.tools.github_pr import GithubOptions
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tools.sample_data import build_sample_warehouse
-from tools.warehouse import profile_warehouse
+from dataeng_crew.tools.sample_data import build_sample_warehouse
+from dataeng_crew.tools.warehouse import profile_warehouse
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_PROJECT = REPO / "dbt_project"

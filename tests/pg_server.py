@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from tools.postgres import PgConnection
+from dataeng_crew.tools.postgres import PgConnection
 
 SKIP_ENV = "DATAENG_CREW_SKIP_POSTGRES"
 

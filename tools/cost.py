@@ -14,7 +14,7 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
-from tools.warehouse import open_readonly
+from dataeng_crew.tools.warehouse import open_readonly
 
 
 def inline_models(sql: str, compiled: dict[str, str], depth: int = 0) -> str:

@@ -16,10 +16,10 @@ from pydantic import BaseModel, Field
 
 from dataeng_crew.errors import DataengCrewError
 from dataeng_crew.contracts import ModelSpec
-from tools.dbt_model import dbt_single_model
-from tools.project_files import read_project_file
-from tools.sqlcheck import check_compiled
-from tools.warehouse import profile_warehouse
+from dataeng_crew.tools.dbt_model import dbt_single_model
+from dataeng_crew.tools.project_files import read_project_file
+from dataeng_crew.tools.sqlcheck import check_compiled
+from dataeng_crew.tools.warehouse import profile_warehouse
 
 
 class ProfileWarehouseArgs(BaseModel):
@@ -85,7 +85,7 @@ class TranspileSqlTool(BaseTool):
     args_schema: Type[BaseModel] = TranspileSqlArgs
 
     def _run(self, sql: str, dialect: str) -> str:
-        from tools.dialect import transpile_model_sql
+        from dataeng_crew.tools.dialect import transpile_model_sql
 
         try:
             out = transpile_model_sql(sql, dialect)
@@ -122,7 +122,7 @@ class PublishPullRequestTool(BaseTool):
              reviewers: list[str] | None = None) -> str:
         import dataclasses
 
-        from tools import github_pr
+        from dataeng_crew.tools import github_pr
 
         options = github_pr.GithubOptions(repo=repo, api_url=api_url, draft=draft, reviewers=tuple(reviewers or ()))
         try:

@@ -36,8 +36,8 @@ def dbt_single_model(project: Path, warehouse: Path, model: ModelSpec, sources: 
     """
     from dataeng_crew.flow import prepare_sandbox, resolve_workspace
     from dataeng_crew.render import render_project_files
-    from tools.dbt_runner import run_dbt
-    from tools.project_files import write_project_files
+    from dataeng_crew.tools.dbt_runner import run_dbt
+    from dataeng_crew.tools.project_files import write_project_files
 
     if not Path(warehouse).is_file():
         raise ConfigError(f"warehouse not found: {warehouse}")

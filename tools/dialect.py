@@ -38,7 +38,7 @@ from sqlglot.errors import ErrorLevel, ParseError
 
 from dataeng_crew.contracts import ModelSpec
 from dataeng_crew.errors import ConfigError, SqlCheckError
-from tools.dialect_strptime import STRPTIME, STRPTIME_CAVEATS
+from dataeng_crew.tools.dialect_strptime import STRPTIME, STRPTIME_CAVEATS
 
 SOURCE_DIALECT = "duckdb"
 TARGET_DIALECTS = ("duckdb", "postgres", "snowflake", "bigquery", "databricks")

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from dataeng_crew.contracts import ExpectationOutcome, ExpectationSuiteSpec, SuiteResult
-from tools.prompt_safety import clean_text
-from tools.warehouse import open_readonly, quote_ident
+from dataeng_crew.tools.prompt_safety import clean_text
+from dataeng_crew.tools.warehouse import open_readonly, quote_ident
 
 DEFAULT_SAMPLE_ROWS = 200_000
 ROW_COUNT_EXPECTATION = "ExpectTableRowCountToBeBetween"

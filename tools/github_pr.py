@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from dataeng_crew.errors import ConfigError, PublishError
-from tools.codeowners import codeowners_for, parse_codeowners, split_owners
+from dataeng_crew.tools.codeowners import codeowners_for, parse_codeowners, split_owners
 
 if TYPE_CHECKING:  # PyGithub is imported lazily (not needed by --help or local publishing)
     from github.Repository import Repository

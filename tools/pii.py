@@ -8,7 +8,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from tools.warehouse import snake_case
+from dataeng_crew.tools.warehouse import snake_case
 
 NAME_RULES: list[tuple[str, str, float]] = [
     (r"(^|_)e_?mail(_address)?$", "email", 0.9),

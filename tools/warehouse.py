@@ -15,7 +15,7 @@ import duckdb
 
 from dataeng_crew.contracts import ColumnProfile, ForeignKey, TableProfile, WarehouseProfile
 from dataeng_crew.errors import WarehouseError
-from tools.prompt_safety import clean_text
+from dataeng_crew.tools.prompt_safety import clean_text
 
 SYSTEM_SCHEMAS = {"information_schema", "pg_catalog"}
 FILE_SUFFIXES = {".csv": "read_csv_auto", ".tsv": "read_csv_auto", ".parquet": "read_parquet",

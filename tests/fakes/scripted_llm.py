@@ -14,8 +14,8 @@ from typing import Any, Callable
 import yaml
 from pydantic import BaseModel, PrivateAttr
 
-from agents.crew import PROMPTS
-from agents.llm import estimate_tokens, llm_classes, messages_text
+from dataeng_crew.agents.crew import PROMPTS
+from dataeng_crew.agents.llm import estimate_tokens, llm_classes, messages_text
 
 MeteredLLM = llm_classes()["MeteredLLM"]
 ROLE_NAMES = {key: cfg["role"] for key, cfg in yaml.safe_load((PROMPTS / "agents.yaml").read_text()).items()}
@@ -101,9 +101,9 @@ def good_answers(profile: Any, request: str) -> dict[str, BaseModel]:
     """
     from pathlib import Path
 
-    from agents import governance
-    from agents.brains import DeterministicBrain
-    from agents.crew import GovernanceOutput, ModelingOutput, QualityOutput, TransformOutput
+    from dataeng_crew.agents import governance
+    from dataeng_crew.agents.brains import DeterministicBrain
+    from dataeng_crew.agents.crew import GovernanceOutput, ModelingOutput, QualityOutput, TransformOutput
 
     d = DeterministicBrain()
     plan = d.plan(request, profile)

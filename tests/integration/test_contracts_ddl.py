@@ -7,11 +7,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from agents.brains import DeterministicBrain
+from dataeng_crew.agents.brains import DeterministicBrain
 from dataeng_crew import flow
 from dataeng_crew.errors import BuildError
 from tests.conftest import git
-from tools.ddl import DIALECTS, parse_back
+from dataeng_crew.tools.ddl import DIALECTS, parse_back
 
 pytestmark = pytest.mark.slow
 

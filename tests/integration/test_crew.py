@@ -11,7 +11,7 @@ import duckdb
 import pytest
 import yaml
 
-from agents.crew import CrewBrain, TransformOutput
+from dataeng_crew.agents.crew import CrewBrain, TransformOutput
 from dataeng_crew import flow
 from dataeng_crew.contracts import ColumnSpec
 from dataeng_crew.errors import SqlCheckError, UnsafeArtifactError
@@ -183,8 +183,8 @@ def test_provider_down_falls_back_to_the_deterministic_brain(tmp_path, sample_wa
 
 
 def test_dbt_single_model_compiles_a_good_model_and_reports_a_bad_one(tmp_path, git_project, sample_profile):
-    from agents.brains import DeterministicBrain
-    from tools.dbt_model import dbt_single_model
+    from dataeng_crew.agents.brains import DeterministicBrain
+    from dataeng_crew.tools.dbt_model import dbt_single_model
 
     brain = DeterministicBrain()
     plan = brain.plan("daily_sales mart", sample_profile)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.brains import DeterministicBrain
+from dataeng_crew.agents.brains import DeterministicBrain
 from dataeng_crew import evaluate, flow
 
 pytestmark = pytest.mark.slow

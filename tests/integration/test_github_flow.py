@@ -13,7 +13,7 @@ import pytest
 from dataeng_crew.errors import ConfigError
 from tests.conftest import git, make_git_project
 from tests.fakes.github_server import FakeGitHub
-from tools import github_pr
+from dataeng_crew.tools import github_pr
 
 TOKEN = "ghp_FLOWsecret9876543210abcdefFAKE"
 REPO = "acme/shop"

@@ -14,7 +14,7 @@ import pytest
 
 from dataeng_crew.errors import ConfigError, PublishError
 from tests.fakes.github_server import FakeGitHub
-from tools import github_pr
+from dataeng_crew.tools import github_pr
 
 TOKEN = "ghp_SECRETtoken0123456789abcdefFAKE"
 REPO = "acme/shop"
@@ -226,7 +226,7 @@ def test_crewai_wrapper_calls_the_function(fake, proposal_files, monkeypatch):
     import functools
     import json
 
-    from tools.crewai_tools import PublishPullRequestTool
+    from dataeng_crew.tools.crewai_tools import PublishPullRequestTool
 
     monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
     monkeypatch.setattr(github_pr, "GithubOptions", functools.partial(github_pr.GithubOptions, throttle=False))

@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from agents.brains import DeterministicBrain
+from dataeng_crew.agents.brains import DeterministicBrain
 from dataeng_crew import flow
 from dataeng_crew.errors import SqlCheckError, UnsafeArtifactError
 from tests.conftest import git

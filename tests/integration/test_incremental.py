@@ -14,7 +14,7 @@ import pytest
 
 from dataeng_crew import flow
 from tests.conftest import SAMPLE_PROJECT
-from tools.dbt_runner import run_dbt
+from dataeng_crew.tools.dbt_runner import run_dbt
 
 pytestmark = pytest.mark.slow
 MART = "fct_daily_payments"

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from agents.capabilities import capabilities
+from dataeng_crew.agents.capabilities import capabilities
 from dataeng_crew import flow
 from dataeng_crew.errors import PublishError
 from dataeng_crew.history import load_proposals
 from dataeng_crew.rollback import rollback
 from tests.conftest import JAFFLE, git
-from tools.warehouse import load_folder, profile_warehouse
+from dataeng_crew.tools.warehouse import load_folder, profile_warehouse
 
 pytestmark = pytest.mark.slow
 
@@ -110,7 +110,7 @@ def test_rollback_of_a_merged_proposal_builds_a_revert_that_restores_byte_for_by
 
 
 def test_a_new_role_joins_proposals_and_capabilities_without_touching_flow_or_cli(git_project):
-    from agents import roles
+    from dataeng_crew.agents import roles
 
     seen = []
 

@@ -17,13 +17,13 @@ import psycopg2
 import pytest
 import sqlglot
 
-from agents import governance
+from dataeng_crew.agents import governance
 from dataeng_crew import flow
 from dataeng_crew.contracts import BuildResult, Proposal
 from tests.conftest import JAFFLE, git, make_git_project
-from tools.ddl import DIALECTS, parse_back
-from tools.dbt_runner import run_dbt
-from tools.postgres import PgConnection, copy_tables, ensure_database, ensure_roles, write_postgres_profile
+from dataeng_crew.tools.ddl import DIALECTS, parse_back
+from dataeng_crew.tools.dbt_runner import run_dbt
+from dataeng_crew.tools.postgres import PgConnection, copy_tables, ensure_database, ensure_roles, write_postgres_profile
 
 pytestmark = pytest.mark.slow
 
@@ -237,7 +237,7 @@ EQUIVALENCE_QUERIES = [
 
 
 def test_transpiled_rules_give_duckdbs_results_on_postgres(postgres_server):
-    from tools.dialect import transpile_model_sql
+    from dataeng_crew.tools.dialect import transpile_model_sql
 
     ddl = "create table t (id integer, txt varchar, cents bigint, amt decimal(18, 2), n bigint, d date, status varchar)"
     duck = duckdb.connect()
@@ -270,7 +270,7 @@ def test_transpiled_rules_give_duckdbs_results_on_postgres(postgres_server):
 
 def test_a_translation_that_does_not_parse_back_fails_before_anything_is_committed(git_project, monkeypatch):
     from dataeng_crew.errors import SqlCheckError
-    from tools import dialect
+    from dataeng_crew.tools import dialect
 
     def broken_rule(tree, rw):  # a wrong rule: its output is not SQL
         tree.find(dialect.exp.Column).replace(dialect.exp.Var(this="select from from"))

@@ -9,12 +9,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from agents.brains import DeterministicBrain
+from dataeng_crew.agents.brains import DeterministicBrain
 from dataeng_crew import flow
 from dataeng_crew.contracts import TestSpec
 from dataeng_crew.errors import BuildError, RequestError, SqlCheckError
 from tests.conftest import GOLD_DAILY_SALES, git, make_git_project, tree_state as _tree_state
-from tools.dbt_runner import run_dbt
+from dataeng_crew.tools.dbt_runner import run_dbt
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ import duckdb
 import pytest
 import yaml
 
-from agents.brains import DeterministicBrain
+from dataeng_crew.agents.brains import DeterministicBrain
 from dataeng_crew import flow
 from dataeng_crew.contracts import TestSpec
 from tests.conftest import git, make_git_project

@@ -7,9 +7,9 @@ import socket
 
 import pytest
 
-from agents.brains import DeterministicBrain
-from agents.crew import CrewBrain, extract_json, parse_contract
-from agents.llm import ProviderError, RetryPolicy, resolve_settings, select_brain
+from dataeng_crew.agents.brains import DeterministicBrain
+from dataeng_crew.agents.crew import CrewBrain, extract_json, parse_contract
+from dataeng_crew.agents.llm import ProviderError, RetryPolicy, resolve_settings, select_brain
 from dataeng_crew.contracts import Plan
 from tests.fakes.scripted_llm import FakeHTTPError, ScriptedLLM, fenced, react
 
@@ -89,7 +89,7 @@ def test_no_key_and_no_llm_runs_the_deterministic_brain_with_one_notice(monkeypa
 def test_settings_from_flag_env_and_config_file(tmp_path):
     config = tmp_path / "config.yml"
     config.write_text("llm: ollama/llama3.1\non_llm_error: fail\n")
-    from agents.llm import load_config
+    from dataeng_crew.agents.llm import load_config
 
     s, _ = resolve_settings(None, env={}, config=load_config(config))
     assert (s.provider, s.model, s.base_url, s.on_error) == ("ollama", "llama3.1", "http://localhost:11434/v1", "fail")

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from dataeng_crew.errors import UnsafeArtifactError
-from tools.project_files import read_project_file
+from dataeng_crew.tools.project_files import read_project_file
 
 
 def test_read_project_file_allows_project_files_and_refuses_secrets_and_escapes(tmp_path):
@@ -22,7 +22,7 @@ def test_read_project_file_allows_project_files_and_refuses_secrets_and_escapes(
 
 
 def test_wrappers_answer_like_the_functions(tmp_path, sample_profile):
-    from tools.crewai_tools import IntrospectTableTool, ReadProjectFileTool, tools_for
+    from dataeng_crew.tools.crewai_tools import IntrospectTableTool, ReadProjectFileTool, tools_for
 
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / "a.sql").write_text("select 1 as x")

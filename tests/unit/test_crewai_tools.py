@@ -2,11 +2,11 @@
 
 import json
 
-from tools.sqlcheck import check_compiled
+from dataeng_crew.tools.sqlcheck import check_compiled
 
 
 def test_wrappers_call_the_pure_functions(sample_warehouse):
-    from tools.crewai_tools import CheckSqlTool, ProfileWarehouseTool, all_tools
+    from dataeng_crew.tools.crewai_tools import CheckSqlTool, ProfileWarehouseTool, all_tools
 
     assert {t.name for t in all_tools()} == {"profile_warehouse", "check_sql", "transpile_sql", "introspect_table",
                                              "read_project_file", "dbt_model"}
@@ -20,8 +20,8 @@ def test_wrappers_call_the_pure_functions(sample_warehouse):
 
 
 def test_transpile_wrapper_calls_the_pure_function():
-    from tools.crewai_tools import TranspileSqlTool
-    from tools.dialect import transpile_model_sql
+    from dataeng_crew.tools.crewai_tools import TranspileSqlTool
+    from dataeng_crew.tools.dialect import transpile_model_sql
 
     sql = "select try_strptime(c, '%Y-%m-%d') as d from {{ ref('x') }}"
     out = json.loads(TranspileSqlTool().run(sql=sql, dialect="postgres"))

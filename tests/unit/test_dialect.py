@@ -8,7 +8,7 @@ import pytest
 import sqlglot
 
 from dataeng_crew.errors import ConfigError, SqlCheckError
-from tools.dialect import (
+from dataeng_crew.tools.dialect import (
     contract_type,
     parse_back,
     profile_dialect,
@@ -16,7 +16,7 @@ from tools.dialect import (
     restore_jinja,
     transpile_model_sql,
 )
-from tools.dialect_strptime import strptime_regex
+from dataeng_crew.tools.dialect_strptime import strptime_regex
 
 TWO_FORMATS = ("select cast(coalesce(try_strptime(c, '%Y-%m-%d %H:%M:%S'), try_strptime(c, '%Y-%m-%dT%H:%M:%SZ'))"
                " as timestamp) as c from t")

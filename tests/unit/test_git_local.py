@@ -2,7 +2,7 @@ import pytest
 
 from dataeng_crew.errors import PublishError
 from tests.conftest import git
-from tools.git_local import commit_to_branch, head_commit
+from dataeng_crew.tools.git_local import commit_to_branch, head_commit
 
 
 def _state(repo):

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from dataeng_crew.errors import ConfigError
-from tools import codeowners as co, github_pr as g
+from dataeng_crew.tools import codeowners as co, github_pr as g
 
 
 @pytest.mark.parametrize("url,expected", [

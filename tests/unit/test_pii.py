@@ -2,7 +2,7 @@
 
 import pytest
 
-from tools.pii import classify_column, luhn_valid
+from dataeng_crew.tools.pii import classify_column, luhn_valid
 
 CASES = [
     # (column name, sample values, expected kind or None)

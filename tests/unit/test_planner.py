@@ -1,6 +1,6 @@
 import pytest
 
-from agents.planner import plan
+from dataeng_crew.agents.planner import plan
 from dataeng_crew.contracts import Grain
 from dataeng_crew.errors import RequestError
 
@@ -35,7 +35,7 @@ def test_unmappable_requests_list_what_can_be_built(sample_profile, request_text
 
 def test_jaffle_shop_sales_come_from_payments(tmp_path):
     from tests.conftest import JAFFLE
-    from tools.warehouse import load_folder, profile_warehouse
+    from dataeng_crew.tools.warehouse import load_folder, profile_warehouse
 
     profile = profile_warehouse(load_folder(JAFFLE, tmp_path / "j.duckdb"))
     p = plan("daily sales", profile)
@@ -45,7 +45,7 @@ def test_jaffle_shop_sales_come_from_payments(tmp_path):
 
 
 def test_warehouse_without_order_fact_says_so(tmp_path):
-    from tools.warehouse import load_folder, profile_warehouse
+    from dataeng_crew.tools.warehouse import load_folder, profile_warehouse
 
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "rockets.csv").write_text("id,name,launched_at\n1,Falcon,2024-01-01 10:00:00\n")

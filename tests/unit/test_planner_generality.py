@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from agents.planner import capabilities, mark_incremental, plan, split_breakdown
+from dataeng_crew.agents.planner import capabilities, mark_incremental, plan, split_breakdown
 from dataeng_crew.contracts import GovernancePolicy
 from dataeng_crew.errors import RequestError
 from tests.conftest import JAFFLE
-from tools.warehouse import load_folder, profile_warehouse
+from dataeng_crew.tools.warehouse import load_folder, profile_warehouse
 
 
 @pytest.fixture(scope="module")

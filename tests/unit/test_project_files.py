@@ -3,7 +3,7 @@ import os
 import pytest
 
 from dataeng_crew.errors import UnsafeArtifactError
-from tools.project_files import validate_path, write_project_files
+from dataeng_crew.tools.project_files import validate_path, write_project_files
 
 
 @pytest.mark.parametrize(

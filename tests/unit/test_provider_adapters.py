@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from agents.llm import LlmSettings, ProviderError, make_llm
+from dataeng_crew.agents.llm import LlmSettings, ProviderError, make_llm
 
 MESSAGES = [{"role": "system", "content": "You are Analytics planner. Answer in JSON."},
             {"role": "user", "content": "plan it"}]

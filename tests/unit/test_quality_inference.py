@@ -2,12 +2,12 @@
 
 import duckdb
 
-from agents.modeler import model_sources
-from agents.quality import add_tests, expectation_suites, source_tests
+from dataeng_crew.agents.modeler import model_sources
+from dataeng_crew.agents.quality import add_tests, expectation_suites, source_tests
 from dataeng_crew.contracts import ExpectationSpec, ExpectationSuiteSpec, Grain, Plan
 from tests.conftest import JAFFLE
-from tools.expectations import validate_suites
-from tools.warehouse import load_folder, profile_warehouse
+from dataeng_crew.tools.expectations import validate_suites
+from dataeng_crew.tools.warehouse import load_folder, profile_warehouse
 
 
 def test_jaffle_shop_tests_are_sensible(tmp_path):
@@ -73,7 +73,7 @@ def test_big_tables_are_validated_on_a_sample_with_exact_row_counts(tmp_path):
 
 
 def test_suite_json_is_what_gx_writes(tmp_path):
-    from tools.expectations import build_suite, suite_json
+    from dataeng_crew.tools.expectations import build_suite, suite_json
 
     spec = ExpectationSuiteSpec(name="m_suite", model="m", expectations=[
         ExpectationSpec(type="ExpectColumnValuesToBeInSet", kwargs={"column": "s", "value_set": ["a", "b"]}),
@@ -89,7 +89,7 @@ def test_suite_json_is_what_gx_writes(tmp_path):
 
 
 def test_gx_triage_loosens_inferences_and_keeps_promises(tmp_path):
-    from agents.triage import triage_suites
+    from dataeng_crew.agents.triage import triage_suites
 
     db = tmp_path / "w.duckdb"
     con = duckdb.connect(str(db))

@@ -1,6 +1,6 @@
 import duckdb
 
-from tools.sample_data import CLOSED_DAYS, build_sample_warehouse
+from dataeng_crew.tools.sample_data import CLOSED_DAYS, build_sample_warehouse
 
 
 def _digest(path):

@@ -3,7 +3,7 @@
 import pytest
 
 from dataeng_crew.contracts import ColumnSpec, ModelSpec, SourceSpec, SourceTableSpec
-from tools.sqlcheck import check_compiled, check_jinja, check_models
+from dataeng_crew.tools.sqlcheck import check_compiled, check_jinja, check_models
 
 SCHEMA = {"shop": {"raw_shop": {"orders": {"id": "BIGINT", "amount": "BIGINT", "status": "VARCHAR"}}}}
 

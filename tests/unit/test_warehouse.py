@@ -3,7 +3,7 @@ import pytest
 
 from dataeng_crew.errors import WarehouseError
 from tests.conftest import JAFFLE, TEST_SCALE
-from tools.warehouse import load_folder, open_readonly, profile_warehouse, snake_case
+from dataeng_crew.tools.warehouse import load_folder, open_readonly, profile_warehouse, snake_case
 
 
 def test_sample_profile_finds_keys_duplicates_and_foreign_keys(sample_profile):

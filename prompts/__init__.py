@@ -1,0 +1,1 @@
+"""Prompts of the LLM crew (YAML roles/tasks, Markdown guidance): data files shipped in the wheel."""
