@@ -167,7 +167,8 @@ def commit_to_branch(repo: Path, base: str, branch: str, files: dict[str, str], 
         files: ``{repo_relative_posix_path: content}``.
         message: Commit message.
         deletions: Repo-relative paths to remove in the commit.
-        proposal_id: Added as the ``Dataeng-Crew-Proposal`` trailer (when the message lacks it).
+        proposal_id: Added as the ``Dataeng-Crew-Proposal`` trailer when the message lacks one (default: the
+            branch's last segment).
 
     Returns:
         The new commit's sha.
@@ -175,8 +176,8 @@ def commit_to_branch(repo: Path, base: str, branch: str, files: dict[str, str], 
     Raises:
         PublishError: When the branch is checked out, holds commits the tool did not make, or git fails.
     """
-    if proposal_id:
-        message = with_trailer(message, proposal_id)
+    if trailer_of(message) is None:  # every commit the tool makes carries its trailer
+        message = with_trailer(message, proposal_id or branch.rsplit("/", 1)[-1])
     check_branch_movable(repo, branch, base)
     old = branch_commit(repo, branch) or ""
     with tempfile.TemporaryDirectory(prefix="dataeng-crew-index-") as tmp:
