@@ -353,3 +353,31 @@ def test_validate_an_unknown_model_fails(git_project):
     exit_code, out, err = cli("validate", "no_such_model", "--project", str(git_project), "--json")
     assert exit_code == 2 and "no model named no_such_model" in err
     assert json.loads(out)["status"] == "failed"
+
+
+def test_github_branch_with_a_persons_commit_is_never_force_moved():
+    from dataeng_crew.tools import github_pr
+    from tests.fakes.github_server import FakeGitHub
+
+    token, name, branch = "ghp_faultprobe0123456789abcdefFAKE", "acme/shop", "dataeng-crew/daily-sales-mart"
+    options = github_pr.GithubOptions(throttle=False, retries=1, max_wait=0.5)
+    files = {"dbt_project/models/marts/fct_daily_sales.sql": "select 1 as id\n"}
+
+    def publish(body: str) -> github_pr.PublishResult:
+        return github_pr.publish(github_pr.GithubTarget(name, server.base_url), options, files=files, token=token,
+                                 branch=branch, title="dataeng-crew: daily_sales mart", body=body,
+                                 message="dataeng-crew: daily_sales mart", approval_kinds=[])
+
+    with FakeGitHub(token=token) as server:
+        server.create_repo(name, {"README.md": "# shop\n"})
+        first = publish("first")
+        second = publish("second")  # the tool's own commit (trailer) is replaced: converges to one commit
+        remote = server.repos[name]
+        assert remote.refs[f"refs/heads/{branch}"] == second.commit and first.branch == second.branch
+        tree = remote.get(second.commit, "commit")["tree"]
+        fix = remote.put_commit(tree, [second.commit], "reviewer: fix the grain")  # a person's commit, no trailer
+        remote.refs[f"refs/heads/{branch}"] = fix
+        with pytest.raises(PublishError, match="did not make") as info:
+            publish("third")
+        assert fix[:10] in str(info.value) and "dataeng-crew revise" in str(info.value)
+        assert remote.refs[f"refs/heads/{branch}"] == fix
