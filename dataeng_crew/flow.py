@@ -463,7 +463,7 @@ def emit_model_lineage(rec: Recorder, models: list[ModelSpec], outcome: CheckOut
                        sources) -> None:  # noqa: ANN001
     """One OpenLineage run per generated model: inputs, output schema and sqlglot column lineage."""
     raw_ns = f"duckdb://{wh.resolve()}"
-    raw_tables = {f"{s.database}.{s.schema_name}.{t.name}" for s in sources for t in s.tables}
+    raw_tables = {f"{s.database}.{s.schema_name}.{t.relation_name}" for s in sources for t in s.tables}
     for model in models:
         sql = outcome.compiled.get(model.name)
         if not sql:

@@ -381,3 +381,30 @@ def test_github_branch_with_a_persons_commit_is_never_force_moved():
             publish("third")
         assert fix[:10] in str(info.value) and "dataeng-crew revise" in str(info.value)
         assert remote.refs[f"refs/heads/{branch}"] == fix
+
+
+@pytest.mark.slow
+def test_a_table_named_with_a_quote_is_declared_with_identifier_and_builds(tmp_path):
+    import yaml
+
+    from tests.conftest import SAMPLE_PROJECT
+
+    wh = tmp_path / "wh.duckdb"
+    con = duckdb.connect(str(wh))
+    con.execute("create schema raw_shop")
+    con.execute('create table raw_shop."ord""ers" as select range as order_id, range % 10 as customer_id, '
+                "(range * 3.5)::decimal(10, 2) as amount from range(200)")
+    con.execute("create table raw_shop.customers as select range as customer_id, 'c' || range as name from range(10)")
+    con.close()
+    project = tmp_path / "project"
+    shutil.copytree(SAMPLE_PROJECT, project, ignore=shutil.ignore_patterns("warehouse", "target", "logs"))
+    proposal = flow.propose("staging models", project=project, warehouse=wh, publish="none")
+    assert proposal.checks.build.success
+    staged = {m.name: m for m in proposal.models}
+    assert "source('shop', 'ord_ers')" in staged["stg_shop__ord_ers"].sql
+    table = next(t for s in proposal.sources for t in s.tables if t.identifier)
+    assert (table.name, table.identifier) == ("ord_ers", 'ord"ers')
+    sandbox = Path(proposal.proposal_dir) / "sandbox" / "project" / "models" / "staging" / "shop"
+    declared = yaml.safe_load((sandbox / "_shop__sources.yml").read_text())["sources"][0]["tables"]
+    assert {"name": "ord_ers", "identifier": 'ord""ers', "quoting": {"identifier": True}}.items() <= \
+        next(t for t in declared if t["name"] == "ord_ers").items()
