@@ -372,24 +372,25 @@ def capabilities(project: Path | None, warehouse: Path | None, as_json: bool) ->
     from dataeng_crew.agents.capabilities import capabilities as describe
     from dataeng_crew import flow
 
+    import tempfile
+
     profile = None
     try:
-        if warehouse is not None and Path(warehouse).is_dir():
-            import tempfile
+        with tempfile.TemporaryDirectory(prefix="dataeng-crew-capabilities-") as tmp:  # a loaded folder leaves nothing
+            if warehouse is not None and Path(warehouse).is_dir():
+                from dataeng_crew.tools.warehouse import load_folder
 
-            from dataeng_crew.tools.warehouse import load_folder
+                path: Path | None = load_folder(Path(warehouse), Path(tmp) / f"{Path(warehouse).name}.duckdb")
+            elif warehouse is not None:
+                path = Path(warehouse)
+            elif project is not None:
+                path = flow.resolve_warehouse(flow.resolve_workspace(project), None)
+            else:
+                path = None
+            if path is not None:
+                from dataeng_crew.tools.warehouse import profile_warehouse
 
-            path: Path | None = load_folder(Path(warehouse), Path(tempfile.mkdtemp()) / f"{Path(warehouse).name}.duckdb")
-        elif warehouse is not None:
-            path = Path(warehouse)
-        elif project is not None:
-            path = flow.resolve_warehouse(flow.resolve_workspace(project), None)
-        else:
-            path = None
-        if path is not None:
-            from dataeng_crew.tools.warehouse import profile_warehouse
-
-            profile = profile_warehouse(path)
+                profile = profile_warehouse(path)
     except DataengCrewError as exc:
         _fail(exc, as_json)
         return
