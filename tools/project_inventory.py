@@ -248,8 +248,8 @@ def inventory_summary(inventory: ProjectInventory, limit: int = 60) -> str:
 
 
 def _model_foreign_keys(con: Any, tables: list[TableProfile], inventory: ProjectInventory) -> list[ForeignKey]:
-    """References between the project's models: its relationships tests (declared), and columns named like
-    another model's key whose values all exist there (measured by inclusion)."""
+    """References to the project's models: its relationships tests (declared), and columns of any profiled table
+    named like a model's key whose values all exist there (measured by inclusion)."""
     from dataeng_crew.tools.warehouse import primary_key, quote_ident
 
     models = {t.ref_name: t for t in tables if t.origin == "model" and t.ref_name}
@@ -266,7 +266,7 @@ def _model_foreign_keys(con: Any, tables: list[TableProfile], inventory: Project
                 ref_column=str(test.arguments.get("field") or primary_key(parent) or test.column),
                 inclusion=1.0, declared=True)
     keys = {primary_key(t): t for t in models.values() if primary_key(t)}
-    for child in models.values():
+    for child in tables:  # a raw table referencing a project model by its key's name counts too
         for col in child.columns:
             parent = keys.get(col.name)
             if parent is None or parent is child or (child.name, col.name) in found:

@@ -127,7 +127,7 @@ def prepare_sandbox(project: Path, warehouse: Path, folder: Path, repo: Path | N
     box = Sandbox(folder=folder, project=project_copy, profiles_dir=profiles_dir, db_file=db_file)
     declared = any((project_copy / f).is_file() for f in ("packages.yml", "dependencies.yml"))
     if declared and not (project_copy / packages).is_dir():
-        deps = box.dbt(["deps"])
+        deps = run_dbt(["deps"], box.project, box.profiles_dir, log_path=folder / "logs")  # no target options
         if not deps.success:
             raise ConfigError(f"dbt deps failed in the sandbox (install the project's packages first): "
                               f"{(deps.error or '')[:400]}")
