@@ -52,6 +52,25 @@ def project_mart_name(plan: Plan, profile: WarehouseProfile) -> Plan:
                                    "alternatives": plan.alternatives + alternatives})
 
 
+def describe_origins(plan: Plan, profile: WarehouseProfile) -> Plan:
+    """The plan with one interpretation saying what it builds on: the project's models, seeds, sources, raw data."""
+    if profile.inventory is None or profile.inventory.is_empty:
+        return plan
+    groups: dict[str, list[str]] = {}
+    for name in plan.source_tables:
+        table = profile.table(name)
+        if table is not None:
+            groups.setdefault(table.origin, []).append(table.ref_name or table.name)
+    words = {"model": "the project's own models {} (read with ref(), not staged again)",
+             "seed": "the seeds {} (new staging reads them with ref())",
+             "source": "tables of the project's declared sources {} (new staging over them)",
+             "raw": "raw tables no model covers yet {} (new source entries and staging)"}
+    parts = [words[k].format(", ".join(v)) for k, v in groups.items() if v]
+    if not parts:
+        return plan
+    return plan.model_copy(update={"interpretations": plan.interpretations + ["Builds on " + "; ".join(parts) + "."]})
+
+
 def degenerate_measures(plan: Plan, profile: WarehouseProfile) -> list[str]:
     """Measures bound to a column that is null in every profiled row or holds a single value.
 

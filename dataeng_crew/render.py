@@ -83,7 +83,7 @@ def render_pr_body(proposal: Proposal) -> str:
         if p.mart_name and p.kind == "entity":
             target = f"`{p.mart_name}` (one row per {p.subject.removesuffix('s')})"
         out += ["## Plan", "", f"- Mart: {target}",
-                f"- Raw tables staged: {', '.join(f'`{t}`' for t in p.source_tables)}", "",
+                f"- Tables read: {', '.join(f'`{t}`' for t in p.source_tables)}", "",
                 "Interpretations:", ""]
         out += [f"- {i}" for i in p.interpretations]
         if p.alternatives:
