@@ -41,8 +41,8 @@ def quote_if_needed(name: str) -> str:
 def entity_name(table: str) -> str:
     """The entity a table holds: snake_case without a ``raw_`` or staging prefix (``raw_orders``, ``stg_orders``,
     ``stg_shop__orders`` → ``orders``)."""
-    name = snake_case(table)
-    return re.sub(r"^(raw_|stg_(\w+?__)?)", "", name) or name
+    stripped = re.sub(r"^(raw_|stg_(\w+?__)?)", "", table.strip().lower())  # before snake_case folds "__"
+    return snake_case(stripped) or snake_case(table)
 
 
 def singular(name: str) -> str:
