@@ -41,7 +41,7 @@ def quote_if_needed(name: str) -> str:
 def entity_name(table: str) -> str:
     """The entity a table holds: snake_case without a ``raw_`` or staging prefix (``raw_orders``, ``stg_orders``,
     ``stg_shop__orders`` → ``orders``)."""
-    stripped = re.sub(r"^(raw_|stg_(\w+?__)?)", "", table.strip().lower())  # before snake_case folds "__"
+    stripped = re.sub(r"^(raw_|stg_(\w+?__)?)", "", table.strip(), flags=re.I)  # before snake_case folds "__"
     return snake_case(stripped) or snake_case(table)
 
 
