@@ -14,7 +14,7 @@ import duckdb
 
 from dataeng_crew.tools.dbt_runner import run_dbt
 
-JAFFLE_DUCKDB = Path("/work/shared/projects/jaffle_shop_duckdb")
+JAFFLE_DUCKDB = Path(__file__).resolve().parent / "data" / "jaffle_shop_duckdb"  # vendored copy, Apache-2.0
 CLASSIC = Path(__file__).resolve().parent / "data" / "jaffle_shop_classic"
 
 
