@@ -10,12 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import shutil
 import time
 from pathlib import Path
 from typing import Callable, Literal
 
-import yaml
 
 from dataeng_crew.agents import governance, project_plan, quality
 from dataeng_crew.agents.brains import Brain, DeterministicBrain
@@ -47,8 +45,8 @@ from dataeng_crew.tools.expectations import suite_json, validate_suites
 from dataeng_crew.tools.lineage import DatasetRef, Lineage, column_lineage
 from dataeng_crew.tools.project_files import validate_path, write_project_files
 from dataeng_crew.tools.sqlcheck import CheckOutcome, check_and_compile
-from dataeng_crew.tools.project_inventory import inventory_summary, project_inventory, project_profile
-from dataeng_crew.tools.sandbox import Sandbox, write_sandbox_profile  # noqa: F401 - re-exported for callers
+from dataeng_crew.tools.project_inventory import project_inventory, project_profile
+from dataeng_crew.tools.sandbox import write_sandbox_profile  # noqa: F401 - re-exported for callers
 from dataeng_crew.tools.warehouse import load_folder, warehouse_schema
 
 Progress = Callable[[str], None]
