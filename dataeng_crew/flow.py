@@ -202,6 +202,8 @@ def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None
          brain: Brain, folder: Path, rec: Recorder, gh: tuple = (None, None),
          max_repair_rounds: int = 2) -> None:
     base = base_commit(ws)
+    if publish in ("local", "github") and base is None and ws.repo is not None:
+        git_local.head_commit(ws.repo)  # raises PublishError before any work: the repository has no commit yet
     with rec.stage("sandbox + project inventory (dbt parse)", "tool", "sandbox.prepare_sandbox; project_inventory") as io:
         wh = resolve_warehouse(ws, warehouse)
         box = sandbox.prepare_sandbox(ws.project, wh, folder / "sandbox", ws.repo if base else None, base,
@@ -240,8 +242,6 @@ def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None
     models = project_plan.place_models(ctx.models, inventory)  # the project's paths; never over its own models
     proposal.sources, proposal.models, proposal.policies = sources, models, policies
     roots = project_roots(inventory)
-    if publish in ("local", "github") and base is None:
-        raise ConfigError(f"{ws.repo} has no commit yet: commit your project once, then propose again")
     prefix = f"{ws.project_in_repo}/" if ws.project_in_repo else ""
 
     def read_existing(rel: str) -> str | None:
