@@ -39,6 +39,7 @@ from dataeng_crew.contracts import (
     WarehouseProfile,
 )
 from dataeng_crew.errors import DataengCrewError
+from dataeng_crew.tools.project_inventory import inventory_summary
 from dataeng_crew.tools.prompt_safety import clean_text, quote_as_data
 
 PROMPTS = Path(__file__).resolve().parents[1] / "prompts"
@@ -194,10 +195,25 @@ def keep_sql(inputs: list[ModelSpec], outputs: list[ModelSpec]) -> list[ModelSpe
 def schema_summary(profile: WarehouseProfile) -> str:
     """The schema for prompts, cleaned and fenced as untrusted data: tables, rows, keys, columns and types."""
     tables = {clean_text(t.fqn, 200): {"rows": t.row_count, "keys": [clean_text(k) for k in t.candidate_keys],
-                                       "columns": {clean_text(c.name): c.data_type for c in t.columns[:120]}}
+                                       "columns": {clean_text(c.name): c.data_type for c in t.columns[:120]},
+                                       # what the table is in the user's dbt project, and how to read it
+                                       "origin": t.origin, "read_with": _read_with(t),
+                                       "declared_keys": [clean_text(k) for k in t.declared_keys]}
               for t in profile.tables}
     fks = [clean_text(f"{fk.table}.{fk.column} -> {fk.ref_table}.{fk.ref_column}", 200) for fk in profile.foreign_keys]
-    return quote_as_data("warehouse schema", {"tables": tables, "foreign_keys": fks})
+    data: dict = {"tables": tables, "foreign_keys": fks}
+    if profile.inventory is not None:  # the project the proposal builds on: models, columns, conventions
+        data["dbt_project"] = clean_text(inventory_summary(profile.inventory), 12_000)
+    return quote_as_data("warehouse schema", data)
+
+
+def _read_with(table) -> str:  # noqa: ANN001 - TableProfile
+    if table.origin in ("model", "seed") and table.ref_name:
+        return f"ref('{table.ref_name}')"
+    if table.origin == "source" and table.ref_name and "." in table.ref_name:
+        src, name = table.ref_name.split(".", 1)
+        return f"source('{src}', '{name}')"
+    return "a new source + staging model"
 
 
 def load_prompts() -> tuple[dict, dict, str, str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from dataeng_crew.agents.modeler import StagedColumn, source_name, staged_columns, staging_model_name
+from dataeng_crew.agents.modeler import StagedColumn, source_name, staged_columns, staging_model_for
 from dataeng_crew.agents.planner import PRICE, entity_measure
 from dataeng_crew.agents.semantics import INTEGER_TYPES, entity_name, plural, quote_if_needed, singular, staged_name
 from dataeng_crew.contracts import ColumnSpec, ModelSpec, Plan, TableProfile, WarehouseProfile
@@ -40,7 +40,7 @@ def _col(plan: Plan, profile: WarehouseProfile, role: str) -> StagedColumn | Non
 
 
 def _stg(table: TableProfile, profile: WarehouseProfile) -> str:
-    return staging_model_name(source_name(table.schema_name, profile.database), table.name)
+    return staging_model_for(table, profile)
 
 
 def _alias(name: str, fallback: str) -> str:

@@ -63,10 +63,34 @@ def staging_model_name(source: str, table: str) -> str:
     return f"stg_{source}__{plural(entity_name(table))}"
 
 
+def table_source(table: TableProfile, profile: WarehouseProfile) -> str:
+    """The dbt source a table is (or will be) declared in: the project's own source when it declares the table
+    or its schema, else one named after the raw schema."""
+    if table.origin == "source" and table.ref_name and "." in table.ref_name:
+        return table.ref_name.split(".", 1)[0]
+    inventory = profile.inventory
+    if inventory is not None and table.origin == "raw":
+        same_schema = [s for s in inventory.sources if s.schema_name.lower() == table.schema_name.lower()]
+        if same_schema:
+            return same_schema[0].name
+    return source_name(table.schema_name, profile.database)
+
+
+def staging_model_for(table: TableProfile, profile: WarehouseProfile) -> str:
+    """The model a proposal reads ``table`` through: the project's own model when the table IS one, else the
+    staging model named by the project's convention (``stg_<source>__<entities>`` or ``stg_<entities>``)."""
+    if table.origin == "model" and table.ref_name:
+        return table.ref_name
+    conventions = profile.inventory.conventions if profile.inventory is not None else None
+    if conventions is not None and not conventions.staging_with_source:
+        return f"{conventions.staging_prefix}{plural(entity_name(table.name))}"
+    return staging_model_name(table_source(table, profile), table.name)
+
+
 def raw_table_of(model_name: str, profile: WarehouseProfile) -> TableProfile | None:
-    """The raw table a staging model of this name stages, or None (marts, unknown names)."""
-    return next((t for t in profile.tables
-                 if staging_model_name(source_name(t.schema_name, profile.database), t.name) == model_name), None)
+    """The table a generated staging model of this name stages, or None (marts, the project's models)."""
+    return next((t for t in profile.tables if t.origin != "model" and staging_model_for(t, profile) == model_name),
+                None)
 
 
 def _human(name: str) -> str:
@@ -84,11 +108,31 @@ def _event_description(name: str, entity: str) -> str:
     return f"{_human(name)}."
 
 
+def _project_column(col: ColumnProfile, table: TableProfile, profile: WarehouseProfile) -> StagedColumn:
+    """A column of a project model: its own name, type and the project's description (else a plain one)."""
+    model = profile.inventory.model(table.ref_name or table.name) if profile.inventory is not None else None
+    documented = next((c.description for c in (model.columns if model else []) if c.name == col.name and c.description),
+                      None)
+    ref = quote_if_needed(col.name)
+    is_key = col.name == primary_key(table) or any(f.table == table.name and f.column == col.name
+                                                     for f in profile.foreign_keys)
+    kind = base_type(col.data_type)
+    group = 0 if is_key else 4 if kind in {"DATE", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE"} else \
+        3 if kind == "BOOLEAN" else 1 if kind == "VARCHAR" else 2
+    return StagedColumn(col, col.name, ref, col.data_type,
+                        documented or f"{_human(col.name)} (from the project's {table.ref_name or table.name}).", group)
+
+
 def stage_column(
     col: ColumnProfile, table: TableProfile, profile: WarehouseProfile, currency: str | None, source: str
 ) -> StagedColumn:
-    """Decide how one raw column is cleaned in staging (table-driven by its semantics)."""
+    """Decide how one raw column is cleaned in staging (table-driven by its semantics).
+
+    A column of one of the project's own models is taken as it is, with the project's description.
+    """
     entity = singular(entity_name(table.name))
+    if table.origin == "model":
+        return _project_column(col, table, profile)
     name = staged_name(col, table)
     ref = quote_if_needed(col.name)
     dtype = col.data_type
@@ -98,8 +142,10 @@ def stage_column(
         return StagedColumn(col, name, ref, dtype, f"Primary key of the {entity}.", 0)
     if fk is not None:
         parent = singular(entity_name(fk.ref_table))
-        return StagedColumn(col, name, ref, dtype,
-                            f"The {parent} this {entity} belongs to; key of {staging_model_name(source, fk.ref_table)}.", 0)
+        parent_table = profile.table(fk.ref_table)
+        parent_model = (staging_model_for(parent_table, profile) if parent_table is not None
+                        else staging_model_name(source, fk.ref_table))
+        return StagedColumn(col, name, ref, dtype, f"The {parent} this {entity} belongs to; key of {parent_model}.", 0)
     if is_load_timestamp(col):
         return StagedColumn(col, name, f"cast({ref} as timestamp)", "TIMESTAMP",
                             "When the loader last synced this row; staging keeps only the latest copy of each key.", 5)
@@ -157,7 +203,12 @@ def source_table_name(table: str) -> str:
 def _staging_sql(source: str, table: TableProfile, columns: list[StagedColumn]) -> str:
     key = primary_key(table)
     loaded = load_timestamp(table)
-    ctes = [f"source as (\n\n    select * from {{{{ source('{source}', '{source_table_name(table.name)}') }}}}\n\n)"]
+    if table.origin == "seed" and table.ref_name:  # seeds are read with ref()
+        read = f"ref('{table.ref_name}')"
+    else:
+        name = table.ref_name.split(".", 1)[1] if table.origin == "source" and table.ref_name else source_table_name(table.name)
+        read = f"source('{source}', '{name}')"
+    ctes = [f"source as (\n\n    select * from {{{{ {read} }}}}\n\n)"]
     upstream = "source"
     if key and loaded:
         ctes.append(
@@ -194,22 +245,23 @@ def model_sources(plan: Plan, profile: WarehouseProfile) -> tuple[list[SourceSpe
     by_schema: dict[str, list[TableProfile]] = {}
     for name in plan.source_tables:
         table = profile.table(name)
-        if table is not None:
+        if table is not None and table.origin != "model":  # the project's own models are read as they are
             by_schema.setdefault(table.schema_name, []).append(table)
     sources: list[SourceSpec] = []
     models: list[ModelSpec] = []
     for schema, tables in by_schema.items():
-        src = source_name(schema, profile.database)
         spec_tables = []
         for table in sorted(tables, key=lambda t: t.name):
+            src = table_source(table, profile)
             loaded = load_timestamp(table)
-            spec_tables.append(SourceTableSpec(
-                name=source_table_name(table.name),
-                identifier=None if source_table_name(table.name) == table.name else table.name,
-                description=f"Raw {table.name} as loaded ({table.row_count:,} rows when profiled"
-                            + (", re-synced rows included" if table.duplicate_key_rows else "") + ").",
-                loaded_at_field=loaded.name if loaded else None,
-            ))
+            if table.origin == "raw":  # seeds and declared source tables need no new source entry
+                spec_tables.append(SourceTableSpec(
+                    name=source_table_name(table.name),
+                    identifier=None if source_table_name(table.name) == table.name else table.name,
+                    description=f"Raw {table.name} as loaded ({table.row_count:,} rows when profiled"
+                                + (", re-synced rows included" if table.duplicate_key_rows else "") + ").",
+                    loaded_at_field=loaded.name if loaded else None,
+                ))
             cols = staged_columns(table, profile, src, currency)
             entity = singular(entity_name(table.name))
             notes = []
@@ -219,20 +271,22 @@ def model_sources(plan: Plan, profile: WarehouseProfile) -> tuple[list[SourceSpe
                 notes.append("converts money from cents")
             if any("lower(trim(" in c.expression for c in cols):
                 notes.append("normalises text values")
+            origin = f"seed {table.ref_name}" if table.origin == "seed" else f"{src}.{table.name}"
             models.append(ModelSpec(
-                name=staging_model_name(src, table.name),
+                name=staging_model_for(table, profile),
                 layer="staging",
                 materialization="view",
-                folder=f"staging/{src}",
-                description=f"One row per {entity} from {src}.{table.name}, cleaned"
+                folder=f"staging/{src}" if table.origin != "seed" else "staging",
+                description=f"One row per {entity} from {origin}, cleaned"
                             + (f": {', '.join(notes)}." if notes else "."),
                 sql=_staging_sql(src, table, cols),
                 columns=[ColumnSpec(name=c.name, description=c.description, data_type=c.data_type) for c in cols],
             ))
-        sources.append(SourceSpec(
-            name=src, database=profile.database, schema_name=schema,
-            description=f"Raw data loaded into {profile.database}.{schema}.", tables=spec_tables,
-        ))
+        if spec_tables:
+            sources.append(SourceSpec(
+                name=table_source(next(t for t in tables if t.origin == "raw"), profile), database=profile.database,
+                schema_name=schema, description=f"Raw data loaded into {profile.database}.{schema}.", tables=spec_tables,
+            ))
     return sources, models
 
 

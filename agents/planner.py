@@ -19,6 +19,7 @@ from dataeng_crew.agents.semantics import (
     is_temporal,
     staged_name,
 )
+from dataeng_crew.agents import project_plan
 from dataeng_crew.agents.roles import RoleContext, explain, register_role
 from dataeng_crew.contracts import ColumnProfile, GovernancePolicy, Grain, MeasureSpec, Plan, TableProfile, WarehouseProfile
 from dataeng_crew.errors import RequestError
@@ -651,6 +652,8 @@ def mark_incremental(p: Plan, profile: WarehouseProfile, policy: GovernancePolic
 def _plan_step(ctx: RoleContext) -> tuple[str, str]:
     """This role's step in a proposal: run the brain, return (thought, observation)."""
     ctx.plan = mark_incremental(ctx.brain.plan(ctx.request, ctx.profile), ctx.profile, ctx.policy)
+    ctx.plan = project_plan.describe_origins(project_plan.project_mart_name(ctx.plan, ctx.profile), ctx.profile)
+    ctx.plan = project_plan.flag_degenerate_measures(ctx.plan, ctx.profile)
     return explain(ctx.brain, "plan", ctx.plan), (f"mart {ctx.plan.mart_name or '(none)'}; "
                                                   f"stage {', '.join(ctx.plan.source_tables)}")
 

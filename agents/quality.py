@@ -18,7 +18,7 @@ import math
 import re
 from typing import Any
 
-from dataeng_crew.agents.modeler import StagedColumn, raw_table_of, source_name, staged_columns, staging_model_name
+from dataeng_crew.agents.modeler import StagedColumn, raw_table_of, source_name, staged_columns, staging_model_for
 from dataeng_crew.agents.semantics import (
     base_type,
     entity_name,
@@ -87,7 +87,7 @@ def _column_tests(col: StagedColumn, table: TableProfile, profile: WarehouseProf
         parent_key = next(c.name for c in staged_columns(parent, profile, parent_src) if c.raw.name == fk.ref_column)
         found.append(TestSpec(
             name="relationships", column=col.name,
-            arguments={"to": f"ref('{staging_model_name(parent_src, parent.name)}')", "field": parent_key},
+            arguments={"to": f"ref('{staging_model_for(parent, profile)}')", "field": parent_key},
             reason=f"every {raw.name} was found in {fk.ref_table}.{fk.ref_column} ({fk.inclusion:.0%})"))
     values = _accepted(col)
     if 1 < len(values) <= MAX_ACCEPTED_VALUES and table.profiled_rows >= 10 * len(values):

@@ -39,8 +39,10 @@ def quote_if_needed(name: str) -> str:
 
 
 def entity_name(table: str) -> str:
-    """The entity a raw table holds: snake_case without a ``raw_`` prefix (``raw_orders`` → ``orders``)."""
-    return snake_case(table).removeprefix("raw_") or snake_case(table)
+    """The entity a table holds: snake_case without a ``raw_`` or staging prefix (``raw_orders``, ``stg_orders``,
+    ``stg_shop__orders`` → ``orders``)."""
+    stripped = re.sub(r"^(raw_|stg_(\w+?__)?)", "", table.strip(), flags=re.I)  # before snake_case folds "__"
+    return snake_case(stripped) or snake_case(table)
 
 
 def singular(name: str) -> str:
@@ -120,7 +122,12 @@ def normalised_values(col: ColumnProfile) -> list[str]:
 
 
 def staged_name(col: ColumnProfile, table: TableProfile) -> str:
-    """The staging column name: snake_case, ``id`` → ``<entity>_id``, booleans ``is_``, no ``_cents``."""
+    """The staging column name: snake_case, ``id`` → ``<entity>_id``, booleans ``is_``, no ``_cents``.
+
+    A column of one of the project's own models keeps its name: the project already staged it.
+    """
+    if table.origin == "model":
+        return col.name
     name = snake_case(col.name)
     if col.name == primary_key(table) and name == "id":
         return f"{singular(entity_name(table.name))}_id"

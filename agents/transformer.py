@@ -6,7 +6,7 @@ and every measure's definition is written into its column description.
 
 from __future__ import annotations
 
-from dataeng_crew.agents.modeler import source_name, staging_model_name
+from dataeng_crew.agents.modeler import staging_model_for
 from dataeng_crew.agents.planner import GRAIN_ADJECTIVE
 from dataeng_crew.agents.semantics import base_type, entity_name, needs_normalising, quote_if_needed, singular, staged_name
 from dataeng_crew.agents.roles import RoleContext, explain, register_role
@@ -27,7 +27,7 @@ def _staged(plan: Plan, profile: WarehouseProfile, role: str) -> tuple[str, str]
     table = profile.table(table_name)
     if table is None:
         raise RequestError(f"plan role {role!r} points at unknown table {table_name!r}")
-    model = staging_model_name(source_name(table.schema_name, profile.database), table.name)
+    model = staging_model_for(table, profile)
     if not column_name:
         return model, ""
     col = table.column(column_name)
@@ -93,7 +93,7 @@ def dimension(plan: Plan, profile: WarehouseProfile, fact: TableProfile) -> dict
     out = name if name.startswith(parent + "_") else f"{parent}_{name}"
     pk = table.column(primary_key(table) or "")
     return {"name": out, "column": name, "type": dtype,
-            "model": staging_model_name(source_name(table.schema_name, profile.database), table.name),
+            "model": staging_model_for(table, profile),
             "fk": staged_name(fact.column(fk.column), fact),  # type: ignore[arg-type]
             "pk": staged_name(pk, table) if pk else fk.ref_column}
 

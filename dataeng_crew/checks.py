@@ -9,9 +9,16 @@ from typing import Callable
 
 from pydantic import Field
 
-from dataeng_crew.errors import ConfigError
+from dataeng_crew.errors import BuildError, ConfigError
 from dataeng_crew.contracts import CheckReport, ExpectationSpec, ExpectationSuiteSpec, SqlIssue, SuiteResult
-from dataeng_crew.flow import prepare_sandbox, resolve_warehouse, resolve_workspace
+from dataeng_crew.flow import resolve_warehouse, resolve_workspace
+from dataeng_crew.tools.project_inventory import project_paths
+from dataeng_crew.tools.sandbox import SKIP_SEEDS, prepare_sandbox
+
+
+def seed_paths(project: Path) -> list[str]:
+    """The project's seed folders."""
+    return project_paths(project)["seed_paths"]
 from dataeng_crew.settings import Workspace
 from dataeng_crew.tools.dbt_runner import run_dbt
 from dataeng_crew.tools.expectations import expectation_class
@@ -22,6 +29,8 @@ def _sandbox(project: Path | None, warehouse: Path | None, kind: str, progress: 
              ) -> tuple[Workspace, Path, Path, Path, Path]:
     """Resolve the project and warehouse and copy both into ``.dataeng-crew/<kind>/<timestamp>``.
 
+    The copy is the project's working tree (what the user is checking), with its installed packages.
+
     Returns:
         ``(workspace, folder, project copy, profiles dir, DuckDB file)``.
     """
@@ -29,7 +38,14 @@ def _sandbox(project: Path | None, warehouse: Path | None, kind: str, progress: 
     wh = resolve_warehouse(ws, warehouse)
     folder = ws.state_dir / kind / dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
     progress("sandbox copy")
-    return (ws, folder, *prepare_sandbox(ws, wh, folder))
+    box = prepare_sandbox(ws.project, wh, folder)
+    if any(box.project.joinpath(p).is_dir() and any(box.project.joinpath(p).rglob("*.csv")) for p in seed_paths(box.project)):
+        progress("dbt seed")
+        seeded = box.dbt(["seed", "--target", "seed"])
+        if not seeded.success:
+            raise BuildError("dbt seed failed in the sandbox: " + (seeded.error or "; ".join(
+                f"{n.unique_id}: {(n.message or n.status)[:200]}" for n in seeded.failed_nodes)))
+    return ws, folder, box.project, box.profiles_dir, box.db_file
 
 
 def check_project(project: Path | None, warehouse: Path | None,
@@ -50,7 +66,7 @@ def check_project(project: Path | None, warehouse: Path | None,
     _ws, folder, project_copy, profiles_dir, _db = _sandbox(project, warehouse, "checks", progress)
     target = folder / "target"
     progress("dbt compile")
-    compiled = run_dbt(["compile"], project_copy, profiles_dir, target_path=target, log_path=folder / "logs")
+    compiled = run_dbt(["compile", *SKIP_SEEDS], project_copy, profiles_dir, target_path=target, log_path=folder / "logs")
     report = CheckReport(build=compiled)
     if not compiled.success:
         return report
@@ -65,7 +81,7 @@ def check_project(project: Path | None, warehouse: Path | None,
     if issues:
         return report
     progress("dbt build (sandbox)")
-    report.build = run_dbt(["build"], project_copy, profiles_dir, target_path=target, log_path=folder / "logs")
+    report.build = run_dbt(["build", *SKIP_SEEDS], project_copy, profiles_dir, target_path=target, log_path=folder / "logs")
     return report
 
 
@@ -130,7 +146,7 @@ def validate_project(project: Path | None, warehouse: Path | None, models: list[
         graph = "state:modified+" if defer else "+state:modified+"
         select = ["--select", *([f"{graph},+{m}" for m in models or []] or [graph]),
                   *(["--defer"] if defer else []), "--state", str(Path(state).resolve())]
-    build = run_dbt(["build", *select], project_copy, profiles_dir, target_path=folder / "target",
+    build = run_dbt(["build", *select, *SKIP_SEEDS], project_copy, profiles_dir, target_path=folder / "target",
                     log_path=folder / "logs")
     report = ValidationReport(build=build, models_checked=sum(n.resource_type == "model" for n in build.nodes))
     if models and state is None and not build.error:  # a typo in CI must fail, not pass with nothing checked

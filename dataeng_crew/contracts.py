@@ -65,6 +65,12 @@ class TableProfile(Contract):
         default_factory=dict,
         description="For id-like columns that are almost unique: rows sharing a key (re-synced loads).",
     )
+    origin: Literal["raw", "source", "seed", "model"] = Field(
+        default="raw", description="What the relation is in the dbt project: an undeclared raw table, a declared "
+        "source table, a seed, or the output of one of the project's models.")
+    ref_name: str | None = Field(default=None, description=(
+        "The dbt node to read it with: model/seed name for ref(), the source table name for source()."))
+    declared_keys: list[str] = Field(default_factory=list, description="Columns the project tests unique + not_null.")
 
     def column(self, name: str) -> ColumnProfile | None:
         """Return the profile of ``name`` (case-insensitive) or None."""
@@ -85,6 +91,7 @@ class ForeignKey(Contract):
     ref_table: str
     ref_column: str
     inclusion: float = Field(ge=0, le=1, description="Share of distinct child values found in parent.")
+    declared: bool = Field(default=False, description="From the project's relationships tests (inclusion 1.0).")
 
 
 class WarehouseProfile(Contract):
@@ -94,6 +101,8 @@ class WarehouseProfile(Contract):
     database: str
     tables: list[TableProfile] = Field(default_factory=list)
     foreign_keys: list[ForeignKey] = Field(default_factory=list)
+    inventory: ProjectInventory | None = Field(default=None, description=(
+        "The dbt project the tables were classified against (None: planning on the warehouse alone)."))
 
     def table(self, name: str) -> TableProfile | None:
         """Return the table called ``name`` (case-insensitive) or None."""
@@ -200,7 +209,8 @@ class ModelSpec(Contract):
     description: str
     sql: str
     columns: list[ColumnSpec]
-    folder: str = Field(description="Folder under models/, e.g. 'staging/shop' or 'marts'.")
+    folder: str = Field(description="Folder under the model path, e.g. 'staging/shop' or 'marts' ('' for its root).")
+    root: str = Field(default="models", description="The project's model path the folder is under.")
     tags: list[str] = Field(default_factory=list)
     meta: dict[str, Any] = Field(default_factory=dict)
     contract_enforced: bool = False
@@ -217,7 +227,7 @@ class ModelSpec(Contract):
     @property
     def path(self) -> str:
         """Path of the SQL file relative to the dbt project root."""
-        return f"models/{self.folder}/{self.name}.sql"
+        return "/".join(p for p in (self.root, self.folder, f"{self.name}.sql") if p)
 
     def column(self, name: str) -> ColumnSpec | None:
         """Return the column called ``name`` or None."""
@@ -472,6 +482,13 @@ class RoleUsage(Contract):
     fallback: str | None = Field(default=None, description="Why the deterministic brain played this role, if it did.")
 
 
+class ModifiedFile(Contract):
+    """An existing project file a proposal changes, with its unified diff (listed in the PR)."""
+
+    path: str = Field(description="Relative to the repository.")
+    diff: str
+
+
 class Proposal(Contract):
     """Everything one `propose` run produced, checked and published."""
 
@@ -493,6 +510,7 @@ class Proposal(Contract):
     costs: list[CostEstimate] = Field(default_factory=list)
     checks: CheckReport = Field(default_factory=CheckReport)
     files: list[str] = Field(default_factory=list, description="Paths written, relative to the repo.")
+    modified: list[ModifiedFile] = Field(default_factory=list, description="Existing files changed, with diffs.")
     branch: str | None = None
     commit: str | None = None
     pr: str | None = None
@@ -526,3 +544,123 @@ class PullRequestRef(Contract):
 
 
 Proposal.model_rebuild()
+
+
+# --------------------------------------------------------------------------- the user's dbt project
+
+
+class InventoryColumn(Contract):
+    """A column of a project model or source table, as its yml documents it (or the built relation has it)."""
+
+    name: str
+    description: str = ""
+    data_type: str | None = None
+
+
+class InventorySourceTable(Contract):
+    """One table of a declared dbt source."""
+
+    name: str
+    identifier: str = Field(description="The relation name in the warehouse.")
+    columns: list[InventoryColumn] = Field(default_factory=list)
+
+
+class InventorySource(Contract):
+    """A dbt source the project declares, with the yml file it is declared in."""
+
+    name: str
+    database: str | None = None
+    schema_name: str
+    file: str = Field(description="The yml file declaring it, relative to the project root.")
+    tables: list[InventorySourceTable] = Field(default_factory=list)
+
+
+class InventorySeed(Contract):
+    """A seed of the project (raw data loaded by ``dbt seed``)."""
+
+    name: str
+    path: str
+    schema_name: str = "main"
+    alias: str
+
+
+class InventoryModel(Contract):
+    """A model of the project (never replaced by a proposal unless dataeng-crew made it)."""
+
+    name: str
+    path: str = Field(description="The SQL file, relative to the project root.")
+    layer: Literal["staging", "intermediate", "marts"]
+    materialization: str = "view"
+    schema_name: str = "main"
+    alias: str
+    description: str = ""
+    columns: list[InventoryColumn] = Field(default_factory=list, description="Documented in yml, else built columns.")
+    yml_file: str | None = Field(default=None, description="The yml file documenting the model, if any.")
+    depends_on: list[str] = Field(default_factory=list, description="Parents as 'model:x', 'seed:x', 'source:s.t'.")
+    made_by_crew: bool = Field(default=False, description="Carries dataeng-crew's meta marker (a re-run may replace it).")
+
+
+class InventoryTest(Contract):
+    """A generic data test the project declares: what it already asserts about keys, references and values."""
+
+    kind: str = Field(description="unique, not_null, relationships, accepted_values, ...")
+    node: str = Field(description="'model:x', 'seed:x' or 'source:s.t' it is attached to.")
+    column: str | None = None
+    arguments: dict[str, Any] = Field(default_factory=dict)
+
+
+class ProjectConventions(Contract):
+    """How the project names and lays out its files; new files follow it (dbt's style guide when it has none)."""
+
+    staging_prefix: str = "stg_"
+    staging_with_source: bool = Field(default=True, description="stg_<source>__<entity> (True) or stg_<entity>.")
+    mart_prefixes: list[str] = Field(default_factory=lambda: ["fct_", "dim_"], description="Empty: marts unprefixed.")
+    yml_layout: Literal["per_model", "per_folder"] = "per_model"
+    tests_key: Literal["tests", "data_tests"] = "data_tests"
+    test_arguments_key: bool = Field(default=True, description="Generic test arguments under 'arguments:'.")
+
+
+class ProjectInventory(Contract):
+    """What the user's dbt project already holds, from ``dbt parse`` (offline): the catalog proposals build on."""
+
+    name: str
+    dbt_version_required: list[str] = Field(default_factory=list)
+    model_paths: list[str] = Field(default_factory=lambda: ["models"])
+    seed_paths: list[str] = Field(default_factory=lambda: ["seeds"])
+    test_paths: list[str] = Field(default_factory=lambda: ["tests"])
+    macro_paths: list[str] = Field(default_factory=lambda: ["macros"])
+    packages_install_path: str = "dbt_packages"
+    packages: list[str] = Field(default_factory=list, description="Installed package (project) names.")
+    sources: list[InventorySource] = Field(default_factory=list)
+    seeds: list[InventorySeed] = Field(default_factory=list)
+    models: list[InventoryModel] = Field(default_factory=list)
+    tests: list[InventoryTest] = Field(default_factory=list)
+    conventions: ProjectConventions = Field(default_factory=ProjectConventions)
+
+    def model(self, name: str) -> InventoryModel | None:
+        """The project model called ``name`` or None."""
+        return next((m for m in self.models if m.name == name), None)
+
+    def declared_keys(self, node: str) -> list[str]:
+        """Columns of ``node`` ('model:x') the project tests both unique and not_null."""
+        unique = {t.column for t in self.tests if t.node == node and t.kind == "unique" and t.column}
+        return sorted(c for c in unique if any(t.node == node and t.kind == "not_null" and t.column == c
+                                               for t in self.tests))
+
+    @property
+    def is_empty(self) -> bool:
+        """True for a project without models, seeds or sources (dbt's style guide applies)."""
+        return not (self.models or self.seeds or self.sources)
+
+
+class RelationClass(Contract):
+    """A warehouse relation classified against the project inventory."""
+
+    schema_name: str
+    name: str
+    origin: Literal["raw", "source", "seed", "model"]
+    node: str | None = Field(default=None, description="'model:x', 'seed:x' or 'source:s.t'.")
+    covered_by: list[str] = Field(default_factory=list, description="Project models reading this relation.")
+
+
+WarehouseProfile.model_rebuild()

@@ -10,17 +10,27 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import shutil
 import time
 from pathlib import Path
 from typing import Callable, Literal
 
-import yaml
 
-from dataeng_crew.agents import governance, quality
+from dataeng_crew.agents import governance, project_plan, quality
 from dataeng_crew.agents.brains import Brain, DeterministicBrain
 from dataeng_crew.agents.roles import RoleContext, registered_roles
-from dataeng_crew.contracts import ApprovalRequest, BuildResult, CheckReport, CostEstimate, ModelSpec, Proposal
+from dataeng_crew.contracts import (
+    ApprovalRequest,
+    BuildResult,
+    CheckReport,
+    CostEstimate,
+    ModelSpec,
+    ModifiedFile,
+    ProjectInventory,
+    Proposal,
+    SourceSpec,
+    SourceTableSpec,
+    WarehouseProfile,
+)
 from dataeng_crew.errors import (BuildError, ConfigError, DataengCrewError, SqlCheckError, Terminated,
                                  UnsafeArtifactError)
 from dataeng_crew.locking import run_lock
@@ -28,8 +38,8 @@ from dataeng_crew.recorder import Recorder
 from dataeng_crew.repair import errors_for, with_repairs
 from dataeng_crew.render import render_pr_body, render_project_files
 from dataeng_crew.signals import held, sigterm_as_interrupt
-from dataeng_crew.settings import Workspace, default_warehouse, find_project, project_config, state_dir_for
-from dataeng_crew.tools import git_local, github_pr
+from dataeng_crew.settings import Workspace, default_warehouse, find_project, state_dir_for
+from dataeng_crew.tools import git_local, github_pr, sandbox
 from dataeng_crew.tools.dbt_runner import run_dbt
 from dataeng_crew.tools.dialect import check_dialect, dialect_warnings, profile_dialect, transpile_models
 from dataeng_crew.tools.audit import AuditLog, who
@@ -39,12 +49,12 @@ from dataeng_crew.tools.lineage import DatasetRef, Lineage, column_lineage
 from dataeng_crew.tools.project_files import validate_path, write_project_files
 from dataeng_crew.tools.prompt_safety import clean_text
 from dataeng_crew.tools.sqlcheck import CheckOutcome, check_and_compile
-from dataeng_crew.tools.warehouse import load_folder, profile_warehouse, warehouse_schema
+from dataeng_crew.tools.project_inventory import project_inventory, project_profile
+from dataeng_crew.tools.sandbox import write_sandbox_profile  # noqa: F401 - re-exported for callers
+from dataeng_crew.tools.warehouse import load_folder, warehouse_schema
 
 Progress = Callable[[str], None]
 MAX_REQUEST_CHARS = 2_000
-SANDBOX_IGNORE = shutil.ignore_patterns("target", "logs", "dbt_packages", ".dataeng-crew", "*.duckdb",
-                                        "*.duckdb.wal", ".user.yml", "warehouse")
 
 
 def slugify(text: str, limit: int = 48) -> str:
@@ -75,39 +85,27 @@ def resolve_warehouse(ws: Workspace, warehouse: Path | None) -> Path:
     return path
 
 
-def write_sandbox_profile(sandbox: Path, profile_name: str, db_file: Path, threads: int = 4,
-                          memory_limit: str = "4GB") -> Path:
-    """A ``profiles.yml`` for the sandbox: DuckDB at ``db_file``, locked down.
-
-    External access (file reads, ATTACH of other files, httpfs) and extension autoloading are off, so
-    even SQL that slipped past sqlglot cannot read ``/etc/passwd`` or reach the network.
-    """
-    profiles_dir = sandbox / "profiles"
-    profiles_dir.mkdir(parents=True, exist_ok=True)
-    (profiles_dir / "profiles.yml").write_text(yaml.safe_dump({
-        profile_name: {"target": "sandbox", "outputs": {"sandbox": {
-            "type": "duckdb", "path": str(db_file), "threads": threads, "schema": "main",
-            # defence in depth behind sqlglot: model SQL cannot read files or load extensions
-            "config_options": {"enable_external_access": False, "autoload_known_extensions": False,
-                               "autoinstall_known_extensions": False, "memory_limit": memory_limit,
-                               "lock_configuration": True},
-        }}}
-    }))
-    return profiles_dir
+def base_commit(ws: Workspace) -> str | None:
+    """The commit the sandbox and the proposal are built on: HEAD of the project's repository (None outside git
+    or before the first commit: the working tree is used then)."""
+    if ws.repo is None:
+        return None
+    try:
+        return git_local.head_commit(ws.repo)
+    except DataengCrewError:
+        return None
 
 
-def prepare_sandbox(ws: Workspace, warehouse: Path, folder: Path) -> tuple[Path, Path, Path]:
-    """Copy the project and the warehouse into ``folder``; return (project, profiles dir, db file)."""
-    project_copy = folder / "project"
-    if project_copy.exists():
-        shutil.rmtree(project_copy)
-    shutil.copytree(ws.project, project_copy, ignore=SANDBOX_IGNORE, symlinks=True)
-    db_dir = folder / "warehouse"
-    db_dir.mkdir(parents=True, exist_ok=True)
-    db_file = db_dir / warehouse.name  # same stem = same DuckDB database name as the sources pin
-    shutil.copyfile(warehouse, db_file)
-    profiles_dir = write_sandbox_profile(folder, project_config(ws.project)["profile"], db_file)
-    return project_copy, profiles_dir, db_file
+def prepare_sandbox(ws: Workspace, warehouse: Path, folder: Path, base: str | None = None) -> tuple[Path, Path, Path]:
+    """Copy the project (the ``base`` commit's tree when given) and the warehouse into ``folder``; return
+    (project, profiles dir, db file)."""
+    box = sandbox.prepare_sandbox(ws.project, warehouse, folder, ws.repo if base else None, base, ws.project_in_repo)
+    return box.project, box.profiles_dir, box.db_file
+
+
+def project_roots(inventory: ProjectInventory | None) -> tuple[str, ...]:
+    """The project's own model and test paths, which proposals may write besides the defaults."""
+    return tuple(inventory.model_paths + inventory.test_paths) if inventory is not None else ()
 
 
 def build_selector(models: list[ModelSpec]) -> list[str]:
@@ -257,11 +255,33 @@ def _settle_interrupted(proposal: Proposal, ws: Workspace, outcome: str, publish
 def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None, publish: str,
          brain: Brain, folder: Path, rec: Recorder, gh: tuple = (None, None),
          max_repair_rounds: int = 2) -> None:
-    with rec.stage("profile warehouse", "tool", "warehouse.profile_warehouse") as io:
+    base = base_commit(ws)
+    if publish in ("local", "github") and base is None and ws.repo is not None:
+        git_local.head_commit(ws.repo)  # raises PublishError before any work: the repository has no commit yet
+    with rec.stage("sandbox + project inventory (dbt parse)", "tool", "sandbox.prepare_sandbox; project_inventory") as io:
         wh = resolve_warehouse(ws, warehouse)
-        profile = profile_warehouse(wh)
-        io.inputs = [raw_dataset(wh, t) for t in profile.tables]
-        io.observation = f"{len(profile.tables)} tables, {len(profile.foreign_keys)} foreign keys found by inclusion"
+        box = sandbox.prepare_sandbox(ws.project, wh, folder / "sandbox", ws.repo if base else None, base,
+                                      ws.project_in_repo)
+        inventory = project_inventory(box.project, box.profiles_dir, box.folder)
+        io.observation = (f"{len(inventory.models)} models, {len(inventory.sources)} sources, {len(inventory.seeds)} "
+                          f"seeds, {len(inventory.tests)} tests, packages: {', '.join(inventory.packages) or 'none'}; "
+                          f"sandbox from {'commit ' + base[:12] if base else 'the working tree'}")
+    upstream = [m.name for m in inventory.models if m.layer != "marts"]
+    if inventory.seeds or upstream:
+        with rec.stage("build the project's models (sandbox)", "tool", "dbt seed; dbt run --select +<staging>") as io:
+            for result in sandbox.build_existing(box, bool(inventory.seeds), upstream):
+                if not result.success:
+                    raise BuildError("the project's own seeds/models do not build on the base commit, so nothing can "
+                                     "be built on them:\n" + describe_build_failure(result))
+            io.observation = f"seeds loaded: {len(inventory.seeds)}; models built: {', '.join(upstream) or 'none'}"
+    with rec.stage("profile warehouse", "tool", "project_inventory.project_profile") as io:
+        profile = project_profile(box.db_file, inventory)
+        io.inputs = [raw_dataset(wh, t) for t in profile.tables if t.origin != "model"]
+        by_origin: dict[str, int] = {}
+        for t in profile.tables:
+            by_origin[t.origin] = by_origin.get(t.origin, 0) + 1
+        io.observation = (f"{len(profile.tables)} tables ({', '.join(f'{v} {k}' for k, v in sorted(by_origin.items()))}), "
+                          f"{len(profile.foreign_keys)} foreign keys")
     policy = governance.load_policy(ws.project)
     ctx = RoleContext(request=request, profile=profile, brain=brain, policy=policy)
     for role in registered_roles():  # planner, modeler, transformer, quality, governance, and any role added
@@ -272,10 +292,10 @@ def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None
             proposal.plan = ctx.plan
     if ctx.plan is None:
         raise DataengCrewError("no registered role produced a plan")
-    sources, models, suites, policies = ctx.sources, ctx.models, ctx.suites, ctx.policies
+    sources, suites, policies = ctx.sources, ctx.suites, ctx.policies
+    models = project_plan.place_models(ctx.models, inventory)  # the project's paths; never over its own models
     proposal.sources, proposal.models, proposal.policies = sources, models, policies
-
-    base = git_local.head_commit(ws.repo) if publish in ("local", "github") and ws.repo else None
+    roots = project_roots(inventory)
     prefix = f"{ws.project_in_repo}/" if ws.project_in_repo else ""
 
     def read_existing(rel: str) -> str | None:
@@ -302,7 +322,7 @@ def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None
         proposal.exposures = exposures
         proposal.approvals = governance.approvals(models, policies, exposures, policy)
     with rec.stage("cost guardrail (EXPLAIN)", "tool", "cost.explain(mart)") as io:
-        proposal.costs = estimate_costs(models, outcome, wh, policy)
+        proposal.costs = estimate_costs(models, outcome, box.db_file, policy)
         over = [c for c in proposal.costs if c.over_threshold]
         if over:
             proposal.approvals.append(ApprovalRequest(kind="cost", approvers=policy.cost_approvers, reasons=[
@@ -321,19 +341,19 @@ def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None
                               f"{len(proposal.dialect_warnings)} warning(s)")
 
     def render(dialect: str = "duckdb") -> dict[str, str]:
-        files = render_project_files(sources, models, read_existing, dialect=dialect)
+        files = render_project_files(sources, models, read_existing, dialect=dialect, inventory=inventory)
         if dialect != "duckdb":  # the committed SQL; the sandbox built the DuckDB SQL of the same models
             files.update({m.path: translated[m.name].sql for m in models})
         files.update({s.path: json.dumps(suite_json(s), indent=2) + "\n" for s in suites})
         for rel in files:  # every path is checked before anything is written anywhere
-            validate_path(ws.project, rel)
+            validate_path(ws.project, rel, roots)
         return files
 
     with rec.stage("render", "tool", "render.render_project_files") as io:
         files = render()
         io.observation = f"{len(files)} files"
     with rec.stage("dbt build (sandbox)", "tool", "dbt build --select +model+ (sandbox)") as io:
-        project_copy, profiles_dir, db_file = prepare_sandbox(ws, wh, folder / "sandbox")
+        project_copy, profiles_dir, db_file = box.project, box.profiles_dir, box.db_file
         proposal.warehouse = str(db_file)
 
         def rebuild(attempt: list[ModelSpec]) -> BuildResult:  # a repaired model is checked by sqlglot again
@@ -347,7 +367,7 @@ def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None
                     raise UnsafeArtifactError("a repaired mart exposes restricted columns: " + ", ".join(
                         f"{e.model}.{e.column}" for e in leaks))
                 files = render()
-            return _build(proposal, project_copy, profiles_dir, folder, attempt, files)
+            return _build(proposal, project_copy, profiles_dir, folder, attempt, files, roots)
         build, models = with_repairs(proposal, brain, models, rebuild, errors_for(proposal), "dbt build",
                                      max_repair_rounds, ok=lambda b: b.success)
         io.inputs = [raw_dataset(wh, t) for t in profile.tables if t.name in (proposal.plan.source_tables or [])]
@@ -359,7 +379,7 @@ def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None
             proposal.triage, proposal.models, proposal.sources = decisions, models, sources
             if decisions:
                 files = render()
-                build = _build(proposal, project_copy, profiles_dir, folder, models, files)
+                build = _build(proposal, project_copy, profiles_dir, folder, models, files, roots)
         if not build.success:
             raise BuildError(describe_build_failure(build))
     with rec.stage("Great Expectations", "tool", "expectations.validate_suites") as io:
@@ -384,6 +404,7 @@ def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None
         if any(m.name not in translated or m.sql != translated[m.name].source for m in models):  # triage changes tests, not SQL; be sure
             translated = transpile_models(models, proposal.target_dialect)
         files = render(proposal.target_dialect)
+    proposal.modified = modified_files(files, read_existing, prefix)
     if publish in ("local", "github"):  # github also makes the local branch: rollback and history keep working
         proposal.branch = f"dataeng-crew/{slug}"
         proposal.pr = str(folder / "PR.md")
@@ -417,21 +438,55 @@ def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None
 
 
 def _build(proposal: Proposal, project_copy: Path, profiles_dir: Path, folder: Path, models: list[ModelSpec],
-           files: dict[str, str]) -> BuildResult:
-    write_project_files(project_copy, files)
-    build = run_dbt(["build", *build_selector(models)], project_copy, profiles_dir,
+           files: dict[str, str], roots: tuple[str, ...] = ()) -> BuildResult:
+    write_project_files(project_copy, files, roots)
+    build = run_dbt(["build", *build_selector(models), *sandbox.SKIP_SEEDS], project_copy, profiles_dir,
                     target_path=folder / "sandbox" / "target", log_path=folder / "sandbox" / "logs", write_json=False)
     proposal.checks.build = build
     return build
 
 
+def project_relations(profile: WarehouseProfile) -> tuple[list[SourceSpec], dict[str, dict[str, str]]]:
+    """What generated SQL may read besides its own models: the project's declared sources, and its models and
+    seeds (by ``ref`` name) with their columns."""
+    declared: dict[str, SourceSpec] = {}
+    refs: dict[str, dict[str, str]] = {}
+    for t in profile.tables:
+        if t.origin in ("model", "seed") and t.ref_name:
+            refs[t.ref_name] = {c.name: c.data_type for c in t.columns}
+        elif t.origin == "source" and t.ref_name and "." in t.ref_name:
+            src, table = t.ref_name.split(".", 1)
+            spec = declared.setdefault(src, SourceSpec(name=src, database=t.database, schema_name=t.schema_name,
+                                                       description="declared by the project", tables=[]))
+            spec.tables.append(SourceTableSpec(name=table, description=""))
+    return list(declared.values()), refs
+
+
 def _sqlglot(proposal: Proposal, models: list[ModelSpec], sources, profile) -> CheckOutcome:  # noqa: ANN001
-    outcome = check_and_compile(models, sources, warehouse_schema(profile), model_database=profile.database)
+    declared, refs = project_relations(profile)
+    own = {s.name for s in sources}
+    outcome = check_and_compile(models, [*sources, *(d for d in declared if d.name not in own)],
+                                warehouse_schema(profile), model_database=profile.database, existing_models=refs)
     proposal.checks = CheckReport(sql_issues=outcome.issues, models_checked=len(models))
     if outcome.issues:
         raise SqlCheckError("sqlglot refused the generated SQL:\n" + "\n".join(
             f"  {i.model}: [{i.kind}] {i.message}" for i in outcome.issues))
     return outcome
+
+
+def modified_files(files: dict[str, str], read_existing: Callable[[str], str | None], prefix: str = "") -> list[ModifiedFile]:
+    """Every existing project file the proposal changes, with a unified diff (for the PR)."""
+    import difflib
+
+    out = []
+    for rel, after in sorted(files.items()):
+        before = read_existing(rel)
+        if before is None or before == after:
+            continue
+        diff = "".join(difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True),
+                                            f"a/{prefix}{rel}", f"b/{prefix}{rel}"))
+        out.append(ModifiedFile(path=prefix + rel, diff=diff))
+    return out
 
 
 def raw_dataset(warehouse: Path, table) -> DatasetRef:  # noqa: ANN001 - TableProfile

@@ -1,153 +1,20 @@
-"""Rendering: contracts → dbt project files and the pull-request description.
-
-Rendering never knows which brain produced the contracts. YAML files that already exist in the
-project are merged (our models/sources replace entries of the same name, others are kept).
-"""
+"""Rendering: contracts → dbt project files (see :mod:`dataeng_crew.tools.dbt_files`) and the pull-request
+description."""
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-from typing import Any, Callable
-
-import yaml
-
-from dataeng_crew.contracts import ModelSpec, Proposal, SourceSpec
-from dataeng_crew.tools.ddl import ddl_files, primary_key
-from dataeng_crew.tools.dialect import contract_type
-
-REF_RX = re.compile(r"""\{\{\s*ref\(\s*['"]([^'"]+)['"]\s*\)\s*\}\}""")
-SOURCE_RX = re.compile(r"""\{\{\s*source\(\s*['"]([^'"]+)['"]\s*,\s*['"]([^'"]+)['"]\s*\)\s*\}\}""")
-
-
-class _Dumper(yaml.SafeDumper):
-    """Indent sequences under their key, as dbt projects are usually written."""
-
-    def increase_indent(self, flow: bool = False, indentless: bool = False) -> Any:  # noqa: ARG002
-        return super().increase_indent(flow, False)
-
-
-def dump_yaml(data: Any) -> str:
-    """YAML in dbt's usual layout: block style, keys in insertion order, indented lists."""
-    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=100)
-
-
-def model_yaml(model: ModelSpec, dialect: str = "duckdb") -> dict[str, Any]:
-    """The ``models:`` entry of one model (config, contract with types in ``dialect``, columns, data tests)."""
-    config: dict[str, Any] = {"materialized": model.materialization}
-    if model.contract_enforced:
-        config["contract"] = {"enforced": True}
-    if model.materialization == "incremental" and model.contract_enforced:
-        config["on_schema_change"] = "fail"  # dbt requires it for contracted incremental models
-    if model.tags:
-        config["tags"] = list(model.tags)
-    if model.meta:
-        config["meta"] = dict(model.meta)
-    if model.grants:
-        config["grants"] = {k: list(v) for k, v in model.grants.items()}
-    entry: dict[str, Any] = {"name": model.name, "description": model.description, "config": config}
-    contract_key = primary_key(model) if model.contract_enforced else None
-    if model.tests:
-        entry["data_tests"] = [t.to_yaml() for t in model.tests]
-    columns = []
-    for col in model.columns:
-        c: dict[str, Any] = {"name": col.name, "description": col.description}
-        if col.data_type and model.contract_enforced:
-            c["data_type"] = contract_type(col.data_type, dialect)
-            constraints = [{"type": "not_null"}] if any(t.name == "not_null" for t in col.tests) else []
-            if col.name == contract_key:
-                constraints.append({"type": "primary_key"})
-            if constraints:
-                c["constraints"] = constraints
-        if col.meta:
-            c["config"] = {"meta": dict(col.meta)}
-        if col.tags:
-            c.setdefault("config", {})["tags"] = list(col.tags)
-        if col.tests:
-            c["data_tests"] = [t.to_yaml() for t in col.tests]
-        columns.append(c)
-    entry["columns"] = columns
-    return entry
-
-
-def source_yaml(source: SourceSpec) -> dict[str, Any]:
-    """The ``sources:`` entry of one source (database pinned for slim CI)."""
-    tables = []
-    for t in source.tables:
-        entry: dict[str, Any] = {"name": t.name, "description": t.description}
-        if t.identifier:  # dbt wraps a quoted identifier in double quotes without escaping: escape it here
-            entry["identifier"] = t.identifier.replace('"', '""')
-            entry["quoting"] = {"identifier": True}
-        if t.loaded_at_field:
-            entry["loaded_at_field"] = t.loaded_at_field
-        if t.freshness:
-            entry["freshness"] = t.freshness
-        if t.tests:
-            entry["data_tests"] = [x.to_yaml() for x in t.tests]
-        if t.columns:
-            entry["columns"] = [{"name": c.name, "description": c.description} for c in t.columns]
-        tables.append(entry)
-    return {"name": source.name, "description": source.description, "database": source.database,
-            "schema": source.schema_name, "tables": tables}
-
-
-def _merge(existing: str | None, key: str, entries: list[dict[str, Any]]) -> dict[str, Any]:
-    """Merge ``entries`` into an existing yml document under ``key``, replacing same-named ones."""
-    doc: dict[str, Any] = {"version": 2}
-    if existing:
-        loaded = yaml.safe_load(existing) or {}
-        if isinstance(loaded, dict):
-            doc = loaded
-            doc.setdefault("version", 2)
-    current = [e for e in doc.get(key) or [] if isinstance(e, dict)]
-    names = {e["name"] for e in entries}
-    doc[key] = [e for e in current if e.get("name") not in names] + entries
-    return doc
-
-
-GENERIC_TESTS_DIR = Path(__file__).parent / "dbt_assets" / "generic"
-
-
-def generic_test_files() -> dict[str, str]:
-    """dataeng-crew's own generic tests (no hub packages), as ``tests/generic/<file>`` entries."""
-    return {f"tests/generic/{p.name}": p.read_text() for p in sorted(GENERIC_TESTS_DIR.glob("test_crew_*.sql"))}
-
-
-def render_project_files(
-    sources: list[SourceSpec],
-    models: list[ModelSpec],
-    read_existing: Callable[[str], str | None] = lambda _path: None,
-    dialect: str = "duckdb",
-) -> dict[str, str]:
-    """All files of a proposal, keyed by path relative to the dbt project root.
-
-    Args:
-        sources: Sources to declare.
-        models: Models to write.
-        read_existing: Returns the current content of a project file (or None), for yml merging.
-        dialect: Warehouse dialect of the contract types in the yml (the model SQL is the caller's).
-
-    Returns:
-        ``{relative_path: content}``.
-    """
-    files: dict[str, str] = dict(generic_test_files())
-    for source in sources:
-        path = f"models/{source.folder}/_{source.name}__sources.yml"
-        files[path] = dump_yaml(_merge(read_existing(path), "sources", [source_yaml(source)]))
-    by_folder: dict[str, list[ModelSpec]] = {}
-    for model in models:
-        files[model.path] = model.sql if model.sql.endswith("\n") else model.sql + "\n"
-        by_folder.setdefault(model.folder, []).append(model)
-    files.update(ddl_files(models))  # the physical contract, per warehouse dialect
-    for folder, folder_models in by_folder.items():
-        path = f"models/{folder}/_{folder.rsplit('/', 1)[-1]}__models.yml"
-        files[path] = dump_yaml(_merge(read_existing(path), "models", [model_yaml(m, dialect) for m in folder_models]))
-    return files
-
-
-def dependencies(model: ModelSpec) -> tuple[list[str], list[tuple[str, str]]]:
-    """Models (``ref``) and sources (``source``) a model's SQL reads."""
-    return REF_RX.findall(model.sql), SOURCE_RX.findall(model.sql)
+from dataeng_crew.contracts import Proposal, SourceSpec, ModelSpec
+from dataeng_crew.tools.dbt_files import (  # noqa: F401 - the rendering API
+    CREW_MARKER,
+    dump_yaml,
+    generic_test_files,
+    model_yaml,
+    model_yml_path,
+    render_project_files,
+    source_yaml,
+    test_yaml,
+)
+from dataeng_crew.tools.sqlcheck import REF_RX, SOURCE_RX, dependencies  # noqa: F401
 
 
 def mermaid_lineage(sources: list[SourceSpec], models: list[ModelSpec]) -> str:
@@ -216,7 +83,7 @@ def render_pr_body(proposal: Proposal) -> str:
         if p.mart_name and p.kind == "entity":
             target = f"`{p.mart_name}` (one row per {p.subject.removesuffix('s')})"
         out += ["## Plan", "", f"- Mart: {target}",
-                f"- Raw tables staged: {', '.join(f'`{t}`' for t in p.source_tables)}", "",
+                f"- Tables read: {', '.join(f'`{t}`' for t in p.source_tables)}", "",
                 "Interpretations:", ""]
         out += [f"- {i}" for i in p.interpretations]
         if p.alternatives:
@@ -224,6 +91,7 @@ def render_pr_body(proposal: Proposal) -> str:
         out += ["", "| measure | definition |", "|---|---|"]
         out += [f"| `{m.name}` | {_md(m.definition)} |" for m in p.measures]
         out.append("")
+    out += _files_section(proposal)
     out += ["## Lineage", "", "```mermaid", mermaid_lineage(proposal.sources, proposal.models), "```", ""]
     out += ["## Models", ""]
     for model in proposal.models:
@@ -289,6 +157,25 @@ def render_pr_body(proposal: Proposal) -> str:
             "when it was merged); lineage events are in `.dataeng-crew/lineage.ndjson`, the audit trail in "
             "`.dataeng-crew/audit.jsonl`.", ""]
     return "\n".join(out)
+
+
+def _files_section(proposal: Proposal) -> list[str]:
+    """Files added and existing files modified (each with its diff): nothing changes that is not shown here."""
+    if not proposal.files and not proposal.modified:
+        return []
+    changed = {m.path for m in proposal.modified}
+    added = [f for f in proposal.files if f not in changed]
+    out = ["## Files", ""]
+    if added:
+        out += [f"Added ({len(added)}):", ""] + [f"- `{f}`" for f in added] + [""]
+    if proposal.modified:
+        out += [f"Modified existing files ({len(proposal.modified)}):", ""]
+        for m in proposal.modified:
+            fence = "````" if "```" in m.diff else "```"
+            out += [f"- `{m.path}`", "", f"{fence}diff", m.diff.rstrip("\n"), fence, ""]
+    else:
+        out += ["No existing file of the project is modified.", ""]
+    return out
 
 
 def _llm_section(proposal: Proposal) -> list[str]:

@@ -158,7 +158,7 @@ class IntrospectTableTool(BaseTool):
 class ReadProjectFileArgs(BaseModel):
     """Arguments of :class:`ReadProjectFileTool`."""
 
-    path: str = Field(description="Path relative to the dbt project, e.g. models/staging/shop/_shop__models.yml.")
+    path: str = Field(description="Path relative to the dbt project, e.g. models/staging/shop/stg_shop__orders.yml.")
 
 
 class ReadProjectFileTool(BaseTool):

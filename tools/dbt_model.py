@@ -34,17 +34,17 @@ def dbt_single_model(project: Path, warehouse: Path, model: ModelSpec, sources: 
     Raises:
         ConfigError: When the project or warehouse is missing.
     """
-    from dataeng_crew.flow import prepare_sandbox, resolve_workspace
-    from dataeng_crew.render import render_project_files
-    from dataeng_crew.tools.dbt_runner import run_dbt
+    from dataeng_crew.tools.dbt_files import render_project_files
     from dataeng_crew.tools.project_files import write_project_files
+    from dataeng_crew.tools.sandbox import prepare_sandbox
 
     if not Path(warehouse).is_file():
         raise ConfigError(f"warehouse not found: {warehouse}")
-    ws = resolve_workspace(project)
-    project_copy, profiles_dir, _db = prepare_sandbox(ws, Path(warehouse), workdir)
+    if not (Path(project) / "dbt_project.yml").is_file():
+        raise ConfigError(f"no dbt_project.yml in {project}")
+    box = prepare_sandbox(Path(project), Path(warehouse), workdir)
     models = [m for m in upstream if m.name != model.name] + [model]
-    write_project_files(project_copy, render_project_files(sources, models))
+    roots = tuple({m.root for m in models})
+    write_project_files(box.project, render_project_files(sources, models), roots)
     select = f"+{model.name}" if command == "build" else model.name
-    return run_dbt([command, "--select", select], project_copy, profiles_dir, target_path=workdir / "target",
-                   log_path=workdir / "logs", write_json=False)
+    return box.dbt([command, "--select", select])

@@ -79,7 +79,7 @@ def run_dbt(args: list[str], project_dir: Path, profiles_dir: Path, target_path:
         finally:
             _release_duckdb()
     if isinstance(res.exception, KeyboardInterrupt):
-        raise KeyboardInterrupt  # dbt swallows Ctrl-C into its result; the flow must see it
+        raise res.exception  # SIGTERM stays Terminated; dbt swallows Ctrl-C into its result; the flow must see it
     nodes = []
     results = getattr(res.result, "results", None) or []
     for r in results:
@@ -88,8 +88,10 @@ def run_dbt(args: list[str], project_dir: Path, profiles_dir: Path, target_path:
         status_text = str(getattr(status, "value", status))
         metadata = getattr(node, "test_metadata", None)
         attached = getattr(node, "attached_node", None) or ""
-        if not attached and getattr(node, "sources", None):
-            attached = ".".join(node.sources[0])
+        kind = str(getattr(node, "resource_type", "?")).split(".")[-1].lower()
+        if not attached and kind == "test":  # a seed's `sources` property raises (dbt disallows seed deps)
+            sources = getattr(node, "sources", None)
+            attached = ".".join(sources[0]) if sources else ""
         nodes.append(NodeResult(
             unique_id=getattr(node, "unique_id", "?"),
             resource_type=str(getattr(node, "resource_type", "?")).split(".")[-1].lower(),

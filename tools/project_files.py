@@ -14,11 +14,17 @@ from dataeng_crew.errors import UnsafeArtifactError
 
 ALLOWED_ROOTS = ("models", "tests", "suites", "ddl")
 ALLOWED_SUFFIXES = {".sql", ".yml", ".yaml", ".json", ".md"}
+FORBIDDEN_ROOTS = {"macros", "dbt_packages", "target", "logs", "seeds", "snapshots", "analyses", ".git", ".github"}
 FORBIDDEN_NAMES = {"dbt_project.yml", "profiles.yml", "packages.yml", "dependencies.yml", "selectors.yml"}
 
 
-def validate_path(root: Path, relative: str) -> Path:
+def validate_path(root: Path, relative: str, extra_roots: tuple[str, ...] = ()) -> Path:
     """Check that ``relative`` may be written under ``root`` and return the absolute path.
+
+    Args:
+        root: The dbt project root.
+        relative: The path to write.
+        extra_roots: The project's own model and test paths (``model-paths``/``test-paths``), single folders.
 
     Raises:
         UnsafeArtifactError: When the path breaks the allow-list.
@@ -30,13 +36,16 @@ def validate_path(root: Path, relative: str) -> Path:
         raise UnsafeArtifactError(f"refused path {relative!r}: absolute paths are not allowed")
     if any(part in {"..", "."} for part in pure.parts) or not pure.parts:
         raise UnsafeArtifactError(f"refused path {relative!r}: '..' is not allowed")
-    if pure.parts[0] not in ALLOWED_ROOTS:
-        raise UnsafeArtifactError(f"refused path {relative!r}: only {', '.join(ALLOWED_ROOTS)}/ may be written")
+    roots = ALLOWED_ROOTS + tuple(r for r in extra_roots if r and "/" not in r and r not in {".", ".."}
+                                   and r not in FORBIDDEN_ROOTS)
+    if pure.parts[0] not in roots:
+        raise UnsafeArtifactError(f"refused path {relative!r}: only {', '.join(roots)}/ may be written")
     if pure.name in FORBIDDEN_NAMES:
         raise UnsafeArtifactError(f"refused path {relative!r}: project configuration may not be written")
     if pure.suffix.lower() not in ALLOWED_SUFFIXES:
         raise UnsafeArtifactError(f"refused path {relative!r}: {pure.suffix or 'no suffix'} files are not allowed")
-    if pure.parts[0] == "models" and pure.suffix.lower() not in {".sql", ".yml", ".yaml", ".md"}:
+    if pure.parts[0] in roots and pure.parts[0] not in {"suites", "ddl"} and \
+            pure.suffix.lower() not in {".sql", ".yml", ".yaml", ".md"}:
         raise UnsafeArtifactError(f"refused path {relative!r}: models/ holds .sql and .yml files only")
     target = root / Path(*pure.parts)
     probe = root
@@ -50,7 +59,7 @@ def validate_path(root: Path, relative: str) -> Path:
     return target
 
 
-def write_project_files(root: Path, files: dict[str, str]) -> list[Path]:
+def write_project_files(root: Path, files: dict[str, str], extra_roots: tuple[str, ...] = ()) -> list[Path]:
     """Write ``files`` under ``root`` after validating every path (all or nothing).
 
     Args:
@@ -63,7 +72,7 @@ def write_project_files(root: Path, files: dict[str, str]) -> list[Path]:
     Raises:
         UnsafeArtifactError: When any path is refused; nothing is written then.
     """
-    targets = [(validate_path(root, rel), content) for rel, content in files.items()]
+    targets = [(validate_path(root, rel, extra_roots), content) for rel, content in files.items()]
     written = []
     for target, content in targets:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -93,3 +102,33 @@ def read_project_file(root: Path, relative: str, max_chars: int = 20_000) -> str
     if target.is_symlink() or not str(target.resolve()).startswith(str(root.resolve()) + os.sep):
         raise UnsafeArtifactError(f"refused path {relative!r}: it leaves the project")
     return target.read_text(errors="replace")[:max_chars]
+
+
+def add_source_tables(text: str, source: str, tables: list[dict]) -> str:
+    """Add ``tables`` to the entry of ``source`` in an existing sources yml, keeping its comments and order.
+
+    A round-trip edit (ruamel.yaml): tables the entry already declares are left as they are.
+
+    Raises:
+        UnsafeArtifactError: When the file does not declare ``source``.
+    """
+    import io
+
+    from ruamel.yaml import YAML
+
+    rt = YAML()
+    rt.preserve_quotes = True
+    rt.indent(mapping=2, sequence=4, offset=2)
+    rt.width = 4096
+    doc = rt.load(text)
+    entry = next((s for s in (doc or {}).get("sources") or [] if isinstance(s, dict) and s.get("name") == source), None)
+    if entry is None:
+        raise UnsafeArtifactError(f"the sources yml does not declare source {source!r}")
+    current = entry.setdefault("tables", [])
+    names = {t.get("name") for t in current if isinstance(t, dict)}
+    for table in tables:
+        if table["name"] not in names:
+            current.append(table)
+    out = io.StringIO()
+    rt.dump(doc, out)
+    return out.getvalue()

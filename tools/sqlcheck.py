@@ -39,6 +39,13 @@ FORBIDDEN_NODES: tuple[type[exp.Expression], ...] = (
     exp.Transaction, exp.Commit, exp.Rollback, exp.LoadData,
 )
 QUERY_ROOTS = (exp.Select, exp.Union, exp.Intersect, exp.Except)
+REF_RX = re.compile(r"""\{\{\s*ref\(\s*['"]([^'"]+)['"]\s*\)\s*\}\}""")
+SOURCE_RX = re.compile(r"""\{\{\s*source\(\s*['"]([^'"]+)['"]\s*,\s*['"]([^'"]+)['"]\s*\)\s*\}\}""")
+
+
+def dependencies(model: ModelSpec) -> tuple[list[str], list[tuple[str, str]]]:
+    """Models (``ref``) and sources (``source``) a model's SQL reads."""
+    return REF_RX.findall(model.sql), SOURCE_RX.findall(model.sql)
 
 Schema = dict[str, dict[str, dict[str, dict[str, str]]]]
 
@@ -260,8 +267,6 @@ def check_models(models: list[ModelSpec], sources: list[SourceSpec], warehouse: 
 
 
 def _topological(models: list[ModelSpec]) -> list[ModelSpec]:
-    from dataeng_crew.render import dependencies
-
     by_name = {m.name: m for m in models}
     done: list[ModelSpec] = []
     seen: set[str] = set()

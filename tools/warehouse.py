@@ -372,6 +372,8 @@ def _keys(
 
 def primary_key(table: TableProfile) -> str | None:
     """The table's primary key: a unique id-like column, or an id-like column with re-sync duplicates."""
+    if table.declared_keys:  # the project tests it unique + not_null
+        return table.declared_keys[0]
     for name in table.candidate_keys + list(table.duplicate_key_rows):
         if _is_id_like(name, table.name):
             return name

@@ -24,7 +24,7 @@ def test_mart_contract_is_enforced_with_constraints(published):
     con.close()
     kinds = {(kind, tuple(cols)) for kind, cols in constraints}
     assert ("PRIMARY KEY", ("sales_date",)) in kinds and ("NOT NULL", ("net_sales",)) in kinds
-    yml = git(repo, "show", f"{proposal.branch}:dbt_project/models/marts/_marts__models.yml")
+    yml = git(repo, "show", f"{proposal.branch}:dbt_project/models/marts/fct_daily_sales.yml")
     assert "enforced: true" in yml and "type: primary_key" in yml
 
 

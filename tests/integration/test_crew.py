@@ -71,7 +71,7 @@ def test_full_propose_through_the_crew_publishes_the_same_shape(tmp_path, sample
     assert [m.name for m in proposal.models] == [m.name for m in deterministic.models]
     assert proposal.files == deterministic.files and proposal.checks.build.success
     assert len(proposal.checks.build.nodes) == len(deterministic.checks.build.nodes)
-    committed = git(project.parent, "show", f"{proposal.branch}:dbt_project/models/marts/_marts__models.yml")
+    committed = git(project.parent, "show", f"{proposal.branch}:dbt_project/models/marts/fct_daily_sales.yml")
     assert yaml.safe_load(committed)["models"][0]["description"] == NEW_DESCRIPTION
     assert llm.calls_by_role == {"planner": 1, "modeler": 1, "transformer": 1, "quality": 1, "governance": 1}
     usage = {u.role: u for u in proposal.llm_usage}

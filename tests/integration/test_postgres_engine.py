@@ -169,7 +169,7 @@ def test_contracts_enforced_in_the_duckdb_build(engines):
                         f"from duckdb_constraints() where table_name = '{MART}'")
     kinds = {(kind, tuple(cols)) for kind, cols in rows}
     assert ("PRIMARY KEY", ("sales_date",)) in kinds and ("NOT NULL", ("net_sales",)) in kinds
-    yml = git(engines.repo, "show", f"{engines.proposal.branch}:dbt_project/models/marts/_marts__models.yml")
+    yml = git(engines.repo, "show", f"{engines.proposal.branch}:dbt_project/models/marts/fct_daily_sales.yml")
     assert "enforced: true" in yml and "data_type: decimal(18, 2)" in yml
 
 

@@ -28,8 +28,9 @@ def test_published_on_a_branch_with_one_commit(published):
     assert sorted(files) == proposal.files
     expected = {f"dbt_project/models/staging/shop/stg_shop__{t}.sql"
                 for t in ("orders", "order_lines", "refunds", "customers", "products")}
-    expected |= {"dbt_project/models/marts/fct_daily_sales.sql", "dbt_project/models/marts/_marts__models.yml",
-                 "dbt_project/models/staging/shop/_shop__models.yml",
+    expected |= {f"dbt_project/models/staging/shop/stg_shop__{t}.yml"  # one yml per new model: merge-friendly
+                 for t in ("orders", "order_lines", "refunds", "customers", "products")}
+    expected |= {"dbt_project/models/marts/fct_daily_sales.sql", "dbt_project/models/marts/fct_daily_sales.yml",
                  "dbt_project/models/staging/shop/_shop__sources.yml", "dbt_project/proposals/daily-sales-mart.md"}
     expected |= {f"dbt_project/suites/{m}.json" for m in ("fct_daily_sales", *(
         f"stg_shop__{t}" for t in ("orders", "order_lines", "refunds", "customers", "products")))}
@@ -38,7 +39,8 @@ def test_published_on_a_branch_with_one_commit(published):
     expected |= {f"dbt_project/ddl/{d}/fct_daily_sales.sql" for d in ("duckdb", "postgres", "snowflake", "bigquery",
                                                                        "databricks")}
     assert set(files) == expected
-    assert stages[0] == "profile warehouse" and stages[-1] == "publish (local branch)"
+    assert stages[:2] == ["sandbox + project inventory (dbt parse)", "profile warehouse"]
+    assert stages[-1] == "publish (local branch)"
 
 
 def test_users_working_tree_is_untouched(published):

@@ -51,7 +51,7 @@ def test_generated_tests_cover_ranges_row_counts_freshness_and_reconciliation(pu
     orders = next(t for t in sources["sources"][0]["tables"] if t["name"] == "orders")
     assert orders["freshness"] == {"warn_after": {"count": 24, "period": "hour"}}
     assert orders["loaded_at_field"] == "_loaded_at"
-    staging = yaml.safe_load(git(repo, "show", f"{proposal.branch}:dbt_project/models/staging/shop/_shop__models.yml"))
+    staging = yaml.safe_load(git(repo, "show", f"{proposal.branch}:dbt_project/models/staging/shop/stg_shop__orders.yml"))
     stg_orders = next(m for m in staging["models"] if m["name"] == "stg_shop__orders")
     created = next(c for c in stg_orders["columns"] if c["name"] == "created_at")
     assert "not_null" in created["data_tests"]  # required by meaning, no nulls in the data

@@ -1,0 +1,172 @@
+"""Proposals inside dbt projects that already exist: they build on the project's models, follow its paths and
+yml keys, never replace its models, list every changed file, merge cleanly and build green from a fresh clone."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import duckdb
+import pytest
+import yaml
+
+from dataeng_crew import flow
+from dataeng_crew.checks import check_project, validate_project
+from dataeng_crew.contracts import Proposal
+from tests.project_fixtures import acme_monorepo, dbt_here, git, jaffle_duckdb
+
+pytestmark = pytest.mark.slow
+
+GOLD_JAFFLE_DAILY = """
+with payments as (select order_id, sum(amount) / 100.0 as amount from raw_payments group by order_id)
+select o.order_date as sales_date, count(*) as order_count, count(distinct o.user_id) as customer_count,
+       coalesce(sum(p.amount), 0) as gross_sales
+from raw_orders as o left join payments as p on p.order_id = o.id
+group by o.order_date
+"""
+
+
+@pytest.fixture(scope="session")
+def jaffle(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Proposal, Proposal]:
+    """jaffle_shop_duckdb (seeded) with two proposals made from the same base."""
+    project = jaffle_duckdb(tmp_path_factory.mktemp("jaffle") / "jaffle_shop")
+    daily = flow.propose("daily_sales mart", project=project, publish="local")
+    customers = flow.propose("customers mart with lifetime value", project=project, publish="local")
+    return project, daily, customers
+
+
+@pytest.fixture(scope="session")
+def acme(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Proposal]:
+    """The monorepo project; "daily_sales mart" clashes with its hand-written fct_daily_sales."""
+    project = acme_monorepo(tmp_path_factory.mktemp("acme") / "repo")
+    return project, flow.propose("daily_sales mart", project=project, publish="local")
+
+
+def _added(repo: Path, proposal: Proposal) -> list[str]:
+    return git(repo, "diff", "--name-only", "--diff-filter=A", f"{proposal.commit}~1", proposal.commit).splitlines()
+
+
+def _changed(repo: Path, proposal: Proposal) -> list[str]:
+    return git(repo, "diff", "--name-only", "--diff-filter=M", f"{proposal.commit}~1", proposal.commit).splitlines()
+
+
+def test_jaffle_marts_build_on_the_projects_staging_models(jaffle):
+    project, daily, customers = jaffle
+    for proposal in (daily, customers):
+        assert proposal.status == "published"
+        assert proposal.sources == []  # the seeds are already modelled: no source, no new staging
+        assert not [m for m in proposal.models if m.layer == "staging"]
+        assert not [p for p in _added(project, proposal) if "/staging/" in p or p.endswith("sources.yml")]
+        assert _changed(project, proposal) == [] and proposal.modified == []
+    assert "{{ ref('stg_orders') }}" in daily.models[0].sql and "{{ ref('stg_payments') }}" in daily.models[0].sql
+    assert daily.models[0].name == "daily_sales"  # the project's marts carry no prefix
+    assert daily.models[0].path == "models/daily_sales.sql"  # where the project keeps its marts
+    # its own `customers` mart is never replaced: the new one takes the style-guide name and says why
+    assert [m.name for m in customers.models][-1] == "dim_customers"
+    assert any("customers is already a model of the project" in i for i in customers.plan.interpretations)
+    assert git(project, "show", f"{customers.commit}:models/customers.sql") == \
+        (project / "models" / "customers.sql").read_text().strip()
+
+
+def test_jaffle_yml_uses_the_keys_its_dbt_version_understands(jaffle):
+    project, daily, _ = jaffle
+    doc = yaml.safe_load(git(project, "show", f"{daily.commit}:models/daily_sales.yml"))
+    text = git(project, "show", f"{daily.commit}:models/daily_sales.yml")
+    assert "data_tests:" not in text and "arguments:" not in text  # the project writes `tests:` (dbt >= 1.0)
+    columns = {c["name"]: c for c in doc["models"][0]["columns"]}
+    assert columns["sales_date"]["tests"] == ["unique", "not_null"]
+
+
+def test_jaffle_marts_equal_hand_written_sql_over_the_seeds(jaffle):
+    _project, daily, customers = jaffle
+    with duckdb.connect(daily.warehouse, read_only=True) as con:
+        got = con.execute("select sales_date, order_count, customer_count, gross_sales from daily_sales "
+                          "where order_count > 0 order by 1").fetchall()
+        gold = con.execute(GOLD_JAFFLE_DAILY + " order by 1").fetchall()
+        assert len(got) == len(gold) > 50
+        assert [(d, n, c, float(g)) for d, n, c, g in got] == [(d, n, c, pytest.approx(float(g))) for d, n, c, g in gold]
+    with duckdb.connect(customers.warehouse, read_only=True) as con:  # what the project's own `customers` computes
+        diff = con.execute("""
+            with gold as (
+                select c.id as customer_id, coalesce(sum(p.amount), 0) / 100.0 as lifetime_value
+                from raw_customers as c
+                left join raw_orders as o on o.user_id = c.id
+                left join raw_payments as p on p.order_id = o.id
+                group by c.id)
+            select count(*) from gold full join dim_customers as d using (customer_id)
+            where d.customer_id is null or gold.customer_id is null
+               or abs(coalesce(d.lifetime_value, 0) - gold.lifetime_value) > 0.001""").fetchone()
+        assert diff == (0,)
+
+
+def test_two_proposals_merge_and_a_fresh_clone_builds_green(jaffle, tmp_path):
+    project, daily, customers = jaffle
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", "-b", daily.branch, str(project), str(clone)], check=True)
+    git(clone, "config", "user.name", "Reviewer")
+    git(clone, "config", "user.email", "r@example.com")
+    git(clone, "fetch", "-q", "origin", customers.branch)
+    git(clone, "merge", "-q", "--no-edit", "FETCH_HEAD")  # raises on a conflict
+    assert (clone / "models" / "daily_sales.sql").is_file() and (clone / "models" / "dim_customers.sql").is_file()
+    assert dbt_here(clone, "seed").success
+    build = dbt_here(clone, "build")  # with the project's own profile, as a user runs it
+    assert build.success, build.error
+    built = {n.unique_id.split(".")[-1] for n in build.nodes if n.resource_type == "model"}
+    assert {"daily_sales", "dim_customers", "customers", "orders", "stg_orders"} <= built
+
+
+def test_check_and_validate_work_on_a_project_with_seeds(jaffle):
+    project, _, _ = jaffle
+    report = check_project(project, None)
+    assert report.build is not None and report.build.success and not report.sql_issues
+    validation = validate_project(project, None, models=["customers"])
+    assert validation.passed
+
+
+def test_monorepo_project_with_sources_package_and_custom_paths(acme):
+    project, proposal = acme
+    repo = project.parent
+    assert proposal.status == "published"
+    names = [m.name for m in proposal.models]
+    # the hand-written fct_daily_sales is left alone; the new mart gets a new name and the plan says so
+    assert names == ["stg_jaffle__payments", "fct_daily_sales_v2"]
+    assert git(repo, "show", f"{proposal.commit}:analytics/transform/marts/fct_daily_sales.sql") == \
+        (project / "transform" / "marts" / "fct_daily_sales.sql").read_text().strip()
+    assert any("fct_daily_sales is already a model" in i for i in proposal.plan.interpretations)
+    added = _added(repo, proposal)
+    assert "analytics/transform/staging/jaffle/stg_jaffle__payments.sql" in added  # only the unmodelled table
+    assert not [p for p in added if "stg_jaffle__orders" in p or p.endswith("__sources.yml")]
+    assert "analytics/checks/generic/test_crew_values_at_least.sql" in added  # its test-paths
+    assert not [p for p in added if p.startswith("analytics/models/") or p.startswith("analytics/tests/")]
+    mart = next(m for m in proposal.models if m.layer == "marts")
+    assert "ref('stg_jaffle__orders')" in mart.sql  # the project's staging model, its customer_id
+    # the new table of the declared source goes into the source's own yml, comments kept, and the PR shows it
+    assert _changed(repo, proposal) == ["analytics/transform/staging/jaffle/_jaffle__sources.yml"]
+    sources_yml = git(repo, "show", f"{proposal.commit}:analytics/transform/staging/jaffle/_jaffle__sources.yml")
+    assert "# loaded nightly by the shop's EL job" in sources_yml and "# one row per order" in sources_yml
+    tables = [t["name"] for t in yaml.safe_load(sources_yml)["sources"][0]["tables"]]
+    assert tables == ["orders", "customers", "payments"]
+    body = Path(proposal.pr).read_text()
+    assert "Modified existing files (1)" in body and "+      - name: payments" in body
+    assert [m.path for m in proposal.modified] == ["analytics/transform/staging/jaffle/_jaffle__sources.yml"]
+    with duckdb.connect(proposal.warehouse, read_only=True) as con:
+        got = con.execute("select sum(order_count), sum(customer_count), sum(gross_sales) "
+                          "from fct_daily_sales_v2").fetchone()
+        gold = con.execute("with d as (select order_date, count(*) n, count(distinct user_id) c "
+                           "from raw_jaffle.orders group by 1) select sum(n), sum(c), "
+                           "(select sum(amount) / 100.0 from raw_jaffle.payments) from d").fetchone()
+        assert (got[0], got[1], float(got[2])) == (gold[0], gold[1], pytest.approx(gold[2]))
+
+
+def test_monorepo_fresh_clone_builds_and_check_passes(acme, tmp_path):
+    project, proposal = acme
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", "-b", proposal.branch, str(project.parent), str(clone)], check=True)
+    analytics = clone / "analytics"
+    (analytics / "warehouse.duckdb").write_bytes((project / "warehouse.duckdb").read_bytes())  # the raw data
+    assert dbt_here(analytics, "deps").success
+    build = dbt_here(analytics, "build")
+    assert build.success, build.error
+    assert "fct_daily_sales_v2" in {n.unique_id.split(".")[-1] for n in build.nodes}
+    report = check_project(project, None)
+    assert report.build is not None and report.build.success

@@ -1,0 +1,37 @@
+"""The sandbox is the commit: the base commit's tree (not the working tree), plus installed packages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import yaml
+
+from dataeng_crew.tools.sandbox import prepare_sandbox
+from tests.project_fixtures import commit_all, git
+
+
+def test_sandbox_holds_the_base_commit_and_the_installed_packages(tmp_path: Path):
+    repo = tmp_path / "repo"
+    project = repo / "analytics"
+    (project / "models").mkdir(parents=True)
+    (project / "dbt_project.yml").write_text("name: p\nprofile: p\npackages-install-path: vendor\n")
+    (project / "packages.yml").write_text("packages:\n  - local: ../libs/utils\n")
+    (project / "models" / "a.sql").write_text("select 1 as id\n")
+    (repo / ".gitignore").write_text("analytics/vendor/\n*.duckdb\n")
+    commit_all(repo)
+    base = git(repo, "rev-parse", "HEAD")
+    (project / "models" / "a.sql").write_text("select broken\n")  # uncommitted edits stay out of the sandbox
+    (project / "models" / "draft.sql").write_text("select 2\n")
+    (project / "vendor" / "utils").mkdir(parents=True)  # installed packages are not in git: they are copied
+    (project / "vendor" / "utils" / "dbt_project.yml").write_text("name: utils\n")
+    warehouse = tmp_path / "wh.duckdb"
+    duckdb.connect(str(warehouse)).close()
+    box = prepare_sandbox(project, warehouse, tmp_path / "box", repo, base, "analytics")
+    assert (box.project / "models" / "a.sql").read_text() == "select 1 as id\n"
+    assert not (box.project / "models" / "draft.sql").exists()
+    assert (box.project / "vendor" / "utils" / "dbt_project.yml").is_file()
+    assert box.db_file.name == "wh.duckdb" and box.db_file.is_file()
+    profile = yaml.safe_load((box.profiles_dir / "profiles.yml").read_text())["p"]["outputs"]
+    assert profile["sandbox"]["config_options"]["enable_external_access"] is False  # what agent SQL runs on
+    assert "enable_external_access" not in profile["seed"]["config_options"]  # dbt seed reads the CSVs

@@ -1,0 +1,194 @@
+"""dbt project files from contracts: model and source yml (the project's test keys and layout), SQL, generic tests.
+
+Rendering never knows which brain produced the contracts. A yml file that already exists is merged (our models
+replace entries of the same name, others are kept); a table of a source the project already declares is added
+to that source's own yml with a round-trip edit.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from dataeng_crew.contracts import ModelSpec, ProjectConventions, ProjectInventory, SourceSpec, TestSpec
+from dataeng_crew.tools.ddl import ddl_files, primary_key
+from dataeng_crew.tools.dialect import contract_type
+from dataeng_crew.tools.project_files import add_source_tables
+
+CREW_MARKER = "dataeng_crew"  # in a generated model's config.meta: a later proposal may replace the model
+
+
+def _generic_tests_dir() -> Path:
+    """dataeng-crew's generic tests, shipped in the wheel under ``dataeng_crew/dbt_assets/generic``."""
+    from importlib.resources import files
+
+    return Path(str(files("dataeng_crew"))) / "dbt_assets" / "generic"
+
+
+
+class _Dumper(yaml.SafeDumper):
+    """Indent sequences under their key, as dbt projects are usually written."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> Any:  # noqa: ARG002
+        return super().increase_indent(flow, False)
+
+
+def dump_yaml(data: Any) -> str:
+    """YAML in dbt's usual layout: block style, keys in insertion order, indented lists."""
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=100)
+
+
+def test_yaml(test: TestSpec, conventions: ProjectConventions | None = None) -> str | dict[str, Any]:
+    """One generic test entry in the yml form the project's dbt understands (``arguments:`` only where supported)."""
+    if conventions is None or conventions.test_arguments_key:
+        return test.to_yaml()
+    if not test.arguments and test.severity == "error":
+        return test.name
+    body: dict[str, Any] = dict(test.arguments)
+    if test.severity != "error":
+        body["config"] = {"severity": test.severity}
+    return {test.name: body}
+
+
+def _tests_key(conventions: ProjectConventions | None) -> str:
+    return conventions.tests_key if conventions is not None else "data_tests"
+
+
+def model_yaml(model: ModelSpec, dialect: str = "duckdb", conventions: ProjectConventions | None = None) -> dict[str, Any]:
+    """The ``models:`` entry of one model (config, contract with types in ``dialect``, columns, data tests)."""
+    key = _tests_key(conventions)
+    config: dict[str, Any] = {"materialized": model.materialization}
+    if model.contract_enforced:
+        config["contract"] = {"enforced": True}
+    if model.materialization == "incremental" and model.contract_enforced:
+        config["on_schema_change"] = "fail"  # dbt requires it for contracted incremental models
+    if model.tags:
+        config["tags"] = list(model.tags)
+    config["meta"] = {**model.meta, CREW_MARKER: "generated"}  # marks a model a later proposal may replace
+    if model.grants:
+        config["grants"] = {k: list(v) for k, v in model.grants.items()}
+    entry: dict[str, Any] = {"name": model.name, "description": model.description, "config": config}
+    contract_key = primary_key(model) if model.contract_enforced else None
+    if model.tests:
+        entry[key] = [test_yaml(t, conventions) for t in model.tests]
+    columns = []
+    for col in model.columns:
+        c: dict[str, Any] = {"name": col.name, "description": col.description}
+        if col.data_type and model.contract_enforced:
+            c["data_type"] = contract_type(col.data_type, dialect)
+            constraints = [{"type": "not_null"}] if any(t.name == "not_null" for t in col.tests) else []
+            if col.name == contract_key:
+                constraints.append({"type": "primary_key"})
+            if constraints:
+                c["constraints"] = constraints
+        if col.meta:
+            c["config"] = {"meta": dict(col.meta)}
+        if col.tags:
+            c.setdefault("config", {})["tags"] = list(col.tags)
+        if col.tests:
+            c[key] = [test_yaml(t, conventions) for t in col.tests]
+        columns.append(c)
+    entry["columns"] = columns
+    return entry
+
+
+def source_table_yaml(source: SourceSpec, conventions: ProjectConventions | None = None) -> list[dict[str, Any]]:
+    """The ``tables:`` entries of a source."""
+    tables = []
+    for t in source.tables:
+        entry: dict[str, Any] = {"name": t.name, "description": t.description}
+        if t.identifier:  # dbt wraps a quoted identifier in double quotes without escaping: escape it here
+            entry["identifier"] = t.identifier.replace('"', '""')
+            entry["quoting"] = {"identifier": True}
+        if t.loaded_at_field:
+            entry["loaded_at_field"] = t.loaded_at_field
+        if t.freshness:
+            entry["freshness"] = t.freshness
+        if t.tests:
+            entry[_tests_key(conventions)] = [test_yaml(x, conventions) for x in t.tests]
+        if t.columns:
+            entry["columns"] = [{"name": c.name, "description": c.description} for c in t.columns]
+        tables.append(entry)
+    return tables
+
+
+def source_yaml(source: SourceSpec, conventions: ProjectConventions | None = None) -> dict[str, Any]:
+    """The ``sources:`` entry of one source (database pinned for slim CI)."""
+    return {"name": source.name, "description": source.description, "database": source.database,
+            "schema": source.schema_name, "tables": source_table_yaml(source, conventions)}
+
+
+def _merge(existing: str | None, key: str, entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """Merge ``entries`` into an existing yml document under ``key``, replacing same-named ones."""
+    doc: dict[str, Any] = {"version": 2}
+    if existing:
+        loaded = yaml.safe_load(existing) or {}
+        if isinstance(loaded, dict):
+            doc = loaded
+            doc.setdefault("version", 2)
+    current = [e for e in doc.get(key) or [] if isinstance(e, dict)]
+    names = {e["name"] for e in entries}
+    doc[key] = [e for e in current if e.get("name") not in names] + entries
+    return doc
+
+
+def generic_test_files(test_path: str = "tests") -> dict[str, str]:
+    """dataeng-crew's own generic tests (no hub packages), as ``<test path>/generic/<file>`` entries."""
+    return {f"{test_path}/generic/{p.name}": p.read_text() for p in sorted(_generic_tests_dir().glob("test_crew_*.sql"))}
+
+
+def model_yml_path(model: ModelSpec, inventory: ProjectInventory | None = None) -> str:
+    """Where a model's yml goes: the file already documenting it (a model dataeng-crew made before), else a
+    file of its own next to the SQL (two proposals from one base never add the same yml)."""
+    existing = inventory.model(model.name) if inventory is not None else None
+    if existing is not None and existing.yml_file:
+        return existing.yml_file
+    return model.path.removesuffix(".sql") + ".yml"
+
+
+def render_project_files(
+    sources: list[SourceSpec],
+    models: list[ModelSpec],
+    read_existing: Callable[[str], str | None] = lambda _path: None,
+    dialect: str = "duckdb",
+    inventory: ProjectInventory | None = None,
+) -> dict[str, str]:
+    """All files of a proposal, keyed by path relative to the dbt project root.
+
+    New models get one yml each; a table of a source the project already declares is added to that source's
+    entry in its own yml file (round-trip edit: comments and order kept); new sources get a ``_<source>__sources.yml``.
+
+    Args:
+        sources: Sources to declare.
+        models: Models to write.
+        read_existing: Returns the current content of a project file (or None), for yml merging.
+        dialect: Warehouse dialect of the contract types in the yml (the model SQL is the caller's).
+        inventory: The user's project (paths, conventions, declared sources); None: dbt's style guide.
+
+    Returns:
+        ``{relative_path: content}``.
+    """
+    conventions = inventory.conventions if inventory is not None else None
+    test_path = inventory.test_paths[0] if inventory is not None and inventory.test_paths else "tests"
+    model_root = models[0].root if models else (inventory.model_paths[0] if inventory is not None else "models")
+    files: dict[str, str] = dict(generic_test_files(test_path))
+    declared = {s.name: s for s in inventory.sources} if inventory is not None else {}
+    for source in sources:
+        if source.name in declared and declared[source.name].file:
+            path = declared[source.name].file
+            current = files.get(path) or read_existing(path)
+            if current is None:
+                raise ValueError(f"{path} (declaring source {source.name}) is not in the project")
+            files[path] = add_source_tables(current, source.name, source_table_yaml(source, conventions))
+            continue
+        path = f"{model_root}/{source.folder}/_{source.name}__sources.yml"
+        files[path] = dump_yaml(_merge(read_existing(path), "sources", [source_yaml(source, conventions)]))
+    for model in models:
+        files[model.path] = model.sql if model.sql.endswith("\n") else model.sql + "\n"
+        path = model_yml_path(model, inventory)
+        current = files.get(path) or read_existing(path)
+        files[path] = dump_yaml(_merge(current, "models", [model_yaml(model, dialect, conventions)]))
+    files.update(ddl_files(models))  # the physical contract, per warehouse dialect
+    return files

@@ -1,0 +1,151 @@
+"""Sandbox: a throw-away copy of the dbt project and the warehouse that dbt may build into.
+
+What is validated is what is committed: the sandbox holds the base commit's tree of the project (not the
+working tree) when the project is in git, plus the installed packages (``packages-install-path``, which git
+does not hold) and a copy of the warehouse. Seeds are loaded with ``dbt seed`` and the project's models are
+built from raw data there, never in the user's files.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from dataeng_crew.contracts import BuildResult
+from dataeng_crew.errors import ConfigError
+from dataeng_crew.tools.dbt_runner import run_dbt
+
+SANDBOX_IGNORE = shutil.ignore_patterns("target", "logs", "dbt_packages", ".dataeng-crew", "*.duckdb",
+                                        "*.duckdb.wal", ".user.yml", "warehouse", ".git")
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """Where a sandbox lives: the project copy, its profiles folder and the DuckDB file dbt builds into."""
+
+    folder: Path
+    project: Path
+    profiles_dir: Path
+    db_file: Path
+
+    def dbt(self, args: list[str], write_json: bool = False) -> BuildResult:
+        """Run a dbt command in the sandbox (target and logs inside the sandbox folder)."""
+        return run_dbt(args, self.project, self.profiles_dir, target_path=self.folder / "target",
+                       log_path=self.folder / "logs", write_json=write_json)
+
+
+def write_sandbox_profile(sandbox: Path, profile_name: str, db_file: Path, threads: int = 4,
+                          memory_limit: str = "4GB") -> Path:
+    """A ``profiles.yml`` for the sandbox: DuckDB at ``db_file``, locked down.
+
+    External access (file reads, ATTACH of other files, httpfs) and extension autoloading are off, so
+    even SQL that slipped past sqlglot cannot read ``/etc/passwd`` or reach the network. A second target,
+    ``seed``, keeps file reads on for ``dbt seed`` alone: it loads the project's committed CSV files and runs
+    no SQL an agent wrote.
+    """
+    profiles_dir = sandbox / "profiles"
+    profiles_dir.mkdir(parents=True, exist_ok=True)
+    locked = {"enable_external_access": False, "autoload_known_extensions": False,
+              "autoinstall_known_extensions": False, "memory_limit": memory_limit, "lock_configuration": True}
+    base = {"type": "duckdb", "path": str(db_file), "threads": threads, "schema": "main"}
+    (profiles_dir / "profiles.yml").write_text(yaml.safe_dump({
+        profile_name: {"target": "sandbox", "outputs": {
+            # defence in depth behind sqlglot: model SQL cannot read files or load extensions
+            "sandbox": {**base, "config_options": locked},
+            "seed": {**base, "config_options": {"autoload_known_extensions": False,
+                                                "autoinstall_known_extensions": False, "memory_limit": memory_limit}},
+        }}
+    }))
+    return profiles_dir
+
+
+def extract_commit_tree(repo: Path, commit: str, subdir: str, dest: Path) -> None:
+    """Write the files of ``subdir`` (``''``: the repository root) at ``commit`` into ``dest``.
+
+    Raises:
+        ConfigError: When git cannot read the commit.
+    """
+    spec = f"{commit}:{subdir}" if subdir else commit
+    proc = subprocess.run(["git", "-C", str(repo), "archive", "--format=tar", spec], capture_output=True)
+    if proc.returncode != 0:
+        raise ConfigError(f"cannot read {spec} from git: {proc.stderr.decode(errors='replace').strip()[:300]}")
+    dest.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(proc.stdout)) as tar:
+        tar.extractall(dest, filter="data")
+
+
+def _profile_name(project: Path) -> str:
+    data = yaml.safe_load((project / "dbt_project.yml").read_text()) or {}
+    if not isinstance(data, dict) or not data.get("profile"):
+        raise ConfigError(f"{project / 'dbt_project.yml'} has no 'profile:' entry")
+    return str(data["profile"])
+
+
+def _packages_path(project: Path) -> str:
+    data = yaml.safe_load((project / "dbt_project.yml").read_text()) or {}
+    return str(data.get("packages-install-path") or "dbt_packages")
+
+
+def prepare_sandbox(project: Path, warehouse: Path, folder: Path, repo: Path | None = None,
+                    base: str | None = None, project_in_repo: str = "") -> Sandbox:
+    """Copy the project (the base commit's tree when given) and the warehouse into ``folder``.
+
+    Args:
+        project: The user's dbt project folder (read, never written).
+        warehouse: The DuckDB file (copied; the copy keeps its name, so its database name is the same).
+        folder: Where the sandbox goes (replaced when it exists).
+        repo: The git repository holding the project; with ``base``, the project is read from that commit.
+        base: The commit whose tree the sandbox holds (None: the working tree, minus build output).
+        project_in_repo: The project folder inside ``repo`` (posix, '' at the root).
+
+    Returns:
+        The sandbox. Installed packages are copied from the working tree; when the project declares
+        packages that are not installed, ``dbt deps`` installs them (local packages work offline).
+    """
+    project_copy = folder / "project"
+    if project_copy.exists():
+        shutil.rmtree(project_copy)
+    if repo is not None and base is not None:
+        extract_commit_tree(repo, base, project_in_repo, project_copy)
+    else:
+        shutil.copytree(project, project_copy, ignore=SANDBOX_IGNORE, symlinks=True)
+    packages = _packages_path(project_copy)
+    installed = project / packages
+    if installed.is_dir() and not (project_copy / packages).exists():
+        shutil.copytree(installed, project_copy / packages, symlinks=True)
+    db_dir = folder / "warehouse"
+    db_dir.mkdir(parents=True, exist_ok=True)
+    db_file = db_dir / warehouse.name  # same stem = same DuckDB database name as the sources pin
+    shutil.copyfile(warehouse, db_file)
+    profiles_dir = write_sandbox_profile(folder, _profile_name(project_copy), db_file)
+    box = Sandbox(folder=folder, project=project_copy, profiles_dir=profiles_dir, db_file=db_file)
+    declared = any((project_copy / f).is_file() for f in ("packages.yml", "dependencies.yml"))
+    if declared and not (project_copy / packages).is_dir():
+        deps = run_dbt(["deps"], box.project, box.profiles_dir, log_path=folder / "logs")  # no target options
+        if not deps.success:
+            raise ConfigError(f"dbt deps failed in the sandbox (install the project's packages first): "
+                              f"{(deps.error or '')[:400]}")
+    return box
+
+
+SKIP_SEEDS = ["--exclude", "resource_type:seed"]  # builds after build_existing: the seeds are loaded already
+
+
+def build_existing(box: Sandbox, seeds: bool, models: list[str]) -> list[BuildResult]:
+    """Load the seeds (``dbt seed``) and run ``models`` with their parents in the sandbox, from raw data.
+
+    Returns:
+        The dbt results (seed, run); a failure is returned, not raised: the caller decides.
+    """
+    results = []
+    if seeds:  # the only step with file reads on: dbt loads the committed CSVs
+        results.append(box.dbt(["seed", "--target", "seed"]))
+    if models:
+        results.append(box.dbt(["run", "--select", *[f"+{m}" for m in models]]))
+    return results
