@@ -120,6 +120,7 @@ def propose(
     target_dialect: str | None = None,
     github: github_pr.GithubOptions | None = None,
     max_repair_rounds: int = 2,
+    on_validated: Callable[[Proposal, dict[str, str]], None] | None = None,
 ) -> Proposal:
     """Turn a request into a validated dbt change, then publish it on a branch.
 
@@ -136,6 +137,8 @@ def propose(
             validation always builds the DuckDB SQL in the sandbox.
         github: Options for ``github`` (repository, API URL, draft, reviewers).
         max_repair_rounds: Rounds a model refused by sqlglot or dbt goes back to its author (LLM brains).
+        on_validated: Called with the proposal and its files (project-relative) once every check passed,
+            before publishing (``revise`` publishes them itself, on top of the branch tip).
 
     Returns:
         The proposal (also written as ``report.json`` in its folder).
@@ -180,7 +183,8 @@ def propose(
     outcome = "ok"
     try:
         proposal.target_dialect = target_dialect
-        _run(proposal, request, ws, warehouse, publish, brain, folder, rec, (gh_target, github), max_repair_rounds)
+        _run(proposal, request, ws, warehouse, publish, brain, folder, rec, (gh_target, github), max_repair_rounds,
+             on_validated)
     except KeyboardInterrupt:
         proposal.status, outcome = "interrupted", "interrupted"
         proposal.error = "interrupted by the user; nothing was published"
@@ -202,7 +206,7 @@ def propose(
 
 def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None, publish: str,
          brain: Brain, folder: Path, rec: Recorder, gh: tuple = (None, None),
-         max_repair_rounds: int = 2) -> None:
+         max_repair_rounds: int = 2, on_validated: Callable[[Proposal, dict[str, str]], None] | None = None) -> None:
     with rec.stage("profile warehouse", "tool", "warehouse.profile_warehouse") as io:
         wh = resolve_warehouse(ws, warehouse)
         profile = profile_warehouse(wh)
@@ -330,6 +334,8 @@ def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None
         if any(m.name not in translated or m.sql != translated[m.name].source for m in models):  # triage changes tests, not SQL; be sure
             translated = transpile_models(models, proposal.target_dialect)
         files = render(proposal.target_dialect)
+    if on_validated is not None:  # revise: the validated files go on top of an existing branch
+        on_validated(proposal, files)
     if publish in ("local", "github"):  # github also makes the local branch: rollback and history keep working
         proposal.branch = f"dataeng-crew/{slug}"
         proposal.pr = str(folder / "PR.md")
@@ -339,7 +345,8 @@ def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None
         with rec.stage("publish (local branch)", "tool", "git_local.commit_to_branch") as io:
             assert ws.repo is not None and base is not None
             message = f"dataeng-crew: {request}\n\nProposal {proposal.proposal_id}. Models: " + ", ".join(
-                m.name for m in models) + ".\nValidated by sqlglot and dbt build on a sandbox copy of the warehouse."
+                m.name for m in models) + ".\nValidated by sqlglot and dbt build on a sandbox copy of the warehouse." + (
+                f"\n\n{git_local.TRAILER}: {proposal.proposal_id}")
             save_changes(folder, ws.repo, base, {**{prefix + k: v for k, v in files.items()}, prefix + pr_rel: body})
             try:
                 proposal.commit = git_local.commit_to_branch(

@@ -1,0 +1,429 @@
+"""`dataeng-crew revise`: reviewer feedback → ONE follow-up commit on the proposal's branch, replies, a data diff.
+
+The order of one round:
+
+1. find the branch and its tip (local branch, or the PR's head on GitHub) and the proposal's base (the parent of
+   the oldest dataeng-crew commit on it); read the revision state the branch carries;
+2. collect the feedback not answered yet (GitHub: "changes requested" reviews, review comments, ``/dataeng-crew
+   revise`` comments, failed checks — only from users with write access; local: ``--comment`` text);
+3. parse it into change requests (:mod:`agents.revision`) and re-run the flow on the tip's tree with a
+   :class:`~dataeng_crew.agents.revision.RevisingBrain` (the same checks: sqlglot, dbt build in a sandbox, GX);
+4. commit the changed files on top of the tip — never over a person's commit, and never overwriting a file a
+   person changed after the proposal — refresh the PR body (with the data diff against the base build) and
+   reply to each piece of feedback with what changed or why not.
+
+With no new feedback nothing happens; rounds are bounded (``max_rounds``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any, Callable
+
+from dataeng_crew import flow
+from dataeng_crew.agents import governance
+from dataeng_crew.agents.brains import DeterministicBrain
+from dataeng_crew.agents.revision import RevisingBrain, describe, parse_feedback
+from dataeng_crew.contracts import (
+    ChangeRequest,
+    Feedback,
+    FeedbackOutcome,
+    ModelDiff,
+    ModelSpec,
+    Proposal,
+    Revision,
+    RevisionState,
+)
+from dataeng_crew.errors import ConfigError, DataengCrewError, PublishError
+from dataeng_crew.render import render_pr_body
+from dataeng_crew.settings import Workspace
+from dataeng_crew.tools import git_local, github_pr
+from dataeng_crew.tools.data_diff import diff_markdown, diff_model
+from dataeng_crew.tools.dbt_runner import run_dbt
+from dataeng_crew.tools.prompt_safety import clean_text
+
+Progress = Callable[[str], None]
+MAX_ROUNDS = 5
+STATE_SUFFIX = ".revisions.json"
+
+
+# -- where the branch lives ----------------------------------------------------------------------------------
+class LocalBranch:
+    """The proposal's branch in the local repository."""
+
+    def __init__(self, repo: Path, branch: str) -> None:
+        self.repo, self.branch = repo, branch
+        tip = git_local.branch_commit(repo, branch)
+        if tip is None:
+            raise ConfigError(f"no local branch {branch!r}")
+        self.tip = tip
+
+    def chain(self) -> list[dict[str, Any]]:
+        """Commits from the proposal's base to the tip, oldest first (sha, message, author, paths)."""
+        base = git_local.proposal_base(self.repo, self.tip)
+        if base is None:
+            raise ConfigError(f"{self.branch} holds no dataeng-crew proposal commit")
+        self.base = base
+        return git_local.branch_log(self.repo, base, self.tip)
+
+    def files(self, rev: str, prefix: str) -> dict[str, bytes]:
+        """Files under ``prefix`` at ``rev``."""
+        return git_local.files_under(self.repo, rev, prefix)
+
+    def commit(self, files: dict[str, str], deletions: list[str], message: str) -> str:
+        """One commit on top of the tip."""
+        return git_local.commit_on_top(self.repo, self.branch, self.tip, files, deletions, message)
+
+
+class RemoteBranch:
+    """The PR's head branch on GitHub (a person may have pushed commits the local repository never saw)."""
+
+    def __init__(self, gh_repo: Any, branch: str, tip: str) -> None:
+        self.gh, self.branch, self.tip = gh_repo, branch, tip
+
+    def chain(self) -> list[dict[str, Any]]:
+        """Commits from the proposal's base to the tip, oldest first."""
+        from dataeng_crew.tools import github_review
+
+        commits = github_review.branch_commits(self.gh, self.tip)
+        own = [i for i, c in enumerate(commits) if git_local.is_own_message(c["message"])]
+        if not own:
+            raise ConfigError(f"{self.branch} on GitHub holds no dataeng-crew proposal commit")
+        oldest = own[-1]
+        self.base = commits[oldest]["parents"][0] if commits[oldest]["parents"] else None
+        out = []
+        for c in reversed(commits[:oldest + 1]):
+            out.append({"sha": c["sha"], "message": c["message"], "author": "",
+                        "paths": github_review.changed_paths(self.gh, c)})
+        return out
+
+    def files(self, rev: str, prefix: str) -> dict[str, bytes]:
+        """Files under ``prefix`` at ``rev`` on GitHub."""
+        from dataeng_crew.tools import github_review
+
+        return github_review.branch_files(self.gh, rev, prefix)
+
+    def commit(self, files: dict[str, str], deletions: list[str], message: str) -> str:
+        """One commit on top of the remote tip (fast-forward only)."""
+        from dataeng_crew.tools import github_review
+
+        return github_review.commit_on_top(self.gh, self.branch, self.tip, files, deletions, message)
+
+
+# -- helpers -------------------------------------------------------------------------------------------------
+def local_feedback(texts: list[str], author: str) -> list[Feedback]:
+    """``--comment`` texts (or file contents) as feedback; the id is the text's hash, so the same text is one."""
+    out = []
+    for text in texts:
+        body = "\n".join(clean_text(line, 400) for line in text.replace("\r\n", "\n").split("\n"))[:4000]
+        out.append(Feedback(id="local:" + hashlib.sha256(body.encode()).hexdigest()[:12], kind="local",
+                            author=author, body=body))
+    return out
+
+
+def _request_of(message: str) -> str:
+    first = message.splitlines()[0] if message else ""
+    return re.sub(r"\s+\(revision \d+\)$", "", first.removeprefix("dataeng-crew: ").removeprefix("revise: "))
+
+
+def _proposal_id_of(message: str) -> str | None:
+    m = re.search(rf"^{git_local.TRAILER}: (\S+)", message, re.MULTILINE) or re.search(
+        r"^Proposal (\S+)\. Models: ", message, re.MULTILINE)
+    return m[1].rstrip(".") if m else None
+
+
+def load_state(files: dict[str, bytes], chain: list[dict[str, Any]], prefix: str) -> tuple[RevisionState, str]:
+    """The branch's revision state and its file path (from the first own commit when there is none yet)."""
+    first = next(c for c in chain if git_local.is_own_message(str(c["message"])))
+    md = next((p for p in first["paths"] if re.match(rf"^{re.escape(prefix)}proposals/[^/]+\.md$", p)), None)
+    slug = Path(md).stem if md else "proposal"
+    path = f"{prefix}proposals/{slug}{STATE_SUFFIX}"
+    if path in files:
+        return RevisionState.model_validate_json(files[path]), path
+    return RevisionState(proposal_id=_proposal_id_of(str(first["message"])) or slug,
+                         request=_request_of(str(first["message"]))), path
+
+
+def model_key(model: ModelSpec) -> list[str]:
+    """The columns a model's rows are identified by: a unique column, else a tested unique combination."""
+    for test in model.tests:
+        if test.name in ("crew_unique_combination", "unique_combination_of_columns"):
+            cols = test.arguments.get("columns") or test.arguments.get("combination_of_columns")
+            if cols:
+                return list(cols)
+    return next(([c.name] for c in model.columns if any(t.name == "unique" for t in c.tests)), [])
+
+
+def data_diffs(ws: Workspace, wh: Path, branch: Any, base: str, prefix: str, proposal: Proposal,
+               files: dict[str, str], folder: Path, progress: Progress) -> list[ModelDiff]:
+    """Diff every model the proposal adds or changes against the base branch's build (built only when needed).
+
+    The head build is the proposal's sandbox; the base build is the base tree's project built in its own
+    sandbox, selecting the changed models that exist on the base (and their parents).
+    """
+    assert proposal.warehouse is not None
+    base_files = branch.files(base, prefix + "models/")
+    changed = [m for m in proposal.models if base_files.get(prefix + m.path, b"").decode() != files.get(m.path)]
+    existing = [m for m in changed if (prefix + m.path) in base_files]
+    policy = governance.load_policy(ws.project)
+    base_db = None
+    if existing:
+        progress("data diff: build the base branch's models")
+        export = folder / "base" / "project"
+        for path, content in branch.files(base, prefix).items():
+            target = export / path[len(prefix):]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content)
+        base_ws = Workspace(project=export, repo=None, state_dir=folder / "base")
+        project_copy, profiles_dir, base_db = flow.prepare_sandbox(base_ws, wh, folder / "base" / "sandbox")
+        built = run_dbt(["run", "--select", *[f"+{m.name}" for m in existing]], project_copy, profiles_dir,
+                        target_path=folder / "base" / "target", log_path=folder / "base" / "logs", write_json=False)
+        if not built.success:
+            progress("data diff: the base build failed; every model is compared as new")
+            base_db = None
+    diffs = []
+    for model in changed:
+        masked = {c.name for c in model.columns if c.meta.get("classification") in policy.restricted_classifications
+                  or any(t in c.tags for t in policy.restricted_classifications)}
+        diffs.append(diff_model(base_db if model in existing else None, Path(proposal.warehouse), model.name,
+                                model_key(model), masked))
+    return diffs
+
+
+def reply_text(outcome_changes: list[ChangeRequest], refusals: list[str], commit: str | None) -> str:
+    """The answer to one piece of feedback."""
+    lines = []
+    if outcome_changes and commit:
+        lines.append(f"Done in {commit[:10]}: " + "; ".join(describe(c) for c in outcome_changes) + ".")
+    lines += refusals
+    return "\n\n".join(lines) or "Nothing to change."
+
+
+def review_section(state: RevisionState, outcomes: list[FeedbackOutcome]) -> str:
+    """The ``## Review rounds`` section of the PR body."""
+    lines = ["## Review rounds", "", f"Round {state.rounds} of at most {MAX_ROUNDS}. Changes applied so far, in order:", ""]
+    lines += [f"- {describe(e)} (asked: “{clean_text(e.text, 120)}”)" for e in state.edits] or ["- none"]
+    refused = [o for o in outcomes if o.status == "refused"]
+    if refused:
+        lines += ["", "Not done this round:", ""] + [f"- {clean_text(o.reply, 300)}" for o in refused]
+    return "\n".join(lines) + "\n"
+
+
+# -- the round -----------------------------------------------------------------------------------------------
+def revise(target: str | None = None, project: Path | None = None, warehouse: Path | None = None,
+           comments: list[str] | None = None, pr_number: int | None = None,
+           github: github_pr.GithubOptions | None = None, brain: Any = None, progress: Progress = lambda _m: None,
+           max_rounds: int = MAX_ROUNDS, token: str | None = None) -> Revision:
+    """Run one review round on a proposal's branch.
+
+    Args:
+        target: A branch (``dataeng-crew/<slug>``) or a proposal id; with ``pr_number`` it is ignored.
+        project: dbt project folder.
+        warehouse: DuckDB file or data folder (default: the project's profile).
+        comments: Local feedback texts (``--comment``, ``--comment-file``).
+        pr_number: A GitHub PR: read its reviews, comments and checks; commit on its head; reply there.
+        github: Repository and API options.
+        brain: The inner brain (default: deterministic).
+        progress: Called with each stage.
+        max_rounds: Rounds after which feedback is answered but no longer applied.
+        token: GitHub token (default: ``GITHUB_TOKEN``).
+
+    Returns:
+        What the round did (also written as ``revision.json`` under ``.dataeng-crew/revisions/``).
+
+    Raises:
+        DataengCrewError: Configuration, GitHub or the revised proposal's checks failed; nothing was committed.
+    """
+    ws = flow.resolve_workspace(project)
+    if ws.repo is None:
+        raise ConfigError(f"{ws.project} is not in a git repository; revise works on a proposal's branch")
+    prefix = f"{ws.project_in_repo}/" if ws.project_in_repo else ""
+    wh = flow.resolve_warehouse(ws, warehouse)
+    inner = brain or DeterministicBrain()
+    gh_repo, answered, ignored, me = None, set(), [], ""
+    if pr_number is not None:
+        from dataeng_crew.tools import github_review
+
+        github = github or github_pr.GithubOptions()
+        gh_target = github_pr.require_target(github, ws.repo)
+        token = token or github_pr.token_from_env()
+        gh_repo = github_pr.connect(gh_target, github, token)
+        with github_pr.github_errors(gh_target, github, token) as step:
+            step("reading the reviewer's feedback")
+            me = gh_repo._requester.requestJsonAndCheck("GET", "/user")[1].get("login", "")  # noqa: SLF001
+            read = github_review.read_feedback(gh_repo, pr_number, me)
+        branch: Any = RemoteBranch(gh_repo, read.head_branch, read.head_sha)
+        feedback, answered, ignored = read.feedback, read.answered, read.ignored
+    else:
+        branch = LocalBranch(ws.repo, resolve_branch(ws, target))
+        feedback = local_feedback(comments or [], git_local._git(ws.repo, "config", "user.name", check=False) or "you")  # noqa: SLF001
+    now = dt.datetime.now(dt.timezone.utc)
+    folder = ws.state_dir / "revisions" / f"{now:%Y%m%dT%H%M%S%f}"
+    folder.mkdir(parents=True)
+    chain = branch.chain()
+    tip_files = branch.files(branch.tip, prefix)
+    state, state_path = load_state(tip_files, chain, prefix)
+    revision = Revision(proposal_id=state.proposal_id, branch=branch.branch, status="no_new_feedback",
+                        round=state.rounds, request=state.request, base=branch.base, tip_before=branch.tip,
+                        pr_number=pr_number, revision_dir=str(folder))
+    for why in ignored:
+        progress(f"ignored {why}")
+    new = [f for f in feedback if f.id not in state.handled and f.id not in answered]
+    revision.feedback = new
+    try:
+        if new:
+            _round(revision, ws, wh, prefix, branch, chain, tip_files, state, state_path, new, inner, folder, progress,
+                   max_rounds, gh_repo)
+        else:
+            progress("no new feedback: nothing to do")
+    except DataengCrewError as exc:
+        revision.status, revision.error = "failed", str(exc)
+        raise
+    finally:
+        (folder / "revision.json").write_text(revision.model_dump_json(indent=2))
+    return revision
+
+
+def resolve_branch(ws: Workspace, target: str | None) -> str:
+    """The branch of ``target``: a branch name, a proposal id (its report), or ``dataeng-crew/<slug>`` of a slug."""
+    assert ws.repo is not None
+    if not target:
+        raise ConfigError("revise needs a PROPOSAL id, a BRANCH or --pr N")
+    if git_local.branch_commit(ws.repo, target):
+        return target
+    report = ws.state_dir / "proposals" / target / "report.json"
+    if report.is_file():
+        branch = json.loads(report.read_text()).get("branch")
+        if branch:
+            return branch
+    if git_local.branch_commit(ws.repo, f"dataeng-crew/{target}"):
+        return f"dataeng-crew/{target}"
+    raise ConfigError(f"{target!r} is neither a local branch nor a proposal id with a branch")
+
+
+def _person_paths(chain: list[dict[str, Any]]) -> dict[str, str]:
+    """Paths changed by commits dataeng-crew did not make → the commit that changed them last."""
+    out: dict[str, str] = {}
+    for commit in chain:
+        if not git_local.is_own_message(str(commit["message"])):
+            for path in commit["paths"]:
+                out[str(path)] = f"{str(commit['sha'])[:10]}" + (f" by {commit['author']}" if commit.get("author") else "")
+    return out
+
+
+def _round(revision: Revision, ws: Workspace, wh: Path, prefix: str, branch: Any, chain: list[dict[str, Any]],
+           tip_files: dict[str, bytes], state: RevisionState, state_path: str, new: list[Feedback], inner: Any,
+           folder: Path, progress: Progress, max_rounds: int, gh_repo: Any) -> None:
+    parsed = {f.id: parse_feedback(f) for f in new}
+    new_edits = [c for f in new for c in parsed[f.id][0]]
+    outcomes: dict[str, FeedbackOutcome] = {}
+    if state.rounds >= max_rounds and new_edits:
+        why = (f"cannot do this offline: this proposal already had {state.rounds} revision rounds (at most "
+               f"{max_rounds}); edit the branch by hand or propose again")
+        parsed = {fid: ([], [*refusals, why]) for fid, (_c, refusals) in parsed.items()}
+        new_edits = []
+    applied: list[ChangeRequest] = []
+    commit = None
+    if new_edits:
+        progress(f"{len(new_edits)} change request(s): " + "; ".join(describe(e) for e in new_edits))
+        export = folder / "tip"
+        for path, content in tip_files.items():
+            dest = export / path
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(content)
+        project_copy = export / prefix if prefix else export
+        revising = RevisingBrain(inner, state.request, [*state.edits, *new_edits])
+        captured: dict[str, Any] = {}
+
+        def capture(proposal: Proposal, files: dict[str, str]) -> None:
+            captured["proposal"], captured["files"] = proposal, dict(files)
+
+        try:
+            proposal = flow.propose(state.request, project=project_copy,
+                                    warehouse=wh, publish="none", brain=revising, progress=progress,
+                                    on_validated=capture)
+        except DataengCrewError as exc:
+            why = f"cannot do this offline: the revised proposal failed its checks — {str(exc).splitlines()[0][:300]}"
+            _finish(revision, new, {f.id: ([], [*parsed[f.id][1], why] if parsed[f.id][0] else parsed[f.id][1])
+                                    for f in new}, None, gh_repo, progress)
+            raise
+        refused = revising.result.refused
+        offset = len(state.edits)
+        applied = [e for i, e in enumerate(new_edits) if offset + i not in refused]
+        kept_old = [e for i, e in enumerate(state.edits) if i not in refused]
+        for i, edit in enumerate(new_edits):
+            if offset + i in refused:
+                parsed[edit.feedback_id][1].append(refused[offset + i])
+        if applied:
+            files = captured["files"]
+            proposal = captured["proposal"]
+            proposal.request = revising.effective or state.request
+            state.edits = [*kept_old, *applied]
+            state.rounds += 1
+            state.handled = sorted({*state.handled, *(f.id for f in new)})
+            progress("data diff against the base build")
+            diffs = data_diffs(ws, wh, branch, revision.base or branch.tip, prefix, proposal, files, folder, progress)
+            revision.diffs = diffs
+            proposal.branch, proposal.status = branch.branch, "published"
+            body = render_pr_body(proposal) + "\n" + review_section(state, []) + "\n" + diff_markdown(
+                diffs, "base branch")
+            md_path = state_path.removesuffix(STATE_SUFFIX) + ".md"
+            writes = {prefix + rel: content for rel, content in files.items()}
+            writes[md_path] = body
+            writes[state_path] = state.model_dump_json(indent=2) + "\n"
+            writes = {p: c for p, c in writes.items() if tip_files.get(p) != c.encode()}
+            own_paths = {str(p) for c in chain if git_local.is_own_message(str(c["message"])) for p in c["paths"]}
+            produced = {prefix + rel for rel in files} | {md_path, state_path}
+            deletions = sorted(p for p in own_paths if p in tip_files and p not in produced
+                               and not p.startswith(f"{prefix}proposals/"))
+            person = _person_paths(chain)
+            conflicts = sorted(p for p in [*writes, *deletions] if p in person)
+            if conflicts:
+                why = ("cannot do this offline: a person changed " + ", ".join(f"{p} ({person[p]})" for p in conflicts)
+                       + " after the proposal; the revision would overwrite it — revise those files by hand")
+                _finish(revision, new, {f.id: ([], [*parsed[f.id][1], why]) for f in new}, None, gh_repo, progress)
+                revision.status = "nothing_applied"
+                return
+            message = (f"dataeng-crew: {proposal.request} (revision {state.rounds})\n\n"
+                       + "\n".join(f"- {describe(e)}" for e in applied)
+                       + f"\n\nFollow-up on {branch.tip[:10]}; validated by sqlglot and dbt build on a sandbox copy."
+                       + f"\n\n{git_local.TRAILER}: {state.proposal_id}\nDataeng-Crew-Revision: {state.rounds}")
+            progress(f"commit on top of {branch.branch} ({branch.tip[:10]})")
+            commit = branch.commit(writes, deletions, message)
+            revision.commit = commit
+            revision.files, revision.deleted = sorted(writes), deletions
+            revision.round, revision.status, revision.request = state.rounds, "revised", proposal.request
+            (folder / "PR.md").write_text(body)
+            if gh_repo is not None:
+                revision.remote_commit = commit
+                with github_pr.github_errors(github_pr.GithubTarget(gh_repo.full_name, ""), github_pr.GithubOptions()) as step:
+                    step("refreshing the pull request body")
+                    gh_repo.get_pull(revision.pr_number).edit(body=github_pr.fit_body(body, "_(cut to fit GitHub)_"))
+    by_feedback = {f.id: ([e for e in applied if e.feedback_id == f.id], parsed[f.id][1]) for f in new}
+    _finish(revision, new, by_feedback, commit, gh_repo, progress)
+    if not commit:
+        revision.status = "nothing_applied"
+
+
+def _finish(revision: Revision, new: list[Feedback], by_feedback: dict[str, tuple[list[ChangeRequest], list[str]]],
+            commit: str | None, gh_repo: Any, progress: Progress) -> None:
+    """Outcomes and replies (posted on GitHub when there is a PR)."""
+    revision.outcomes = []
+    for f in new:
+        changes, refusals = by_feedback[f.id]
+        status = "applied" if changes and commit else "refused" if refusals else "ignored"
+        text = reply_text(changes, refusals, commit)
+        revision.outcomes.append(FeedbackOutcome(feedback_id=f.id, status=status, reply=text, changes=changes))
+        progress(f"reply to {f.id}: {text[:200]}")
+        if gh_repo is not None and revision.pr_number is not None:
+            from dataeng_crew.tools import github_review
+
+            try:
+                github_review.reply(gh_repo, revision.pr_number, f, text)
+            except Exception as exc:  # noqa: BLE001 - a reply that fails must not undo the commit
+                progress(f"could not reply to {f.id}: {type(exc).__name__}")
