@@ -358,7 +358,7 @@ def bind_exclusion(model: ModelSpec, edit: ChangeRequest, profile: WarehouseProf
                 continue
             value = (edit.value or "").strip()
             literal = value.lower() if needs_normalising(col) else value
-            known = [v.lower() if needs_normalising(col) else v for v in col.top_values]
+            known = list(dict.fromkeys(v.strip().lower() if needs_normalising(col) else v for v in col.top_values))
             if not known:
                 return f"{table.name}.{col.name} has too many distinct values to check {value!r} against"
             if literal not in known:

@@ -262,6 +262,61 @@ def init_ci(project: Path | None, ci_warehouse: str, setup: str, pip_spec: str, 
     _console().print(f"[green]✓[/] {path} — commit it; every pull request then runs `dataeng-crew validate`")
 
 
+@main.command()
+@click.argument("target", required=False, metavar="[PROPOSAL|BRANCH]")
+@click.option("--project", type=click.Path(path_type=Path, file_okay=False), help="dbt project folder.")
+@click.option("--warehouse", type=click.Path(path_type=Path), help="DuckDB file or folder of CSV/Parquet files.")
+@click.option("--comment", "comments", multiple=True, metavar="TEXT", help="Feedback for a local proposal (repeatable).")
+@click.option("--comment-file", "comment_files", multiple=True, type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="A file holding feedback (repeatable).")
+@click.option("--pr", "pr_number", type=int, metavar="N", help="A GitHub pull request: its reviews, comments and checks.")
+@click.option("--repo", "gh_repo", metavar="OWNER/NAME", help="GitHub repository (default: from the remote origin).")
+@click.option("--github-url", metavar="URL", help="GitHub API root, e.g. https://ghe.example.com/api/v3.")
+@click.option("--max-rounds", type=click.IntRange(1, 50), default=5, show_default=True,
+              help="Revision rounds after which feedback is answered but no longer applied.")
+@click.option("--llm", help="As for propose (default: DATAENG_CREW_LLM, the config file, API keys; else deterministic).")
+@click.option("--llm-base-url", help="Any OpenAI-compatible server.")
+@click.option("--on-llm-error", type=click.Choice(["fallback", "fail"]), default=None)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the result at the end.")
+def revise(target: str | None, project: Path | None, warehouse: Path | None, comments: tuple[str, ...],
+           comment_files: tuple[Path, ...], pr_number: int | None, gh_repo: str | None, github_url: str | None,
+           max_rounds: int, llm: str | None, llm_base_url: str | None, on_llm_error: str | None, as_json: bool) -> None:
+    """Revise a proposal from review feedback: ONE follow-up commit on its branch, and a reply to each comment."""
+    _offline_defaults()
+    from dataeng_crew.agents.llm import select_brain
+    from dataeng_crew import flow
+    from dataeng_crew import revise as revising
+    from dataeng_crew.tools.github_pr import GithubOptions
+
+    console = _console()
+    try:
+        texts = list(comments) + [p.read_text(encoding="utf-8") for p in comment_files]
+        if pr_number is None and not texts:
+            from dataeng_crew.errors import ConfigError
+
+            raise ConfigError("nothing to revise from: pass --comment TEXT, --comment-file FILE or --pr N")
+        brain = select_brain(llm, llm_base_url, on_llm_error, project,
+                             notice=lambda msg: console.print(f"[dim]{msg}[/]", markup=True))
+        result = revising.revise(target, project=project, warehouse=warehouse, comments=texts, pr_number=pr_number,
+                                 github=GithubOptions(repo=gh_repo, api_url=github_url), brain=brain,
+                                 progress=lambda s: console.print(f"[cyan]→[/] {s}", markup=True), max_rounds=max_rounds)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted: nothing was committed[/]")
+        sys.exit(130)
+    except DataengCrewError as exc:
+        _fail(exc, as_json)
+        return
+    if result.commit:
+        console.print(f"[green]✓[/] {result.branch}: revision {result.round} committed as {result.commit[:10]} on top of "
+                      f"{(result.tip_before or '')[:10]}")
+    else:
+        console.print(f"[yellow]•[/] {result.branch}: {result.status.replace('_', ' ')}; nothing committed")
+    for outcome in result.outcomes:
+        console.print(f"  {outcome.feedback_id} [{outcome.status}]: {outcome.reply}", markup=False)
+    if as_json:
+        click.echo(flow.dumps(result.model_dump()))
+
+
 @main.command(name="eval")
 @click.argument("cases_dir", type=click.Path(path_type=Path, file_okay=False, exists=True))
 @click.option("--json", "as_json", is_flag=True)

@@ -615,5 +615,8 @@ class Revision(Contract):
     deleted: list[str] = Field(default_factory=list)
     diffs: list[ModelDiff] = Field(default_factory=list)
     pr_number: int | None = None
+    diff_base: str | None = Field(default=None, description="The base branch commit the data diff compares with.")
+    head_warehouse: str | None = Field(default=None, description="The sandbox DuckDB holding the revised build.")
+    base_warehouse: str | None = Field(default=None, description="The sandbox DuckDB holding the base build, if built.")
     revision_dir: str | None = None
     error: str | None = None

@@ -69,6 +69,10 @@ class LocalBranch:
         if base is None:
             raise ConfigError(f"{self.branch} holds no dataeng-crew proposal commit")
         self.base = base
+        head = git_local._git(self.repo, "rev-parse", "--verify", "--quiet", "HEAD", check=False)  # noqa: SLF001
+        merged = git_local._git(self.repo, "merge-base", head, self.tip, check=False) if head else ""  # noqa: SLF001
+        # the base branch is the checked-out one: the diff compares with what it holds now (when it is an ancestor)
+        self.diff_base = merged if merged and git_local.current_branch(self.repo) != self.branch else base
         return git_local.branch_log(self.repo, base, self.tip)
 
     def files(self, rev: str, prefix: str) -> dict[str, bytes]:
@@ -83,8 +87,8 @@ class LocalBranch:
 class RemoteBranch:
     """The PR's head branch on GitHub (a person may have pushed commits the local repository never saw)."""
 
-    def __init__(self, gh_repo: Any, branch: str, tip: str) -> None:
-        self.gh, self.branch, self.tip = gh_repo, branch, tip
+    def __init__(self, gh_repo: Any, branch: str, tip: str, base_sha: str = "") -> None:
+        self.gh, self.branch, self.tip, self.base_sha = gh_repo, branch, tip, base_sha
 
     def chain(self) -> list[dict[str, Any]]:
         """Commits from the proposal's base to the tip, oldest first."""
@@ -96,6 +100,8 @@ class RemoteBranch:
             raise ConfigError(f"{self.branch} on GitHub holds no dataeng-crew proposal commit")
         oldest = own[-1]
         self.base = commits[oldest]["parents"][0] if commits[oldest]["parents"] else None
+        # the PR's base branch, when the branch contains it (the base moved on otherwise: the proposal's base)
+        self.diff_base = self.base_sha if self.base_sha in {c["sha"] for c in commits} else self.base
         out = []
         for c in reversed(commits[:oldest + 1]):
             out.append({"sha": c["sha"], "message": c["message"], "author": "",
@@ -160,7 +166,7 @@ def model_key(model: ModelSpec) -> list[str]:
 
 
 def data_diffs(ws: Workspace, wh: Path, branch: Any, base: str, prefix: str, proposal: Proposal,
-               files: dict[str, str], folder: Path, progress: Progress) -> list[ModelDiff]:
+               files: dict[str, str], folder: Path, progress: Progress) -> tuple[list[ModelDiff], Path | None]:
     """Diff every model the proposal adds or changes against the base branch's build (built only when needed).
 
     The head build is the proposal's sandbox; the base build is the base tree's project built in its own
@@ -192,7 +198,22 @@ def data_diffs(ws: Workspace, wh: Path, branch: Any, base: str, prefix: str, pro
                   or any(t in c.tags for t in policy.restricted_classifications)}
         diffs.append(diff_model(base_db if model in existing else None, Path(proposal.warehouse), model.name,
                                 model_key(model), masked))
-    return diffs
+    return diffs, base_db
+
+
+def without_models(yml: str, names: set[str]) -> str:
+    """A dbt properties file without the ``models:`` entries called ``names``."""
+    import yaml
+
+    from dataeng_crew.render import dump_yaml
+
+    doc = yaml.safe_load(yml) or {}
+    if not isinstance(doc, dict) or not isinstance(doc.get("models"), list):
+        return yml
+    kept = [m for m in doc["models"] if not (isinstance(m, dict) and m.get("name") in names)]
+    if len(kept) == len(doc["models"]):
+        return yml
+    return dump_yaml({**doc, "models": kept})
 
 
 def reply_text(outcome_changes: list[ChangeRequest], refusals: list[str], commit: str | None) -> str:
@@ -245,7 +266,7 @@ def revise(target: str | None = None, project: Path | None = None, warehouse: Pa
     prefix = f"{ws.project_in_repo}/" if ws.project_in_repo else ""
     wh = flow.resolve_warehouse(ws, warehouse)
     inner = brain or DeterministicBrain()
-    gh_repo, answered, ignored, me = None, set(), [], ""
+    gh_repo, answered, ignored = None, set(), []
     if pr_number is not None:
         from dataeng_crew.tools import github_review
 
@@ -255,9 +276,8 @@ def revise(target: str | None = None, project: Path | None = None, warehouse: Pa
         gh_repo = github_pr.connect(gh_target, github, token)
         with github_pr.github_errors(gh_target, github, token) as step:
             step("reading the reviewer's feedback")
-            me = gh_repo._requester.requestJsonAndCheck("GET", "/user")[1].get("login", "")  # noqa: SLF001
-            read = github_review.read_feedback(gh_repo, pr_number, me)
-        branch: Any = RemoteBranch(gh_repo, read.head_branch, read.head_sha)
+            read = github_review.read_feedback(gh_repo, pr_number)
+        branch: Any = RemoteBranch(gh_repo, read.head_branch, read.head_sha, read.base_sha)
         feedback, answered, ignored = read.feedback, read.answered, read.ignored
     else:
         branch = LocalBranch(ws.repo, resolve_branch(ws, target))
@@ -367,8 +387,11 @@ def _round(revision: Revision, ws: Workspace, wh: Path, prefix: str, branch: Any
             state.rounds += 1
             state.handled = sorted({*state.handled, *(f.id for f in new)})
             progress("data diff against the base build")
-            diffs = data_diffs(ws, wh, branch, revision.base or branch.tip, prefix, proposal, files, folder, progress)
-            revision.diffs = diffs
+            revision.diff_base = branch.diff_base or revision.base
+            diffs, base_db = data_diffs(ws, wh, branch, revision.diff_base or branch.tip, prefix, proposal, files,
+                                        folder, progress)
+            revision.diffs, revision.head_warehouse = diffs, proposal.warehouse
+            revision.base_warehouse = str(base_db) if base_db else None
             proposal.branch, proposal.status = branch.branch, "published"
             body = render_pr_body(proposal) + "\n" + review_section(state, []) + "\n" + diff_markdown(
                 diffs, "base branch")
@@ -381,6 +404,12 @@ def _round(revision: Revision, ws: Workspace, wh: Path, prefix: str, branch: Any
             produced = {prefix + rel for rel in files} | {md_path, state_path}
             deletions = sorted(p for p in own_paths if p in tip_files and p not in produced
                                and not p.startswith(f"{prefix}proposals/"))
+            gone = {Path(p).stem for p in deletions if p.endswith(".sql") and p.startswith(f"{prefix}models/")}
+            for path, content in sorted(files.items()):  # the yml entries of a model the revision removed go too
+                if gone and path.startswith("models/") and path.endswith(".yml"):
+                    pruned = without_models(content, gone)
+                    if pruned != content:
+                        writes[prefix + path] = pruned
             person = _person_paths(chain)
             conflicts = sorted(p for p in [*writes, *deletions] if p in person)
             if conflicts:

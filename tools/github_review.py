@@ -38,6 +38,7 @@ class PullRequestFeedback:
     head_branch: str
     head_sha: str
     base_branch: str
+    base_sha: str
     feedback: list[Feedback]
     ignored: list[str]
     answered: set[str]
@@ -83,19 +84,20 @@ def failed_checks(repo: "Repository", sha: str) -> list[Feedback]:
     return out
 
 
-def read_feedback(repo: "Repository", number: int, me: str) -> PullRequestFeedback:
+def read_feedback(repo: "Repository", number: int, me: str | None = None) -> PullRequestFeedback:
     """Collect the PR's feedback; feedback from users without write access (and the tool's own) is ignored.
 
     Args:
         repo: PyGithub repository.
         number: The PR number.
-        me: The tool's login (its own comments are replies, not feedback).
+        me: The tool's login (default: the PR's author, which the tool opened); its comments are not feedback.
 
     Returns:
         The feedback in order (reviews, review comments, commands, failed checks), the ids already answered
         (a reply with this module's marker exists) and why anything was ignored.
     """
     pr = repo.get_pull(number)
+    me = me or pr.user.login
     cache: dict[str, bool] = {}
     feedback: list[Feedback] = []
     ignored: list[str] = []
@@ -105,8 +107,8 @@ def read_feedback(repo: "Repository", number: int, me: str) -> PullRequestFeedba
     for text in [c.body or "" for c in comments] + [c.body or "" for c in issue_comments]:
         answered.update(re.findall(r"<!-- dataeng-crew:reply-to:(\S+) -->", text))
 
-    def admit(login: str, fid: str) -> bool:
-        if login.lower() == me.lower():
+    def admit(login: str, fid: str, text: str = "") -> bool:
+        if login.lower() == me.lower() or "<!-- dataeng-crew:reply-to:" in text:
             return False
         if not can_write(repo, login, cache):
             ignored.append(f"{fid} by {login}: no write access to {repo.full_name}")
@@ -123,7 +125,7 @@ def read_feedback(repo: "Repository", number: int, me: str) -> PullRequestFeedba
         if getattr(comment, "in_reply_to_id", None):
             continue  # a reply in a thread, not a new request
         fid = f"review_comment:{comment.id}"
-        if admit(comment.user.login, fid):
+        if admit(comment.user.login, fid, comment.body or ""):
             feedback.append(Feedback(id=fid, kind="review_comment", author=comment.user.login, body=_body(comment.body),
                                      path=comment.path, line=comment.line or comment.original_line))
     for comment in issue_comments:
@@ -135,7 +137,7 @@ def read_feedback(repo: "Repository", number: int, me: str) -> PullRequestFeedba
         if admit(comment.user.login, fid) and rest:
             feedback.append(Feedback(id=fid, kind="issue_comment", author=comment.user.login, body=_body(rest)))
     feedback += failed_checks(repo, pr.head.sha)
-    return PullRequestFeedback(number=number, head_branch=pr.head.ref, head_sha=pr.head.sha, base_branch=pr.base.ref,
+    return PullRequestFeedback(number=number, head_branch=pr.head.ref, head_sha=pr.head.sha, base_branch=pr.base.ref, base_sha=pr.base.sha,
                                feedback=feedback, ignored=ignored, answered=answered)
 
 
