@@ -57,7 +57,7 @@ NAME = r"[a-z_][a-z0-9_]*"
 VALUE = r"'?([\w .-]+?)'?"
 POLITE = re.compile(r"^(?:(?:please|pls|could you|can you|would you|let's|lets|i'd like you to|maybe|also|and|then)"
                     r"[\s,:]+)+|[\s,!]*(?:please|thanks|thank you|thx)?[\s.!]*$")
-CHATTER = re.compile(r"^(?:lgtm|looks good.*|thanks.*|thank you.*|nice.*|great.*|ok|okay|\+1|👍)$")
+CHATTER = re.compile(r"^(?:lgtm|looks good|thanks|thank you|nice|great|ok|okay|\+1|👍)\b")
 PATTERNS: list[tuple[str, re.Pattern]] = [
     ("exclude_rows", re.compile(rf"^(?:exclude|drop|remove|filter out|leave out|skip)\s+(?:the\s+|all\s+)?"
                                 rf"(?:rows|orders|records|lines|events)?\s*(?:where|with|whose)\s+({NAME})\s*"
@@ -115,9 +115,11 @@ def parse_feedback(feedback: Feedback) -> tuple[list[ChangeRequest], list[str]]:
                               model=feedback.node)], []
     for raw in sentences(feedback.body):
         sentence = POLITE.sub("", raw.lower()).strip()
-        if not sentence or CHATTER.match(sentence):
+        if not sentence:
             continue
         change = match_sentence(sentence, feedback.id, raw)
+        if change is None and CHATTER.match(sentence):
+            continue  # approval and thanks, not a request
         if change is None:
             refusals.append(f"cannot do this offline: “{clean_text(raw, 120)}” is not a change request the "
                             "deterministic brain understands (it understands: " + "; ".join(GRAMMAR) + ")")

@@ -31,6 +31,39 @@ def render_workflow(project_dir: str = ".", warehouse: str = "", setup: str = ""
     return text.replace("__PIP_SPEC__", json.dumps(pip_spec))
 
 
+REVISE_WORKFLOW_PATH = ".github/workflows/dataeng-crew-revise.yml"
+
+
+def render_revise_workflow(project_dir: str = ".", warehouse: str = "", setup: str = "",
+                           pip_spec: str = "dataeng-crew") -> str:
+    """The review-loop workflow (``init-ci --revise``): ``dataeng-crew revise --pr N`` on a "changes requested"
+    review or a ``/dataeng-crew revise`` comment, for users with write access only (see the template's header)."""
+    text = resources.files("dataeng_crew").joinpath("templates/dataeng-crew-revise.yml").read_text()
+    for key, value in {"DBT_PROJECT_DIR": project_dir, "WAREHOUSE": warehouse, "WAREHOUSE_SETUP": setup}.items():
+        text = text.replace(f"__{key}__", json.dumps(value))
+    return text.replace("__PIP_SPEC__", json.dumps(pip_spec))
+
+
+def install_revise_workflow(repo_root: Path, project: Path, warehouse: str = "", setup: str = "",
+                            pip_spec: str = "dataeng-crew", force: bool = False) -> Path:
+    """Write the review-loop workflow to ``<repo_root>/.github/workflows/``.
+
+    Raises:
+        ConfigError: When the project is outside the repository, or the file exists and differs (without ``force``).
+    """
+    try:
+        rel = project.resolve().relative_to(repo_root.resolve()).as_posix()
+    except ValueError:
+        raise ConfigError(f"{project} is not inside {repo_root}") from None
+    path = repo_root / REVISE_WORKFLOW_PATH
+    text = render_revise_workflow(rel or ".", warehouse, setup, pip_spec)
+    if path.exists() and path.read_text() != text and not force:
+        raise ConfigError(f"{path} exists and differs; pass --force to overwrite it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
 def install_workflow(repo_root: Path, project: Path, warehouse: str = "", setup: str = "",
                      pip_spec: str = "dataeng-crew", force: bool = False) -> Path:
     """Write the workflow to ``<repo_root>/.github/workflows/``.
@@ -72,4 +105,8 @@ def validation_markdown(report: "ValidationReport", state: Path | None = None, d
         ok = not r.failed and not r.error
         lines.append(f"| GX suite | `{r.suite}` | {'pass' if ok else '**fail**'} | {r.passed}/{r.evaluated} "
                      f"expectations on {r.rows_validated:,} rows{(' — ' + r.error) if r.error else ''} |")
+    if report.diffs:
+        from dataeng_crew.tools.data_diff import diff_markdown
+
+        lines += ["", diff_markdown(report.diffs, "base branch")]
     return "\n".join(lines) + "\n"

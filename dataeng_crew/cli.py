@@ -194,8 +194,11 @@ def check(project: Path | None, warehouse: Path | None, as_json: bool) -> None:
               help="Append a Markdown summary to FILE (e.g. $GITHUB_STEP_SUMMARY).")
 @click.option("--defer", is_flag=True, help="With --state: build only state:modified+ and defer unmodified parents "
                                             "to the state's relations (the warehouse must hold them).")
+@click.option("--diff-base", type=click.Path(path_type=Path, file_okay=False, exists=True), metavar="DIR",
+              help="The base branch's dbt project: data diff (schema, rows, values) of every changed model against "
+                   "its base build, in the summary and --markdown.")
 def validate(models: tuple[str, ...], project: Path | None, warehouse: Path | None, as_json: bool,
-             state: Path | None, markdown: Path | None, defer: bool) -> None:
+             state: Path | None, markdown: Path | None, defer: bool, diff_base: Path | None) -> None:
     """Re-run dbt tests and Great Expectations suites for MODELS (default: all) on a sandbox copy."""
     _offline_defaults()
     from rich.table import Table
@@ -206,7 +209,7 @@ def validate(models: tuple[str, ...], project: Path | None, warehouse: Path | No
     try:
         report = checks.validate_project(project, warehouse, list(models) or None,
                                          progress=lambda s: console.print(f"[cyan]→[/] {s}"), state=state,
-                                         defer=defer)
+                                         defer=defer, diff_base=diff_base)
     except DataengCrewError as exc:
         _fail(exc, as_json)
         return
@@ -225,6 +228,10 @@ def validate(models: tuple[str, ...], project: Path | None, warehouse: Path | No
         table.add_row("GX suite", r.suite, "[green]pass[/]" if ok else "[red]fail[/]",
                       f"{r.passed}/{r.evaluated} expectations on {r.rows_validated:,} rows" + (f" {r.error}" if r.error else ""))
     console.print(table)
+    for diff in report.diffs:
+        console.print(f"data diff {diff.model}: {diff.status}, rows {diff.base_rows if diff.base_rows is not None else '–'}"
+                      f" → {diff.head_rows}, changed {diff.rows_changed if diff.rows_changed is not None else '–'}",
+                      markup=False)
     if build and build.error:
         console.print(f"[red]dbt:[/] {build.error[:500]}", markup=True)
     if markdown:
@@ -244,7 +251,10 @@ def validate(models: tuple[str, ...], project: Path | None, warehouse: Path | No
 @click.option("--setup", default="", metavar="COMMAND", help="Shell command that creates the warehouse in CI.")
 @click.option("--pip-spec", default="dataeng-crew", show_default=True, help="What CI pip-installs for dataeng-crew.")
 @click.option("--force", is_flag=True, help="Overwrite an existing, different workflow file.")
-def init_ci(project: Path | None, ci_warehouse: str, setup: str, pip_spec: str, force: bool) -> None:
+@click.option("--revise", "with_revise", is_flag=True,
+              help="Also install the review-loop workflow (dataeng-crew revise on 'changes requested' reviews and "
+                   "'/dataeng-crew revise' comments, for users with write access).")
+def init_ci(project: Path | None, ci_warehouse: str, setup: str, pip_spec: str, force: bool, with_revise: bool) -> None:
     """Install the pull-request workflow (.github/workflows/dataeng-crew-pr.yml): dataeng-crew validate on every PR."""
     from dataeng_crew import flow
     from dataeng_crew.ci import install_workflow
@@ -256,10 +266,17 @@ def init_ci(project: Path | None, ci_warehouse: str, setup: str, pip_spec: str, 
 
             raise ConfigError(f"{ws.project} is not in a git repository: the workflow goes to <repo>/.github/workflows")
         path = install_workflow(ws.repo, ws.project, ci_warehouse, setup, pip_spec, force)
+        if with_revise:
+            from dataeng_crew.ci import install_revise_workflow
+
+            revise_path = install_revise_workflow(ws.repo, ws.project, ci_warehouse, setup, pip_spec, force)
     except DataengCrewError as exc:
         _fail(exc, False)
         return
     _console().print(f"[green]✓[/] {path} — commit it; every pull request then runs `dataeng-crew validate`")
+    if with_revise:
+        _console().print(f"[green]✓[/] {revise_path} — 'changes requested' reviews and '/dataeng-crew revise' comments "
+                         "by users with write access then run `dataeng-crew revise --pr N`")
 
 
 @main.command()

@@ -29,6 +29,7 @@ from dataeng_crew import flow
 from dataeng_crew.agents import governance
 from dataeng_crew.agents.brains import DeterministicBrain
 from dataeng_crew.agents.revision import RevisingBrain, describe, parse_feedback
+from dataeng_crew.data_diffs import build_base
 from dataeng_crew.contracts import (
     ChangeRequest,
     Feedback,
@@ -44,7 +45,6 @@ from dataeng_crew.render import render_pr_body
 from dataeng_crew.settings import Workspace
 from dataeng_crew.tools import git_local, github_pr
 from dataeng_crew.tools.data_diff import diff_markdown, diff_model
-from dataeng_crew.tools.dbt_runner import run_dbt
 from dataeng_crew.tools.prompt_safety import clean_text
 
 Progress = Callable[[str], None]
@@ -179,19 +179,12 @@ def data_diffs(ws: Workspace, wh: Path, branch: Any, base: str, prefix: str, pro
     policy = governance.load_policy(ws.project)
     base_db = None
     if existing:
-        progress("data diff: build the base branch's models")
         export = folder / "base" / "project"
         for path, content in branch.files(base, prefix).items():
             target = export / path[len(prefix):]
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(content)
-        base_ws = Workspace(project=export, repo=None, state_dir=folder / "base")
-        project_copy, profiles_dir, base_db = flow.prepare_sandbox(base_ws, wh, folder / "base" / "sandbox")
-        built = run_dbt(["run", "--select", *[f"+{m.name}" for m in existing]], project_copy, profiles_dir,
-                        target_path=folder / "base" / "target", log_path=folder / "base" / "logs", write_json=False)
-        if not built.success:
-            progress("data diff: the base build failed; every model is compared as new")
-            base_db = None
+        base_db = build_base(export, wh, [m.name for m in existing], folder / "base", progress)
     diffs = []
     for model in changed:
         masked = {c.name for c in model.columns if c.meta.get("classification") in policy.restricted_classifications

@@ -1,0 +1,72 @@
+"""The data diff of a change against the base branch's build: build the base's versions of the changed models in
+their own sandbox, then diff each changed model (:mod:`tools.data_diff`). Used by ``revise`` (PR body) and
+``validate --state ... --diff-base DIR`` (the CI job summary)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable
+
+from dataeng_crew.contracts import ModelDiff
+from dataeng_crew.flow import prepare_sandbox
+from dataeng_crew.settings import Workspace
+from dataeng_crew.tools.data_diff import diff_model
+from dataeng_crew.tools.dbt_runner import run_dbt
+
+
+def build_base(base_project: Path, warehouse: Path, models: list[str], folder: Path,
+               progress: Callable[[str], None] = lambda _m: None) -> Path | None:
+    """Build ``models`` (and their parents) of the base project in a sandbox of its own; its DuckDB file, or None
+    when there is nothing to build or the base does not build."""
+    if not models:
+        return None
+    progress("data diff: build the base branch's models")
+    ws = Workspace(project=base_project, repo=None, state_dir=folder)
+    project_copy, profiles_dir, db_file = prepare_sandbox(ws, warehouse, folder / "sandbox")
+    built = run_dbt(["run", "--select", *[f"+{m}" for m in models]], project_copy, profiles_dir,
+                    target_path=folder / "target", log_path=folder / "logs", write_json=False)
+    if not built.success:
+        progress("data diff: the base build failed; the changed models are compared as new")
+        return None
+    return db_file
+
+
+def manifest_models(manifest: dict) -> dict[str, dict]:
+    """``model name → {path, key, masked}`` from a dbt manifest (key: a unique test or a unique combination)."""
+    out: dict[str, dict] = {}
+    for node in manifest.get("nodes", {}).values():
+        if node.get("resource_type") == "model":
+            masked = [c for c, col in (node.get("columns") or {}).items()
+                      if ((col.get("meta") or {}).get("classification") in ("pii",))
+                      or ((col.get("config") or {}).get("meta") or {}).get("classification") in ("pii",)]
+            out[node["name"]] = {"path": node.get("original_file_path", ""), "key": [], "masked": masked,
+                                 "unique_id": node["unique_id"]}
+    by_id = {m["unique_id"]: m for m in out.values()}
+    for node in manifest.get("nodes", {}).values():
+        meta = node.get("test_metadata") or {}
+        target = by_id.get(node.get("attached_node") or "")
+        if node.get("resource_type") != "test" or target is None or target["key"]:
+            continue
+        if meta.get("name") == "unique" and node.get("column_name"):
+            target["key"] = [node["column_name"]]
+        elif meta.get("name") in ("crew_unique_combination", "unique_combination_of_columns"):
+            cols = (meta.get("kwargs") or {}).get("columns") or (meta.get("kwargs") or {}).get("combination_of_columns")
+            if isinstance(cols, list):
+                target["key"] = list(cols)
+    return out
+
+
+def validation_diffs(head_project: Path, head_manifest: Path, head_db: Path, base_project: Path, warehouse: Path,
+                     folder: Path, progress: Callable[[str], None] = lambda _m: None) -> list[ModelDiff]:
+    """For `validate --diff-base`: every model whose SQL differs from the base project's, diffed against the base."""
+    models = manifest_models(json.loads(head_manifest.read_text()))
+    changed = []
+    for name, info in sorted(models.items()):
+        head_sql = head_project / info["path"]
+        base_sql = base_project / info["path"]
+        if head_sql.is_file() and (not base_sql.is_file() or base_sql.read_text() != head_sql.read_text()):
+            changed.append((name, base_sql.is_file()))
+    base_db = build_base(base_project, warehouse, [n for n, exists in changed if exists], folder / "base", progress)
+    return [diff_model(base_db if exists else None, head_db, name, models[name]["key"], set(models[name]["masked"]))
+            for name, exists in changed]
