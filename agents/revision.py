@@ -38,7 +38,7 @@ from dataeng_crew.contracts import (
     WarehouseProfile,
 )
 from dataeng_crew.errors import DataengCrewError
-from dataeng_crew.tools.prompt_safety import clean_text
+from dataeng_crew.tools.prompt_safety import clean_text, quote_as_data
 
 GRAMMAR = (
     "rename <column> to <name>",
@@ -472,7 +472,8 @@ class RevisingBrain:
                 self.result.refuse(index, f"the failing node {edit.model!r} is not a model of this proposal; "
                                           "fix it by hand")
                 continue
-            fixed = self.inner.repair(target, "CI check failed (untrusted log text):\n" + edit.text, staging + marts)
+            error = "dbt build failed in CI on this model:\n" + quote_as_data("CI check output", edit.text)
+            fixed = self.inner.repair(target, error, staging + marts)
             if fixed is None:
                 self.result.refuse(index, f"the {self.name} brain does not rewrite SQL a check refused "
                                           f"({edit.model}); the LLM crew can, or fix it by hand")
