@@ -96,18 +96,23 @@ def commit_to_branch(repo: Path, base: str, branch: str, files: dict[str, str], 
         raise PublishError(f"branch {branch} is checked out; switch to another branch to re-run this proposal")
     _git(repo, "check-ref-format", f"refs/heads/{branch}")
     old = branch_commit(repo, branch) or ""
+    commit = _commit_over(repo, base, files, deletions or [], message)
+    _git(repo, "update-ref", "-m", "dataeng-crew propose", f"refs/heads/{branch}", commit, old)
+    return commit
+
+
+def _commit_over(repo: Path, parent: str, files: dict[str, str], deletions: list[str], message: str) -> str:
+    """A commit whose tree is ``parent``'s + ``files`` − ``deletions`` (temporary index; nothing checked out)."""
     with tempfile.TemporaryDirectory(prefix="dataeng-crew-index-") as tmp:
         env = {"GIT_INDEX_FILE": str(Path(tmp) / "index"), **_identity(repo)}
-        _git(repo, "read-tree", base, env=env)
+        _git(repo, "read-tree", parent, env=env)
         for path, content in sorted(files.items()):
             blob = _git(repo, "hash-object", "-w", "--stdin", input_text=content, env=env)
             _git(repo, "update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=env)
-        for path in sorted(deletions or []):
+        for path in sorted(deletions):
             _git(repo, "update-index", "--force-remove", path, env=env)
         tree = _git(repo, "write-tree", env=env)
-        commit = _git(repo, "commit-tree", tree, "-p", base, "-m", message, env=env)
-    _git(repo, "update-ref", "-m", "dataeng-crew propose", f"refs/heads/{branch}", commit, old)
-    return commit
+        return _git(repo, "commit-tree", tree, "-p", parent, "-m", message, env=env)
 
 
 def changed_paths(repo: Path, base: str, commit: str) -> list[str]:
@@ -189,16 +194,7 @@ def commit_on_top(repo: Path, branch: str, tip: str, files: dict[str, str], dele
     """
     if current_branch(repo) == branch:
         raise PublishError(f"branch {branch} is checked out; switch to another branch to revise it")
-    with tempfile.TemporaryDirectory(prefix="dataeng-crew-index-") as tmp:
-        env = {"GIT_INDEX_FILE": str(Path(tmp) / "index"), **_identity(repo)}
-        _git(repo, "read-tree", tip, env=env)
-        for path, content in sorted(files.items()):
-            blob = _git(repo, "hash-object", "-w", "--stdin", input_text=content, env=env)
-            _git(repo, "update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=env)
-        for path in sorted(deletions):
-            _git(repo, "update-index", "--force-remove", path, env=env)
-        tree = _git(repo, "write-tree", env=env)
-        commit = _git(repo, "commit-tree", tree, "-p", tip, "-m", message, env=env)
+    commit = _commit_over(repo, tip, files, deletions, message)
     proc = subprocess.run(["git", "-C", str(repo), "update-ref", "-m", "dataeng-crew revise", f"refs/heads/{branch}",
                            commit, tip], capture_output=True, text=True)
     if proc.returncode != 0:
