@@ -583,7 +583,7 @@ class ModelDiff(Contract):
     """The data diff of one model, base branch build → head build (the sandbox)."""
 
     model: str
-    status: Literal["added", "changed", "unchanged"]
+    status: Literal["added", "changed", "unchanged", "removed"]
     key: list[str] = Field(default_factory=list, description="Columns the value diff joins on.")
     schema_changes: list[SchemaChange] = Field(default_factory=list)
     base_rows: int | None = None

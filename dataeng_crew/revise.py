@@ -44,7 +44,7 @@ from dataeng_crew.errors import ConfigError, DataengCrewError, PublishError
 from dataeng_crew.render import render_pr_body
 from dataeng_crew.settings import Workspace
 from dataeng_crew.tools import git_local, github_pr
-from dataeng_crew.tools.data_diff import diff_markdown, diff_model
+from dataeng_crew.tools.data_diff import diff_markdown, diff_model, removed_model
 from dataeng_crew.tools.prompt_safety import clean_text
 
 Progress = Callable[[str], None]
@@ -94,7 +94,7 @@ class RemoteBranch:
         """Commits from the proposal's base to the tip, oldest first."""
         from dataeng_crew.tools import github_review
 
-        commits = github_review.branch_commits(self.gh, self.tip)
+        commits = github_review.branch_commits(self.gh, self.tip, self.base_sha, git_local.is_own_message)
         own = [i for i, c in enumerate(commits) if git_local.is_own_message(c["message"])]
         if not own:
             raise ConfigError(f"{self.branch} on GitHub holds no dataeng-crew proposal commit")
@@ -166,7 +166,8 @@ def model_key(model: ModelSpec) -> list[str]:
 
 
 def data_diffs(ws: Workspace, wh: Path, branch: Any, base: str, prefix: str, proposal: Proposal,
-               files: dict[str, str], folder: Path, progress: Progress) -> tuple[list[ModelDiff], Path | None]:
+               files: dict[str, str], folder: Path, progress: Progress, removed: list[str] | None = None
+               ) -> tuple[list[ModelDiff], Path | None]:
     """Diff every model the proposal adds or changes against the base branch's build (built only when needed).
 
     The head build is the proposal's sandbox; the base build is the base tree's project built in its own
@@ -176,21 +177,23 @@ def data_diffs(ws: Workspace, wh: Path, branch: Any, base: str, prefix: str, pro
     base_files = branch.files(base, prefix + "models/")
     changed = [m for m in proposal.models if base_files.get(prefix + m.path, b"").decode() != files.get(m.path)]
     existing = [m for m in changed if (prefix + m.path) in base_files]
+    dropped = [Path(p).stem for p in removed or [] if p in base_files]  # models the revision removes
     policy = governance.load_policy(ws.project)
     base_db = None
-    if existing:
+    if existing or dropped:
         export = folder / "base" / "project"
         for path, content in branch.files(base, prefix).items():
             target = export / path[len(prefix):]
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(content)
-        base_db = build_base(export, wh, [m.name for m in existing], folder / "base", progress)
+        base_db = build_base(export, wh, [m.name for m in existing] + dropped, folder / "base", progress)
     diffs = []
     for model in changed:
         masked = {c.name for c in model.columns if c.meta.get("classification") in policy.restricted_classifications
                   or any(t in c.tags for t in policy.restricted_classifications)}
         diffs.append(diff_model(base_db if model in existing else None, Path(proposal.warehouse), model.name,
                                 model_key(model), masked))
+    diffs += [removed_model(base_db, name) for name in dropped if base_db is not None]
     return diffs, base_db
 
 
@@ -379,19 +382,8 @@ def _round(revision: Revision, ws: Workspace, wh: Path, prefix: str, branch: Any
             state.edits = [*kept_old, *applied]
             state.rounds += 1
             state.handled = sorted({*state.handled, *(f.id for f in new)})
-            progress("data diff against the base build")
-            revision.diff_base = branch.diff_base or revision.base
-            diffs, base_db = data_diffs(ws, wh, branch, revision.diff_base or branch.tip, prefix, proposal, files,
-                                        folder, progress)
-            revision.diffs, revision.head_warehouse = diffs, proposal.warehouse
-            revision.base_warehouse = str(base_db) if base_db else None
-            proposal.branch, proposal.status = branch.branch, "published"
-            body = render_pr_body(proposal) + "\n" + review_section(state, []) + "\n" + diff_markdown(
-                diffs, "base branch")
             md_path = state_path.removesuffix(STATE_SUFFIX) + ".md"
             writes = {prefix + rel: content for rel, content in files.items()}
-            writes[md_path] = body
-            writes[state_path] = state.model_dump_json(indent=2) + "\n"
             writes = {p: c for p, c in writes.items() if tip_files.get(p) != c.encode()}
             own_paths = {str(p) for c in chain if git_local.is_own_message(str(c["message"])) for p in c["paths"]}
             produced = {prefix + rel for rel in files} | {md_path, state_path}
@@ -404,13 +396,25 @@ def _round(revision: Revision, ws: Workspace, wh: Path, prefix: str, branch: Any
                     if pruned != content:
                         writes[prefix + path] = pruned
             person = _person_paths(chain)
-            conflicts = sorted(p for p in [*writes, *deletions] if p in person)
+            conflicts = sorted(p for p in {*writes, *deletions, md_path, state_path} if p in person)
             if conflicts:
                 why = ("cannot do this offline: a person changed " + ", ".join(f"{p} ({person[p]})" for p in conflicts)
                        + " after the proposal; the revision would overwrite it — revise those files by hand")
                 _finish(revision, new, {f.id: ([], [*parsed[f.id][1], why]) for f in new}, None, gh_repo, progress)
                 revision.status = "nothing_applied"
                 return
+            progress("data diff against the base build")
+            revision.diff_base = branch.diff_base or revision.base
+            removed = [p for p in deletions if Path(p).stem in gone and p.endswith(".sql")]
+            diffs, base_db = data_diffs(ws, wh, branch, revision.diff_base or branch.tip, prefix, proposal, files,
+                                        folder, progress, removed)
+            revision.diffs, revision.head_warehouse = diffs, proposal.warehouse
+            revision.base_warehouse = str(base_db) if base_db else None
+            proposal.branch, proposal.status = branch.branch, "published"
+            body = render_pr_body(proposal) + "\n" + review_section(state, []) + "\n" + diff_markdown(
+                diffs, "base branch")
+            writes[md_path] = body
+            writes[state_path] = state.model_dump_json(indent=2) + "\n"
             message = (f"dataeng-crew: {proposal.request} (revision {state.rounds})\n\n"
                        + "\n".join(f"- {describe(e)}" for e in applied)
                        + f"\n\nFollow-up on {branch.tip[:10]}; validated by sqlglot and dbt build on a sandbox copy."

@@ -107,6 +107,19 @@ def diff_model(base_db: Path | None, head_db: Path, model: str, key: list[str], 
         con.close()
 
 
+def removed_model(base_db: Path, model: str) -> ModelDiff:
+    """A model the change removes: its base row count and columns."""
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute(f"attach '{str(base_db).replace(chr(39), chr(39) * 2)}' as base_db (read_only)")
+        cols = _columns(con, "base_db", model)
+        rows = con.execute(f"select count(*) from base_db.main.{_q(model)}").fetchone()[0] if cols else None
+    finally:
+        con.close()
+    return ModelDiff(model=model, status="removed", base_rows=rows, head_rows=0,
+                     schema_changes=[SchemaChange(column=c, change="removed", before=t) for c, t in cols])
+
+
 def diff_markdown(diffs: list[ModelDiff], base_label: str = "base") -> str:
     """The ``## Data diff`` section of a PR body / CI job summary."""
     lines = ["## Data diff", "", f"Against the {base_label} build, computed in the sandbox (PII columns masked).", ""]
@@ -116,7 +129,8 @@ def diff_markdown(diffs: list[ModelDiff], base_label: str = "base") -> str:
     for d in diffs:
         schema = ", ".join(f"{'+' if s.change == 'added' else '−' if s.change == 'removed' else '~'}`{s.column}`"
                            + (f" ({s.before} → {s.after})" if s.change == "retyped" else "")
-                           for s in d.schema_changes) if d.status != "added" else f"{len(d.schema_changes)} columns (new)"
+                           for s in d.schema_changes) if d.status not in ("added", "removed") else (
+                               f"{len(d.schema_changes)} columns ({'new' if d.status == 'added' else 'gone'})")
 
         def n(x: int | None) -> str:
             return "–" if x is None else f"{x:,}"

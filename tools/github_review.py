@@ -165,12 +165,21 @@ def branch_files(repo: "Repository", sha: str, prefix: str) -> dict[str, bytes]:
     return out
 
 
-def branch_commits(repo: "Repository", tip: str, limit: int = 200) -> list[dict[str, Any]]:
-    """The first-parent chain from ``tip`` (newest first): sha, message, parents, changed paths."""
+def branch_commits(repo: "Repository", tip: str, stop: str = "", is_own: Any = lambda _m: False,
+                   limit: int = 200) -> list[dict[str, Any]]:
+    """The first-parent chain from ``tip`` (newest first): sha, message, parents, tree.
+
+    The walk ends at the root, after ``limit`` commits, or at the first commit not made by the tool (``is_own`` of its
+    message is false) once ``stop`` (the PR base's tip) was reached: the proposal's own commits below the base are
+    still walked, so the oldest one — and the commit the proposal started from — are found.
+    """
     chain = []
-    sha = tip
+    sha, passed = tip, False
     for _ in range(limit):
         commit = repo.get_git_commit(sha)
+        passed = passed or sha == stop
+        if passed and chain and not is_own(commit.message):
+            break
         parents = [p.sha for p in commit.parents]
         chain.append({"sha": sha, "message": commit.message, "parents": parents, "tree": commit.tree.sha})
         if not parents:

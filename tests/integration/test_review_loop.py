@@ -166,6 +166,11 @@ def test_make_it_weekly_is_one_more_commit_that_keeps_earlier_changes(review):
     assert files["docs/review-notes.md"]  # still the person's file
     diff = next(d for d in round2.diffs if d.model == "fct_weekly_sales")
     assert diff.status == "added" and diff.head_rows > 0
+    daily = next(d for d in review["round1"].diffs if d.model == "fct_daily_sales")
+    gone = next(d for d in round2.diffs if d.model == "fct_daily_sales")  # on the base branch, removed by the PR
+    assert gone.status == "removed" and gone.base_rows == daily.base_rows and gone.head_rows == 0
+    body = review["remote"].pulls[0]["body"]
+    assert f"| `fct_weekly_sales` | added | – → {diff.head_rows:,} |" in body and "| `fct_daily_sales` | removed |" in body
     reply = [c for c in remote.review_comments if c.get("in_reply_to_id") == review["weekly"]["id"]]
     assert len(reply) == 1 and "changed the grain to weekly" in reply[0]["body"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import duckdb
 
-from dataeng_crew.tools.data_diff import MASK, diff_markdown, diff_model
+from dataeng_crew.tools.data_diff import MASK, diff_markdown, diff_model, removed_model
 
 
 def _db(path, sql):
@@ -43,3 +43,10 @@ def test_a_new_model_and_an_unchanged_one(tmp_path):
     new = diff_model(base, head, "n", ["k"])
     assert new.status == "added" and new.head_rows == 1 and new.base_rows is None
     assert diff_model(None, head, "m", ["k"]).status == "added"
+
+
+def test_a_removed_model_keeps_its_base_count(tmp_path):
+    base = _db(tmp_path / "b.duckdb", "create table old as select range as k from range(7)")
+    gone = removed_model(base, "old")
+    assert (gone.status, gone.base_rows, gone.head_rows) == ("removed", 7, 0)
+    assert "| `old` | removed | 7 → 0 |" in diff_markdown([gone])
