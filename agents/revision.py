@@ -57,7 +57,10 @@ NAME = r"[a-z_][a-z0-9_]*"
 VALUE = r"'?([\w .-]+?)'?"
 POLITE = re.compile(r"^(?:(?:please|pls|could you|can you|would you|let's|lets|i'd like you to|maybe|also|and|then)"
                     r"[\s,:]+)+|[\s,!]*(?:please|thanks|thank you|thx)?[\s.!]*$")
-CHATTER = re.compile(r"^(?:lgtm|looks good|thanks|thank you|nice|great|ok|okay|\+1|👍)\b")
+CHATTER = re.compile(r"^(?:lgtm|looks good|looks great|thanks|thank you|nice|great|ok|okay|\+1|👍)(?:\s+(?:overall|"
+                     r"to me|so far|a lot|work|job))*$")
+LEAD_IN = re.compile(r"^(?:lgtm|looks good|looks great|nice|great|ok|okay|thanks)\b[^,;:]*[,;:]\s*(?:but\s+|however\s+)?"
+                     r"(?:please\s+)?")
 PATTERNS: list[tuple[str, re.Pattern]] = [
     ("exclude_rows", re.compile(rf"^(?:exclude|drop|remove|filter out|leave out|skip)\s+(?:the\s+|all\s+)?"
                                 rf"(?:rows|orders|records|lines|events)?\s*(?:where|with|whose)\s+({NAME})\s*"
@@ -114,7 +117,7 @@ def parse_feedback(feedback: Feedback) -> tuple[list[ChangeRequest], list[str]]:
         return [ChangeRequest(kind="repair", feedback_id=feedback.id, text=clean_text(feedback.body, 600),
                               model=feedback.node)], []
     for raw in sentences(feedback.body):
-        sentence = POLITE.sub("", raw.lower()).strip()
+        sentence = POLITE.sub("", LEAD_IN.sub("", raw.lower().strip())).strip()
         if not sentence:
             continue
         change = match_sentence(sentence, feedback.id, raw)

@@ -17,13 +17,14 @@ With no new feedback nothing happens; rounds are bounded (``max_rounds``).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
 import re
 import shutil
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from dataeng_crew import flow
 from dataeng_crew.agents import governance
@@ -79,6 +80,11 @@ class LocalBranch:
         """Files under ``prefix`` at ``rev``."""
         return git_local.files_under(self.repo, rev, prefix)
 
+    def read(self, rev: str, path: str) -> bytes | None:
+        """One file at ``rev``, or None."""
+        text = git_local.read_at(self.repo, rev, path)
+        return None if text is None else text.encode()
+
     def commit(self, files: dict[str, str], deletions: list[str], message: str) -> str:
         """One commit on top of the tip."""
         return git_local.commit_on_top(self.repo, self.branch, self.tip, files, deletions, message)
@@ -87,14 +93,16 @@ class LocalBranch:
 class RemoteBranch:
     """The PR's head branch on GitHub (a person may have pushed commits the local repository never saw)."""
 
-    def __init__(self, gh_repo: Any, branch: str, tip: str, base_sha: str = "") -> None:
+    def __init__(self, gh_repo: Any, branch: str, tip: str, base_sha: str = "", errors: Any = None) -> None:
         self.gh, self.branch, self.tip, self.base_sha = gh_repo, branch, tip, base_sha
+        self.errors = errors or (lambda _step: contextlib.nullcontext())  # GitHub errors → explained PublishError
 
     def chain(self) -> list[dict[str, Any]]:
         """Commits from the proposal's base to the tip, oldest first."""
         from dataeng_crew.tools import github_review
 
-        commits = github_review.branch_commits(self.gh, self.tip, self.base_sha, git_local.is_own_message)
+        with self.errors("reading the branch's commits"):
+            commits = github_review.branch_commits(self.gh, self.tip, self.base_sha, git_local.is_own_message)
         own = [i for i, c in enumerate(commits) if git_local.is_own_message(c["message"])]
         if not own:
             raise ConfigError(f"{self.branch} on GitHub holds no dataeng-crew proposal commit")
@@ -103,22 +111,32 @@ class RemoteBranch:
         # the PR's base branch, when the branch contains it (the base moved on otherwise: the proposal's base)
         self.diff_base = self.base_sha if self.base_sha in {c["sha"] for c in commits} else self.base
         out = []
-        for c in reversed(commits[:oldest + 1]):
-            out.append({"sha": c["sha"], "message": c["message"], "author": "",
-                        "paths": github_review.changed_paths(self.gh, c)})
+        with self.errors("reading the branch's commits"):
+            for c in reversed(commits[:oldest + 1]):
+                out.append({"sha": c["sha"], "message": c["message"], "author": "",
+                            "paths": github_review.changed_paths(self.gh, c)})
         return out
 
     def files(self, rev: str, prefix: str) -> dict[str, bytes]:
         """Files under ``prefix`` at ``rev`` on GitHub."""
         from dataeng_crew.tools import github_review
 
-        return github_review.branch_files(self.gh, rev, prefix)
+        with self.errors("reading the branch's files"):
+            return github_review.branch_files(self.gh, rev, prefix)
+
+    def read(self, rev: str, path: str) -> bytes | None:
+        """One file at ``rev`` on GitHub, or None."""
+        from dataeng_crew.tools import github_review
+
+        with self.errors("reading the revision state"):
+            return github_review.read_file(self.gh, rev, path)
 
     def commit(self, files: dict[str, str], deletions: list[str], message: str) -> str:
         """One commit on top of the remote tip (fast-forward only)."""
         from dataeng_crew.tools import github_review
 
-        return github_review.commit_on_top(self.gh, self.branch, self.tip, files, deletions, message)
+        with self.errors("committing on top of the branch (it may have moved meanwhile: run revise again)"):
+            return github_review.commit_on_top(self.gh, self.branch, self.tip, files, deletions, message)
 
 
 # -- helpers -------------------------------------------------------------------------------------------------
@@ -273,7 +291,13 @@ def revise(target: str | None = None, project: Path | None = None, warehouse: Pa
         with github_pr.github_errors(gh_target, github, token) as step:
             step("reading the reviewer's feedback")
             read = github_review.read_feedback(gh_repo, pr_number)
-        branch: Any = RemoteBranch(gh_repo, read.head_branch, read.head_sha, read.base_sha)
+        @contextlib.contextmanager
+        def errors(name: str) -> Iterator[None]:
+            with github_pr.github_errors(gh_target, github, token) as step:  # type: ignore[arg-type]
+                step(name)
+                yield
+
+        branch: Any = RemoteBranch(gh_repo, read.head_branch, read.head_sha, read.base_sha, errors)
         feedback, answered, ignored = read.feedback, read.answered, read.ignored
     else:
         branch = LocalBranch(ws.repo, resolve_branch(ws, target))
@@ -281,16 +305,25 @@ def revise(target: str | None = None, project: Path | None = None, warehouse: Pa
     now = dt.datetime.now(dt.timezone.utc)
     folder = ws.state_dir / "revisions" / f"{now:%Y%m%dT%H%M%S%f}"
     folder.mkdir(parents=True)
+    for why in ignored:
+        progress(f"ignored {why}")
+    # cheap first: the state file names the feedback already handled; nothing else is read when nothing is new
+    raw = branch.read(branch.tip, f"{prefix}proposals/{branch.branch.rsplit('/', 1)[-1]}{STATE_SUFFIX}")
+    known = RevisionState.model_validate_json(raw) if raw else None
+    new = [f for f in feedback if f.id not in (known.handled if known else []) and f.id not in answered]
+    revision = Revision(proposal_id=known.proposal_id if known else "", branch=branch.branch, status="no_new_feedback",
+                        round=known.rounds if known else 0, request=known.request if known else "",
+                        tip_before=branch.tip, pr_number=pr_number, revision_dir=str(folder), feedback=new)
+    if not new:
+        progress("no new feedback: nothing to do")
+        (folder / "revision.json").write_text(revision.model_dump_json(indent=2))
+        return revision
     chain = branch.chain()
     tip_files = branch.files(branch.tip, prefix)
     state, state_path = load_state(tip_files, chain, prefix)
-    revision = Revision(proposal_id=state.proposal_id, branch=branch.branch, status="no_new_feedback",
-                        round=state.rounds, request=state.request, base=branch.base, tip_before=branch.tip,
-                        pr_number=pr_number, revision_dir=str(folder))
-    for why in ignored:
-        progress(f"ignored {why}")
-    new = [f for f in feedback if f.id not in state.handled and f.id not in answered]
-    revision.feedback = new
+    new = [f for f in new if f.id not in state.handled]
+    revision.proposal_id, revision.round, revision.request = state.proposal_id, state.rounds, state.request
+    revision.base, revision.feedback = branch.base, new
     try:
         if new:
             _round(revision, ws, wh, prefix, branch, chain, tip_files, state, state_path, new, inner, folder, progress,
@@ -427,8 +460,7 @@ def _round(revision: Revision, ws: Workspace, wh: Path, prefix: str, branch: Any
             (folder / "PR.md").write_text(body)
             if gh_repo is not None:
                 revision.remote_commit = commit
-                with github_pr.github_errors(github_pr.GithubTarget(gh_repo.full_name, ""), github_pr.GithubOptions()) as step:
-                    step("refreshing the pull request body")
+                with branch.errors("refreshing the pull request body"):
                     gh_repo.get_pull(revision.pr_number).edit(body=github_pr.fit_body(body, "_(cut to fit GitHub)_"))
     by_feedback = {f.id: ([e for e in applied if e.feedback_id == f.id], parsed[f.id][1]) for f in new}
     _finish(revision, new, by_feedback, commit, gh_repo, progress)

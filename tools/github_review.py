@@ -165,6 +165,17 @@ def branch_files(repo: "Repository", sha: str, prefix: str) -> dict[str, bytes]:
     return out
 
 
+def read_file(repo: "Repository", sha: str, path: str) -> bytes | None:
+    """One file's content at commit ``sha``, or None when it is not there."""
+    from github.GithubException import UnknownObjectException
+
+    try:
+        content = repo.get_contents(path, ref=sha)
+    except UnknownObjectException:
+        return None
+    return content.decoded_content if not isinstance(content, list) else None
+
+
 def branch_commits(repo: "Repository", tip: str, stop: str = "", is_own: Any = lambda _m: False,
                    limit: int = 200) -> list[dict[str, Any]]:
     """The first-parent chain from ``tip`` (newest first): sha, message, parents, tree.

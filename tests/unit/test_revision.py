@@ -46,6 +46,12 @@ def test_anything_else_is_refused_with_why_and_chatter_is_skipped():
     assert "rename <column> to <name>" in refusals[0]  # the reply states the grammar it does understand
 
 
+def test_a_lead_in_is_not_mistaken_for_chatter():
+    changes, refusals = _parse("Looks good, but make it weekly.\nThanks a lot!\nlooks good but add a median")
+    assert [c.kind for c in changes] == ["grain"]
+    assert len(refusals) == 1 and "“looks good but add a median”" in refusals[0]
+
+
 def test_request_level_edits_rewrite_the_request_in_order():
     changes = _parse("make it weekly; break it down by country")[0] + _parse("make it monthly")[0]
     assert revised_request("daily_sales mart", changes) == "monthly_sales mart by country"
