@@ -325,7 +325,7 @@ def revise(target: str | None, project: Path | None, warehouse: Path | None, com
         return
     if result.commit:
         console.print(f"[green]✓[/] {result.branch}: revision {result.round} committed as {result.commit[:10]} on top of "
-                      f"{(result.tip_before or '')[:10]}")
+                      f"{(result.tip_before or '')[:10]} ({result.build_summary})")
     else:
         console.print(f"[yellow]•[/] {result.branch}: {result.status.replace('_', ' ')}; nothing committed")
     for outcome in result.outcomes:

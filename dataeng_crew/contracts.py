@@ -618,5 +618,6 @@ class Revision(Contract):
     diff_base: str | None = Field(default=None, description="The base branch commit the data diff compares with.")
     head_warehouse: str | None = Field(default=None, description="The sandbox DuckDB holding the revised build.")
     base_warehouse: str | None = Field(default=None, description="The sandbox DuckDB holding the base build, if built.")
+    build_summary: str = Field(default="", description="The revised proposal's dbt build, e.g. '79/79 nodes passed'.")
     revision_dir: str | None = None
     error: str | None = None

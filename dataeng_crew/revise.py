@@ -411,6 +411,10 @@ def _round(revision: Revision, ws: Workspace, wh: Path, prefix: str, branch: Any
         if applied:
             files = captured["files"]
             proposal = captured["proposal"]
+            build = proposal.checks.build
+            if build is not None:
+                passed = sum(n.status in {"pass", "success"} for n in build.nodes)
+                revision.build_summary = f"dbt build: {passed}/{len(build.nodes)} nodes passed"
             proposal.request = revising.effective or state.request
             state.edits = [*kept_old, *applied]
             state.rounds += 1
