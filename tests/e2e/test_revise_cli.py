@@ -11,10 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from dataeng_crew.tools import git_local
-from tests.conftest import git
+from tests.conftest import GOLD_DAILY_SALES, git
 
 pytestmark = pytest.mark.slow
 CLI = str(Path(sys.executable).with_name("dataeng-crew"))
@@ -72,3 +73,23 @@ def test_feedback_outside_the_grammar_is_answered_without_a_commit(revised):
     assert data["status"] == "nothing_applied" and data["commit"] is None
     assert data["outcomes"][0]["reply"].startswith("cannot do this offline: “add a cohort retention curve”")
     assert git(revised["repo"], "rev-parse", BRANCH) == revised["after_first"]
+
+
+def test_the_weekly_mart_equals_hand_written_sql(revised):
+    data = json.loads(revised["first"].stdout)
+    assert data["build_summary"].startswith("dbt build: ") and data["build_summary"].split()[2].split("/")[0] == \
+        data["build_summary"].split()[2].split("/")[1]  # every node passed
+    con = duckdb.connect(data["head_warehouse"], read_only=True)  # the sandbox copy: raw tables + the built mart
+    weeks, wrong = con.execute(f"""
+        with gold as ({GOLD_DAILY_SALES}),
+        weekly as (
+            select cast(date_trunc('week', day) as date) as week, sum(orders) as orders, round(sum(gross), 2) as gross,
+                   round(sum(discounts), 2) as discounts, round(sum(refunds), 2) as refunds, round(sum(net), 2) as net
+            from gold group by 1
+        )
+        select count(*), count(*) filter (where m.week_start_date is null or w.week is null or m.order_count <> w.orders
+            or m.gross_sales <> w.gross or m.discounts <> w.discounts or m.refunds <> w.refunds or m.net_sales <> w.net)
+        from weekly as w full join main.fct_weekly_sales as m on m.week_start_date = w.week""").fetchone()
+    assert weeks > 50 and wrong == 0
+    diff = next(d for d in data["diffs"] if d["model"] == "fct_weekly_sales")
+    assert diff["status"] == "added" and diff["head_rows"] == weeks
