@@ -200,6 +200,8 @@ def check(project: Path | None, warehouse: Path | None, as_json: bool) -> None:
 def validate(models: tuple[str, ...], project: Path | None, warehouse: Path | None, as_json: bool,
              state: Path | None, markdown: Path | None, defer: bool, diff_base: Path | None) -> None:
     """Re-run dbt tests and Great Expectations suites for MODELS (default: all) on a sandbox copy."""
+    import os
+
     _offline_defaults()
     from rich.table import Table
 
@@ -228,6 +230,12 @@ def validate(models: tuple[str, ...], project: Path | None, warehouse: Path | No
         table.add_row("GX suite", r.suite, "[green]pass[/]" if ok else "[red]fail[/]",
                       f"{r.passed}/{r.evaluated} expectations on {r.rows_validated:,} rows" + (f" {r.error}" if r.error else ""))
     console.print(table)
+    if os.environ.get("GITHUB_ACTIONS") == "true":  # annotations on the check run: `revise --pr` reads failing models
+        for node in (build.nodes if build else []):
+            if node.resource_type == "model" and node.status not in {"pass", "success", "skipped"}:
+                message = " ".join((node.message or "").replace("|", "/").split())[:300]
+                click.echo(f"::error title=dataeng-crew validate::| dbt model | `{node.unique_id.split('.')[-1]}` | "
+                           f"**{node.status}** | {message} |")
     for diff in report.diffs:
         console.print(f"data diff {diff.model}: {diff.status}, rows {diff.base_rows if diff.base_rows is not None else '–'}"
                       f" → {diff.head_rows}, changed {diff.rows_changed if diff.rows_changed is not None else '–'}",

@@ -67,11 +67,17 @@ def can_write(repo: "Repository", login: str, cache: dict[str, bool]) -> bool:
 
 def failed_checks(repo: "Repository", sha: str) -> list[Feedback]:
     """One feedback per failing dbt node in the failed check runs of ``sha`` (one per run when none is named)."""
+    from github.GithubException import GithubException
+
     out: list[Feedback] = []
     for run in repo.get_commit(sha).get_check_runs():
         if run.conclusion not in FAILED:
             continue
         text = "\n".join(x for x in (run.output.title, run.output.summary, run.output.text) if x) if run.output else ""
+        try:  # GitHub Actions puts `::error::` lines (what `validate` prints in CI) in the run's annotations
+            text += "\n" + "\n".join(a.message or "" for a in run.get_annotations())
+        except GithubException:
+            pass
         nodes = FAILED_NODE.findall(text or "")
         for kind, name, status, message in nodes:
             if kind != "model":

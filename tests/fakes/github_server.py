@@ -281,11 +281,14 @@ class FakeGitHub:
         return comment
 
     def add_check_run(self, full_name: str, sha: str, name: str, conclusion: str, summary: str = "",
-                      text: str = "") -> dict:
-        """A completed check run on commit ``sha``."""
+                      text: str = "", annotations: list[str] | None = None) -> dict:
+        """A completed check run on commit ``sha`` (``annotations``: the messages of ``::error::`` lines)."""
         repo = self.repos[full_name.lower()]
         run = {"id": repo.new_id(), "head_sha": sha, "name": name, "status": "completed", "conclusion": conclusion,
-               "output": {"title": f"{name}: {conclusion}", "summary": summary, "text": text}}
+               "output": {"title": f"{name}: {conclusion}", "summary": summary, "text": text,
+                          "annotations_count": len(annotations or [])},
+               "annotations": [{"path": ".github", "start_line": 1, "end_line": 1, "annotation_level": "failure",
+                                "title": name, "message": m} for m in annotations or []]}
         repo.check_runs.append(run)
         return run
 
@@ -521,6 +524,7 @@ class _Routes:
             ("POST", r"^/issues/(\d+)/comments$", self.post_issue_comment),
             ("GET", r"^/commits/(\w+)$", self.get_rest_commit),
             ("GET", r"^/commits/(\w+)/check-runs$", self.list_check_runs),
+            ("GET", r"^/check-runs/(\d+)/annotations$", self.list_annotations),
             ("GET", r"^/collaborators/([^/]+)/permission$", self.get_permission),
         ]
         for verb, pattern, fn in table:
@@ -773,8 +777,16 @@ class _Routes:
                      "parents": git["parents"], "files": []}, {}
 
     def list_check_runs(self, query: dict, body: dict, sha: str) -> tuple[int, Any, dict]:
-        runs = [r for r in self.repo.check_runs if r["head_sha"] == sha]
+        url = self.fake.repo_url(self.repo)
+        runs = [{k: v for k, v in r.items() if k != "annotations"} | {"url": f"{url}/check-runs/{r['id']}"}
+                for r in self.repo.check_runs if r["head_sha"] == sha]
         return 200, {"total_count": len(runs), "check_runs": runs}, {}
+
+    def list_annotations(self, query: dict, body: dict, run_id: str) -> tuple[int, Any, dict]:
+        run = next((r for r in self.repo.check_runs if r["id"] == int(run_id)), None)
+        if run is None:
+            raise ApiError(404, "Not Found")
+        return 200, run["annotations"], {}
 
     def get_permission(self, query: dict, body: dict, user: str) -> tuple[int, Any, dict]:
         permission = self.repo.permissions.get(user, "none")

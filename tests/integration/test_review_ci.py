@@ -29,6 +29,8 @@ def _red_ci_feedback():
                                    f"|---|---|---|---|\n| dbt model | `fct_daily_sales` | **error** | {FAILURE} |\n"
                                    "| dbt test | `not_null_fct_daily_sales_sales_date` | **skipped** |  |\n")
         fake.add_check_run("acme/shop", head, "lint", "success")
+        fake.add_check_run("acme/shop", head, "dataeng-crew / validate (rerun)", "failure", annotations=[
+            f"| dbt model | `stg_shop__orders` | **error** | {FAILURE} |"])  # what `validate` prints in Actions
         repo = Github(auth=Auth.Token("t"), base_url=fake.base_url, seconds_between_requests=0,
                       seconds_between_writes=0).get_repo("acme/shop")
         return github_review.read_feedback(repo, 1).feedback
@@ -37,8 +39,9 @@ def _red_ci_feedback():
 def test_failing_node_of_a_red_ci_run_is_fed_back_and_fixed_by_the_crew(sample_profile, tmp_path):
     from dataeng_crew.agents.crew import CrewBrain
 
-    (check,) = _red_ci_feedback()
+    check, annotated = _red_ci_feedback()
     assert check.kind == "check" and check.node == "fct_daily_sales" and FAILURE in check.body
+    assert annotated.node == "stg_shop__orders" and FAILURE in annotated.body  # read from the run's annotations
     changes, refusals = parse_feedback(check)
     assert refusals == [] and [(c.kind, c.model) for c in changes] == [("repair", "fct_daily_sales")]
 
@@ -62,7 +65,7 @@ def test_failing_node_of_a_red_ci_run_is_fed_back_and_fixed_by_the_crew(sample_p
 
 
 def test_the_deterministic_brain_says_it_cannot_rewrite_a_model_ci_refused(sample_profile):
-    (check,) = _red_ci_feedback()
+    check, _ = _red_ci_feedback()
     changes, _ = parse_feedback(check)
     brain = RevisingBrain(DeterministicBrain(), REQUEST, changes)
     plan = brain.plan(REQUEST, sample_profile)
