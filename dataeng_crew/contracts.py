@@ -499,6 +499,8 @@ class Proposal(Contract):
     pull_request: PullRequestRef | None = Field(default=None, description="The GitHub PR, with --publish github.")
     repairs: list[RepairRound] = Field(default_factory=list, description="Every repair-loop round, in order.")
     llm_usage: list[RoleUsage] = Field(default_factory=list, description="LLM calls, tokens and time per role.")
+    data_diffs: list[ModelDiff] = Field(default_factory=list,
+                                        description="Data diff of each added/changed model against the base build.")
 
 
 class PullRequestRef(Contract):
@@ -518,7 +520,6 @@ class PullRequestRef(Contract):
     warnings: list[str] = Field(default_factory=list)
 
 
-Proposal.model_rebuild()
 
 
 # --------------------------------------------------------------------------- review loop (issue 17)
@@ -621,3 +622,6 @@ class Revision(Contract):
     build_summary: str = Field(default="", description="The revised proposal's dbt build, e.g. '79/79 nodes passed'.")
     revision_dir: str | None = None
     error: str | None = None
+
+
+Proposal.model_rebuild()  # after every contract it refers to (PullRequestRef, ModelDiff)

@@ -8,10 +8,10 @@ import json
 from pathlib import Path
 from typing import Callable
 
-from dataeng_crew.contracts import ModelDiff
+from dataeng_crew.contracts import GovernancePolicy, ModelDiff, ModelSpec
 from dataeng_crew.flow import prepare_sandbox
 from dataeng_crew.settings import Workspace
-from dataeng_crew.tools.data_diff import diff_model
+from dataeng_crew.tools.data_diff import diff_model, removed_model
 from dataeng_crew.tools.dbt_runner import run_dbt
 
 
@@ -70,3 +70,55 @@ def validation_diffs(head_project: Path, head_manifest: Path, head_db: Path, bas
     base_db = build_base(base_project, warehouse, [n for n, exists in changed if exists], folder / "base", progress)
     return [diff_model(base_db if exists else None, head_db, name, models[name]["key"], set(models[name]["masked"]))
             for name, exists in changed]
+
+
+def model_key(model: ModelSpec) -> list[str]:
+    """The columns a model's rows are identified by: a tested unique combination, else a unique column."""
+    for test in model.tests:
+        if test.name in ("crew_unique_combination", "unique_combination_of_columns"):
+            cols = test.arguments.get("columns") or test.arguments.get("combination_of_columns")
+            if cols:
+                return list(cols)
+    return next(([c.name] for c in model.columns if any(t.name == "unique" for t in c.tests)), [])
+
+
+def proposal_diffs(models: list[ModelSpec], files: dict[str, str], head_db: Path,
+                   read_base: Callable[[str], dict[str, bytes]], prefix: str, warehouse: Path,
+                   policy: GovernancePolicy, folder: Path, progress: Callable[[str], None] = lambda _m: None,
+                   removed: list[str] | None = None) -> tuple[list[ModelDiff], Path | None]:
+    """Diff every model a proposal adds or changes (and removes) against the base branch's build.
+
+    Args:
+        models: The proposal's models (built in ``head_db``).
+        files: The proposal's files, project-relative.
+        head_db: The proposal's sandbox DuckDB.
+        read_base: ``prefix → {repo path: content}`` of the base branch's files under ``prefix``.
+        prefix: The dbt project's folder in the repository (``""`` or ``"dbt_project/"``).
+        warehouse: The raw warehouse (copied into the base sandbox).
+        policy: Governance policy: restricted columns are masked in examples.
+        folder: Where the base sandbox goes.
+        progress: Called with each stage.
+        removed: Repo paths of model SQL files the change deletes.
+
+    Returns:
+        The diffs, and the base build's DuckDB file (None when nothing needed building).
+    """
+    base_files = read_base(prefix + "models/")
+    changed = [m for m in models if base_files.get(prefix + m.path, b"").decode() != files.get(m.path)]
+    existing = [m for m in changed if (prefix + m.path) in base_files]
+    dropped = [Path(p).stem for p in removed or [] if p in base_files]
+    base_db = None
+    if existing or dropped:
+        export = folder / "base" / "project"
+        for path, content in read_base(prefix).items():
+            target = export / path[len(prefix):]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content)
+        base_db = build_base(export, warehouse, [m.name for m in existing] + dropped, folder / "base", progress)
+    restricted = set(policy.restricted_classifications)
+    diffs = []
+    for model in changed:
+        masked = {c.name for c in model.columns if c.meta.get("classification") in restricted or restricted & set(c.tags)}
+        diffs.append(diff_model(base_db if model in existing else None, head_db, model.name, model_key(model), masked))
+    diffs += [removed_model(base_db, name) for name in dropped if base_db is not None]
+    return diffs, base_db

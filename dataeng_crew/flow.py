@@ -334,6 +334,19 @@ def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None
         if any(m.name not in translated or m.sql != translated[m.name].source for m in models):  # triage changes tests, not SQL; be sure
             translated = transpile_models(models, proposal.target_dialect)
         files = render(proposal.target_dialect)
+    if base is not None and ws.repo is not None:  # the PR's data diff, against the base branch's build
+        with rec.stage("data diff against the base build", "tool", "data_diff.diff_model") as io:
+            import duckdb
+
+            from dataeng_crew.data_diffs import proposal_diffs  # it imports this module
+
+            try:
+                proposal.data_diffs, _ = proposal_diffs(
+                    models, files, db_file, lambda sub: git_local.files_under(ws.repo, base, sub), prefix, wh, policy,
+                    folder / "diff", rec.progress)
+                io.observation = ", ".join(f"{d.model}: {d.status}" for d in proposal.data_diffs) or "no model changed"
+            except duckdb.Error as exc:  # the diff informs the review; it never blocks a validated proposal
+                io.observation = f"data diff not computed: {str(exc)[:300]}"
     if on_validated is not None:  # revise: the validated files go on top of an existing branch
         on_validated(proposal, files)
     if publish in ("local", "github"):  # github also makes the local branch: rollback and history keep working

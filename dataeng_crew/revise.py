@@ -22,7 +22,6 @@ import datetime as dt
 import hashlib
 import json
 import re
-import shutil
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -30,22 +29,20 @@ from dataeng_crew import flow
 from dataeng_crew.agents import governance
 from dataeng_crew.agents.brains import DeterministicBrain
 from dataeng_crew.agents.revision import RevisingBrain, describe, parse_feedback
-from dataeng_crew.data_diffs import build_base
+from dataeng_crew.data_diffs import proposal_diffs
 from dataeng_crew.contracts import (
     ChangeRequest,
     Feedback,
     FeedbackOutcome,
     ModelDiff,
-    ModelSpec,
     Proposal,
     Revision,
     RevisionState,
 )
-from dataeng_crew.errors import ConfigError, DataengCrewError, PublishError
+from dataeng_crew.errors import ConfigError, DataengCrewError
 from dataeng_crew.render import render_pr_body
 from dataeng_crew.settings import Workspace
 from dataeng_crew.tools import git_local, github_pr
-from dataeng_crew.tools.data_diff import diff_markdown, diff_model, removed_model
 from dataeng_crew.tools.prompt_safety import clean_text
 
 Progress = Callable[[str], None]
@@ -173,46 +170,13 @@ def load_state(files: dict[str, bytes], chain: list[dict[str, Any]], prefix: str
                          request=_request_of(str(first["message"]))), path
 
 
-def model_key(model: ModelSpec) -> list[str]:
-    """The columns a model's rows are identified by: a unique column, else a tested unique combination."""
-    for test in model.tests:
-        if test.name in ("crew_unique_combination", "unique_combination_of_columns"):
-            cols = test.arguments.get("columns") or test.arguments.get("combination_of_columns")
-            if cols:
-                return list(cols)
-    return next(([c.name] for c in model.columns if any(t.name == "unique" for t in c.tests)), [])
-
-
 def data_diffs(ws: Workspace, wh: Path, branch: Any, base: str, prefix: str, proposal: Proposal,
                files: dict[str, str], folder: Path, progress: Progress, removed: list[str] | None = None
                ) -> tuple[list[ModelDiff], Path | None]:
-    """Diff every model the proposal adds or changes against the base branch's build (built only when needed).
-
-    The head build is the proposal's sandbox; the base build is the base tree's project built in its own
-    sandbox, selecting the changed models that exist on the base (and their parents).
-    """
+    """:func:`~dataeng_crew.data_diffs.proposal_diffs` against ``base`` on the branch (local or GitHub)."""
     assert proposal.warehouse is not None
-    base_files = branch.files(base, prefix + "models/")
-    changed = [m for m in proposal.models if base_files.get(prefix + m.path, b"").decode() != files.get(m.path)]
-    existing = [m for m in changed if (prefix + m.path) in base_files]
-    dropped = [Path(p).stem for p in removed or [] if p in base_files]  # models the revision removes
-    policy = governance.load_policy(ws.project)
-    base_db = None
-    if existing or dropped:
-        export = folder / "base" / "project"
-        for path, content in branch.files(base, prefix).items():
-            target = export / path[len(prefix):]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(content)
-        base_db = build_base(export, wh, [m.name for m in existing] + dropped, folder / "base", progress)
-    diffs = []
-    for model in changed:
-        masked = {c.name for c in model.columns if c.meta.get("classification") in policy.restricted_classifications
-                  or any(t in c.tags for t in policy.restricted_classifications)}
-        diffs.append(diff_model(base_db if model in existing else None, Path(proposal.warehouse), model.name,
-                                model_key(model), masked))
-    diffs += [removed_model(base_db, name) for name in dropped if base_db is not None]
-    return diffs, base_db
+    return proposal_diffs(proposal.models, files, Path(proposal.warehouse), lambda p: branch.files(base, p), prefix,
+                          wh, governance.load_policy(ws.project), folder, progress, removed)
 
 
 def without_models(yml: str, names: set[str]) -> str:
@@ -370,7 +334,6 @@ def _round(revision: Revision, ws: Workspace, wh: Path, prefix: str, branch: Any
            folder: Path, progress: Progress, max_rounds: int, gh_repo: Any) -> None:
     parsed = {f.id: parse_feedback(f) for f in new}
     new_edits = [c for f in new for c in parsed[f.id][0]]
-    outcomes: dict[str, FeedbackOutcome] = {}
     if state.rounds >= max_rounds and new_edits:
         why = (f"cannot do this offline: this proposal already had {state.rounds} revision rounds (at most "
                f"{max_rounds}); edit the branch by hand or propose again")
@@ -405,6 +368,9 @@ def _round(revision: Revision, ws: Workspace, wh: Path, prefix: str, branch: Any
         offset = len(state.edits)
         applied = [e for i, e in enumerate(new_edits) if offset + i not in refused]
         kept_old = [e for i, e in enumerate(state.edits) if i not in refused]
+        for i, edit in enumerate(state.edits):
+            if i in refused:
+                progress(f"an earlier change no longer applies and is dropped: {describe(edit)} — {refused[i]}")
         for i, edit in enumerate(new_edits):
             if offset + i in refused:
                 parsed[edit.feedback_id][1].append(refused[offset + i])
@@ -448,8 +414,8 @@ def _round(revision: Revision, ws: Workspace, wh: Path, prefix: str, branch: Any
             revision.diffs, revision.head_warehouse = diffs, proposal.warehouse
             revision.base_warehouse = str(base_db) if base_db else None
             proposal.branch, proposal.status = branch.branch, "published"
-            body = render_pr_body(proposal) + "\n" + review_section(state, []) + "\n" + diff_markdown(
-                diffs, "base branch")
+            proposal.data_diffs = diffs
+            body = render_pr_body(proposal) + "\n" + review_section(state, [])
             writes[md_path] = body
             writes[state_path] = state.model_dump_json(indent=2) + "\n"
             message = (f"dataeng-crew: {proposal.request} (revision {state.rounds})\n\n"
@@ -465,7 +431,8 @@ def _round(revision: Revision, ws: Workspace, wh: Path, prefix: str, branch: Any
             if gh_repo is not None:
                 revision.remote_commit = commit
                 with branch.errors("refreshing the pull request body"):
-                    gh_repo.get_pull(revision.pr_number).edit(body=github_pr.fit_body(body, "_(cut to fit GitHub)_"))
+                    gh_repo.get_pull(revision.pr_number).edit(title=f"dataeng-crew: {proposal.request}",
+                                                              body=github_pr.fit_body(body, "_(cut to fit GitHub)_"))
     by_feedback = {f.id: ([e for e in applied if e.feedback_id == f.id], parsed[f.id][1]) for f in new}
     _finish(revision, new, by_feedback, commit, gh_repo, progress)
     if not commit:

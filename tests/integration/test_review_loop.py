@@ -180,3 +180,13 @@ def test_no_new_feedback_changes_nothing(review):
     assert round3.status == "no_new_feedback" and round3.commit is None
     assert review["remote"].refs[f"refs/heads/{BRANCH}"] == review["tip2"]
     assert review["comments"][0] == review["comments"][1]  # no second reply to anything
+
+
+def test_the_first_pr_already_carries_the_data_diff(review):
+    proposal, remote = review["proposal"], review["remote"]
+    mart = next(d for d in proposal.data_diffs if d.model == "fct_daily_sales")
+    rows = duckdb.connect(proposal.warehouse, read_only=True).execute(
+        "select count(*) from main.fct_daily_sales").fetchone()[0]
+    assert mart.status == "added" and mart.base_rows is None and mart.head_rows == rows > 300
+    body = remote.files_at(review["first"])["dbt_project/proposals/daily-sales-mart.md"]
+    assert "## Data diff" in body and f"| `fct_daily_sales` | added | – → {rows:,} |" in body
