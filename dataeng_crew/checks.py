@@ -10,7 +10,7 @@ from typing import Callable
 from pydantic import Field
 
 from dataeng_crew.errors import BuildError, ConfigError
-from dataeng_crew.contracts import CheckReport, ExpectationSpec, ExpectationSuiteSpec, SqlIssue, SuiteResult
+from dataeng_crew.contracts import CheckReport, ExpectationSpec, ExpectationSuiteSpec, ModelDiff, SqlIssue, SuiteResult
 from dataeng_crew.flow import resolve_warehouse, resolve_workspace
 from dataeng_crew.tools.project_inventory import project_paths
 from dataeng_crew.tools.sandbox import SKIP_SEEDS, prepare_sandbox
@@ -103,6 +103,7 @@ class ValidationReport(CheckReport):
     """`dataeng-crew validate`: the dbt build/tests and the GX suites."""
 
     suite_results: list[SuiteResult] = Field(default_factory=list)
+    diffs: list[ModelDiff] = Field(default_factory=list, description="Data diff against --diff-base (issue 17).")
 
     @property
     def passed(self) -> bool:
@@ -113,7 +114,7 @@ class ValidationReport(CheckReport):
 
 def validate_project(project: Path | None, warehouse: Path | None, models: list[str] | None = None,
                      progress: Callable[[str], None] = lambda _s: None, state: Path | None = None,
-                     defer: bool = False) -> ValidationReport:
+                     defer: bool = False, diff_base: Path | None = None) -> ValidationReport:
     """Re-run dbt build (models + tests) and the GX suites of the current project on a sandbox copy.
 
     Args:
@@ -126,6 +127,8 @@ def validate_project(project: Path | None, warehouse: Path | None, models: list[
             raw data only, so unmodified parents must be built to be read.
         defer: With ``state``: build only ``state:modified+`` and ``--defer`` unselected parents to the
             relations in the state manifest (for a warehouse that already holds the base's models).
+        diff_base: The base branch's dbt project folder: every model whose SQL differs from it is diffed
+            against the base's build of it (schema, row counts, key-joined values), built in a sandbox.
 
     Returns:
         The build result and one GX result per suite.
@@ -160,4 +163,10 @@ def validate_project(project: Path | None, warehouse: Path | None, models: list[
         built = {n.unique_id.split(".")[-1] for n in build.nodes if n.resource_type == "model"}
         suites = load_suites(ws.project, models)
         report.suite_results = validate_suites(db_file, [s for s in suites if s.model in built] if state else suites)
+        if diff_base is not None:
+            from dataeng_crew.data_diffs import validation_diffs
+
+            progress("data diff against the base")
+            report.diffs = validation_diffs(project_copy, folder / "target" / "manifest.json", db_file, Path(diff_base),
+                                            resolve_warehouse(ws, warehouse), folder / "diff", progress)
     return report

@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 WORKFLOW_PATH = ".github/workflows/dataeng-crew-pr.yml"
 
 
-def render_workflow(project_dir: str = ".", warehouse: str = "", setup: str = "", pip_spec: str = "dataeng-crew") -> str:
+def render_workflow(project_dir: str = ".", warehouse: str = "", setup: str = "", pip_spec: str = "dataeng-crew",
+                    template: str = "dataeng-crew-pr.yml") -> str:
     """The workflow YAML for a dbt project at ``project_dir`` (relative to the repository root).
 
     Args:
@@ -24,16 +25,33 @@ def render_workflow(project_dir: str = ".", warehouse: str = "", setup: str = ""
         warehouse: DuckDB file or data folder in the repository (empty: the project's DuckDB profile).
         setup: Shell command that creates the warehouse in CI (empty: none).
         pip_spec: What ``pip install`` installs for dataeng-crew (a version, a git URL, a wheel).
+        template: The template under ``templates/`` (the PR workflow, or the review loop's).
     """
-    text = resources.files("dataeng_crew").joinpath("templates/dataeng-crew-pr.yml").read_text()
+    text = resources.files("dataeng_crew").joinpath(f"templates/{template}").read_text()
     for key, value in {"DBT_PROJECT_DIR": project_dir, "WAREHOUSE": warehouse, "WAREHOUSE_SETUP": setup}.items():
         text = text.replace(f"__{key}__", json.dumps(value))  # a JSON string is a valid YAML scalar
     return text.replace("__PIP_SPEC__", json.dumps(pip_spec))
 
 
+REVISE_WORKFLOW_PATH = ".github/workflows/dataeng-crew-revise.yml"
+
+
+def render_revise_workflow(project_dir: str = ".", warehouse: str = "", setup: str = "",
+                           pip_spec: str = "dataeng-crew") -> str:
+    """The review-loop workflow (``init-ci --revise``): ``dataeng-crew revise --pr N`` on a "changes requested"
+    review or a ``/dataeng-crew revise`` comment, for users with write access only (see the template's header)."""
+    return render_workflow(project_dir, warehouse, setup, pip_spec, template="dataeng-crew-revise.yml")
+
+
+def install_revise_workflow(repo_root: Path, project: Path, warehouse: str = "", setup: str = "",
+                            pip_spec: str = "dataeng-crew", force: bool = False) -> Path:
+    """Write the review-loop workflow to ``<repo_root>/.github/workflows/`` (see :func:`install_workflow`)."""
+    return install_workflow(repo_root, project, warehouse, setup, pip_spec, force, revise=True)
+
+
 def install_workflow(repo_root: Path, project: Path, warehouse: str = "", setup: str = "",
-                     pip_spec: str = "dataeng-crew", force: bool = False) -> Path:
-    """Write the workflow to ``<repo_root>/.github/workflows/``.
+                     pip_spec: str = "dataeng-crew", force: bool = False, revise: bool = False) -> Path:
+    """Write the workflow (``revise``: the review loop's) to ``<repo_root>/.github/workflows/``.
 
     Raises:
         ConfigError: When the project is outside the repository, or the file exists and differs (without ``force``).
@@ -42,8 +60,8 @@ def install_workflow(repo_root: Path, project: Path, warehouse: str = "", setup:
         rel = project.resolve().relative_to(repo_root.resolve()).as_posix()
     except ValueError:
         raise ConfigError(f"{project} is not inside {repo_root}") from None
-    path = repo_root / WORKFLOW_PATH
-    text = render_workflow(rel or ".", warehouse, setup, pip_spec)
+    path = repo_root / (REVISE_WORKFLOW_PATH if revise else WORKFLOW_PATH)
+    text = (render_revise_workflow if revise else render_workflow)(rel or ".", warehouse, setup, pip_spec)
     if path.exists() and path.read_text() != text and not force:
         raise ConfigError(f"{path} exists and differs; pass --force to overwrite it")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -72,4 +90,8 @@ def validation_markdown(report: "ValidationReport", state: Path | None = None, d
         ok = not r.failed and not r.error
         lines.append(f"| GX suite | `{r.suite}` | {'pass' if ok else '**fail**'} | {r.passed}/{r.evaluated} "
                      f"expectations on {r.rows_validated:,} rows{(' — ' + r.error) if r.error else ''} |")
+    if report.diffs:
+        from dataeng_crew.tools.data_diff import diff_markdown
+
+        lines += ["", diff_markdown(report.diffs, "base branch")]
     return "\n".join(lines) + "\n"

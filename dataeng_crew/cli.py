@@ -261,9 +261,14 @@ def check(project: Path | None, warehouse: Path | None, as_json: bool) -> None:
               help="Append a Markdown summary to FILE (e.g. $GITHUB_STEP_SUMMARY).")
 @click.option("--defer", is_flag=True, help="With --state: build only state:modified+ and defer unmodified parents "
                                             "to the state's relations (the warehouse must hold them).")
+@click.option("--diff-base", type=click.Path(path_type=Path, file_okay=False, exists=True), metavar="DIR",
+              help="The base branch's dbt project: data diff (schema, rows, values) of every changed model against "
+                   "its base build, in the summary and --markdown.")
 def validate(models: tuple[str, ...], project: Path | None, warehouse: Path | None, as_json: bool,
-             state: Path | None, markdown: Path | None, defer: bool) -> None:
+             state: Path | None, markdown: Path | None, defer: bool, diff_base: Path | None) -> None:
     """Re-run dbt tests and Great Expectations suites for MODELS (default: all) on a sandbox copy."""
+    import os
+
     _offline_defaults()
     from rich.table import Table
 
@@ -277,7 +282,7 @@ def validate(models: tuple[str, ...], project: Path | None, warehouse: Path | No
             raise ConfigError(f"--markdown {markdown}: folder {Path(markdown).parent} does not exist")
         report = checks.validate_project(project, warehouse, list(models) or None,
                                          progress=lambda s: console.print(f"[cyan]→[/] {s}"), state=state,
-                                         defer=defer)
+                                         defer=defer, diff_base=diff_base)
     except DataengCrewError as exc:
         _fail(exc, as_json)
         return
@@ -296,6 +301,16 @@ def validate(models: tuple[str, ...], project: Path | None, warehouse: Path | No
         table.add_row("GX suite", r.suite, "[green]pass[/]" if ok else "[red]fail[/]",
                       f"{r.passed}/{r.evaluated} expectations on {r.rows_validated:,} rows" + (f" {r.error}" if r.error else ""))
     console.print(table)
+    if os.environ.get("GITHUB_ACTIONS") == "true":  # annotations on the check run: `revise --pr` reads failing models
+        for node in (build.nodes if build else []):
+            if node.resource_type == "model" and node.status not in {"pass", "success", "skipped"}:
+                message = " ".join((node.message or "").replace("|", "/").split())[:300]
+                click.echo(f"::error title=dataeng-crew validate::| dbt model | `{node.unique_id.split('.')[-1]}` | "
+                           f"**{node.status}** | {message} |")
+    for diff in report.diffs:
+        console.print(f"data diff {diff.model}: {diff.status}, rows {diff.base_rows if diff.base_rows is not None else '–'}"
+                      f" → {diff.head_rows}, changed {diff.rows_changed if diff.rows_changed is not None else '–'}",
+                      markup=False)
     if build and build.error:
         console.print(f"[red]dbt:[/] {build.error[:500]}", markup=True)
     if markdown:
@@ -315,7 +330,10 @@ def validate(models: tuple[str, ...], project: Path | None, warehouse: Path | No
 @click.option("--setup", default="", metavar="COMMAND", help="Shell command that creates the warehouse in CI.")
 @click.option("--pip-spec", default="dataeng-crew", show_default=True, help="What CI pip-installs for dataeng-crew.")
 @click.option("--force", is_flag=True, help="Overwrite an existing, different workflow file.")
-def init_ci(project: Path | None, ci_warehouse: str, setup: str, pip_spec: str, force: bool) -> None:
+@click.option("--revise", "with_revise", is_flag=True,
+              help="Also install the review-loop workflow (dataeng-crew revise on 'changes requested' reviews and "
+                   "'/dataeng-crew revise' comments, for users with write access).")
+def init_ci(project: Path | None, ci_warehouse: str, setup: str, pip_spec: str, force: bool, with_revise: bool) -> None:
     """Install the pull-request workflow (.github/workflows/dataeng-crew-pr.yml): dataeng-crew validate on every PR."""
     from dataeng_crew import flow
     from dataeng_crew.ci import install_workflow
@@ -327,10 +345,72 @@ def init_ci(project: Path | None, ci_warehouse: str, setup: str, pip_spec: str, 
 
             raise ConfigError(f"{ws.project} is not in a git repository: the workflow goes to <repo>/.github/workflows")
         path = install_workflow(ws.repo, ws.project, ci_warehouse, setup, pip_spec, force)
+        if with_revise:
+            from dataeng_crew.ci import install_revise_workflow
+
+            revise_path = install_revise_workflow(ws.repo, ws.project, ci_warehouse, setup, pip_spec, force)
     except DataengCrewError as exc:
         _fail(exc, False)
         return
     _console().print(f"[green]✓[/] {path} — commit it; every pull request then runs `dataeng-crew validate`")
+    if with_revise:
+        _console().print(f"[green]✓[/] {revise_path} — 'changes requested' reviews and '/dataeng-crew revise' comments "
+                         "by users with write access then run `dataeng-crew revise --pr N`")
+
+
+@main.command()
+@click.argument("target", required=False, metavar="[PROPOSAL|BRANCH]")
+@click.option("--project", type=click.Path(path_type=Path, file_okay=False), help="dbt project folder.")
+@click.option("--warehouse", type=click.Path(path_type=Path), help="DuckDB file or folder of CSV/Parquet files.")
+@click.option("--comment", "comments", multiple=True, metavar="TEXT", help="Feedback for a local proposal (repeatable).")
+@click.option("--comment-file", "comment_files", multiple=True, type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="A file holding feedback (repeatable).")
+@click.option("--pr", "pr_number", type=int, metavar="N", help="A GitHub pull request: its reviews, comments and checks.")
+@click.option("--repo", "gh_repo", metavar="OWNER/NAME", help="GitHub repository (default: from the remote origin).")
+@click.option("--github-url", metavar="URL", help="GitHub API root, e.g. https://ghe.example.com/api/v3.")
+@click.option("--max-rounds", type=click.IntRange(1, 50), default=5, show_default=True,
+              help="Revision rounds after which feedback is answered but no longer applied.")
+@click.option("--llm", help="As for propose (default: DATAENG_CREW_LLM, the config file, API keys; else deterministic).")
+@click.option("--llm-base-url", help="Any OpenAI-compatible server.")
+@click.option("--on-llm-error", type=click.Choice(["fallback", "fail"]), default=None)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the result at the end.")
+def revise(target: str | None, project: Path | None, warehouse: Path | None, comments: tuple[str, ...],
+           comment_files: tuple[Path, ...], pr_number: int | None, gh_repo: str | None, github_url: str | None,
+           max_rounds: int, llm: str | None, llm_base_url: str | None, on_llm_error: str | None, as_json: bool) -> None:
+    """Revise a proposal from review feedback: ONE follow-up commit on its branch, and a reply to each comment."""
+    _offline_defaults()
+    from dataeng_crew.agents.llm import select_brain
+    from dataeng_crew import flow
+    from dataeng_crew import revise as revising
+    from dataeng_crew.tools.github_pr import GithubOptions
+
+    console = _console()
+    try:
+        texts = list(comments) + [p.read_text(encoding="utf-8") for p in comment_files]
+        if pr_number is None and not texts:
+            from dataeng_crew.errors import ConfigError
+
+            raise ConfigError("nothing to revise from: pass --comment TEXT, --comment-file FILE or --pr N")
+        brain = select_brain(llm, llm_base_url, on_llm_error, project,
+                             notice=lambda msg: console.print(f"[dim]{msg}[/]", markup=True))
+        result = revising.revise(target, project=project, warehouse=warehouse, comments=texts, pr_number=pr_number,
+                                 github=GithubOptions(repo=gh_repo, api_url=github_url), brain=brain,
+                                 progress=lambda s: console.print(f"[cyan]→[/] {s}", markup=True), max_rounds=max_rounds)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted: nothing was committed[/]")
+        sys.exit(130)
+    except DataengCrewError as exc:
+        _fail(exc, as_json)
+        return
+    if result.commit:
+        console.print(f"[green]✓[/] {result.branch}: revision {result.round} committed as {result.commit[:10]} on top of "
+                      f"{(result.tip_before or '')[:10]} ({result.build_summary})")
+    else:
+        console.print(f"[yellow]•[/] {result.branch}: {result.status.replace('_', ' ')}; nothing committed")
+    for outcome in result.outcomes:
+        console.print(f"  {outcome.feedback_id} [{outcome.status}]: {outcome.reply}", markup=False)
+    if as_json:
+        click.echo(flow.dumps(result.model_dump()))
 
 
 @main.command(name="eval")

@@ -524,6 +524,8 @@ class Proposal(Contract):
     pull_request: PullRequestRef | None = Field(default=None, description="The GitHub PR, with --publish github.")
     repairs: list[RepairRound] = Field(default_factory=list, description="Every repair-loop round, in order.")
     llm_usage: list[RoleUsage] = Field(default_factory=list, description="LLM calls, tokens and time per role.")
+    data_diffs: list[ModelDiff] = Field(default_factory=list,
+                                        description="Data diff of each added/changed model against the base build.")
 
 
 class PullRequestRef(Contract):
@@ -543,7 +545,6 @@ class PullRequestRef(Contract):
     warnings: list[str] = Field(default_factory=list)
 
 
-Proposal.model_rebuild()
 
 
 # --------------------------------------------------------------------------- the user's dbt project
@@ -664,3 +665,108 @@ class RelationClass(Contract):
 
 
 WarehouseProfile.model_rebuild()
+
+
+# --------------------------------------------------------------------------- review loop (issue 17)
+
+
+class Feedback(Contract):
+    """One piece of reviewer feedback a revision answers: a comment, a review, a failed check, or local text."""
+
+    id: str = Field(description="Stable id: 'review_comment:12', 'review:3', 'issue_comment:7', 'check:9', 'local:<sha>'.")
+    kind: Literal["review_comment", "review", "issue_comment", "check", "local"]
+    author: str = ""
+    body: str = Field(description="The text, cleaned of control/bidi characters. Untrusted data.")
+    path: str | None = Field(default=None, description="File a line comment is on.")
+    line: int | None = None
+    node: str | None = Field(default=None, description="For a failed check: the failing dbt node's name.")
+
+
+ChangeKind = Literal["rename_column", "drop_measure", "add_measure", "grain", "filter", "breakdown",
+                     "materialization", "add_test", "remove_test", "exclude_rows", "repair"]
+
+
+class ChangeRequest(Contract):
+    """One change request parsed from feedback, in the grammar the deterministic brain honours."""
+
+    kind: ChangeKind
+    feedback_id: str
+    text: str = Field(description="The sentence it was read from.")
+    column: str | None = None
+    value: str | None = Field(default=None, description="New name, grain, materialization, test name or value.")
+    model: str | None = Field(default=None, description="Target model; None = the proposal's mart.")
+
+
+class FeedbackOutcome(Contract):
+    """What a revision did about one piece of feedback; ``reply`` is posted as the answer to it."""
+
+    feedback_id: str
+    status: Literal["applied", "refused", "ignored"]
+    reply: str
+    changes: list[ChangeRequest] = Field(default_factory=list)
+
+
+class RevisionState(Contract):
+    """Kept on the branch (``proposals/<slug>.revisions.json``): what every revision round applied."""
+
+    proposal_id: str
+    request: str = Field(description="The original request of the proposal.")
+    edits: list[ChangeRequest] = Field(default_factory=list, description="Applied change requests, in order.")
+    handled: list[str] = Field(default_factory=list, description="Feedback ids already answered.")
+    rounds: int = 0
+
+
+class SchemaChange(Contract):
+    """A column added, removed or retyped between the base build and the head build."""
+
+    column: str
+    change: Literal["added", "removed", "retyped"]
+    before: str | None = None
+    after: str | None = None
+
+
+class ModelDiff(Contract):
+    """The data diff of one model, base branch build → head build (the sandbox)."""
+
+    model: str
+    status: Literal["added", "changed", "unchanged", "removed"]
+    key: list[str] = Field(default_factory=list, description="Columns the value diff joins on.")
+    schema_changes: list[SchemaChange] = Field(default_factory=list)
+    base_rows: int | None = None
+    head_rows: int
+    rows_added: int | None = None
+    rows_removed: int | None = None
+    rows_changed: int | None = None
+    changed_columns: dict[str, int] = Field(default_factory=dict, description="Column → rows whose value changed.")
+    examples: list[dict[str, str]] = Field(default_factory=list, description="A few changed rows, PII masked.")
+    masked_columns: list[str] = Field(default_factory=list)
+    note: str = ""
+
+
+class Revision(Contract):
+    """One `revise` round: the feedback read, what was done about each, the follow-up commit and its data diff."""
+
+    proposal_id: str
+    branch: str
+    status: Literal["revised", "no_new_feedback", "nothing_applied", "failed"]
+    round: int = 0
+    request: str = ""
+    feedback: list[Feedback] = Field(default_factory=list)
+    outcomes: list[FeedbackOutcome] = Field(default_factory=list)
+    base: str | None = None
+    tip_before: str | None = None
+    commit: str | None = None
+    remote_commit: str | None = None
+    files: list[str] = Field(default_factory=list)
+    deleted: list[str] = Field(default_factory=list)
+    diffs: list[ModelDiff] = Field(default_factory=list)
+    pr_number: int | None = None
+    diff_base: str | None = Field(default=None, description="The base branch commit the data diff compares with.")
+    head_warehouse: str | None = Field(default=None, description="The sandbox DuckDB holding the revised build.")
+    base_warehouse: str | None = Field(default=None, description="The sandbox DuckDB holding the base build, if built.")
+    build_summary: str = Field(default="", description="The revised proposal's dbt build, e.g. '79/79 nodes passed'.")
+    revision_dir: str | None = None
+    error: str | None = None
+
+
+Proposal.model_rebuild()  # after every contract it refers to (PullRequestRef, ModelDiff)

@@ -123,6 +123,7 @@ def propose(
     target_dialect: str | None = None,
     github: github_pr.GithubOptions | None = None,
     max_repair_rounds: int = 2,
+    on_validated: Callable[[Proposal, dict[str, str]], None] | None = None,
 ) -> Proposal:
     """Turn a request into a validated dbt change, then publish it on a branch.
 
@@ -139,6 +140,8 @@ def propose(
             validation always builds the DuckDB SQL in the sandbox.
         github: Options for ``github`` (repository, API URL, draft, reviewers).
         max_repair_rounds: Rounds a model refused by sqlglot or dbt goes back to its author (LLM brains).
+        on_validated: Called with the proposal and its files (project-relative) once every check passed,
+            before publishing (``revise`` publishes them itself, on top of the branch tip).
 
     Returns:
         The proposal (also written as ``report.json`` in its folder).
@@ -162,7 +165,7 @@ def propose(
                           "or use --publish none")
     with sigterm_as_interrupt(), run_lock(ws.state_dir, f"propose {request}"):
         return _propose_locked(request, ws, warehouse, publish, brain, progress, target_dialect,
-                               (gh_target, github), max_repair_rounds)
+                               (gh_target, github), max_repair_rounds, on_validated)
 
 
 def clean_request(request: str) -> str:
@@ -174,7 +177,8 @@ def clean_request(request: str) -> str:
 
 
 def _propose_locked(request: str, ws: Workspace, warehouse: Path | None, publish: str, brain: Brain,
-                    progress: Progress, target_dialect: str, gh: tuple, max_repair_rounds: int) -> Proposal:
+                    progress: Progress, target_dialect: str, gh: tuple, max_repair_rounds: int,
+                    on_validated: Callable[[Proposal, dict[str, str]], None] | None = None) -> Proposal:
     now = dt.datetime.now(dt.timezone.utc)
     proposal_id = f"{now:%Y%m%dT%H%M%S}-{slugify(request or 'empty', 32)}"
     with held() as early:  # the folder and its report appear together: no empty folder on an early Ctrl-C
@@ -199,7 +203,7 @@ def _propose_locked(request: str, ws: Workspace, warehouse: Path | None, publish
         if publish in ("local", "github") and ws.repo is not None:  # refuse before the work, not after it
             git_local.check_branch_movable(ws.repo, f"dataeng-crew/{slugify(request)}", git_local.head_commit(ws.repo))
         proposal.target_dialect = target_dialect
-        _run(proposal, request, ws, warehouse, publish, brain, folder, rec, gh, max_repair_rounds)
+        _run(proposal, request, ws, warehouse, publish, brain, folder, rec, gh, max_repair_rounds, on_validated)
     except KeyboardInterrupt as exc:
         with held():
             outcome = "terminated" if isinstance(exc, Terminated) else "interrupted"
@@ -254,18 +258,24 @@ def _settle_interrupted(proposal: Proposal, ws: Workspace, outcome: str, publish
 
 def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None, publish: str,
          brain: Brain, folder: Path, rec: Recorder, gh: tuple = (None, None),
-         max_repair_rounds: int = 2) -> None:
+         max_repair_rounds: int = 2, on_validated: Callable[[Proposal, dict[str, str]], None] | None = None) -> None:
     base = base_commit(ws)
     if publish in ("local", "github") and base is None and ws.repo is not None:
         git_local.head_commit(ws.repo)  # raises PublishError before any work: the repository has no commit yet
+    committed = base is not None and ws.repo is not None and git_local.read_at(
+        ws.repo, base, (f"{ws.project_in_repo}/" if ws.project_in_repo else "") + "dbt_project.yml") is not None
+    if publish in ("local", "github") and base is not None and not committed:
+        raise ConfigError(f"{ws.project}/dbt_project.yml is not committed in {ws.repo}: a proposal is validated on, "
+                          "and committed on top of, the committed project. Commit the project first, or use --publish none")
+    sandbox_base = base if committed else None  # an uncommitted project (--publish none) is read from its folder
     with rec.stage("sandbox + project inventory (dbt parse)", "tool", "sandbox.prepare_sandbox; project_inventory") as io:
         wh = resolve_warehouse(ws, warehouse)
-        box = sandbox.prepare_sandbox(ws.project, wh, folder / "sandbox", ws.repo if base else None, base,
-                                      ws.project_in_repo)
+        box = sandbox.prepare_sandbox(ws.project, wh, folder / "sandbox", ws.repo if sandbox_base else None,
+                                      sandbox_base, ws.project_in_repo)
         inventory = project_inventory(box.project, box.profiles_dir, box.folder)
         io.observation = (f"{len(inventory.models)} models, {len(inventory.sources)} sources, {len(inventory.seeds)} "
                           f"seeds, {len(inventory.tests)} tests, packages: {', '.join(inventory.packages) or 'none'}; "
-                          f"sandbox from {'commit ' + base[:12] if base else 'the working tree'}")
+                          f"sandbox from {'commit ' + sandbox_base[:12] if sandbox_base else 'the working tree'}")
     upstream = [m.name for m in inventory.models if m.layer != "marts"]
     if inventory.seeds or upstream:
         with rec.stage("build the project's models (sandbox)", "tool", "dbt seed; dbt run --select +<staging>") as io:
@@ -299,8 +309,8 @@ def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None
     prefix = f"{ws.project_in_repo}/" if ws.project_in_repo else ""
 
     def read_existing(rel: str) -> str | None:
-        if base and ws.repo:
-            return git_local.read_at(ws.repo, base, prefix + rel)
+        if sandbox_base and ws.repo:
+            return git_local.read_at(ws.repo, sandbox_base, prefix + rel)
         path = ws.project / rel
         return path.read_text() if path.is_file() else None
 
@@ -405,6 +415,21 @@ def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None
             translated = transpile_models(models, proposal.target_dialect)
         files = render(proposal.target_dialect)
     proposal.modified = modified_files(files, read_existing, prefix)
+    if sandbox_base is not None and ws.repo is not None:  # the PR's data diff, against the base branch's build
+        with rec.stage("data diff against the base build", "tool", "data_diff.diff_model") as io:
+            import duckdb
+
+            from dataeng_crew.data_diffs import proposal_diffs  # it imports this module
+
+            try:
+                proposal.data_diffs, _ = proposal_diffs(
+                    models, files, db_file, lambda sub: git_local.files_under(ws.repo, sandbox_base, sub), prefix, wh, policy,
+                    folder / "diff", rec.progress)
+                io.observation = ", ".join(f"{d.model}: {d.status}" for d in proposal.data_diffs) or "no model changed"
+            except duckdb.Error as exc:  # the diff informs the review; it never blocks a validated proposal
+                io.observation = f"data diff not computed: {str(exc)[:300]}"
+    if on_validated is not None:  # revise: the validated files go on top of an existing branch
+        on_validated(proposal, files)
     if publish in ("local", "github"):  # github also makes the local branch: rollback and history keep working
         proposal.branch = f"dataeng-crew/{slug}"
         proposal.pr = str(folder / "PR.md")

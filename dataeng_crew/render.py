@@ -151,6 +151,10 @@ def render_pr_body(proposal: Proposal) -> str:
                 out.append(f"   - thought: {_md(step.thought)}")
             out.append(f"   - observation: {_md(step.observation)}")
         out += ["", "</details>"]
+    if proposal.data_diffs:
+        from dataeng_crew.tools.data_diff import diff_markdown
+
+        out += ["", diff_markdown(proposal.data_diffs, "base branch").rstrip("\n")]
     out += ["", "## How to review and roll back", "",
             f"- Check out `{proposal.branch or '(not published)'}` and run `dbt build` in the dbt project.",
             f"- Roll back: `dataeng-crew rollback {proposal.proposal_id}` (deletes the branch, or proposes a revert "

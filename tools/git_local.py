@@ -9,6 +9,7 @@ checked out, so the user's files, index and HEAD stay exactly as they were, even
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import tempfile
 from pathlib import Path
@@ -88,13 +89,20 @@ def trailer_of(message: str) -> str | None:
     return None
 
 
+def is_own_message(message: str) -> bool:
+    """True for a commit message dataeng-crew wrote (the trailer, or the pre-trailer ``Proposal <id>.`` form)."""
+    if re.search(rf"^{TRAILER}: \S+", message, flags=re.MULTILINE):
+        return True
+    return message.startswith("dataeng-crew: ") and bool(re.search(r"^Proposal \S+\. Models: ", message, re.MULTILINE))
+
+
 def commit_message(repo: Path, commit: str) -> str:
     """The full message of ``commit``."""
     return _git(repo, "log", "-1", "--format=%B", commit)
 
 
 def foreign_commits(repo: Path, branch: str, base: str) -> list[str]:
-    """Commits on ``branch`` not reachable from ``base`` that the tool did not make (no trailer).
+    """Commits on ``branch`` not reachable from ``base`` that the tool did not make (see :func:`is_own_message`).
 
     Args:
         repo: Repository root.
@@ -114,7 +122,7 @@ def foreign_commits(repo: Path, branch: str, base: str) -> list[str]:
         if not record:
             continue
         sha, _, body = record.partition("\x00")
-        if trailer_of(body) is None:
+        if not is_own_message(body):
             foreign.append(sha.strip())
     return foreign
 
@@ -180,16 +188,7 @@ def commit_to_branch(repo: Path, base: str, branch: str, files: dict[str, str], 
         message = with_trailer(message, proposal_id or branch.rsplit("/", 1)[-1])
     check_branch_movable(repo, branch, base)
     old = branch_commit(repo, branch) or ""
-    with tempfile.TemporaryDirectory(prefix="dataeng-crew-index-") as tmp:
-        env = {"GIT_INDEX_FILE": str(Path(tmp) / "index"), **_identity(repo)}
-        _git(repo, "read-tree", base, env=env)
-        for path, content in sorted(files.items()):
-            blob = _git(repo, "hash-object", "-w", "--stdin", input_text=content, env=env)
-            _git(repo, "update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=env)
-        for path in sorted(deletions or []):
-            _git(repo, "update-index", "--force-remove", path, env=env)
-        tree = _git(repo, "write-tree", env=env)
-        commit = _git(repo, "commit-tree", tree, "-p", base, "-m", message, env=env)
+    commit = _commit_over(repo, base, files, deletions or [], message)
     try:
         _git(repo, "update-ref", "-m", "dataeng-crew propose", f"refs/heads/{branch}", commit, old)
     except PublishError as exc:
@@ -199,6 +198,20 @@ def commit_to_branch(repo: Path, base: str, branch: str, files: dict[str, str], 
                                ) from None
         raise
     return commit
+
+
+def _commit_over(repo: Path, parent: str, files: dict[str, str], deletions: list[str], message: str) -> str:
+    """A commit whose tree is ``parent``'s + ``files`` − ``deletions`` (temporary index; nothing checked out)."""
+    with tempfile.TemporaryDirectory(prefix="dataeng-crew-index-") as tmp:
+        env = {"GIT_INDEX_FILE": str(Path(tmp) / "index"), **_identity(repo)}
+        _git(repo, "read-tree", parent, env=env)
+        for path, content in sorted(files.items()):
+            blob = _git(repo, "hash-object", "-w", "--stdin", input_text=content, env=env)
+            _git(repo, "update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=env)
+        for path in sorted(deletions):
+            _git(repo, "update-index", "--force-remove", path, env=env)
+        tree = _git(repo, "write-tree", env=env)
+        return _git(repo, "commit-tree", tree, "-p", parent, "-m", message, env=env)
 
 
 def changed_paths(repo: Path, base: str, commit: str) -> list[str]:
@@ -216,3 +229,57 @@ def is_merged(repo: Path, commit: str, into: str = "HEAD") -> bool:
 def delete_branch(repo: Path, branch: str, expected: str) -> None:
     """Delete ``branch`` only if it still points at ``expected`` (atomic compare-and-delete)."""
     _git(repo, "update-ref", "-d", f"refs/heads/{branch}", expected)
+
+
+# -- review loop: follow-up commits ------------------------------------------------------------------------
+
+def branch_log(repo: Path, base: str, tip: str) -> list[dict[str, object]]:
+    """Commits in ``base..tip`` (oldest first): sha, author, message and the paths each one changed."""
+    out = _git(repo, "log", "--reverse", "--format=%x1e%H%x1f%an <%ae>%x1f%B%x1f", "--name-only", f"{base}..{tip}")
+    commits = []
+    for record in out.split("\x1e"):
+        if not record.strip():
+            continue
+        sha, author, message, paths = (record.split("\x1f") + ["", "", "", ""])[:4]
+        commits.append({"sha": sha.strip(), "author": author, "message": message.strip(),
+                        "paths": [p for p in paths.split("\n") if p.strip()]})
+    return commits
+
+
+def proposal_base(repo: Path, tip: str, limit: int = 500) -> str | None:
+    """The commit a proposal branch started from: the parent of the oldest dataeng-crew commit on its first-parent
+    chain (people's commits on top are skipped), or None when no commit on the chain is dataeng-crew's."""
+    shas = _git(repo, "rev-list", "--first-parent", f"--max-count={limit}", tip).split()
+    base = None
+    for sha in shas:
+        if is_own_message(_git(repo, "log", "-1", "--format=%B", sha)):
+            base = _git(repo, "rev-parse", "--verify", "--quiet", f"{sha}^", check=False) or None
+    return base
+
+
+def files_under(repo: Path, rev: str, prefix: str) -> dict[str, bytes]:
+    """``{repo path: content}`` of every file under ``prefix`` (``""`` = all) at ``rev``."""
+    names = _git(repo, "ls-tree", "-r", "-z", "--name-only", rev, *([prefix] if prefix else [])).split("\0")
+    out = {}
+    for name in (n for n in names if n):
+        proc = subprocess.run(["git", "-C", str(repo), "show", f"{rev}:{name}"], capture_output=True)
+        out[name] = proc.stdout
+    return out
+
+
+def commit_on_top(repo: Path, branch: str, tip: str, files: dict[str, str], deletions: list[str], message: str) -> str:
+    """ONE commit on top of ``branch``'s ``tip`` (its tree + ``files`` − ``deletions``); the branch moves only if it
+    still points at ``tip`` (compare-and-swap), so commits made meanwhile are never lost.
+
+    Raises:
+        PublishError: The branch is checked out or moved meanwhile.
+    """
+    if current_branch(repo) == branch:
+        raise PublishError(f"branch {branch} is checked out; switch to another branch to revise it")
+    commit = _commit_over(repo, tip, files, deletions, message)
+    proc = subprocess.run(["git", "-C", str(repo), "update-ref", "-m", "dataeng-crew revise", f"refs/heads/{branch}",
+                           commit, tip], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise PublishError(f"{branch} moved while revising (someone committed meanwhile); nothing was changed — "
+                           "run revise again")
+    return commit

@@ -90,6 +90,13 @@ class FakeRepo:
     refs: dict[str, str] = field(default_factory=dict)  # "refs/heads/x" -> sha
     pulls: list[dict] = field(default_factory=list)
     labels: dict[str, dict] = field(default_factory=dict)
+    # review loop (issue 17): reviews, review comments (+ replies), issue comments, check runs, permissions
+    reviews: list[dict] = field(default_factory=list)
+    review_comments: list[dict] = field(default_factory=list)
+    issue_comments: list[dict] = field(default_factory=list)
+    check_runs: list[dict] = field(default_factory=list)
+    permissions: dict[str, str] = field(default_factory=dict)
+    next_id: int = 100
 
     @property
     def full_name(self) -> str:
@@ -160,6 +167,31 @@ class FakeRepo:
         commit = self.get(sha, "commit")
         return {p: self.get(b, "blob").decode() for p, (_m, b) in self.flatten(commit["tree"]).items()}
 
+    def new_id(self) -> int:
+        """A fresh id for a review, comment or check run."""
+        self.next_id += 1
+        return self.next_id
+
+    def push(self, branch: str, files: dict[str, str], message: str, deletions: tuple[str, ...] = ()) -> str:
+        """A person's commit on ``branch`` (its tree + ``files``), as a push would make it; its sha."""
+        tip = self.refs[f"refs/heads/{branch}"]
+        tree = self.flatten(self.get(tip, "commit")["tree"])
+        for path in deletions:
+            tree.pop(path, None)
+        tree.update({p: ("100644", self.put_blob(c.encode())) for p, c in files.items()})
+        sha = self.put_commit(self.build_tree(tree), [tip], message)
+        self.refs[f"refs/heads/{branch}"] = sha
+        return sha
+
+    def commits(self, branch: str) -> list[dict]:
+        """The first-parent chain of ``branch``, newest first (sha, message, parents)."""
+        out, sha = [], self.refs[f"refs/heads/{branch}"]
+        while sha:
+            c = self.get(sha, "commit")
+            out.append({"sha": sha, **c})
+            sha = c["parents"][0] if c["parents"] else ""
+        return out
+
     def branches(self) -> list[str]:
         """Branch names."""
         return sorted(r.removeprefix("refs/heads/") for r in self.refs if r.startswith("refs/heads/"))
@@ -223,6 +255,46 @@ class FakeGitHub:
         repo.refs[f"refs/heads/{default_branch}"] = repo.put_commit(repo.build_tree(blobs), [], "initial commit")
         self.repos[full_name.lower()] = repo
         return repo
+
+    # -- review loop (issue 17) ------------------------------------------------------------------
+    def add_review(self, full_name: str, number: int, user: str, state: str, body: str) -> dict:
+        """A submitted review (``CHANGES_REQUESTED``, ``COMMENTED``, ``APPROVED``)."""
+        repo = self.repos[full_name.lower()]
+        review = {"id": repo.new_id(), "number": number, "user": user, "state": state, "body": body}
+        repo.reviews.append(review)
+        return review
+
+    def add_review_comment(self, full_name: str, number: int, user: str, body: str, path: str | None = None,
+                           line: int | None = None, in_reply_to: int | None = None) -> dict:
+        """A review comment: on a line (``path``, ``line``) or top-level; ``in_reply_to`` makes it a reply."""
+        repo = self.repos[full_name.lower()]
+        comment = {"id": repo.new_id(), "number": number, "user": user, "body": body, "path": path or "",
+                   "line": line, "in_reply_to_id": in_reply_to}
+        repo.review_comments.append(comment)
+        return comment
+
+    def add_issue_comment(self, full_name: str, number: int, user: str, body: str) -> dict:
+        """A comment in the PR's conversation."""
+        repo = self.repos[full_name.lower()]
+        comment = {"id": repo.new_id(), "number": number, "user": user, "body": body}
+        repo.issue_comments.append(comment)
+        return comment
+
+    def add_check_run(self, full_name: str, sha: str, name: str, conclusion: str, summary: str = "",
+                      text: str = "", annotations: list[str] | None = None) -> dict:
+        """A completed check run on commit ``sha`` (``annotations``: the messages of ``::error::`` lines)."""
+        repo = self.repos[full_name.lower()]
+        run = {"id": repo.new_id(), "head_sha": sha, "name": name, "status": "completed", "conclusion": conclusion,
+               "output": {"title": f"{name}: {conclusion}", "summary": summary, "text": text,
+                          "annotations_count": len(annotations or [])},
+               "annotations": [{"path": ".github", "start_line": 1, "end_line": 1, "annotation_level": "failure",
+                                "title": name, "message": m} for m in annotations or []]}
+        repo.check_runs.append(run)
+        return run
+
+    def set_permission(self, full_name: str, user: str, permission: str) -> None:
+        """A collaborator's permission: ``admin``, ``maintain``, ``write``, ``triage``, ``read`` (else ``none``)."""
+        self.repos[full_name.lower()].permissions[user] = permission
 
     def fail(self, method: str, path: str, status: int = 500, *, nth: int = 1, times: int = 1,
              headers: dict[str, str] | None = None, message: str | None = None, drop: bool = False,
@@ -445,6 +517,15 @@ class _Routes:
             ("POST", r"^/labels$", self.post_label),
             ("GET", r"^/labels/(.+)$", self.get_label),
             ("GET", r"^/contents/(.+)$", self.get_contents),
+            ("GET", r"^/pulls/(\d+)/reviews$", self.list_reviews),
+            ("GET", r"^/pulls/(\d+)/comments$", self.list_review_comments),
+            ("POST", r"^/pulls/(\d+)/comments/(\d+)/replies$", self.post_review_reply),
+            ("GET", r"^/issues/(\d+)/comments$", self.list_issue_comments),
+            ("POST", r"^/issues/(\d+)/comments$", self.post_issue_comment),
+            ("GET", r"^/commits/(\w+)$", self.get_rest_commit),
+            ("GET", r"^/commits/(\w+)/check-runs$", self.list_check_runs),
+            ("GET", r"^/check-runs/(\d+)/annotations$", self.list_annotations),
+            ("GET", r"^/collaborators/([^/]+)/permission$", self.get_permission),
         ]
         for verb, pattern, fn in table:
             m = re.match(pattern, sub)
@@ -637,3 +718,76 @@ class _Routes:
         url = f"{self.fake.repo_url(self.repo)}/contents/{path}"
         return 200, {"type": "file", "encoding": "base64", "size": len(data), "name": path.rsplit("/", 1)[-1],
                      "path": path, "sha": files[path][1], "url": url, "content": base64.b64encode(data).decode()}, {}
+
+    # review loop (issue 17)
+    def _user(self, login: str) -> dict:
+        return {"login": login, "id": abs(hash(login)) % 10**6, "type": "User"}
+
+    def _review_json(self, r: dict) -> dict:
+        url = self.fake.repo_url(self.repo)
+        return {"id": r["id"], "user": self._user(r["user"]), "body": r["body"], "state": r["state"],
+                "commit_id": "", "submitted_at": "2026-01-01T00:00:00Z",
+                "pull_request_url": f"{url}/pulls/{r['number']}",
+                "html_url": f"{self.fake.root}/{self.repo.full_name}/pull/{r['number']}#pullrequestreview-{r['id']}"}
+
+    def _review_comment_json(self, c: dict) -> dict:
+        url = self.fake.repo_url(self.repo)
+        out = {"id": c["id"], "user": self._user(c["user"]), "body": c["body"], "path": c["path"],
+               "line": c["line"], "original_line": c["line"], "created_at": "2026-01-01T00:00:00Z",
+               "url": f"{url}/pulls/comments/{c['id']}", "pull_request_url": f"{url}/pulls/{c['number']}",
+               "in_reply_to_id": c.get("in_reply_to_id")}
+        return out
+
+    def _issue_comment_json(self, c: dict) -> dict:
+        url = self.fake.repo_url(self.repo)
+        return {"id": c["id"], "user": self._user(c["user"]), "body": c["body"], "created_at": "2026-01-01T00:00:00Z",
+                "url": f"{url}/issues/comments/{c['id']}", "issue_url": f"{url}/issues/{c['number']}"}
+
+    def list_reviews(self, query: dict, body: dict, number: str) -> tuple[int, Any, dict]:
+        self._pull(number)
+        return 200, [self._review_json(r) for r in self.repo.reviews if r["number"] == int(number)], {}
+
+    def list_review_comments(self, query: dict, body: dict, number: str) -> tuple[int, Any, dict]:
+        self._pull(number)
+        return 200, [self._review_comment_json(c) for c in self.repo.review_comments if c["number"] == int(number)], {}
+
+    def post_review_reply(self, query: dict, body: dict, number: str, comment_id: str) -> tuple[int, Any, dict]:
+        self._pull(number)
+        parent = next((c for c in self.repo.review_comments if c["id"] == int(comment_id)), None)
+        if parent is None:
+            raise ApiError(404, "Not Found")
+        reply = {"id": self.repo.new_id(), "number": int(number), "user": self.fake.login, "body": body["body"],
+                 "path": parent["path"], "line": parent["line"], "in_reply_to_id": parent["id"]}
+        self.repo.review_comments.append(reply)
+        return 201, self._review_comment_json(reply), {}
+
+    def list_issue_comments(self, query: dict, body: dict, number: str) -> tuple[int, Any, dict]:
+        self._pull(number)
+        return 200, [self._issue_comment_json(c) for c in self.repo.issue_comments if c["number"] == int(number)], {}
+
+    def post_issue_comment(self, query: dict, body: dict, number: str) -> tuple[int, Any, dict]:
+        self._pull(number)
+        comment = {"id": self.repo.new_id(), "number": int(number), "user": self.fake.login, "body": body["body"]}
+        self.repo.issue_comments.append(comment)
+        return 201, self._issue_comment_json(comment), {}
+
+    def get_rest_commit(self, query: dict, body: dict, sha: str) -> tuple[int, Any, dict]:
+        git = self.fake.commit_json(self.repo, sha)
+        return 200, {"sha": sha, "url": f"{self.fake.repo_url(self.repo)}/commits/{sha}", "commit": git,
+                     "parents": git["parents"], "files": []}, {}
+
+    def list_check_runs(self, query: dict, body: dict, sha: str) -> tuple[int, Any, dict]:
+        url = self.fake.repo_url(self.repo)
+        runs = [{k: v for k, v in r.items() if k != "annotations"} | {"url": f"{url}/check-runs/{r['id']}"}
+                for r in self.repo.check_runs if r["head_sha"] == sha]
+        return 200, {"total_count": len(runs), "check_runs": runs}, {}
+
+    def list_annotations(self, query: dict, body: dict, run_id: str) -> tuple[int, Any, dict]:
+        run = next((r for r in self.repo.check_runs if r["id"] == int(run_id)), None)
+        if run is None:
+            raise ApiError(404, "Not Found")
+        return 200, run["annotations"], {}
+
+    def get_permission(self, query: dict, body: dict, user: str) -> tuple[int, Any, dict]:
+        permission = self.repo.permissions.get(user, "none")
+        return 200, {"permission": permission, "role_name": permission, "user": self._user(user)}, {}

@@ -95,6 +95,7 @@ def test_workflow_steps_run_green_in_a_fresh_clone(published, tmp_path):
     text = summary.read_text()
     assert "dataeng-crew validate: ✅ passed" in text and "Slim CI" in text
     assert "`fct_daily_sales`" in text and "GX suite" in text
+    assert "## Data diff" in text and "| `fct_daily_sales` | added | – → " in text  # --diff-base: new on this PR
     assert git(clone, "status", "--porcelain") == "?? .github/"  # only the workflow file; the warehouse is ignored
 
 

@@ -1,0 +1,469 @@
+"""`dataeng-crew revise`: reviewer feedback → ONE follow-up commit on the proposal's branch, replies, a data diff.
+
+The order of one round:
+
+1. find the branch and its tip (local branch, or the PR's head on GitHub) and the proposal's base (the parent of
+   the oldest dataeng-crew commit on it); read the revision state the branch carries;
+2. collect the feedback not answered yet (GitHub: "changes requested" reviews, review comments, ``/dataeng-crew
+   revise`` comments, failed checks — only from users with write access; local: ``--comment`` text);
+3. parse it into change requests (:mod:`agents.revision`) and re-run the flow on the tip's tree with a
+   :class:`~dataeng_crew.agents.revision.RevisingBrain` (the same checks: sqlglot, dbt build in a sandbox, GX);
+4. commit the changed files on top of the tip — never over a person's commit, and never overwriting a file a
+   person changed after the proposal — refresh the PR body (with the data diff against the base build) and
+   reply to each piece of feedback with what changed or why not.
+
+With no new feedback nothing happens; rounds are bounded (``max_rounds``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from dataeng_crew import flow
+from dataeng_crew.agents import governance
+from dataeng_crew.agents.brains import DeterministicBrain
+from dataeng_crew.agents.revision import RevisingBrain, describe, parse_feedback
+from dataeng_crew.data_diffs import proposal_diffs
+from dataeng_crew.contracts import (
+    ChangeRequest,
+    Feedback,
+    FeedbackOutcome,
+    ModelDiff,
+    Proposal,
+    Revision,
+    RevisionState,
+)
+from dataeng_crew.errors import ConfigError, DataengCrewError
+from dataeng_crew.render import render_pr_body
+from dataeng_crew.settings import Workspace
+from dataeng_crew.tools import git_local, github_pr
+from dataeng_crew.tools.prompt_safety import clean_text
+
+Progress = Callable[[str], None]
+MAX_ROUNDS = 5
+STATE_SUFFIX = ".revisions.json"
+
+
+# -- where the branch lives ----------------------------------------------------------------------------------
+class LocalBranch:
+    """The proposal's branch in the local repository."""
+
+    def __init__(self, repo: Path, branch: str) -> None:
+        self.repo, self.branch = repo, branch
+        tip = git_local.branch_commit(repo, branch)
+        if tip is None:
+            raise ConfigError(f"no local branch {branch!r}")
+        self.tip = tip
+
+    def chain(self) -> list[dict[str, Any]]:
+        """Commits from the proposal's base to the tip, oldest first (sha, message, author, paths)."""
+        base = git_local.proposal_base(self.repo, self.tip)
+        if base is None:
+            raise ConfigError(f"{self.branch} holds no dataeng-crew proposal commit")
+        self.base = base
+        head = git_local._git(self.repo, "rev-parse", "--verify", "--quiet", "HEAD", check=False)  # noqa: SLF001
+        merged = git_local._git(self.repo, "merge-base", head, self.tip, check=False) if head else ""  # noqa: SLF001
+        # the base branch is the checked-out one: the diff compares with what it holds now (when it is an ancestor)
+        self.diff_base = merged if merged and git_local.current_branch(self.repo) != self.branch else base
+        return git_local.branch_log(self.repo, base, self.tip)
+
+    def files(self, rev: str, prefix: str) -> dict[str, bytes]:
+        """Files under ``prefix`` at ``rev``."""
+        return git_local.files_under(self.repo, rev, prefix)
+
+    def read(self, rev: str, path: str) -> bytes | None:
+        """One file at ``rev``, or None."""
+        text = git_local.read_at(self.repo, rev, path)
+        return None if text is None else text.encode()
+
+    def commit(self, files: dict[str, str], deletions: list[str], message: str) -> str:
+        """One commit on top of the tip."""
+        return git_local.commit_on_top(self.repo, self.branch, self.tip, files, deletions, message)
+
+
+class RemoteBranch:
+    """The PR's head branch on GitHub (a person may have pushed commits the local repository never saw)."""
+
+    def __init__(self, gh_repo: Any, branch: str, tip: str, base_sha: str = "", errors: Any = None) -> None:
+        self.gh, self.branch, self.tip, self.base_sha = gh_repo, branch, tip, base_sha
+        self.errors = errors or (lambda _step: contextlib.nullcontext())  # GitHub errors → explained PublishError
+
+    def chain(self) -> list[dict[str, Any]]:
+        """Commits from the proposal's base to the tip, oldest first."""
+        from dataeng_crew.tools import github_review
+
+        with self.errors("reading the branch's commits"):
+            commits = github_review.branch_commits(self.gh, self.tip, self.base_sha, git_local.is_own_message)
+        own = [i for i, c in enumerate(commits) if git_local.is_own_message(c["message"])]
+        if not own:
+            raise ConfigError(f"{self.branch} on GitHub holds no dataeng-crew proposal commit")
+        oldest = own[-1]
+        self.base = commits[oldest]["parents"][0] if commits[oldest]["parents"] else None
+        # the PR's base branch, when the branch contains it (the base moved on otherwise: the proposal's base)
+        self.diff_base = self.base_sha if self.base_sha in {c["sha"] for c in commits} else self.base
+        out = []
+        with self.errors("reading the branch's commits"):
+            for c in reversed(commits[:oldest + 1]):
+                out.append({"sha": c["sha"], "message": c["message"], "author": "",
+                            "paths": github_review.changed_paths(self.gh, c)})
+        return out
+
+    def files(self, rev: str, prefix: str) -> dict[str, bytes]:
+        """Files under ``prefix`` at ``rev`` on GitHub."""
+        from dataeng_crew.tools import github_review
+
+        with self.errors("reading the branch's files"):
+            return github_review.branch_files(self.gh, rev, prefix)
+
+    def read(self, rev: str, path: str) -> bytes | None:
+        """One file at ``rev`` on GitHub, or None."""
+        from dataeng_crew.tools import github_review
+
+        with self.errors("reading the revision state"):
+            return github_review.read_file(self.gh, rev, path)
+
+    def commit(self, files: dict[str, str], deletions: list[str], message: str) -> str:
+        """One commit on top of the remote tip (fast-forward only)."""
+        from dataeng_crew.tools import github_review
+
+        with self.errors("committing on top of the branch (it may have moved meanwhile: run revise again)"):
+            return github_review.commit_on_top(self.gh, self.branch, self.tip, files, deletions, message)
+
+
+# -- helpers -------------------------------------------------------------------------------------------------
+def local_feedback(texts: list[str], author: str) -> list[Feedback]:
+    """``--comment`` texts (or file contents) as feedback; the id is the text's hash, so the same text is one."""
+    out = []
+    for text in texts:
+        body = "\n".join(clean_text(line, 400) for line in text.replace("\r\n", "\n").split("\n"))[:4000]
+        out.append(Feedback(id="local:" + hashlib.sha256(body.encode()).hexdigest()[:12], kind="local",
+                            author=author, body=body))
+    return out
+
+
+def _request_of(message: str) -> str:
+    first = message.splitlines()[0] if message else ""
+    return re.sub(r"\s+\(revision \d+\)$", "", first.removeprefix("dataeng-crew: ").removeprefix("revise: "))
+
+
+def _proposal_id_of(message: str) -> str | None:
+    m = re.search(rf"^{git_local.TRAILER}: (\S+)", message, re.MULTILINE) or re.search(
+        r"^Proposal (\S+)\. Models: ", message, re.MULTILINE)
+    return m[1].rstrip(".") if m else None
+
+
+def load_state(files: dict[str, bytes], chain: list[dict[str, Any]], prefix: str) -> tuple[RevisionState, str]:
+    """The branch's revision state and its file path (from the first own commit when there is none yet)."""
+    first = next(c for c in chain if git_local.is_own_message(str(c["message"])))
+    md = next((p for p in first["paths"] if re.match(rf"^{re.escape(prefix)}proposals/[^/]+\.md$", p)), None)
+    slug = Path(md).stem if md else "proposal"
+    path = f"{prefix}proposals/{slug}{STATE_SUFFIX}"
+    if path in files:
+        return RevisionState.model_validate_json(files[path]), path
+    return RevisionState(proposal_id=_proposal_id_of(str(first["message"])) or slug,
+                         request=_request_of(str(first["message"]))), path
+
+
+def data_diffs(ws: Workspace, wh: Path, branch: Any, base: str, prefix: str, proposal: Proposal,
+               files: dict[str, str], folder: Path, progress: Progress, removed: list[str] | None = None
+               ) -> tuple[list[ModelDiff], Path | None]:
+    """:func:`~dataeng_crew.data_diffs.proposal_diffs` against ``base`` on the branch (local or GitHub)."""
+    assert proposal.warehouse is not None
+    return proposal_diffs(proposal.models, files, Path(proposal.warehouse), lambda p: branch.files(base, p), prefix,
+                          wh, governance.load_policy(ws.project), folder, progress, removed)
+
+
+def without_models(yml: str, names: set[str]) -> str:
+    """A dbt properties file without the ``models:`` entries called ``names``."""
+    import yaml
+
+    from dataeng_crew.render import dump_yaml
+
+    doc = yaml.safe_load(yml) or {}
+    if not isinstance(doc, dict) or not isinstance(doc.get("models"), list):
+        return yml
+    kept = [m for m in doc["models"] if not (isinstance(m, dict) and m.get("name") in names)]
+    if len(kept) == len(doc["models"]):
+        return yml
+    return dump_yaml({**doc, "models": kept})
+
+
+def reply_text(outcome_changes: list[ChangeRequest], refusals: list[str], commit: str | None) -> str:
+    """The answer to one piece of feedback."""
+    lines = []
+    if outcome_changes and commit:
+        lines.append(f"Done in {commit[:10]}: " + "; ".join(describe(c) for c in outcome_changes) + ".")
+    lines += refusals
+    return "\n\n".join(lines) or "Nothing to change."
+
+
+def review_section(state: RevisionState, outcomes: list[FeedbackOutcome]) -> str:
+    """The ``## Review rounds`` section of the PR body."""
+    lines = ["## Review rounds", "", f"Round {state.rounds} of at most {MAX_ROUNDS}. Changes applied so far, in order:", ""]
+    lines += [f"- {describe(e)} (asked: “{clean_text(e.text, 120)}”)" for e in state.edits] or ["- none"]
+    refused = [o for o in outcomes if o.status == "refused"]
+    if refused:
+        lines += ["", "Not done this round:", ""] + [f"- {clean_text(o.reply, 300)}" for o in refused]
+    return "\n".join(lines) + "\n"
+
+
+# -- the round -----------------------------------------------------------------------------------------------
+def revise(target: str | None = None, project: Path | None = None, warehouse: Path | None = None,
+           comments: list[str] | None = None, pr_number: int | None = None,
+           github: github_pr.GithubOptions | None = None, brain: Any = None, progress: Progress = lambda _m: None,
+           max_rounds: int = MAX_ROUNDS, token: str | None = None) -> Revision:
+    """Run one review round on a proposal's branch.
+
+    Args:
+        target: A branch (``dataeng-crew/<slug>``) or a proposal id; with ``pr_number`` it is ignored.
+        project: dbt project folder.
+        warehouse: DuckDB file or data folder (default: the project's profile).
+        comments: Local feedback texts (``--comment``, ``--comment-file``).
+        pr_number: A GitHub PR: read its reviews, comments and checks; commit on its head; reply there.
+        github: Repository and API options.
+        brain: The inner brain (default: deterministic).
+        progress: Called with each stage.
+        max_rounds: Rounds after which feedback is answered but no longer applied.
+        token: GitHub token (default: ``GITHUB_TOKEN``).
+
+    Returns:
+        What the round did (also written as ``revision.json`` under ``.dataeng-crew/revisions/``).
+
+    Raises:
+        DataengCrewError: Configuration, GitHub or the revised proposal's checks failed; nothing was committed.
+    """
+    ws = flow.resolve_workspace(project)
+    if ws.repo is None:
+        raise ConfigError(f"{ws.project} is not in a git repository; revise works on a proposal's branch")
+    prefix = f"{ws.project_in_repo}/" if ws.project_in_repo else ""
+    wh = flow.resolve_warehouse(ws, warehouse)
+    inner = brain or DeterministicBrain()
+    gh_repo, answered, ignored = None, set(), []
+    if pr_number is not None:
+        from dataeng_crew.tools import github_review
+
+        github = github or github_pr.GithubOptions()
+        gh_target = github_pr.require_target(github, ws.repo)
+        token = token or github_pr.token_from_env()
+        gh_repo = github_pr.connect(gh_target, github, token)
+        with github_pr.github_errors(gh_target, github, token) as step:
+            step("reading the reviewer's feedback")
+            read = github_review.read_feedback(gh_repo, pr_number)
+        @contextlib.contextmanager
+        def errors(name: str) -> Iterator[None]:
+            with github_pr.github_errors(gh_target, github, token) as step:  # type: ignore[arg-type]
+                step(name)
+                yield
+
+        branch: Any = RemoteBranch(gh_repo, read.head_branch, read.head_sha, read.base_sha, errors)
+        feedback, answered, ignored = read.feedback, read.answered, read.ignored
+    else:
+        branch = LocalBranch(ws.repo, resolve_branch(ws, target))
+        feedback = local_feedback(comments or [], git_local._git(ws.repo, "config", "user.name", check=False) or "you")  # noqa: SLF001
+    now = dt.datetime.now(dt.timezone.utc)
+    folder = ws.state_dir / "revisions" / f"{now:%Y%m%dT%H%M%S%f}"
+    folder.mkdir(parents=True)
+    for why in ignored:
+        progress(f"ignored {why}")
+    # cheap first: the state file names the feedback already handled; nothing else is read when nothing is new
+    raw = branch.read(branch.tip, f"{prefix}proposals/{branch.branch.rsplit('/', 1)[-1]}{STATE_SUFFIX}")
+    known = RevisionState.model_validate_json(raw) if raw else None
+    new = [f for f in feedback if f.id not in (known.handled if known else []) and f.id not in answered]
+    revision = Revision(proposal_id=known.proposal_id if known else "", branch=branch.branch, status="no_new_feedback",
+                        round=known.rounds if known else 0, request=known.request if known else "",
+                        tip_before=branch.tip, pr_number=pr_number, revision_dir=str(folder), feedback=new)
+    if not new:
+        progress("no new feedback: nothing to do")
+        (folder / "revision.json").write_text(revision.model_dump_json(indent=2))
+        return revision
+    chain = branch.chain()
+    tip_files = branch.files(branch.tip, prefix)
+    state, state_path = load_state(tip_files, chain, prefix)
+    new = [f for f in new if f.id not in state.handled]
+    revision.proposal_id, revision.round, revision.request = state.proposal_id, state.rounds, state.request
+    revision.base, revision.feedback = branch.base, new
+    try:
+        if new:
+            _round(revision, ws, wh, prefix, branch, chain, tip_files, state, state_path, new, inner, folder, progress,
+                   max_rounds, gh_repo)
+        else:
+            progress("no new feedback: nothing to do")
+    except DataengCrewError as exc:
+        revision.status, revision.error = "failed", str(exc)
+        raise
+    finally:
+        (folder / "revision.json").write_text(revision.model_dump_json(indent=2))
+    return revision
+
+
+def resolve_branch(ws: Workspace, target: str | None) -> str:
+    """The branch of ``target``: a branch name, a proposal id (its report), or ``dataeng-crew/<slug>`` of a slug."""
+    assert ws.repo is not None
+    if not target:
+        raise ConfigError("revise needs a PROPOSAL id, a BRANCH or --pr N")
+    if git_local.branch_commit(ws.repo, target):
+        return target
+    report = ws.state_dir / "proposals" / target / "report.json"
+    if report.is_file():
+        branch = json.loads(report.read_text()).get("branch")
+        if branch:
+            return branch
+    if git_local.branch_commit(ws.repo, f"dataeng-crew/{target}"):
+        return f"dataeng-crew/{target}"
+    raise ConfigError(f"{target!r} is neither a local branch nor a proposal id with a branch")
+
+
+def _person_paths(chain: list[dict[str, Any]]) -> dict[str, str]:
+    """Paths changed by commits dataeng-crew did not make → the commit that changed them last."""
+    out: dict[str, str] = {}
+    for commit in chain:
+        if not git_local.is_own_message(str(commit["message"])):
+            for path in commit["paths"]:
+                out[str(path)] = f"{str(commit['sha'])[:10]}" + (f" by {commit['author']}" if commit.get("author") else "")
+    return out
+
+
+def _round(revision: Revision, ws: Workspace, wh: Path, prefix: str, branch: Any, chain: list[dict[str, Any]],
+           tip_files: dict[str, bytes], state: RevisionState, state_path: str, new: list[Feedback], inner: Any,
+           folder: Path, progress: Progress, max_rounds: int, gh_repo: Any) -> None:
+    parsed = {f.id: parse_feedback(f) for f in new}
+    new_edits = [c for f in new for c in parsed[f.id][0]]
+    if state.rounds >= max_rounds and new_edits:
+        why = (f"cannot do this offline: this proposal already had {state.rounds} revision rounds (at most "
+               f"{max_rounds}); edit the branch by hand or propose again")
+        parsed = {fid: ([], [*refusals, why]) for fid, (_c, refusals) in parsed.items()}
+        new_edits = []
+    applied: list[ChangeRequest] = []
+    commit = None
+    if new_edits:
+        progress(f"{len(new_edits)} change request(s): " + "; ".join(describe(e) for e in new_edits))
+        export = folder / "tip"
+        # the proposal's own models are generated again: left in the export, a renamed/re-grained mart's old
+        # files (and the tests on them) would sit beside the new one in the sandbox build
+        person = _person_paths(chain)
+        own_models = {p for c in chain if git_local.is_own_message(str(c["message"])) for p in c["paths"]
+                      if str(p).startswith(f"{prefix}models/") and str(p).endswith(".sql") and p not in person}
+        own_stems = {Path(p).stem for p in own_models}
+        for path, content in tip_files.items():
+            if path in own_models or (path.startswith(f"{prefix}models/") and path.endswith(".yml")
+                                      and Path(path).stem in own_stems and path not in person):
+                continue  # the model and its per-model yml
+            if own_stems and path.startswith(f"{prefix}models/") and path.endswith(".yml"):
+                content = without_models(content.decode(), own_stems).encode()
+            dest = export / path
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(content)
+        project_copy = export / prefix if prefix else export
+        revising = RevisingBrain(inner, state.request, [*state.edits, *new_edits])
+        captured: dict[str, Any] = {}
+
+        def capture(proposal: Proposal, files: dict[str, str]) -> None:
+            captured["proposal"], captured["files"] = proposal, dict(files)
+
+        try:
+            proposal = flow.propose(state.request, project=project_copy,
+                                    warehouse=wh, publish="none", brain=revising, progress=progress,
+                                    on_validated=capture)
+        except DataengCrewError as exc:
+            why = f"cannot do this offline: the revised proposal failed its checks — {str(exc).splitlines()[0][:300]}"
+            _finish(revision, new, {f.id: ([], [*parsed[f.id][1], why] if parsed[f.id][0] else parsed[f.id][1])
+                                    for f in new}, None, gh_repo, progress)
+            raise
+        refused = revising.result.refused
+        offset = len(state.edits)
+        applied = [e for i, e in enumerate(new_edits) if offset + i not in refused]
+        kept_old = [e for i, e in enumerate(state.edits) if i not in refused]
+        for i, edit in enumerate(state.edits):
+            if i in refused:
+                progress(f"an earlier change no longer applies and is dropped: {describe(edit)} — {refused[i]}")
+        for i, edit in enumerate(new_edits):
+            if offset + i in refused:
+                parsed[edit.feedback_id][1].append(refused[offset + i])
+        if applied:
+            files = captured["files"]
+            proposal = captured["proposal"]
+            build = proposal.checks.build
+            if build is not None:
+                passed = sum(n.status in {"pass", "success"} for n in build.nodes)
+                revision.build_summary = f"dbt build: {passed}/{len(build.nodes)} nodes passed"
+            proposal.request = revising.effective or state.request
+            state.edits = [*kept_old, *applied]
+            state.rounds += 1
+            state.handled = sorted({*state.handled, *(f.id for f in new)})
+            md_path = state_path.removesuffix(STATE_SUFFIX) + ".md"
+            writes = {prefix + rel: content for rel, content in files.items()}
+            writes = {p: c for p, c in writes.items() if tip_files.get(p) != c.encode()}
+            own_paths = {str(p) for c in chain if git_local.is_own_message(str(c["message"])) for p in c["paths"]}
+            produced = {prefix + rel for rel in files} | {md_path, state_path}
+            deletions = sorted(p for p in own_paths if p in tip_files and p not in produced
+                               and not p.startswith(f"{prefix}proposals/"))
+            gone = {Path(p).stem for p in deletions if p.endswith(".sql") and p.startswith(f"{prefix}models/")}
+            for path, content in sorted(files.items()):  # the yml entries of a model the revision removed go too
+                if gone and path.startswith("models/") and path.endswith(".yml"):
+                    pruned = without_models(content, gone)
+                    if pruned != content:
+                        writes[prefix + path] = pruned
+            person = _person_paths(chain)
+            conflicts = sorted(p for p in {*writes, *deletions, md_path, state_path} if p in person)
+            if conflicts:
+                why = ("cannot do this offline: a person changed " + ", ".join(f"{p} ({person[p]})" for p in conflicts)
+                       + " after the proposal; the revision would overwrite it — revise those files by hand")
+                _finish(revision, new, {f.id: ([], [*parsed[f.id][1], why]) for f in new}, None, gh_repo, progress)
+                revision.status = "nothing_applied"
+                return
+            progress("data diff against the base build")
+            revision.diff_base = branch.diff_base or revision.base
+            removed = [p for p in deletions if Path(p).stem in gone and p.endswith(".sql")]
+            diffs, base_db = data_diffs(ws, wh, branch, revision.diff_base or branch.tip, prefix, proposal, files,
+                                        folder, progress, removed)
+            revision.diffs, revision.head_warehouse = diffs, proposal.warehouse
+            revision.base_warehouse = str(base_db) if base_db else None
+            proposal.branch, proposal.status = branch.branch, "published"
+            proposal.data_diffs = diffs
+            body = render_pr_body(proposal) + "\n" + review_section(state, [])
+            writes[md_path] = body
+            writes[state_path] = state.model_dump_json(indent=2) + "\n"
+            message = (f"dataeng-crew: {proposal.request} (revision {state.rounds})\n\n"
+                       + "\n".join(f"- {describe(e)}" for e in applied)
+                       + f"\n\nFollow-up on {branch.tip[:10]}; validated by sqlglot and dbt build on a sandbox copy."
+                       + f"\n\n{git_local.TRAILER}: {state.proposal_id}\nDataeng-Crew-Revision: {state.rounds}")
+            progress(f"commit on top of {branch.branch} ({branch.tip[:10]})")
+            commit = branch.commit(writes, deletions, message)
+            revision.commit = commit
+            revision.files, revision.deleted = sorted(writes), deletions
+            revision.round, revision.status, revision.request = state.rounds, "revised", proposal.request
+            (folder / "PR.md").write_text(body)
+            if gh_repo is not None:
+                revision.remote_commit = commit
+                with branch.errors("refreshing the pull request body"):
+                    gh_repo.get_pull(revision.pr_number).edit(title=f"dataeng-crew: {proposal.request}",
+                                                              body=github_pr.fit_body(body, "_(cut to fit GitHub)_"))
+    by_feedback = {f.id: ([e for e in applied if e.feedback_id == f.id], parsed[f.id][1]) for f in new}
+    _finish(revision, new, by_feedback, commit, gh_repo, progress)
+    if not commit:
+        revision.status = "nothing_applied"
+
+
+def _finish(revision: Revision, new: list[Feedback], by_feedback: dict[str, tuple[list[ChangeRequest], list[str]]],
+            commit: str | None, gh_repo: Any, progress: Progress) -> None:
+    """Outcomes and replies (posted on GitHub when there is a PR)."""
+    revision.outcomes = []
+    for f in new:
+        changes, refusals = by_feedback[f.id]
+        status = "applied" if changes and commit else "refused" if refusals else "ignored"
+        text = reply_text(changes, refusals, commit)
+        revision.outcomes.append(FeedbackOutcome(feedback_id=f.id, status=status, reply=text, changes=changes))
+        progress(f"reply to {f.id}: {text[:200]}")
+        if gh_repo is not None and revision.pr_number is not None:
+            from dataeng_crew.tools import github_review
+
+            try:
+                github_review.reply(gh_repo, revision.pr_number, f, text)
+            except Exception as exc:  # noqa: BLE001 - a reply that fails must not undo the commit
+                progress(f"could not reply to {f.id}: {type(exc).__name__}")
