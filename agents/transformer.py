@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataeng_crew.agents.modeler import source_name, staging_model_name
 from dataeng_crew.agents.planner import GRAIN_ADJECTIVE
-from dataeng_crew.agents.semantics import base_type, entity_name, needs_normalising, quote_if_needed, singular, staged_name
+from dataeng_crew.agents.semantics import (base_type, entity_name, line_value_sql, needs_normalising, quote_if_needed,
+                                          singular, staged_name)
 from dataeng_crew.agents.roles import RoleContext, explain, register_role
 from dataeng_crew.contracts import ColumnSpec, Grain, ModelSpec, Plan, TableProfile, WarehouseProfile
 from dataeng_crew.errors import RequestError
@@ -118,8 +119,9 @@ def line_shares(plan: Plan, profile: WarehouseProfile, role: dict, dim: dict[str
     """CTEs splitting each order's line value by a breakdown below the order, with each value's share."""
     line_order = role["line_order"][1]
     price = role["line_price"][1]
-    value = f"order_lines.{role['line_quantity'][1]} * order_lines.{price}" if role["line_quantity"] \
-        else f"order_lines.{price}"
+    rate = role.get("line_discount_rate")
+    value = line_value_sql(f"order_lines.{role['line_quantity'][1]}" if role["line_quantity"] else None,
+                           f"order_lines.{price}", f"order_lines.{rate[1]}" if rate else None)
     source = (f"dimension_source.{quote_if_needed(dim['column'])}" if dim.get("model")
               else f"order_lines.{quote_if_needed(dim['column'])}")
     join = (f"\n    left join dimension_source\n        on order_lines.{quote_if_needed(dim['fk'])} = "
@@ -161,8 +163,8 @@ def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
         return transform_entity(plan, profile)
     role = {r: _staged(plan, profile, r) for r in (
         "orders", "order_time", "customer", "test_flag", "cancelled", "discount", "order_amount",
-        "lines", "line_order", "line_quantity", "line_price", "refunds", "refund_order", "refund_amount",
-        "refund_time")}
+        "lines", "line_order", "line_quantity", "line_price", "line_discount_rate", "refunds", "refund_order",
+        "refund_amount", "refund_time")}
     if role["orders"] is None or role["order_time"] is None:
         raise RequestError("a sales mart needs an order table with an event time")
     orders_table = profile.table(plan.roles["orders"])
@@ -223,7 +225,8 @@ def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
     elif role["lines"]:
         line_order = role["line_order"][1]  # type: ignore[index]
         price = role["line_price"][1]  # type: ignore[index]
-        line_value = f"{role['line_quantity'][1]} * {price}" if role["line_quantity"] else price
+        line_value = line_value_sql(role["line_quantity"][1] if role["line_quantity"] else None, price,
+                                    role["line_discount_rate"][1] if role["line_discount_rate"] else None)
         ctes.append(
             "order_gross as (\n\n"
             "    select\n"
@@ -368,6 +371,9 @@ def transform_event(plan: Plan, profile: WarehouseProfile) -> ModelSpec:
     grain = plan.grain
     model, _ = _staged(plan, profile, "fact")  # type: ignore[misc]
     when = _staged(plan, profile, "event_time")[1]  # type: ignore[index]
+    if plan.roles.get("event_month") and plan.roles.get("event_day"):  # dated by calendar parts
+        parts = [quote_if_needed(_staged(plan, profile, r)[1]) for r in ("event_time", "event_month", "event_day")]  # type: ignore[index]
+        when = f"make_date({', '.join(parts)})"
     measures = [_staged(plan, profile, r)[1] for r in sorted(r for r in plan.roles if r.startswith("measure_"))]  # type: ignore[index]
     period = f"{grain.value}_start_date" if grain is not Grain.day else "event_date"
     count = f"{plan.subject}_count"
