@@ -61,6 +61,8 @@ STAGING_WORDS = {"staging", "stage", "sources", "source", "raw", "all", "tables"
 PATTERNS = (
     "<daily|weekly|monthly|quarterly|yearly> <sales|revenue|orders> [mart] — from the order fact",
     "<grain> <signups|refunds|payments> — row counts and money per period of an event table",
+    "<grain> <fact> — any table with an event time named by the request (flights, invoices, bookings…): row "
+    "counts and sums by meaning (money, quantity, duration, distance) per period",
     "<grain> <subject> by <column> — breakdown by a column of the fact, a table it references, or its line "
     "items / payments (allocated by value share)",
     "<grain> <subject> for <column> <value> — filter on a column of the fact",
@@ -75,8 +77,16 @@ REFUSED = (
 )
 
 
-def capabilities(profile: WarehouseProfile) -> list[str]:
-    """Requests this brain can build on ``profile``, as example request strings."""
+def _words(col: ColumnProfile, table: TableProfile) -> str:
+    """A column as an analyst would type it: without the table's prefix, words spaced."""
+    return bare_name(col.name, column_prefix([c.name for c in table.columns])).replace("_", " ")
+
+
+def capabilities(profile: WarehouseProfile, validate: bool = True) -> list[str]:
+    """Requests this brain can build on ``profile``, as example request strings (each one plans when validated)."""
+    from dataeng_crew.agents.catalog import build_catalog
+
+    catalog = build_catalog(profile)
     binding = bind_sales(profile)
     marts = [f"{adj}_sales mart" for adj in GRAIN_ADJECTIVE.values()] if binding else []
     marts += [f"daily {word}" for word in ("signups", "refunds", "payments")
@@ -84,25 +94,50 @@ def capabilities(profile: WarehouseProfile) -> list[str]:
     if binding is not None:
         dims = dimension_candidates([binding.orders, *_parents(binding.orders, profile)])
         if dims:
-            marts.append(f"monthly sales by {staged_name(dims[0][1], dims[0][0]).replace('_', ' ')}")
-        own = dimension_candidates([binding.orders])
-        if own and own[0][1].top_values:
-            marts.append(f"weekly orders for {snake_case(own[0][1].name).replace('_', ' ')} "
+            marts.append(f"monthly sales by {_words(dims[0][1], dims[0][0])}")
+        own = [(t, c) for t, c in dimension_candidates([binding.orders]) if len(c.top_values) > 1]
+        if own:
+            marts.append(f"weekly orders for {_words(own[0][1], own[0][0])} "
                          f"{sorted(own[0][1].top_values)[0].strip().lower()}")
-    referenced = {fk.ref_table for fk in profile.foreign_keys}
-    marts += [f"{plural(entity_name(t.name))} mart" for t in profile.tables if t.name in referenced and primary_key(t)]
+    prefix = shared_table_prefix(profile)
+    for fact in catalog.facts:
+        table = profile.table(fact.table)
+        if table is None or (binding is not None and fact.table == binding.orders.name):
+            continue
+        subject = plural(entity_name(table.name).removeprefix(prefix).split("_")[-1])
+        marts.append(f"daily {subject}")
+        own = [(t, c) for t, c in dimension_candidates([table]) if 1 < len(c.top_values)]
+        if own:
+            t, c = own[0]
+            marts.append(f"monthly {subject} by {_words(c, t)}")
+            marts.append(f"weekly {subject} for {_words(c, t)} {sorted(c.top_values)[0].strip()}")
+    marts += [f"{plural(entity_name(e.table).removeprefix(prefix))} mart" for e in catalog.entities]
+    marts = list(dict.fromkeys(marts))
+    if validate:
+        marts = [m for m in marts if _plans(m, profile)]
     return marts + ["staging models"]
 
 
+def _plans(request: str, profile: WarehouseProfile) -> bool:
+    try:
+        plan(request, profile)
+    except RequestError:
+        return False
+    return True
+
+
 def _refuse(request: str, profile: WarehouseProfile, why: str) -> RequestError:
+    from dataeng_crew.agents.catalog import build_catalog, describe
+
     tables = ", ".join(sorted(t.name for t in profile.tables)) or "none"
-    options = capabilities(profile)
+    options = capabilities(profile, validate=False)
     can = "It can build: " + "; ".join(f'"{o}"' for o in options)
-    if len(options) == 1:
-        can += (". No order-like fact (a table named *orders with a key, an event time and an amount or line "
-                "items) was found, so no sales mart can be built from this warehouse yet.")
+    if bind_sales(profile) is None:
+        can += (". No sale-like fact (a table with a key, an event time and a money amount or line items) was "
+                "found, so no sales mart can be built from this warehouse")
     patterns = "Request patterns: " + "; ".join(p.split(" — ")[0] for p in PATTERNS)
-    return RequestError(f"cannot plan {request!r}: {why}\nTables found: {tables}\n{can}\n{patterns}")
+    return RequestError(f"cannot plan {request!r}: {why}\nTables found: {tables}\n{describe(build_catalog(profile))}\n"
+                        f"{can}\n{patterns}")
 
 
 def _table_words(profile: WarehouseProfile) -> set[str]:
