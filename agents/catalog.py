@@ -25,7 +25,7 @@ from dataeng_crew.agents.semantics import (
     sale_likeness,
     singular,
 )
-from dataeng_crew.contracts import CatalogEntity, CatalogFact, CatalogMeasure, SemanticCatalog, TableProfile, WarehouseProfile
+from dataeng_crew.contracts import ForeignKey, CatalogEntity, CatalogFact, CatalogMeasure, SemanticCatalog, TableProfile, WarehouseProfile
 from dataeng_crew.tools.warehouse import primary_key
 
 MAX_HOPS = 3
@@ -45,6 +45,23 @@ def reachable(table: TableProfile, profile: WarehouseProfile, hops: int = MAX_HO
                     nxt.append(parent)
         frontier = nxt
     return [(profile.table(n), d) for n, d in seen.items() if d > 0]  # type: ignore[misc]
+
+
+def fk_path(fact: TableProfile, table: TableProfile, profile: WarehouseProfile, max_hops: int = 3) -> list[ForeignKey]:
+    """The shortest chain of foreign keys from ``fact`` to ``table`` (child → parent), or ``[]``."""
+    frontier: list[tuple[str, list]] = [(fact.name, [])]
+    seen = {fact.name}
+    for _ in range(max_hops):
+        nxt = []
+        for name, path in frontier:
+            for fk in profile.foreign_keys:
+                if fk.table == name and fk.ref_table not in seen:
+                    if fk.ref_table == table.name:
+                        return path + [fk]
+                    seen.add(fk.ref_table)
+                    nxt.append((fk.ref_table, path + [fk]))
+        frontier = nxt
+    return []
 
 
 def _measures(table: TableProfile) -> list[CatalogMeasure]:

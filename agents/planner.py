@@ -456,7 +456,20 @@ def dimension_candidates(tables: list[TableProfile]) -> list[tuple[TableProfile,
     """Columns a mart can be broken down by: low-cardinality text (statuses, types, methods, countries)."""
     return [(t, c) for t in tables for c in t.columns
             if base_type(c.data_type) in {"VARCHAR", "BOOLEAN"} and c.top_values and not is_temporal(c)
-            and not re.search(PERSONAL, snake_case(c.name)) and not re.fullmatch(EXCLUDE_FLAG, snake_case(c.name))]
+            and not _personal(c, t) and not re.fullmatch(EXCLUDE_FLAG, snake_case(c.name))]
+
+
+CONTACT = r"(^|_)(email|e_mail|phone|address\d*|street|zip|postcode|birth\w*|ssn|iban|first_?name|last_?name)($|_)"
+
+
+def _personal(col: ColumnProfile, table: TableProfile) -> bool:
+    """Personal data: contact columns always; a plain ``name`` only in a table of people (it has contact columns)."""
+    name = snake_case(col.name)
+    if not re.search(PERSONAL, name):
+        return False
+    if re.search(CONTACT, name):
+        return True
+    return any(re.search(CONTACT, snake_case(c.name)) for c in table.columns)
 
 
 def _candidates_text(cands: list[tuple[TableProfile, ColumnProfile]]) -> str:
@@ -576,6 +589,13 @@ def apply_breakdown(p: Plan, dim: str | None, flt: str | None, fact: TableProfil
         name = re.sub(r"[^a-z0-9_]+", "_", name.lower()).strip("_")
     return p.model_copy(update={"roles": roles, "filters": filters, "mart_name": name,
                                 "interpretations": interpretations, "alternatives": alternatives})
+
+
+def reachable(table: TableProfile, profile: WarehouseProfile) -> list[tuple[TableProfile, int]]:
+    """Tables up to 3 foreign-key hops from ``table``, nearest first (the catalog's dimensions)."""
+    from dataeng_crew.agents.catalog import reachable as catalog_reachable
+
+    return catalog_reachable(table, profile)
 
 
 def _parents(table: TableProfile, profile: WarehouseProfile) -> list[TableProfile]:
@@ -735,10 +755,21 @@ def _with_breakdown(p: Plan, dim: str | None, flt: str | None, text: str, profil
         return p
     fact = profile.table(p.roles.get("orders") or p.roles["fact"])
     assert fact is not None
-    parents = _parents(fact, profile) if p.kind == "time_grain" else []
+    parents = [t for t, _ in reachable(fact, profile)] if p.kind == "time_grain" else []
     out = apply_breakdown(p, dim, flt, fact, parents, text, profile)
     tables = list(out.source_tables)
     dim_table = out.roles.get("dimension", "").partition(".")[0]
+    target = profile.table(dim_table) if dim_table else None
+    if target is not None and target is not fact and out.roles.get("dimension_level") != "line":
+        from dataeng_crew.agents.catalog import fk_path
+
+        path = fk_path(fact, target, profile)
+        for fk in path:  # every table on the way is staged and joined
+            if fk.ref_table not in tables:
+                tables.append(fk.ref_table)
+        if len(path) > 1:
+            out = out.model_copy(update={"interpretations": out.interpretations + [
+                "Joined over " + " → ".join(f"{fk.table}.{fk.column}" for fk in path) + f" → {target.name}."]})
     if dim_table and dim_table not in tables:
         tables.append(dim_table)
     return out.model_copy(update={"source_tables": tables})

@@ -13,6 +13,7 @@ from dataeng_crew.agents.semantics import (base_type, entity_name, line_value_sq
 from dataeng_crew.agents.roles import RoleContext, explain, register_role
 from dataeng_crew.contracts import ColumnSpec, Grain, ModelSpec, Plan, TableProfile, WarehouseProfile
 from dataeng_crew.errors import RequestError
+from dataeng_crew.agents.catalog import fk_path
 from dataeng_crew.tools.warehouse import primary_key
 
 
@@ -87,16 +88,32 @@ def dimension(plan: Plan, profile: WarehouseProfile, fact: TableProfile) -> dict
     dtype = "BOOLEAN" if base_type(col.data_type) == "BOOLEAN" else "VARCHAR"
     if table.name == fact.name:
         return {"name": name, "column": name, "type": dtype}
-    fk = next((f for f in profile.foreign_keys if f.table == fact.name and f.ref_table == table.name), None)
-    if fk is None:
+    path = fk_path(fact, table, profile)
+    if not path:
         raise RequestError(f"{binding} is not reachable from {fact.name}")
     parent = singular(entity_name(table.name))
     out = name if name.startswith(parent + "_") else f"{parent}_{name}"
-    pk = table.column(primary_key(table) or "")
-    return {"name": out, "column": name, "type": dtype,
-            "model": staging_model_name(source_name(table.schema_name, profile.database), table.name),
-            "fk": staged_name(fact.column(fk.column), fact),  # type: ignore[arg-type]
-            "pk": staged_name(pk, table) if pk else fk.ref_column}
+    hops = []
+    for fk in path:
+        child, ref = profile.table(fk.table), profile.table(fk.ref_table)
+        assert child is not None and ref is not None
+        pk = ref.column(fk.ref_column)
+        hops.append({"model": staging_model_name(source_name(ref.schema_name, profile.database), ref.name),
+                     "fk": staged_name(child.column(fk.column), child),  # type: ignore[arg-type]
+                     "pk": staged_name(pk, ref) if pk else fk.ref_column})
+    last = hops[-1]
+    return {"name": out, "column": name, "type": dtype, "model": last["model"], "fk": hops[0]["fk"],
+            "pk": last["pk"], "hops": hops}  # type: ignore[dict-item]
+
+
+def _hop_joins(hops: list, dim: dict) -> str:
+    """Left joins from the order over each foreign key to the breakdown's table."""
+    if len(hops) <= 1:
+        return (f"\n    left join dimension_source\n        on orders_source.{quote_if_needed(dim['fk'])} = "
+                f"dimension_source.{quote_if_needed(dim['pk'])}")
+    aliases = ["orders_source"] + [f"hop_{n}_source" for n in range(1, len(hops))] + ["dimension_source"]
+    return "".join(f"\n    left join {aliases[n + 1]}\n        on {aliases[n]}.{quote_if_needed(hop['fk'])} = "
+                   f"{aliases[n + 1]}.{quote_if_needed(hop['pk'])}" for n, hop in enumerate(hops))
 
 
 def staged_role(plan: Plan, profile: WarehouseProfile, role: str) -> tuple[str, str] | None:
@@ -180,6 +197,9 @@ def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
     dim = dimension(plan, profile, lines_table or orders_table)
     parent_join = bool(dim and dim.get("model")) and not line_level
     imports = [("orders_source" if parent_join else "orders", role["orders"][0])]
+    hops = list(dim.get("hops") or []) if dim and parent_join else []  # type: ignore[arg-type]
+    for n, hop in enumerate(hops[:-1], start=1):  # tables between the order and the breakdown's table
+        imports.append((f"hop_{n}_source", hop["model"]))
     if dim and dim.get("model"):
         imports.append(("dimension_source", dim["model"]))
     if role["lines"]:
@@ -192,8 +212,7 @@ def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
         ctes.append(
             "orders as (\n\n    select\n        orders_source.*,\n"
             f"        dimension_source.{quote_if_needed(dim['column'])} as {dim['name']}\n\n"
-            "    from orders_source\n    left join dimension_source\n"
-            f"        on orders_source.{quote_if_needed(dim['fk'])} = dimension_source.{quote_if_needed(dim['pk'])}\n\n)")
+            "    from orders_source" + _hop_joins(hops, dim) + "\n\n)")
     dim_cte = "order_shares" if line_level else "valid_orders"
     d = f",\n        {dim_cte}.{dim['name']}" if dim else ""
     dgroup = f", {dim_cte}.{dim['name']}" if dim else ""
