@@ -59,7 +59,8 @@ STAGING_WORDS = {"staging", "stage", "sources", "source", "raw", "all", "tables"
 
 
 PATTERNS = (
-    "<daily|weekly|monthly|quarterly|yearly> <sales|revenue|orders> [mart] — from the order fact",
+    "<daily|weekly|monthly|quarterly|yearly> <sales|revenue|orders> [mart] — from the most sale-like fact (money "
+    "from line items or its own amount)",
     "<grain> <signups|refunds|payments> — row counts and money per period of an event table",
     "<grain> <fact> — any table with an event time named by the request (flights, invoices, bookings…): row "
     "counts and sums by meaning (money, quantity, duration, distance) per period",
@@ -70,7 +71,7 @@ PATTERNS = (
     "staging models | stage <table>",
 )
 REFUSED = (
-    "breakdowns of event marts by columns of other tables; breakdowns below the order for entity marts",
+    "breakdowns below the order for entity marts; breakdowns more than 3 foreign-key hops away",
     "several grains, several subjects or several breakdowns in one request",
     "filters with operators other than equality, date ranges, top-N, ratios and custom formulas",
     "marts over tables without a primary key or an event time",
@@ -185,12 +186,18 @@ def fact_subject(words: list[str], profile: WarehouseProfile) -> tuple | None:
         return None
     phrase = "_".join(words)
     for word in (phrase, *FACT_SYNONYMS.get(phrase, ())):
-        for t in sorted(profile.tables, key=lambda t: -t.row_count):
-            names = {entity_name(t.name), entity_name(t.name).split("_")[-1]}
-            if any(plural(singular(word)) == plural(singular(n)) for n in names):
-                event = (plural(phrase), re.escape(entity_name(t.name)), ())
-                if event_tables(event, profile):
-                    return event
+        def same(name: str) -> bool:
+            return plural(singular(word)) == plural(singular(name))
+
+        timed = [t for t in sorted(profile.tables, key=lambda t: -t.row_count)
+                 if event_tables((word, re.escape(entity_name(t.name)), ()), profile)]
+        full = [t for t in timed if same(entity_name(t.name))]
+        matches = full or [t for t in timed if same(entity_name(t.name).split("_")[-1])]
+        if len(matches) > 1:  # two facts answer to the same word: ask which
+            raise _refuse(" ".join(words), profile, f"'{' '.join(words)}' is ambiguous: several facts have an event "
+                          f"time and that name ({', '.join(t.name for t in matches)}); name the table")
+        if matches:
+            return (plural(phrase), re.escape(entity_name(matches[0].name)), ())
     return None
 
 
@@ -500,6 +507,18 @@ def resolve_column(phrase: str, tables: list[TableProfile], text: str, profile: 
                                              for f in forms for h in have)
         return all(hit(w) for w in key.split("_"))
 
+    if len({t.name for t, _ in exact}) > 1:  # the same column name on several tables equally near: ask
+        from dataeng_crew.agents.catalog import reachable as hops
+
+        distance = {t.name: d for t, d in hops(tables[0], profile)} | {tables[0].name: 0}
+        nearest = min(distance.get(t.name, 1) for t, _ in exact)
+        tied = [(t, c) for t, c in exact if distance.get(t.name, 1) == nearest]
+        if len({t.name for t, _ in tied}) > 1:
+            options = "; ".join(f"'{_phrase_key(singular(entity_name(t.name).split('_')[-1]))} {phrase}' "
+                                f"({t.name}.{c.name})" for t, c in tied)
+            raise _refuse(text, profile, f"{what} {phrase!r} is ambiguous: it names columns of several tables "
+                          f"equally near the fact. Say which: {options}")
+        exact = tied + [tc for tc in exact if tc not in tied]
     loose = [(t, c) for t, c in cands if (t, c) not in exact and words_match(t, c)]
     # a phrase that names a table (not a column of it) means that table's name/title column
     loose.sort(key=lambda tc: not re.search(r"(^|_)(name|title|label|description)$", bare(*tc)))
@@ -755,7 +774,7 @@ def _with_breakdown(p: Plan, dim: str | None, flt: str | None, text: str, profil
         return p
     fact = profile.table(p.roles.get("orders") or p.roles["fact"])
     assert fact is not None
-    parents = [t for t, _ in reachable(fact, profile)] if p.kind == "time_grain" else []
+    parents = [t for t, _ in reachable(fact, profile)]
     out = apply_breakdown(p, dim, flt, fact, parents, text, profile)
     tables = list(out.source_tables)
     dim_table = out.roles.get("dimension", "").partition(".")[0]

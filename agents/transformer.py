@@ -106,12 +106,12 @@ def dimension(plan: Plan, profile: WarehouseProfile, fact: TableProfile) -> dict
             "pk": last["pk"], "hops": hops}  # type: ignore[dict-item]
 
 
-def _hop_joins(hops: list, dim: dict) -> str:
-    """Left joins from the order over each foreign key to the breakdown's table."""
+def _hop_joins(hops: list, dim: dict, base: str = "orders_source") -> str:
+    """Left joins from the fact (``base``) over each foreign key to the breakdown's table."""
     if len(hops) <= 1:
-        return (f"\n    left join dimension_source\n        on orders_source.{quote_if_needed(dim['fk'])} = "
+        return (f"\n    left join dimension_source\n        on {base}.{quote_if_needed(dim['fk'])} = "
                 f"dimension_source.{quote_if_needed(dim['pk'])}")
-    aliases = ["orders_source"] + [f"hop_{n}_source" for n in range(1, len(hops))] + ["dimension_source"]
+    aliases = [base] + [f"hop_{n}_source" for n in range(1, len(hops))] + ["dimension_source"]
     return "".join(f"\n    left join {aliases[n + 1]}\n        on {aliases[n]}.{quote_if_needed(hop['fk'])} = "
                    f"{aliases[n + 1]}.{quote_if_needed(hop['pk'])}" for n, hop in enumerate(hops))
 
@@ -413,8 +413,17 @@ def transform_event(plan: Plan, profile: WarehouseProfile) -> ModelSpec:
     sums = "".join(f",\n        sum({m}) as {m}" for m in measures)
     config = (f"{{{{ config(materialized='incremental', unique_key='{period}', "
               "on_schema_change='fail') }}\n\n" if lookback else "")
-    ctes = [
-        f"events as (\n\n    select * from {{{{ ref('{model}') }}}}\n\n)",
+    ctes = [f"events as (\n\n    select * from {{{{ ref('{model}') }}}}\n\n)"]
+    if dim and dim.get("model"):  # the breakdown lives on a table the fact references: join it up front
+        hops = list(dim.get("hops") or [])  # type: ignore[arg-type]
+        ctes = [f"events_source as (\n\n    select * from {{{{ ref('{model}') }}}}\n\n)"]
+        ctes += [f"hop_{n}_source as (\n\n    select * from {{{{ ref('{hop['model']}') }}}}\n\n)"
+                 for n, hop in enumerate(hops[:-1], start=1)]
+        ctes.append(f"dimension_source as (\n\n    select * from {{{{ ref('{dim['model']}') }}}}\n\n)")
+        ctes.append("events as (\n\n    select\n        events_source.*,\n"
+                    f"        dimension_source.{quote_if_needed(dim['column'])} as {dim['name']}\n\n"
+                    "    from events_source" + _hop_joins(hops, dim, "events_source") + "\n\n)")
+    ctes += [
         "counted as (\n\n    select\n"
         f"        {_period(when, grain)} as {period}{d},\n"
         f"        count(*) as {count}{sums}\n\n"

@@ -138,3 +138,17 @@ def test_every_word_is_used_or_named_back(prefixed, request_text):
 def test_unicode_words():
     assert request_words("für österreich") == ["für", "österreich"]
     assert request_words("仅限中国") == ["仅限中国"]
+
+
+def test_event_breakdown_through_a_parent(coded):
+    p = plan("monthly flights by airline", coded)
+    assert p.roles["dimension"] == "airlines.name" and "airlines" in p.source_tables
+
+
+def test_same_column_on_two_equally_near_tables_is_ambiguous(coded):
+    with pytest.raises(RequestError, match="ambiguous") as exc:
+        plan("monthly flights by name", coded.model_copy(update={"tables": [
+            t if t.name != "airports" else t.model_copy(update={"columns": [
+                c if c.name != "name" else c.model_copy(update={"top_values": ["Kennedy", "LaGuardia", "Newark", "Logan"]})
+                for c in t.columns]}) for t in coded.tables]}))
+    assert "airlines.name" in str(exc.value) and "airports.name" in str(exc.value)
