@@ -162,7 +162,8 @@ def staging_plan(text: str, words: list[str], profile: WarehouseProfile) -> Plan
 def event_tables(event: tuple, profile: WarehouseProfile) -> list[tuple]:
     """``(table, event-time column)`` of every table that records ``event``."""
     _subject, table_rx, preferred = event
-    candidates = [t for t in profile.tables if re.fullmatch(table_rx, entity_name(t.name))]
+    candidates = [t for t in profile.tables if re.fullmatch(table_rx, entity_name(t.name))
+                  or re.fullmatch(table_rx, entity_name(t.name).split("_")[-1])]  # app_users, chinook_invoice
     timed = [(t, next((t.column(p) for p in preferred if t.column(p) is not None), None) or event_time(t))
              for t in candidates]
     timed = [(t, parts[0]) if (parts := date_parts(t)) and (c is None or c.name not in preferred) else (t, c)

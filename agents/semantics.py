@@ -83,11 +83,21 @@ def is_load_timestamp(col: ColumnProfile) -> bool:
     return col.name.lower() in LOAD_TIMESTAMP_NAMES
 
 
+TEXT_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
+
+
+def is_text_number(col: ColumnProfile) -> bool:
+    """Text whose every seen value is a plain decimal number (``"1.98"``): staging can cast it."""
+    values = [v for v in (col.min_value, col.max_value, *col.sample_values, *col.top_values) if v is not None]
+    return base_type(col.data_type) == "VARCHAR" and bool(values) and all(TEXT_NUMBER.match(v.strip()) for v in values)
+
+
 def is_money(col: ColumnProfile) -> bool:
-    """Numeric column whose name says it holds money."""
+    """Numeric column — or text holding plain decimal numbers (money stored as text) — whose name says money."""
     name = snake_case(col.name)
     numeric = base_type(col.data_type) in INTEGER_TYPES | {"DECIMAL", "DOUBLE", "FLOAT", "REAL", "NUMERIC"}
-    return numeric and any(word in name.split("_") or name.endswith(word) for word in MONEY_WORDS) \
+    text = is_text_number(col) and not name.endswith(("_cents", "_minor"))  # text cents: not guessed
+    return (numeric or text) and any(word in name.split("_") or name.endswith(word) for word in MONEY_WORDS) \
         and not name.endswith("_id")
 
 
@@ -158,6 +168,7 @@ def find_column(table: TableProfile, *patterns: str, money: bool | None = None) 
     for pattern in patterns:
         for c in table.columns:
             names = {snake_case(c.name), bare_name(c.name, prefix)}
+            names |= {n.removesuffix(suffix) for n in names for suffix in ("_cents", "_minor") if n.endswith(suffix)}
             if any(re.fullmatch(pattern, n) for n in names) and (money is None or is_money(c) == money):
                 return c
     return None
@@ -351,7 +362,8 @@ def _bind_fact(orders: TableProfile, profile: WarehouseProfile) -> SalesBinding 
             refunds, refund_order, refund_amount, refund_time = child, fk_col, amount, when
             break
     order_amount = find_column(orders, r"subtotal(_price)?", r"gross(_amount)?", r"total_?price", r"total(_amount)?",
-                               r"amount", r"order_total", r"grand_total", money=True)
+                               r"amount", r"order_total", r"grand_total", r"amount_(due|paid|total|charged)",
+                               money=True)
     if lines is None and order_amount is None:
         return None
     if lines is not None and line_quantity is None and not line_amount and order_amount is not None:

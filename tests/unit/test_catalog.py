@@ -152,3 +152,26 @@ def test_same_column_on_two_equally_near_tables_is_ambiguous(coded):
                 c if c.name != "name" else c.model_copy(update={"top_values": ["Kennedy", "LaGuardia", "Newark", "Logan"]})
                 for c in t.columns]}) for t in coded.tables]}))
     assert "airlines.name" in str(exc.value) and "airports.name" in str(exc.value)
+
+
+@pytest.fixture(scope="module")
+def billing(tmp_path_factory):
+    """SaaS-billing style: CamelCase tables and ids, a text signup time, cents in a spaced name, money as text."""
+    path = tmp_path_factory.mktemp("billing") / "w.duckdb"
+    return profile_warehouse(_warehouse(path, [
+        'create table raw."AppUsers" as select i as "UserId", strftime(timestamp \'2024-01-01\' + interval (i * 7) hour, '
+        '\'%Y-%m-%d %H:%M:%S\') as "SignupTS" from range(1, 200) t(i)',
+        'create table raw."Invoices" as select i as "InvoiceId", 1 + i % 150 as "UserId", '
+        'cast((i * 37) % 5000 as integer) as "Amount Due (cents)", strftime(timestamp \'2024-01-01\' + '
+        'interval (i * 5) hour, \'%Y-%m-%dT%H:%M:%SZ\') as "IssuedAt", cast(round(i * 1.5, 2) as varchar) as tax_amount '
+        'from range(1, 600) t(i)',
+    ]))
+
+
+def test_saas_billing_schema(billing):
+    assert [(f.table, f.column, f.ref_table) for f in billing.foreign_keys] == [("Invoices", "UserId", "AppUsers")]
+    assert plan("daily signups", billing).roles["event_time"] == "AppUsers.SignupTS"
+    revenue = plan("monthly revenue", billing)
+    assert revenue.roles["orders"] == "Invoices" and revenue.roles["order_amount"] == "Invoices.Amount Due (cents)"
+    invoices = plan("weekly invoices", billing)
+    assert "Invoices.tax_amount" in invoices.roles.values()  # money stored as text is a measure
