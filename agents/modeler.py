@@ -146,10 +146,18 @@ def staged_columns(table: TableProfile, profile: WarehouseProfile, source: str,
     return sorted(unique, key=lambda c: c.group)
 
 
+def source_table_name(table: str) -> str:
+    """The dbt source name of a raw table: itself when it is a plain identifier, else its snake_case form
+    (the real name is then declared as ``identifier:``), so ``source('shop', 'ord"ers')`` never happens."""
+    import re
+
+    return table if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", table) else (snake_case(table) or "raw_table")
+
+
 def _staging_sql(source: str, table: TableProfile, columns: list[StagedColumn]) -> str:
     key = primary_key(table)
     loaded = load_timestamp(table)
-    ctes = [f"source as (\n\n    select * from {{{{ source('{source}', '{table.name}') }}}}\n\n)"]
+    ctes = [f"source as (\n\n    select * from {{{{ source('{source}', '{source_table_name(table.name)}') }}}}\n\n)"]
     upstream = "source"
     if key and loaded:
         ctes.append(
@@ -196,7 +204,8 @@ def model_sources(plan: Plan, profile: WarehouseProfile) -> tuple[list[SourceSpe
         for table in sorted(tables, key=lambda t: t.name):
             loaded = load_timestamp(table)
             spec_tables.append(SourceTableSpec(
-                name=table.name,
+                name=source_table_name(table.name),
+                identifier=None if source_table_name(table.name) == table.name else table.name,
                 description=f"Raw {table.name} as loaded ({table.row_count:,} rows when profiled"
                             + (", re-synced rows included" if table.duplicate_key_rows else "") + ").",
                 loaded_at_field=loaded.name if loaded else None,

@@ -115,7 +115,7 @@ def validate_project(project: Path | None, warehouse: Path | None, models: list[
         The build result and one GX result per suite.
 
     Raises:
-        ConfigError: When ``state`` holds no ``manifest.json``.
+        ConfigError: When ``state`` holds no ``manifest.json``, or a named model does not exist.
     """
     from dataeng_crew.tools.expectations import validate_suites
 
@@ -133,6 +133,12 @@ def validate_project(project: Path | None, warehouse: Path | None, models: list[
     build = run_dbt(["build", *select], project_copy, profiles_dir, target_path=folder / "target",
                     log_path=folder / "logs")
     report = ValidationReport(build=build, models_checked=sum(n.resource_type == "model" for n in build.nodes))
+    if models and state is None and not build.error:  # a typo in CI must fail, not pass with nothing checked
+        names = {n.unique_id.split(".")[-1] for n in build.nodes if n.resource_type in {"model", "seed", "snapshot"}}
+        unknown = [m for m in models if m not in names]
+        if unknown:
+            raise ConfigError(f"validate: no model named {', '.join(unknown)} in {ws.project} (dbt selected nothing "
+                              "for it); check the spelling with `dbt ls --resource-type model`")
     if build.success:
         progress("Great Expectations")
         built = {n.unique_id.split(".")[-1] for n in build.nodes if n.resource_type == "model"}

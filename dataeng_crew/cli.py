@@ -32,12 +32,70 @@ def _fail(exc: DataengCrewError, as_json: bool, extra: dict | None = None) -> No
     if as_json:
         from dataeng_crew.flow import dumps
 
-        click.echo(dumps({**(extra or {}), "error": str(exc), "error_type": type(exc).__name__}))
-    _console().print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
+        click.echo(dumps({"status": "failed", **(extra or {}), "error": str(exc), "error_type": type(exc).__name__,
+                          "exit_code": exc.exit_code}))
+    from rich.markup import escape
+
+    _console().print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, soft_wrap=True)
     sys.exit(exc.exit_code)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _interrupted(exc: KeyboardInterrupt, as_json: bool, extra: dict | None = None) -> None:
+    from dataeng_crew.errors import Terminated
+
+    code = Terminated.exit_code if isinstance(exc, Terminated) else 130
+    message = (extra or {}).get("error") or ("terminated (SIGTERM)" if code == 143 else "interrupted by the user") \
+        + "; nothing was published, your project is unchanged"
+    if as_json:
+        import json
+
+        click.echo(json.dumps({"status": "interrupted", **(extra or {}), "error": message, "exit_code": code},
+                              indent=2, default=str))
+    _console().print(f"[yellow]{'terminated' if code == 143 else 'interrupted'}:[/] {message}", markup=True,
+                     highlight=False)
+    sys.exit(code)
+
+
+class _GuardedCommand(click.Command):
+    """Every command: SIGTERM behaves like Ctrl-C, and no exception reaches the user as a traceback."""
+
+    def invoke(self, ctx: click.Context):  # noqa: ANN201 - click's signature
+        from dataeng_crew.signals import sigterm_as_interrupt
+
+        as_json = bool(ctx.params.get("as_json"))
+        try:
+            with sigterm_as_interrupt():
+                return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
+            raise
+        except KeyboardInterrupt as exc:
+            _interrupted(exc, as_json, _proposal_fields(exc))
+        except DataengCrewError as exc:
+            _fail(exc, as_json, _proposal_fields(exc))
+        except OSError as exc:  # a read-only folder, a full disk: name the file
+            from dataeng_crew.errors import ConfigError
+
+            where = exc.filename or "a file"
+            _fail(ConfigError(f"cannot access {where}: {exc.strerror or exc}"), as_json, _proposal_fields(exc))
+        except Exception as exc:  # a bug: say so in one line, never a raw traceback
+            _fail(DataengCrewError(f"unexpected {type(exc).__name__}: {exc} (a bug in dataeng-crew; nothing was "
+                                   "published)"), as_json, _proposal_fields(exc))
+
+
+def _proposal_fields(exc: BaseException) -> dict:
+    proposal = getattr(exc, "proposal", None)
+    if proposal is None:
+        return {}
+    from dataeng_crew.flow import summary
+
+    return summary(proposal)
+
+
+class _Guarded(click.Group):
+    command_class = _GuardedCommand
+
+
+@click.group(cls=_Guarded, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="dataeng-crew")
 def main() -> None:
     """A crew of agents that turns an analytics request into a validated dbt change and a PR."""
@@ -103,15 +161,16 @@ def propose(request: str, project: Path | None, warehouse: Path | None, publish:
         proposal = flow.propose(request, project=project, warehouse=warehouse, publish=publish or ("github" if gh_repo or github_url else "auto"),  # type: ignore[arg-type]
                                 progress=progress, github=github, target_dialect=target_dialect,
                                 brain=brain, max_repair_rounds=max_repair_rounds)
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted: nothing was published, your project is unchanged[/]")
-        sys.exit(130)
+    except KeyboardInterrupt as exc:
+        _interrupted(exc, as_json, _proposal_fields(exc))
+        return
     except DataengCrewError as exc:
-        _fail(exc, as_json)
+        _fail(exc, as_json, _proposal_fields(exc))
         return
     except Exception as exc:  # a bug or an artifact no contract check caught: say so, never a raw traceback
         _fail(DataengCrewError(f"unexpected {type(exc).__name__}: {exc} (nothing was published; the proposal's "
-                               "report.json under .dataeng-crew/proposals/ has the details)"), as_json)
+                               "report.json under .dataeng-crew/proposals/ has the details)"), as_json,
+              _proposal_fields(exc))
         return
     data = flow.summary(proposal)
     build = proposal.checks.build
@@ -139,21 +198,29 @@ def propose(request: str, project: Path | None, warehouse: Path | None, publish:
 @main.command()
 @click.option("--project", type=click.Path(path_type=Path, file_okay=False), help="dbt project folder.")
 @click.option("--out", type=click.Path(path_type=Path), help="DuckDB file to write (default: the project's profile path).")
+@click.option("--init", "init_dir", type=click.Path(path_type=Path), metavar="DIR",
+              help="Create a runnable sample anywhere: dbt project + warehouse + git repository in DIR (new or empty).")
 @click.option("--scale", type=int, default=5_000, show_default=True, help="Number of orders (up to millions).")
 @click.option("--seed", type=int, default=42, show_default=True)
-def sample(project: Path | None, out: Path | None, scale: int, seed: int) -> None:
-    """Build the sample shop warehouse (messy raw data) into a DuckDB file."""
+def sample(project: Path | None, out: Path | None, init_dir: Path | None, scale: int, seed: int) -> None:
+    """Build the sample shop warehouse (messy raw data) into a DuckDB file, or a whole sample project (--init)."""
     from dataeng_crew.settings import default_warehouse, find_project
-    from dataeng_crew.tools.sample_data import build_sample_warehouse
+    from dataeng_crew.tools.sample_data import build_sample_warehouse, init_sample_project
 
     try:
-        target = out or default_warehouse(find_project(project))
-        info = build_sample_warehouse(target, scale=scale, seed=seed)
+        if init_dir is not None:
+            info = init_sample_project(init_dir, scale=scale, seed=seed)
+        else:
+            target = out or default_warehouse(find_project(project))
+            info = build_sample_warehouse(target, scale=scale, seed=seed)
     except DataengCrewError as exc:
         _fail(exc, False)
         return
     counts = ", ".join(f"{t} {n:,}" for t, n in info.row_counts.items())
     _console().print(f"[green]✓[/] {info.path} (schema {info.schema}): {counts}")
+    if init_dir is not None:
+        _console().print(f"[green]✓[/] sample dbt project and git repository in {Path(init_dir).resolve()}; next:\n"
+                         f"  cd {Path(init_dir).resolve()} && dataeng-crew propose \"daily_sales mart\"")
 
 
 @main.command()
@@ -204,6 +271,10 @@ def validate(models: tuple[str, ...], project: Path | None, warehouse: Path | No
 
     console = _console()
     try:
+        if markdown is not None and not Path(markdown).parent.resolve().is_dir():
+            from dataeng_crew.errors import ConfigError
+
+            raise ConfigError(f"--markdown {markdown}: folder {Path(markdown).parent} does not exist")
         report = checks.validate_project(project, warehouse, list(models) or None,
                                          progress=lambda s: console.print(f"[cyan]→[/] {s}"), state=state,
                                          defer=defer)
@@ -301,24 +372,25 @@ def capabilities(project: Path | None, warehouse: Path | None, as_json: bool) ->
     from dataeng_crew.agents.capabilities import capabilities as describe
     from dataeng_crew import flow
 
+    import tempfile
+
     profile = None
     try:
-        if warehouse is not None and Path(warehouse).is_dir():
-            import tempfile
+        with tempfile.TemporaryDirectory(prefix="dataeng-crew-capabilities-") as tmp:  # a loaded folder leaves nothing
+            if warehouse is not None and Path(warehouse).is_dir():
+                from dataeng_crew.tools.warehouse import load_folder
 
-            from dataeng_crew.tools.warehouse import load_folder
+                path: Path | None = load_folder(Path(warehouse), Path(tmp) / f"{Path(warehouse).name}.duckdb")
+            elif warehouse is not None:
+                path = Path(warehouse)
+            elif project is not None:
+                path = flow.resolve_warehouse(flow.resolve_workspace(project), None)
+            else:
+                path = None
+            if path is not None:
+                from dataeng_crew.tools.warehouse import profile_warehouse
 
-            path: Path | None = load_folder(Path(warehouse), Path(tempfile.mkdtemp()) / f"{Path(warehouse).name}.duckdb")
-        elif warehouse is not None:
-            path = Path(warehouse)
-        elif project is not None:
-            path = flow.resolve_warehouse(flow.resolve_workspace(project), None)
-        else:
-            path = None
-        if path is not None:
-            from dataeng_crew.tools.warehouse import profile_warehouse
-
-            profile = profile_warehouse(path)
+                profile = profile_warehouse(path)
     except DataengCrewError as exc:
         _fail(exc, as_json)
         return
@@ -344,7 +416,7 @@ def capabilities(project: Path | None, warehouse: Path | None, as_json: bool) ->
 def history(project: Path | None, as_json: bool) -> None:
     """Past proposals, newest first: status, branch, commit and PR description."""
     from dataeng_crew import flow
-    from dataeng_crew.history import load_proposals
+    from dataeng_crew.history import git_state, load_proposals
 
     try:
         ws = flow.resolve_workspace(project)
@@ -352,17 +424,19 @@ def history(project: Path | None, as_json: bool) -> None:
         _fail(exc, as_json)
         return
     rows = [{"proposal_id": p.proposal_id, "status": p.status, "request": p.request, "branch": p.branch,
-             "commit": p.commit, "pr": p.pr, "created_at": p.created_at} for p in load_proposals(ws.state_dir)]
+             "commit": p.commit, "pr": p.pr, "created_at": p.created_at, "in_git": git_state(ws.repo, p)}
+            for p in load_proposals(ws.state_dir)]
     if as_json:
         click.echo(flow.dumps({"proposals": rows}))
         return
     from rich.table import Table
 
     table = Table(title="dataeng-crew history")
-    for col in ("proposal", "status", "request", "branch", "PR description"):
+    for col in ("proposal", "status", "request", "branch", "in git", "PR description"):
         table.add_column(col)
     for r in rows:
-        table.add_row(r["proposal_id"], r["status"], r["request"], r["branch"] or "", r["pr"] or "")
+        table.add_row(r["proposal_id"], r["status"], r["request"], r["branch"] or "", r["in_git"], r["pr"] or "",
+                      )
     _console().print(table)
 
 
@@ -378,9 +452,12 @@ def rollback(proposal_id: str | None, project: Path | None, as_json: bool) -> No
     from dataeng_crew.rollback import rollback as undo
     from dataeng_crew.tools.audit import AuditLog, who
 
+    from dataeng_crew.locking import run_lock
+
     try:
         ws = flow.resolve_workspace(project)
-        result = undo(ws, proposal_id)
+        with run_lock(ws.state_dir, f"rollback {proposal_id or ''}".strip()):
+            result = undo(ws, proposal_id)
     except DataengCrewError as exc:
         _fail(exc, as_json)
         return

@@ -281,6 +281,13 @@ class SourceTableSpec(Contract):
     freshness: dict[str, Any] | None = None
     columns: list[ColumnSpec] = Field(default_factory=list)
     tests: list[TestSpec] = Field(default_factory=list, description="Table-level data tests.")
+    identifier: str | None = Field(default=None, description="The warehouse table's real name when it is not a "
+                                   "plain identifier (e.g. ord\"ers); ``name`` is then its safe dbt name.")
+
+    @property
+    def relation_name(self) -> str:
+        """The table's name in the warehouse."""
+        return self.identifier or self.name
 
 
 class SourceSpec(Contract):

@@ -24,7 +24,9 @@ class ConfigError(DataengCrewError):
 
 
 class WarehouseError(DataengCrewError):
-    """The warehouse cannot be opened, read or profiled."""
+    """The warehouse cannot be opened, read or profiled (corrupt, empty, locked, not DuckDB, ragged CSV)."""
+
+    exit_code = 9
 
 
 class RequestError(DataengCrewError):
@@ -55,3 +57,15 @@ class PublishError(DataengCrewError):
     """The validated proposal could not be published (git or GitHub)."""
 
     exit_code = 7
+
+
+class BusyError(DataengCrewError):
+    """Another dataeng-crew run holds this repository's lock."""
+
+    exit_code = 10
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C (exit 143 instead of 130)."""
+
+    exit_code = 143

@@ -27,10 +27,10 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from dataeng_crew.tools.sample_data import sample_template
 from dataeng_crew.errors import ConfigError, DataengCrewError
 
 TOLERANCE = 0.01
-SAMPLE_PROJECT = Path(__file__).resolve().parents[1] / "dbt_project"
 
 
 class Case(BaseModel):
@@ -175,7 +175,7 @@ def run_case(case: Case, cache: Path | None = None) -> CaseResult:
             finally:
                 con.close()
             project = workdir / "project"
-            shutil.copytree(SAMPLE_PROJECT, project, ignore=shutil.ignore_patterns("warehouse", "target", "logs"))
+            shutil.copytree(sample_template(), project, ignore=shutil.ignore_patterns("warehouse", "target", "logs"))
             proposal = flow.propose(case.request, project=project, warehouse=warehouse, publish="none")
             con = duckdb.connect(str(proposal.warehouse), read_only=True)
             try:

@@ -21,10 +21,13 @@ from dataeng_crew.agents import governance, quality
 from dataeng_crew.agents.brains import Brain, DeterministicBrain
 from dataeng_crew.agents.roles import RoleContext, registered_roles
 from dataeng_crew.contracts import ApprovalRequest, BuildResult, CheckReport, CostEstimate, ModelSpec, Proposal
-from dataeng_crew.errors import BuildError, ConfigError, DataengCrewError, SqlCheckError, UnsafeArtifactError
+from dataeng_crew.errors import (BuildError, ConfigError, DataengCrewError, SqlCheckError, Terminated,
+                                 UnsafeArtifactError)
+from dataeng_crew.locking import run_lock
 from dataeng_crew.recorder import Recorder
 from dataeng_crew.repair import errors_for, with_repairs
 from dataeng_crew.render import render_pr_body, render_project_files
+from dataeng_crew.signals import held, sigterm_as_interrupt
 from dataeng_crew.settings import Workspace, default_warehouse, find_project, project_config, state_dir_for
 from dataeng_crew.tools import git_local, github_pr
 from dataeng_crew.tools.dbt_runner import run_dbt
@@ -34,10 +37,12 @@ from dataeng_crew.tools.cost import explain, inline_models
 from dataeng_crew.tools.expectations import suite_json, validate_suites
 from dataeng_crew.tools.lineage import DatasetRef, Lineage, column_lineage
 from dataeng_crew.tools.project_files import validate_path, write_project_files
+from dataeng_crew.tools.prompt_safety import clean_text
 from dataeng_crew.tools.sqlcheck import CheckOutcome, check_and_compile
 from dataeng_crew.tools.warehouse import load_folder, profile_warehouse, warehouse_schema
 
 Progress = Callable[[str], None]
+MAX_REQUEST_CHARS = 2_000
 SANDBOX_IGNORE = shutil.ignore_patterns("target", "logs", "dbt_packages", ".dataeng-crew", "*.duckdb",
                                         "*.duckdb.wal", ".user.yml", "warehouse")
 
@@ -144,10 +149,9 @@ def propose(
         DataengCrewError: Any failure, after the report was written; nothing was published then.
     """
     brain = brain or DeterministicBrain()
+    request = clean_request(request)
     ws = resolve_workspace(project)
     target_dialect = check_dialect(target_dialect or profile_dialect(ws.project))
-    now = dt.datetime.now(dt.timezone.utc)
-    proposal_id = f"{now:%Y%m%dT%H%M%S}-{slugify(request or 'empty', 32)}"
     gh_target = None
     if publish in ("github", "auto"):  # checked before any work: a missing token or repository costs nothing
         github = github or github_pr.GithubOptions()
@@ -158,18 +162,31 @@ def propose(
     if publish in ("local", "github") and ws.repo is None:
         raise ConfigError(f"{ws.project} is not in a git repository: run `git init` and commit it, "
                           "or use --publish none")
-    folder = ws.state_dir / "proposals" / proposal_id
-    suffix = 1
-    while True:  # two runs in the same second get distinct folders
-        try:
-            folder.mkdir(parents=True)
-            break
-        except FileExistsError:
-            suffix += 1
-            folder = ws.state_dir / "proposals" / f"{proposal_id}-{suffix}"
-    proposal_id = folder.name
-    proposal = Proposal(proposal_id=proposal_id, request=request, created_at=now.isoformat(timespec="seconds"),
-                        brain=brain.name, proposal_dir=str(folder))
+    with sigterm_as_interrupt(), run_lock(ws.state_dir, f"propose {request}"):
+        return _propose_locked(request, ws, warehouse, publish, brain, progress, target_dialect,
+                               (gh_target, github), max_repair_rounds)
+
+
+def clean_request(request: str) -> str:
+    """The request without control, bidi or zero-width characters, whitespace collapsed.
+
+    It reaches the commit message, the PR, yml descriptions and DDL comments: nothing invisible may.
+    """
+    return " ".join(clean_text(request or "", MAX_REQUEST_CHARS).split())
+
+
+def _propose_locked(request: str, ws: Workspace, warehouse: Path | None, publish: str, brain: Brain,
+                    progress: Progress, target_dialect: str, gh: tuple, max_repair_rounds: int) -> Proposal:
+    now = dt.datetime.now(dt.timezone.utc)
+    proposal_id = f"{now:%Y%m%dT%H%M%S}-{slugify(request or 'empty', 32)}"
+    with held() as early:  # the folder and its report appear together: no empty folder on an early Ctrl-C
+        folder = _new_folder(ws, proposal_id)
+        proposal_id = folder.name
+        proposal = Proposal(proposal_id=proposal_id, request=request, created_at=now.isoformat(timespec="seconds"),
+                            brain=brain.name, proposal_dir=str(folder))
+        # until the run ends, the report on disk says it did not finish (a SIGKILL leaves exactly that)
+        (folder / "report.json").write_text(proposal.model_copy(update={
+            "status": "interrupted", "error": "the run did not finish"}).model_dump_json(indent=2))
     lineage = Lineage(ws.state_dir)
     audit = AuditLog(ws.state_dir, who(ws.repo))
     args = {"request": request, "project": str(ws.project), "warehouse": str(warehouse or ""), "publish": publish,
@@ -179,25 +196,62 @@ def propose(
     started = time.perf_counter()
     outcome = "ok"
     try:
+        if early.interrupt() is not None:
+            raise early.interrupt()  # type: ignore[misc]
+        if publish in ("local", "github") and ws.repo is not None:  # refuse before the work, not after it
+            git_local.check_branch_movable(ws.repo, f"dataeng-crew/{slugify(request)}", git_local.head_commit(ws.repo))
         proposal.target_dialect = target_dialect
-        _run(proposal, request, ws, warehouse, publish, brain, folder, rec, (gh_target, github), max_repair_rounds)
-    except KeyboardInterrupt:
-        proposal.status, outcome = "interrupted", "interrupted"
-        proposal.error = "interrupted by the user; nothing was published"
-        lineage.fail(root, None, proposal.error)
+        _run(proposal, request, ws, warehouse, publish, brain, folder, rec, gh, max_repair_rounds)
+    except KeyboardInterrupt as exc:
+        with held():
+            outcome = "terminated" if isinstance(exc, Terminated) else "interrupted"
+            _settle_interrupted(proposal, ws, outcome, publish)
+            lineage.fail(root, None, proposal.error or outcome)
+            exc.proposal = proposal  # type: ignore[attr-defined] - the CLI reports what git holds
         raise
     except Exception as exc:
         proposal.status, outcome = "failed", f"error: {type(exc).__name__}"
         proposal.error = str(exc)
         lineage.fail(root, None, f"{type(exc).__name__}: {str(exc)[:500]}")
+        exc.proposal = proposal  # type: ignore[attr-defined]
         raise
     else:
         lineage.complete(root)
     finally:
-        audit.record("propose", args, outcome, time.perf_counter() - started, proposal.proposal_id)
-        proposal.llm_usage = brain.usage_report() if hasattr(brain, "usage_report") else []
-        (folder / "report.json").write_text(proposal.model_dump_json(indent=2))
+        with held():  # the audit line and the report are written whole, whatever arrives meanwhile
+            audit.record("propose", args, outcome, time.perf_counter() - started, proposal.proposal_id)
+            proposal.llm_usage = brain.usage_report() if hasattr(brain, "usage_report") else []
+            (folder / "report.json").write_text(proposal.model_dump_json(indent=2))
     return proposal
+
+
+def _new_folder(ws: Workspace, proposal_id: str) -> Path:
+    folder = ws.state_dir / "proposals" / proposal_id
+    suffix = 1
+    while True:  # two runs in the same second get distinct folders
+        try:
+            folder.mkdir(parents=True)
+            return folder
+        except FileExistsError:
+            suffix += 1
+            folder = ws.state_dir / "proposals" / f"{proposal_id}-{suffix}"
+
+
+def _settle_interrupted(proposal: Proposal, ws: Workspace, outcome: str, publish: str) -> None:
+    """After Ctrl-C/SIGTERM, make the report say what git holds: the branch either has this proposal's commit
+    (the ref was written before the signal arrived) or nothing was published."""
+    word = "terminated (SIGTERM)" if outcome == "terminated" else "interrupted by the user"
+    sha = git_local.proposal_commit(ws.repo, proposal.branch, proposal.proposal_id) \
+        if ws.repo and proposal.branch else None
+    if sha:
+        proposal.status, proposal.commit = "published", sha
+        remote = " (its GitHub pull request may be incomplete: run the request again to finish it)" \
+            if publish == "github" and proposal.pull_request is None else ""
+        proposal.error = (f"{word} after the branch was written: {proposal.branch} ({sha[:10]}) holds proposal "
+                          f"{proposal.proposal_id}{remote}; `dataeng-crew rollback {proposal.proposal_id}` undoes it")
+    else:
+        proposal.status, proposal.branch, proposal.commit = "interrupted", None, None
+        proposal.error = f"{word}; nothing was published"
 
 
 def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None, publish: str,
@@ -338,8 +392,9 @@ def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None
         body = render_pr_body(proposal)
         with rec.stage("publish (local branch)", "tool", "git_local.commit_to_branch") as io:
             assert ws.repo is not None and base is not None
-            message = f"dataeng-crew: {request}\n\nProposal {proposal.proposal_id}. Models: " + ", ".join(
-                m.name for m in models) + ".\nValidated by sqlglot and dbt build on a sandbox copy of the warehouse."
+            message = git_local.with_trailer(f"dataeng-crew: {request}\n\nProposal {proposal.proposal_id}. Models: "
+                                             + ", ".join(m.name for m in models) + ".\nValidated by sqlglot and dbt "
+                                             "build on a sandbox copy of the warehouse.", proposal.proposal_id)
             save_changes(folder, ws.repo, base, {**{prefix + k: v for k, v in files.items()}, prefix + pr_rel: body})
             try:
                 proposal.commit = git_local.commit_to_branch(
@@ -408,7 +463,7 @@ def emit_model_lineage(rec: Recorder, models: list[ModelSpec], outcome: CheckOut
                        sources) -> None:  # noqa: ANN001
     """One OpenLineage run per generated model: inputs, output schema and sqlglot column lineage."""
     raw_ns = f"duckdb://{wh.resolve()}"
-    raw_tables = {f"{s.database}.{s.schema_name}.{t.name}" for s in sources for t in s.tables}
+    raw_tables = {f"{s.database}.{s.schema_name}.{t.relation_name}" for s in sources for t in s.tables}
     for model in models:
         sql = outcome.compiled.get(model.name)
         if not sql:

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from dataeng_crew.contracts import Proposal
+from dataeng_crew.errors import PublishError
 
 
 def load_proposals(state_dir: Path) -> list[Proposal]:
@@ -20,9 +21,41 @@ def load_proposals(state_dir: Path) -> list[Proposal]:
 
 
 def find_proposal(state_dir: Path, proposal_id: str | None) -> Proposal | None:
-    """The proposal with ``proposal_id`` (a unique prefix is enough), or the newest published one."""
+    """The proposal with ``proposal_id``, or the newest published or rolled-back one.
+
+    An exact id wins over a prefix (``…-mart`` is a prefix of ``…-mart-2``); without an id the newest
+    proposal that ever reached git is returned, even when it was rolled back already, so a second
+    ``rollback`` says so instead of undoing an older proposal.
+
+    Raises:
+        PublishError: When the prefix matches several proposals (they are named).
+    """
     proposals = load_proposals(state_dir)
     if proposal_id is None:
-        return next((p for p in proposals if p.status == "published"), None)
+        return next((p for p in proposals if p.status in {"published", "rolled_back"}), None)
+    exact = [p for p in proposals if p.proposal_id == proposal_id]
+    if exact:
+        return exact[0]
     matches = [p for p in proposals if p.proposal_id.startswith(proposal_id)]
-    return matches[0] if len(matches) == 1 else None
+    if len(matches) > 1:
+        raise PublishError(f"{proposal_id!r} matches {len(matches)} proposals: "
+                           + ", ".join(p.proposal_id for p in matches[:10]) + "; give more of the id")
+    return matches[0] if matches else None
+
+
+def git_state(repo: Path | None, proposal: Proposal) -> str:
+    """What git holds for a proposal now, so history never claims more than git does.
+
+    Returns:
+        ``branch at commit``, ``merged``, ``branch moved on``, ``branch gone`` or ``-`` (never published).
+    """
+    from dataeng_crew.tools import git_local
+
+    if repo is None or not proposal.branch or not proposal.commit:
+        return "-"
+    tip = git_local.branch_commit(repo, proposal.branch)
+    if tip == proposal.commit:
+        return "branch at commit"
+    if git_local.is_merged(repo, proposal.commit):
+        return "merged"
+    return "branch moved on" if tip else "branch gone"

@@ -75,6 +75,9 @@ def source_yaml(source: SourceSpec) -> dict[str, Any]:
     tables = []
     for t in source.tables:
         entry: dict[str, Any] = {"name": t.name, "description": t.description}
+        if t.identifier:  # dbt wraps a quoted identifier in double quotes without escaping: escape it here
+            entry["identifier"] = t.identifier.replace('"', '""')
+            entry["quoting"] = {"identifier": True}
         if t.loaded_at_field:
             entry["loaded_at_field"] = t.loaded_at_field
         if t.freshness:

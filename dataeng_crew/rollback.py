@@ -47,17 +47,27 @@ def rollback(ws: Workspace, proposal_id: str | None = None, github: GithubOption
     if ws.repo is None:
         raise PublishError(f"{ws.project} is not in a git repository: nothing was published there")
     proposal = find_proposal(ws.state_dir, proposal_id)
-    if proposal is None or not proposal.branch or not proposal.commit:
-        which = proposal_id or "the latest published proposal"
-        raise PublishError(f"no published proposal matches {which}; see `dataeng-crew history`")
+    if proposal is None:
+        which = repr(proposal_id) if proposal_id else "(none was published yet)"
+        raise PublishError(f"no published proposal matches {which} in {ws.state_dir / 'proposals'}; "
+                           "see `dataeng-crew history`")
+    if proposal.status == "rolled_back":
+        hint = "" if proposal_id else "; name an older one: `dataeng-crew rollback <proposal_id>`"
+        return RollbackResult(proposal.proposal_id, "nothing_to_do", proposal.branch, None,
+                              f"proposal {proposal.proposal_id} was rolled back already{hint}")
+    if not proposal.branch or not proposal.commit:
+        raise PublishError(f"proposal {proposal.proposal_id} was never published (status {proposal.status}): "
+                           "nothing to undo; see `dataeng-crew history`")
     branch, commit = proposal.branch, proposal.commit
+    if git_local.current_branch(ws.repo) == branch:
+        raise PublishError(f"{branch} is checked out: switch to another branch (`git switch -`), then run "
+                           f"`dataeng-crew rollback {proposal.proposal_id}` again")
     if git_local.is_merged(ws.repo, commit):
         return _revert(ws.repo, proposal)
     remote = _undo_on_github(proposal, github) if proposal.pull_request else ""
     tip = git_local.branch_commit(ws.repo, branch)
     if tip is None:
-        if remote:
-            _mark(proposal)
+        _mark(proposal)
         return RollbackResult(proposal.proposal_id, "branch_deleted" if remote else "nothing_to_do", None, None,
                               remote + f"{branch} no longer exists locally" + ("" if remote else
                                                                               " and was not merged: nothing to undo"))
@@ -103,7 +113,8 @@ def _revert(repo: Path, proposal: Proposal) -> RollbackResult:
     head = git_local.head_commit(repo)
     commit = git_local.commit_to_branch(
         repo, head, branch, restore, f"Revert dataeng-crew proposal {proposal.proposal_id}\n\n"
-        f"Restores {len(restore)} file(s) and removes {len(delete)} added by {proposal.commit}.", deletions=delete)
+        f"Restores {len(restore)} file(s) and removes {len(delete)} added by {proposal.commit}.", deletions=delete,
+        proposal_id=f"revert-{proposal.proposal_id}")
     return RollbackResult(proposal.proposal_id, "revert_branch", branch, commit,
                           f"{proposal.branch} was merged: review and merge {branch} to undo it")
 

@@ -26,9 +26,32 @@ def find_project(project: Path | None) -> Path:
     raise ConfigError(f"no dbt_project.yml in {where}; pass --project DIR")
 
 
+def read_yaml(path: Path) -> object:
+    """Parsed YAML of ``path``.
+
+    Raises:
+        ConfigError: When the file cannot be read or is not valid YAML (the message names file and line).
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}{where}: not valid YAML ({problem})") from None
+
+
 def project_config(project: Path) -> dict:
-    """Parsed ``dbt_project.yml``."""
-    data = yaml.safe_load((project / "dbt_project.yml").read_text()) or {}
+    """Parsed ``dbt_project.yml``.
+
+    Raises:
+        ConfigError: When it is unreadable, not YAML, or has no ``profile:``.
+    """
+    data = read_yaml(project / "dbt_project.yml") or {}
     if not isinstance(data, dict) or not data.get("profile"):
         raise ConfigError(f"{project / 'dbt_project.yml'} has no 'profile:' entry")
     return data
@@ -43,9 +66,12 @@ def default_warehouse(project: Path) -> Path:
     profiles = project / "profiles.yml"
     profile_name = project_config(project)["profile"]
     if profiles.is_file():
-        data = yaml.safe_load(profiles.read_text()) or {}
-        prof = data.get(profile_name) or {}
-        output = (prof.get("outputs") or {}).get(prof.get("target", "dev")) or {}
+        data = read_yaml(profiles) or {}
+        prof = data.get(profile_name) if isinstance(data, dict) else None
+        prof = prof if isinstance(prof, dict) else {}
+        outputs = prof.get("outputs") if isinstance(prof.get("outputs"), dict) else {}
+        output = outputs.get(prof.get("target", "dev")) or {}
+        output = output if isinstance(output, dict) else {}
         if output.get("type") == "duckdb" and output.get("path") and "{{" not in str(output["path"]):
             path = Path(output["path"])
             return path if path.is_absolute() else (project / path).resolve()
@@ -73,8 +99,12 @@ class Workspace:
 def state_dir_for(root: Path) -> Path:
     """``<root>/.dataeng-crew``, created with a ``.gitignore`` so git never sees it."""
     state = root / STATE_DIR_NAME
-    state.mkdir(parents=True, exist_ok=True)
-    ignore = state / ".gitignore"
-    if not ignore.exists():
-        ignore.write_text("# dataeng-crew state: proposals, sandboxes, logs\n*\n")
+    try:
+        state.mkdir(parents=True, exist_ok=True)
+        ignore = state / ".gitignore"
+        if not ignore.exists():
+            ignore.write_text("# dataeng-crew state: proposals, sandboxes, logs\n*\n")
+    except OSError as exc:
+        raise ConfigError(f"cannot write the state folder {state}: {exc.strerror or exc} (dataeng-crew keeps its "
+                          "proposals, sandboxes and logs there; the repository must be writable)") from None
     return state

@@ -15,6 +15,8 @@ from pathlib import Path
 
 from dataeng_crew.errors import PublishError
 
+TRAILER = "Dataeng-Crew-Proposal"
+
 
 def _git(repo: Path, *args: str, input_text: str | None = None, env: dict[str, str] | None = None,
          check: bool = True) -> str:
@@ -70,12 +72,93 @@ def _identity(repo: Path) -> dict[str, str]:
     return env
 
 
+def with_trailer(message: str, proposal_id: str) -> str:
+    """``message`` ending with the ``Dataeng-Crew-Proposal: <proposal_id>`` trailer (added once)."""
+    line = f"{TRAILER}: {proposal_id}"
+    if line in message.splitlines():
+        return message
+    return message.rstrip("\n") + "\n\n" + line + "\n"
+
+
+def trailer_of(message: str) -> str | None:
+    """The proposal id in a commit message's ``Dataeng-Crew-Proposal:`` trailer, or None."""
+    for line in reversed(message.splitlines()):
+        if line.startswith(TRAILER + ":"):
+            return line.split(":", 1)[1].strip() or None
+    return None
+
+
+def commit_message(repo: Path, commit: str) -> str:
+    """The full message of ``commit``."""
+    return _git(repo, "log", "-1", "--format=%B", commit)
+
+
+def foreign_commits(repo: Path, branch: str, base: str) -> list[str]:
+    """Commits on ``branch`` not reachable from ``base`` that the tool did not make (no trailer).
+
+    Args:
+        repo: Repository root.
+        branch: Local branch name (a missing branch has no foreign commits).
+        base: The commit the tool would build on.
+
+    Returns:
+        Their shas, newest first.
+    """
+    tip = branch_commit(repo, branch)
+    if tip is None:
+        return []
+    out = _git(repo, "log", "--format=%H%x00%B%x01", f"{base}..{tip}")
+    foreign = []
+    for record in out.split("\x01"):
+        record = record.strip("\n")
+        if not record:
+            continue
+        sha, _, body = record.partition("\x00")
+        if trailer_of(body) is None:
+            foreign.append(sha.strip())
+    return foreign
+
+
+def proposal_commit(repo: Path, branch: str, proposal_id: str) -> str | None:
+    """The tip of ``branch`` when it is the commit the tool made for ``proposal_id``, else None."""
+    tip = branch_commit(repo, branch)
+    if tip is None:
+        return None
+    return tip if trailer_of(commit_message(repo, tip)) == proposal_id else None
+
+
+def describe_foreign(repo: Path, branch: str, shas: list[str]) -> str:
+    """A refusal message naming the foreign commits on ``branch`` and how to go on."""
+    lines = _git(repo, "log", "--no-walk=unsorted", "--format=%h %an: %s", *shas[:10]).splitlines()
+    more = f" (and {len(shas) - 10} more)" if len(shas) > 10 else ""
+    return (f"branch {branch} holds {len(shas)} commit(s) dataeng-crew did not make: " + "; ".join(lines) + more
+            + f". Refusing to move it over them. To go on: `dataeng-crew revise` to add a follow-up commit on top, "
+            f"or delete the branch (`git branch -D {branch}`) if that work is not wanted, or word the request "
+            "differently to get a new branch")
+
+
+def check_branch_movable(repo: Path, branch: str, base: str) -> None:
+    """Refuse, before any work, to move ``branch``: checked out, or holding commits the tool did not make.
+
+    Raises:
+        PublishError: Naming the branch, the foreign commits and how to go on.
+    """
+    if current_branch(repo) == branch:
+        raise PublishError(f"branch {branch} is checked out; switch to another branch to re-run this proposal")
+    _git(repo, "check-ref-format", f"refs/heads/{branch}")
+    foreign = foreign_commits(repo, branch, base)
+    if foreign:
+        raise PublishError(describe_foreign(repo, branch, foreign))
+
+
 def commit_to_branch(repo: Path, base: str, branch: str, files: dict[str, str], message: str,
-                     deletions: list[str] | None = None) -> str:
+                     deletions: list[str] | None = None, proposal_id: str | None = None) -> str:
     """Create ONE commit on top of ``base`` holding ``files`` and point ``branch`` at it.
 
     An existing branch of the same name is moved to the new commit (its old tip stays in the
-    reflog), so re-running a request converges to one branch with one commit.
+    reflog) only when every commit on it was made by dataeng-crew (``Dataeng-Crew-Proposal``
+    trailer), so re-running a request converges to one branch with one commit and never drops a
+    person's work.
 
     Args:
         repo: Repository root.
@@ -84,16 +167,18 @@ def commit_to_branch(repo: Path, base: str, branch: str, files: dict[str, str], 
         files: ``{repo_relative_posix_path: content}``.
         message: Commit message.
         deletions: Repo-relative paths to remove in the commit.
+        proposal_id: Added as the ``Dataeng-Crew-Proposal`` trailer when the message lacks one (default: the
+            branch's last segment).
 
     Returns:
         The new commit's sha.
 
     Raises:
-        PublishError: When the branch is checked out or git fails.
+        PublishError: When the branch is checked out, holds commits the tool did not make, or git fails.
     """
-    if current_branch(repo) == branch:
-        raise PublishError(f"branch {branch} is checked out; switch to another branch to re-run this proposal")
-    _git(repo, "check-ref-format", f"refs/heads/{branch}")
+    if trailer_of(message) is None:  # every commit the tool makes carries its trailer
+        message = with_trailer(message, proposal_id or branch.rsplit("/", 1)[-1])
+    check_branch_movable(repo, branch, base)
     old = branch_commit(repo, branch) or ""
     with tempfile.TemporaryDirectory(prefix="dataeng-crew-index-") as tmp:
         env = {"GIT_INDEX_FILE": str(Path(tmp) / "index"), **_identity(repo)}
@@ -105,7 +190,14 @@ def commit_to_branch(repo: Path, base: str, branch: str, files: dict[str, str], 
             _git(repo, "update-index", "--force-remove", path, env=env)
         tree = _git(repo, "write-tree", env=env)
         commit = _git(repo, "commit-tree", tree, "-p", base, "-m", message, env=env)
-    _git(repo, "update-ref", "-m", "dataeng-crew propose", f"refs/heads/{branch}", commit, old)
+    try:
+        _git(repo, "update-ref", "-m", "dataeng-crew propose", f"refs/heads/{branch}", commit, old)
+    except PublishError as exc:
+        if "lock" in str(exc) or "but expected" in str(exc) or "reference already exists" in str(exc):
+            raise PublishError(f"branch {branch} was changed by another process while this proposal was built "
+                               f"(another dataeng-crew run or a git command); nothing was published, run it again"
+                               ) from None
+        raise
     return commit
 
 

@@ -365,6 +365,39 @@ def _find_open_pr(repo: "Repository", branch: str, base: str) -> Any:
     return next(iter(repo.get_pulls(state="open", head=f"{owner}:{branch}", base=base)), None)
 
 
+def remote_foreign_commits(repo: "Repository", tip: str, base_sha: str, limit: int = 50) -> list[str]:
+    """Commits on a GitHub branch the tool did not make: walking back from ``tip``, every commit before the
+    base or a commit with the ``Dataeng-Crew-Proposal`` trailer (the tool's own, built on a base)."""
+    from dataeng_crew.tools.git_local import trailer_of
+
+    foreign, todo, seen = [], [tip], set()
+    while todo and len(seen) < limit:
+        sha = todo.pop()
+        if sha in seen or sha == base_sha:
+            continue
+        seen.add(sha)
+        commit = repo.get_git_commit(sha)
+        if trailer_of(commit.message or "") is not None:
+            continue
+        foreign.append(sha)
+        todo.extend(p.sha for p in commit.parents)
+    return foreign
+
+
+def refuse_foreign(repo: "Repository", branch: str, tip: str, base_sha: str) -> None:
+    """Never force-move a GitHub branch over commits a person added.
+
+    Raises:
+        PublishError: Naming the commits and how to go on.
+    """
+    foreign = remote_foreign_commits(repo, tip, base_sha)
+    if foreign:
+        raise PublishError(f"GitHub branch {branch} of {repo.full_name} holds {len(foreign)} commit(s) dataeng-crew did "
+                           f"not make ({', '.join(s[:10] for s in foreign[:5])}); refusing to move it over them. To go "
+                           "on: `dataeng-crew revise` to add a follow-up commit on top, delete that branch on GitHub "
+                           "if the work is not wanted, or word the request differently to get a new branch")
+
+
 def publish_pull_request(repo: "Repository", spec: PullRequestSpec, step: Any = lambda _s: None) -> PublishResult:
     """One commit with all ``spec.files`` on ``spec.branch`` (created or force-moved), and its open PR.
 
@@ -393,13 +426,17 @@ def publish_pull_request(repo: "Repository", spec: PullRequestSpec, step: Any = 
     step("creating the commit (git tree + commit)")
     elements = [InputGitTreeElement(path, "100644", "blob", content=content) for path, content in sorted(spec.files.items())]
     tree = repo.create_git_tree(elements, base_tree=base_commit.tree)
-    commit = repo.create_git_commit(spec.message, tree, [base_commit])
+    from dataeng_crew.tools.git_local import trailer_of, with_trailer
+
+    message = spec.message if trailer_of(spec.message) else with_trailer(spec.message, spec.branch.rsplit("/", 1)[-1])
+    commit = repo.create_git_commit(message, tree, [base_commit])  # the trailer marks the tool's own commits
 
     step(f"updating branch {spec.branch}")
     created_branch = False
     try:
         ref = repo.get_git_ref(f"heads/{spec.branch}")
         ref.object  # noqa: B018 - loads the ref: 404 when the branch does not exist yet
+        refuse_foreign(repo, spec.branch, ref.object.sha, base_sha)
         ref.edit(commit.sha, force=True)
     except UnknownObjectException:
         step(f"creating branch {spec.branch}")
@@ -409,7 +446,9 @@ def publish_pull_request(repo: "Repository", spec: PullRequestSpec, step: Any = 
         except GithubException as exc:
             if exc.status != 422:
                 raise
-            repo.get_git_ref(f"heads/{spec.branch}").edit(commit.sha, force=True)  # created meanwhile: adopt it
+            ref = repo.get_git_ref(f"heads/{spec.branch}")  # created meanwhile: adopt it, unless a person's
+            refuse_foreign(repo, spec.branch, ref.object.sha, base_sha)
+            ref.edit(commit.sha, force=True)
 
     try:
         step("finding an open pull request")

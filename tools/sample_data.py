@@ -348,3 +348,68 @@ def _generate(con: duckdb.DuckDBPyConnection, scale: int, rng: np.random.Generat
         counts[table] = con.execute(f"select count(*) from {RAW_SCHEMA}.{table}").fetchone()[0]
     con.execute("checkpoint")
     return counts
+
+
+SAMPLE_PROJECT_FILES = ("dbt_project.yml", "profiles.yml", "governance.yml", "README.md",
+                        "models/.gitkeep", "macros/.gitkeep", "tests/generic/.gitkeep")
+SAMPLE_GITIGNORE = "warehouse/\ntarget/\nlogs/\ndbt_packages/\n.dataeng-crew/\n*.duckdb.wal\n"
+
+
+def sample_template() -> Path:
+    """The sample dbt project's folder: inside the installed package, or ``dbt_project/`` of a source checkout.
+
+    Raises:
+        ConfigError: When neither exists (a broken installation).
+    """
+    package = Path(__file__).resolve().parent.parent  # dataeng_crew/ when installed; the repo root in a checkout
+    for candidate in (package / "sample_project", package.parent / "dbt_project", package / "dbt_project"):
+        if (candidate / "dbt_project.yml").is_file():
+            return candidate
+    raise ConfigError(f"the sample dbt project is missing from this installation (looked next to {package}); "
+                      "reinstall dataeng-crew")
+
+
+def init_sample_project(dest: Path, scale: int = DEFAULT_SCALE, seed: int = 42) -> SampleInfo:
+    """Create a runnable sample: a dbt project, its warehouse and a git repository with one commit.
+
+    ``cd dest && dataeng-crew propose "daily_sales mart"`` then works from anywhere.
+
+    Args:
+        dest: A folder that does not exist yet or is empty.
+        scale: Number of orders.
+        seed: Random seed.
+
+    Returns:
+        The warehouse written (``dest/warehouse/shop.duckdb``).
+
+    Raises:
+        ConfigError: When ``dest`` is not empty, cannot be written, or git is missing.
+    """
+    import shutil
+    import subprocess
+
+    dest = Path(dest).resolve()
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise ConfigError(f"{dest} exists and is not an empty folder: choose a new folder for the sample")
+    if shutil.which("git") is None:
+        raise ConfigError("git is not installed: the sample is a git repository (install git, then run again)")
+    template = sample_template()
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        for rel in SAMPLE_PROJECT_FILES:
+            source = template / rel
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            (dest / rel).write_bytes(source.read_bytes() if source.is_file() else b"")
+        (dest / ".gitignore").write_text(SAMPLE_GITIGNORE)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the sample in {dest}: {exc.strerror or exc}") from None
+    info = build_sample_warehouse(dest / "warehouse" / "shop.duckdb", scale=scale, seed=seed)
+    env = {**os.environ, "GIT_AUTHOR_NAME": os.environ.get("GIT_AUTHOR_NAME", "dataeng-crew sample"),
+           "GIT_AUTHOR_EMAIL": os.environ.get("GIT_AUTHOR_EMAIL", "sample@dataeng-crew.invalid"),
+           "GIT_COMMITTER_NAME": os.environ.get("GIT_COMMITTER_NAME", "dataeng-crew sample"),
+           "GIT_COMMITTER_EMAIL": os.environ.get("GIT_COMMITTER_EMAIL", "sample@dataeng-crew.invalid")}
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "Sample dbt project"]):
+        proc = subprocess.run(["git", "-C", str(dest), *args], capture_output=True, text=True, env=env)
+        if proc.returncode != 0:
+            raise ConfigError(f"git {args[0]} in {dest} failed: {proc.stderr.strip()[:300]}")
+    return info

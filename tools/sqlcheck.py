@@ -219,7 +219,7 @@ def check_and_compile(
     relations = Relations()
     for src in sources:
         for t in src.tables:
-            relations.sources[(src.name, t.name)] = (src.database, src.schema_name, t.name)
+            relations.sources[(src.name, t.name)] = (src.database, src.schema_name, t.relation_name)
     for name, cols in (existing_models or {}).items():
         relations.models[name] = (model_database, model_schema, name)
         schema.setdefault(model_database, {}).setdefault(model_schema, {})[name] = cols

@@ -31,6 +31,11 @@ SAMPLE_TEXT_CHARS = 60
 DEFAULT_SAMPLE_ROWS = 200_000
 
 
+def sql_string(text: str) -> str:
+    """A SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 def quote_ident(name: str) -> str:
     """Quote an identifier for DuckDB, escaping embedded double quotes."""
     return '"' + name.replace('"', '""') + '"'
@@ -54,6 +59,8 @@ def open_readonly(path: Path, memory_limit: str = "2GB", threads: int = 2) -> It
     path = Path(path)
     if not path.is_file():
         raise WarehouseError(f"warehouse file not found: {path}")
+    if path.stat().st_size == 0:
+        raise WarehouseError(f"cannot open {path} as a DuckDB database: the file is empty (0 bytes)")
     config = {
         "enable_external_access": False,
         "autoload_known_extensions": False,
@@ -65,11 +72,65 @@ def open_readonly(path: Path, memory_limit: str = "2GB", threads: int = 2) -> It
         con = duckdb.connect(str(path), read_only=True, config=config)
         con.execute("set lock_configuration = true")
     except duckdb.Error as exc:
-        raise WarehouseError(f"cannot open {path} as a DuckDB database: {exc}") from exc
+        raise WarehouseError(explain_open_error(path, exc)) from None
     try:
         yield con
     finally:
         con.close()
+
+
+def explain_open_error(path: Path, exc: BaseException) -> str:
+    """Why a DuckDB file could not be opened, in a sentence that names it."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if "lock" in text.lower():
+        return (f"cannot open {path}: it is locked by another process writing to it ({text}); close that "
+                "process (a dbt run, a DuckDB shell), then run again")
+    return f"cannot open {path} as a DuckDB database (corrupt, or not a DuckDB file): {text}"
+
+
+def check_csv(file: Path) -> str:
+    """Read a CSV/TSV strictly: every row has as many fields as the header.
+
+    Args:
+        file: The data file.
+
+    Returns:
+        Its delimiter.
+
+    Raises:
+        WarehouseError: When the file is empty, not UTF-8, or a row has another number of fields
+            (the message names the file and the line).
+    """
+    import csv
+
+    try:
+        with open(file, encoding="utf-8-sig", newline="") as fh:
+            head = fh.read(65536)
+            if not head.strip():
+                raise WarehouseError(f"{file}: the file is empty")
+            if file.suffix.lower() == ".tsv":
+                delimiter = "\t"
+            else:
+                try:
+                    delimiter = csv.Sniffer().sniff(head.split("\n", 1)[0] + "\n", delimiters=",;\t|").delimiter
+                except csv.Error:
+                    delimiter = ","
+            fh.seek(0)
+            reader = csv.reader(fh, delimiter=delimiter, strict=True)
+            width = None
+            for row in reader:
+                if not row:  # blank line
+                    continue
+                if width is None:
+                    width = len(row)
+                elif len(row) != width:
+                    raise WarehouseError(f"{file} line {reader.line_num}: {len(row)} field(s) where the header has "
+                                         f"{width}; fix the file (every row needs {width} fields) and load it again")
+    except UnicodeDecodeError as exc:
+        raise WarehouseError(f"{file}: not UTF-8 text (byte {exc.start}); save it as UTF-8 and load it again") from None
+    except csv.Error as exc:
+        raise WarehouseError(f"{file} line {reader.line_num}: not valid CSV ({exc})") from None
+    return delimiter
 
 
 def load_folder(folder: Path, target: Path) -> Path:
@@ -86,13 +147,22 @@ def load_folder(folder: Path, target: Path) -> Path:
         The DuckDB file.
 
     Raises:
-        WarehouseError: When the folder has no readable data file.
+        WarehouseError: When the folder has no readable data file, or a file is ragged, empty or unreadable
+            (the message names the file and, for CSV, the line).
     """
     files = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in FILE_SUFFIXES and p.is_file())
     if not files:
         raise WarehouseError(f"no CSV, Parquet or JSON files in {folder}")
     # raw_<folder>: a schema named like the database (the file stem) would make names ambiguous
     schema = "raw_" + (snake_case(Path(folder).resolve().name).removeprefix("raw_") or "data")
+    delimiters = {f: check_csv(f) for f in files if f.suffix.lower() in {".csv", ".tsv"}}
+    tables: dict[str, Path] = {}
+    for file in files:
+        table = snake_case(file.stem) or "table"
+        if table in tables:
+            raise WarehouseError(f"{tables[table].name} and {file.name} in {folder} would both load as table {table}; "
+                                 "rename one of them")
+        tables[table] = file
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp")
     tmp.unlink(missing_ok=True)
@@ -100,13 +170,16 @@ def load_folder(folder: Path, target: Path) -> Path:
         con = duckdb.connect(str(tmp))
         try:
             con.execute(f"create schema {quote_ident(schema)}")
-            for file in files:
+            for table, file in tables.items():
                 reader = FILE_SUFFIXES[file.suffix.lower()]
-                table = snake_case(file.stem) or "table"
-                con.execute(
-                    f"create table {quote_ident(schema)}.{quote_ident(table)} as select * from {reader}(?)",
-                    [str(file.resolve())],
-                )
+                options = ""
+                if file in delimiters:  # the checked delimiter, and DuckDB's own strict reading behind it
+                    options = f", delim = {sql_string(delimiters[file])}, strict_mode = true, null_padding = false"
+                try:
+                    con.execute(f"create table {quote_ident(schema)}.{quote_ident(table)} as "
+                                f"select * from {reader}(?{options})", [str(file.resolve())])
+                except duckdb.Error as exc:
+                    raise WarehouseError(f"cannot load {file}: {str(exc).splitlines()[0]}") from None
             con.execute("checkpoint")
         finally:
             con.close()
@@ -490,12 +563,24 @@ def profile_warehouse(path: Path, sample_rows: int = DEFAULT_SAMPLE_ROWS) -> War
         WarehouseError: When the file cannot be opened or holds no table.
     """
     with open_readonly(path) as con:
-        tables = list_tables(con)
+        try:
+            tables = list_tables(con)
+            database = con.execute("select current_database()").fetchone()[0]
+        except duckdb.Error as exc:
+            raise WarehouseError(explain_open_error(Path(path), exc)) from None
         if not tables:
             raise WarehouseError(f"{path} holds no tables")
-        database = con.execute("select current_database()").fetchone()[0]
-        profiles = [profile_table(con, d, s, t, sample_rows) for d, s, t in tables]
-        fks = find_foreign_keys(con, profiles)
+        profiles = []
+        for d, s, t in tables:
+            try:
+                profiles.append(profile_table(con, d, s, t, sample_rows))
+            except duckdb.Error as exc:
+                raise WarehouseError(f"cannot read table {s}.{t} in {path}: {str(exc).splitlines()[0]} (a view over a "
+                                     "dropped table? fix or drop it, or point --warehouse at another file)") from None
+        try:
+            fks = find_foreign_keys(con, profiles)
+        except duckdb.Error as exc:
+            raise WarehouseError(f"cannot compare keys in {path}: {str(exc).splitlines()[0]}") from None
     return WarehouseProfile(path=str(Path(path).resolve()), database=database, tables=profiles, foreign_keys=fks)
 
 

@@ -44,3 +44,25 @@ def test_empty_repository_is_a_clear_error(tmp_path):
     git(tmp_path, "init", "-q")
     with pytest.raises(PublishError, match="no commit yet"):
         head_commit(tmp_path)
+
+
+def test_every_commit_carries_the_trailer_and_foreign_commits_are_found(git_project):
+    from dataeng_crew.tools.git_local import commit_message, foreign_commits, proposal_commit, trailer_of
+
+    repo = git_project.parent
+    base = head_commit(repo)
+    ours = commit_to_branch(repo, base, "dataeng-crew/x", {"a.sql": "1"}, "first", proposal_id="20261130T1-x")
+    assert trailer_of(commit_message(repo, ours)) == "20261130T1-x"
+    assert proposal_commit(repo, "dataeng-crew/x", "20261130T1-x") == ours
+    assert proposal_commit(repo, "dataeng-crew/x", "another") is None
+    assert foreign_commits(repo, "dataeng-crew/x", base) == []
+    git(repo, "switch", "-q", "dataeng-crew/x")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "a person's fix")
+    person = git(repo, "rev-parse", "HEAD")
+    git(repo, "switch", "-q", "main")
+    assert foreign_commits(repo, "dataeng-crew/x", base) == [person]
+    assert foreign_commits(repo, "dataeng-crew/none", base) == []
+    with pytest.raises(PublishError, match="did not make") as info:
+        commit_to_branch(repo, base, "dataeng-crew/x", {"a.sql": "2"}, "second")
+    assert person[:7] in str(info.value) and "dataeng-crew revise" in str(info.value)
+    assert git(repo, "rev-parse", "dataeng-crew/x") == person
