@@ -18,6 +18,9 @@ def suggestions(profile: WarehouseProfile) -> list[dict[str, str]]:
         o = binding.orders.name
         if binding.lines is not None and binding.line_quantity is not None:
             gross = f"{binding.lines.name}.{binding.line_quantity.name} × {binding.line_price.name}"  # type: ignore[union-attr]
+        elif binding.lines is not None and binding.line_amount:
+            gross = f"{binding.lines.name}.{binding.line_price.name}" + (  # type: ignore[union-attr]
+                f" × (1 − {binding.line_rate.name})" if binding.line_rate else "")
         elif binding.lines is not None:
             gross = f"{binding.lines.name}.{binding.line_price.name} per order"  # type: ignore[union-attr]
         else:

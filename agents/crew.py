@@ -193,7 +193,8 @@ def keep_sql(inputs: list[ModelSpec], outputs: list[ModelSpec]) -> list[ModelSpe
 
 
 def schema_summary(profile: WarehouseProfile) -> str:
-    """The schema for prompts, cleaned and fenced as untrusted data: tables, rows, keys, columns and types."""
+    """The schema for prompts, cleaned and fenced as untrusted data: tables, rows, keys, columns and types, and
+    the semantic catalog (facts, measures, dimensions, entities) the deterministic planner binds to."""
     tables = {clean_text(t.fqn, 200): {"rows": t.row_count, "keys": [clean_text(k) for k in t.candidate_keys],
                                        "columns": {clean_text(c.name): c.data_type for c in t.columns[:120]},
                                        # what the table is in the user's dbt project, and how to read it
@@ -201,7 +202,7 @@ def schema_summary(profile: WarehouseProfile) -> str:
                                        "declared_keys": [clean_text(k) for k in t.declared_keys]}
               for t in profile.tables}
     fks = [clean_text(f"{fk.table}.{fk.column} -> {fk.ref_table}.{fk.ref_column}", 200) for fk in profile.foreign_keys]
-    data: dict = {"tables": tables, "foreign_keys": fks}
+    data: dict = {"tables": tables, "foreign_keys": fks, "semantic_catalog": catalog_context(profile)}
     if profile.inventory is not None:  # the project the proposal builds on: models, columns, conventions
         data["dbt_project"] = clean_text(inventory_summary(profile.inventory), 12_000)
     return quote_as_data("warehouse schema", data)
@@ -214,6 +215,21 @@ def _read_with(table) -> str:  # noqa: ANN001 - TableProfile
         src, name = table.ref_name.split(".", 1)
         return f"source('{src}', '{name}')"
     return "a new source + staging model"
+
+
+def catalog_context(profile: WarehouseProfile) -> dict:
+    """The semantic catalog the deterministic planner binds to (facts, measures, dimensions, entities), cleaned."""
+    from dataeng_crew.agents.catalog import build_catalog
+
+    def clean(value: object) -> object:
+        if isinstance(value, dict):
+            return {clean_text(str(k), 200): clean(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        return clean_text(value, 200) if isinstance(value, str) else value
+
+    data = build_catalog(profile).model_dump(exclude={"foreign_keys"})
+    return clean(data)  # type: ignore[return-value]
 
 
 def load_prompts() -> tuple[dict, dict, str, str]:

@@ -13,7 +13,8 @@ import re
 
 from dataeng_crew.agents.modeler import StagedColumn, source_name, staged_columns, staging_model_for
 from dataeng_crew.agents.planner import PRICE, entity_measure
-from dataeng_crew.agents.semantics import INTEGER_TYPES, entity_name, plural, quote_if_needed, singular, staged_name
+from dataeng_crew.agents.semantics import (INTEGER_TYPES, entity_name, line_value_sql, plural, quote_if_needed, singular,
+                                          staged_name)
 from dataeng_crew.contracts import ColumnSpec, ModelSpec, Plan, TableProfile, WarehouseProfile
 from dataeng_crew.errors import RequestError
 from dataeng_crew.tools.warehouse import primary_key, snake_case
@@ -72,6 +73,16 @@ def _sql(ctes: list[str], last: str) -> str:
     return "with\n\n" + ",\n\n".join(ctes) + f"\n\nselect * from {last}\n"
 
 
+def _first_last(plan: Plan, ent: str, when: StagedColumn, ref: str) -> list[tuple[str, str, str]]:
+    """First and most recent event of the entity: dates when the request asks for dates, else as stored."""
+    if plan.roles.get("entity_dates") == "true" and not when.name.endswith("_date"):
+        return [(f"first_{ent}_date", "DATE", f"cast(min({ref}) as date)"),
+                (f"most_recent_{ent}_date", "DATE", f"cast(max({ref}) as date)")]
+    suffix = "date" if when.name.endswith("_date") else "at"
+    return [(f"first_{ent}_{suffix}", when.data_type, f"min({ref})"),
+            (f"most_recent_{ent}_{suffix}", when.data_type, f"max({ref})")]
+
+
 def _sales_child(plan: Plan, profile: WarehouseProfile, i: int, key: str, fk: StagedColumn,
                  when: StagedColumn | None, child: TableProfile) -> tuple[list[str], list[tuple[str, str, str]]]:
     """CTEs and ``(column, type, aggregate)`` of the order fact aggregated to the entity, with lifetime value."""
@@ -99,7 +110,9 @@ def _sales_child(plan: Plan, profile: WarehouseProfile, i: int, key: str, fk: St
         line_order = _col(plan, profile, "line_order").name  # type: ignore[union-attr]
         price = _col(plan, profile, "line_price").name  # type: ignore[union-attr]
         qty = _col(plan, profile, "line_quantity")
-        value = f"{quote_if_needed(qty.name)} * {quote_if_needed(price)}" if qty else quote_if_needed(price)
+        rate = _col(plan, profile, "line_discount_rate")
+        value = line_value_sql(quote_if_needed(qty.name) if qty else None, quote_if_needed(price),
+                               quote_if_needed(rate.name) if rate else None)
         ctes.append(f"order_gross as (\n\n    select\n        {_as(quote_if_needed(line_order), order_key)},\n"
                     f"        sum({value}) as gross_value\n\n    from order_parts\n"
                     f"    group by {quote_if_needed(line_order)}\n\n)")
@@ -116,9 +129,7 @@ def _sales_child(plan: Plan, profile: WarehouseProfile, i: int, key: str, fk: St
         refund = "coalesce(order_refunds.refunds, 0)"
     aggs = [(f"{ent}_count", "BIGINT", "count(*)")]
     if when is not None:
-        suffix = "date" if when.name.endswith("_date") else "at"
-        aggs += [(f"first_{ent}_{suffix}", when.data_type, "min(valid_orders.event_at)"),
-                 (f"most_recent_{ent}_{suffix}", when.data_type, "max(valid_orders.event_at)")]
+        aggs += _first_last(plan, ent, when, "valid_orders.event_at")
     aggs.append(("lifetime_value", MONEY, f"cast(sum(coalesce({gross}, 0) - coalesce(valid_orders.discounts, 0) "
                                           f"- {refund}) as decimal(18, 2))"))
     body = ",\n        ".join(f"{expr} as {name}" for name, _, expr in aggs)
@@ -150,10 +161,8 @@ def _generic_child(plan: Plan, profile: WarehouseProfile, i: int, key: str, fk: 
                   for r in ("test_flag", "cancelled") if plan.roles.get(r)]
     aggs = [(f"{ent}_count", "BIGINT", "count(*)")]
     if when is not None:
-        suffix = "date" if when.name.endswith("_date") else "at"
         ref = f"{alias}.{quote_if_needed(when.name)}"
-        aggs += [(f"first_{ent}_{suffix}", when.data_type, f"min({ref})"),
-                 (f"most_recent_{ent}_{suffix}", when.data_type, f"max({ref})")]
+        aggs += _first_last(plan, ent, when, ref)
     qty = _col(plan, profile, f"child_{i}_quantity")
     for r in sorted(r for r in plan.roles if r.startswith(f"child_{i}_measure_")):
         col = _col(plan, profile, r)

@@ -6,6 +6,9 @@ import re
 
 from dataeng_crew.agents.semantics import (
     SalesBinding,
+    date_parts,
+    sales_candidates,
+    measure_meaning,
     base_type,
     bind_sales,
     entity_name,
@@ -23,7 +26,7 @@ from dataeng_crew.agents import project_plan
 from dataeng_crew.agents.roles import RoleContext, explain, register_role
 from dataeng_crew.contracts import ColumnProfile, GovernancePolicy, Grain, MeasureSpec, Plan, TableProfile, WarehouseProfile
 from dataeng_crew.errors import RequestError
-from dataeng_crew.tools.warehouse import primary_key
+from dataeng_crew.tools.warehouse import bare_name, column_prefix, primary_key
 
 
 GRAIN_WORDS = {
@@ -37,6 +40,12 @@ SALES_SUBJECTS = {"sales": "sales", "sale": "sales", "revenue": "revenue", "orde
 FILLER = {"mart", "marts", "model", "models", "table", "fct", "fact", "a", "an", "the", "build", "create",
           "make", "me", "please", "of", "for", "report", "dashboard", "new"}
 MAX_REQUEST_CHARS = 500
+WORD = re.compile(r"[^\W_]+", re.UNICODE)  # Unicode words: "für österreich" stays two words
+
+
+def request_words(text: str) -> list[str]:
+    """The words of a request, lower-cased, in any script ("仅限中国", "für", "россии" are words)."""
+    return [w for w in WORD.findall(text.lower()) if w]
 # subject word -> (mart subject, regex on the entity a table holds, preferred event-time columns)
 EVENT_SUBJECTS = {
     "signups": ("signups", r"customers?|users?|accounts?|members?|subscribers?",
@@ -51,8 +60,11 @@ STAGING_WORDS = {"staging", "stage", "sources", "source", "raw", "all", "tables"
 
 
 PATTERNS = (
-    "<daily|weekly|monthly|quarterly|yearly> <sales|revenue|orders> [mart] — from the order fact",
+    "<daily|weekly|monthly|quarterly|yearly> <sales|revenue|orders> [mart] — from the most sale-like fact (money "
+    "from line items or its own amount)",
     "<grain> <signups|refunds|payments> — row counts and money per period of an event table",
+    "<grain> <fact> — any table with an event time named by the request (flights, invoices, bookings…): row "
+    "counts and sums by meaning (money, quantity, duration, distance) per period",
     "<grain> <subject> by <column> — breakdown by a column of the fact, a table it references, or its line "
     "items / payments (allocated by value share)",
     "<grain> <subject> for <column> <value> — filter on a column of the fact",
@@ -60,15 +72,23 @@ PATTERNS = (
     "staging models | stage <table>",
 )
 REFUSED = (
-    "breakdowns of event marts by columns of other tables; breakdowns below the order for entity marts",
+    "breakdowns below the order for entity marts; breakdowns more than 3 foreign-key hops away",
     "several grains, several subjects or several breakdowns in one request",
     "filters with operators other than equality, date ranges, top-N, ratios and custom formulas",
     "marts over tables without a primary key or an event time",
 )
 
 
-def capabilities(profile: WarehouseProfile) -> list[str]:
-    """Requests this brain can build on ``profile``, as example request strings."""
+def _words(col: ColumnProfile, table: TableProfile) -> str:
+    """A column as an analyst would type it: without the table's prefix, words spaced."""
+    return bare_name(col.name, column_prefix([c.name for c in table.columns])).replace("_", " ")
+
+
+def capabilities(profile: WarehouseProfile, validate: bool = True) -> list[str]:
+    """Requests this brain can build on ``profile``, as example request strings (each one plans when validated)."""
+    from dataeng_crew.agents.catalog import build_catalog
+
+    catalog = build_catalog(profile)
     binding = bind_sales(profile)
     marts = [f"{adj}_sales mart" for adj in GRAIN_ADJECTIVE.values()] if binding else []
     marts += [f"daily {word}" for word in ("signups", "refunds", "payments")
@@ -76,25 +96,50 @@ def capabilities(profile: WarehouseProfile) -> list[str]:
     if binding is not None:
         dims = dimension_candidates([binding.orders, *_parents(binding.orders, profile)])
         if dims:
-            marts.append(f"monthly sales by {staged_name(dims[0][1], dims[0][0]).replace('_', ' ')}")
-        own = dimension_candidates([binding.orders])
-        if own and own[0][1].top_values:
-            marts.append(f"weekly orders for {snake_case(own[0][1].name).replace('_', ' ')} "
+            marts.append(f"monthly sales by {_words(dims[0][1], dims[0][0])}")
+        own = [(t, c) for t, c in dimension_candidates([binding.orders]) if len(c.top_values) > 1]
+        if own:
+            marts.append(f"weekly orders for {_words(own[0][1], own[0][0])} "
                          f"{sorted(own[0][1].top_values)[0].strip().lower()}")
-    referenced = {fk.ref_table for fk in profile.foreign_keys}
-    marts += [f"{plural(entity_name(t.name))} mart" for t in profile.tables if t.name in referenced and primary_key(t)]
+    prefix = shared_table_prefix(profile)
+    for fact in catalog.facts:
+        table = profile.table(fact.table)
+        if table is None or (binding is not None and fact.table == binding.orders.name):
+            continue
+        subject = plural(entity_name(table.name).removeprefix(prefix).split("_")[-1])
+        marts.append(f"daily {subject}")
+        own = [(t, c) for t, c in dimension_candidates([table]) if 1 < len(c.top_values)]
+        if own:
+            t, c = own[0]
+            marts.append(f"monthly {subject} by {_words(c, t)}")
+            marts.append(f"weekly {subject} for {_words(c, t)} {sorted(c.top_values)[0].strip()}")
+    marts += [f"{plural(entity_name(e.table).removeprefix(prefix))} mart" for e in catalog.entities]
+    marts = list(dict.fromkeys(marts))
+    if validate:
+        marts = [m for m in marts if _plans(m, profile)]
     return marts + ["staging models"]
 
 
+def _plans(request: str, profile: WarehouseProfile) -> bool:
+    try:
+        plan(request, profile)
+    except RequestError:
+        return False
+    return True
+
+
 def _refuse(request: str, profile: WarehouseProfile, why: str) -> RequestError:
+    from dataeng_crew.agents.catalog import build_catalog, describe
+
     tables = ", ".join(sorted(t.name for t in profile.tables)) or "none"
-    options = capabilities(profile)
+    options = capabilities(profile, validate=False)
     can = "It can build: " + "; ".join(f'"{o}"' for o in options)
-    if len(options) == 1:
-        can += (". No order-like fact (a table named *orders with a key, an event time and an amount or line "
-                "items) was found, so no sales mart can be built from this warehouse yet.")
+    if bind_sales(profile) is None:
+        can += (". No sale-like fact (a table with a key, an event time and a money amount or line items) was "
+                "found, so no sales mart can be built from this warehouse")
     patterns = "Request patterns: " + "; ".join(p.split(" — ")[0] for p in PATTERNS)
-    return RequestError(f"cannot plan {request!r}: {why}\nTables found: {tables}\n{can}\n{patterns}")
+    return RequestError(f"cannot plan {request!r}: {why}\nTables found: {tables}\n{describe(build_catalog(profile))}\n"
+                        f"{can}\n{patterns}")
 
 
 def _table_words(profile: WarehouseProfile) -> set[str]:
@@ -118,10 +163,44 @@ def staging_plan(text: str, words: list[str], profile: WarehouseProfile) -> Plan
 def event_tables(event: tuple, profile: WarehouseProfile) -> list[tuple]:
     """``(table, event-time column)`` of every table that records ``event``."""
     _subject, table_rx, preferred = event
-    candidates = [t for t in profile.tables if re.fullmatch(table_rx, entity_name(t.name))]
+    candidates = [t for t in profile.tables if re.fullmatch(table_rx, entity_name(t.name))
+                  or re.fullmatch(table_rx, entity_name(t.name).split("_")[-1])]  # app_users, chinook_invoice
     timed = [(t, next((t.column(p) for p in preferred if t.column(p) is not None), None) or event_time(t))
              for t in candidates]
-    return [(t, c) for t, c in timed if c is not None and is_temporal(c)]
+    timed = [(t, parts[0]) if (parts := date_parts(t)) and (c is None or c.name not in preferred) else (t, c)
+             for t, c in timed]
+    return [(t, c) for t, c in timed if c is not None and (is_temporal(c) or date_parts(t))]
+
+
+FACT_SYNONYMS = {"rides": ("trips",), "trips": ("rides", "journeys"), "purchases": ("orders", "transactions"),
+                 "tickets": ("issues", "cases"), "visits": ("sessions",), "sessions": ("visits",),
+                 "bookings": ("reservations",), "reservations": ("bookings",), "invoices": ("bills",),
+                 "bills": ("invoices",), "departures": ("flights",), "shipments": ("deliveries",)}
+
+
+def fact_subject(words: list[str], profile: WarehouseProfile) -> tuple | None:
+    """An event tuple for the fact a request's subject words name (any table with an event time), or None.
+
+    The subject binds to a table by its entity name (prefixes and plurals aside: ``invoices`` →
+    ``chinook_invoice``) or a general synonym; every word must be part of the subject.
+    """
+    if not words:
+        return None
+    phrase = "_".join(words)
+    for word in (phrase, *FACT_SYNONYMS.get(phrase, ())):
+        def same(name: str) -> bool:
+            return plural(singular(word)) == plural(singular(name))
+
+        timed = [t for t in sorted(profile.tables, key=lambda t: -t.row_count)
+                 if event_tables((word, re.escape(entity_name(t.name)), ()), profile)]
+        full = [t for t in timed if same(entity_name(t.name))]
+        matches = full or [t for t in timed if same(entity_name(t.name).split("_")[-1])]
+        if len(matches) > 1:  # two facts answer to the same word: ask which
+            raise _refuse(" ".join(words), profile, f"'{' '.join(words)}' is ambiguous: several facts have an event "
+                          f"time and that name ({', '.join(t.name for t in matches)}); name the table")
+        if matches:
+            return (plural(phrase), re.escape(entity_name(matches[0].name)), ())
+    return None
 
 
 def event_plan(text: str, grain: Grain | None, event: tuple, profile: WarehouseProfile) -> Plan:
@@ -137,15 +216,23 @@ def event_plan(text: str, grain: Grain | None, event: tuple, profile: WarehouseP
     table, when = max(timed, key=lambda tc: tc[0].row_count)
     interpretations = [] if grain else ["No time grain given: one row per day."]
     grain = grain or Grain.day
-    money = [c for c in table.columns if is_money(c)]
+    # calendar parts (year/month/day) state the event's own date; a preferred named time (signed_up_at) wins
+    parts = date_parts(table) if not is_temporal(when) or when.name not in event[2] else None
+    if parts:
+        when = parts[0]
+    money = [c for c in table.columns if measure_meaning(c) and c.name not in {p.name for p in parts or ()}
+             and not re.search(r"(^|_)(year|month|day|hour|minute|lat|lon|latitude|longitude|alt)$", snake_case(c.name))]
     flags = [c for c in table.columns if re.fullmatch(r"(is_)?test(_\w+)?|(is_)?deleted|deleted_at|_?fivetran_deleted",
                                                        entity_name(c.name))]
+    dated = (f"the calendar date its parts {', '.join(f'{table.name}.{c.name}' for c in parts)} state"
+             if parts else f"{table.name}.{when.name}")
     interpretations += [
-        f"'{subject}' are the rows of {table.name}, counted on the {grain.value} of {table.name}.{when.name}.",
+        f"'{subject}' are the rows of {table.name}, counted on the {grain.value} of {dated}.",
         f"Every {grain.value} from the first to the last event is present, with zeros when nothing happened.",
     ]
     if money:
-        interpretations.append("Summed per period: " + ", ".join(f"{table.name}.{c.name}" for c in money) + ".")
+        interpretations.append("Summed per period, by meaning: " + ", ".join(
+            f"{table.name}.{c.name} ({measure_meaning(c)})" for c in money) + ".")
     for f in flags:
         interpretations.append(f"Rows flagged by {table.name}.{f.name} (test or soft-deleted) are excluded.")
     alternatives = []
@@ -154,15 +241,23 @@ def event_plan(text: str, grain: Grain | None, event: tuple, profile: WarehouseP
         interpretations.append(f"Chose {table.name} (most rows) over {others}.")
         alternatives.append(f"Other tables also record {subject}: {others}; chose {table.name}, the one with most rows.")
     other_times = [c.name for c in table.columns if is_temporal(c) and c is not when and not is_load_timestamp(c)]
+    if parts and other_times:
+        alternatives.append(f"{table.name} also has timestamps ({', '.join(other_times)}); counted on the date its "
+                            "year/month/day columns state, because a derived timestamp may be in another time zone "
+                            "(UTC) and move late events to the next day.")
+        other_times = []
     if other_times:
         alternatives.append(f"{table.name} has other timestamps ({', '.join(other_times)}); counted on {when.name}, "
                             f"the preferred event time for {subject}.")
     roles = {"fact": table.name, "event_time": f"{table.name}.{when.name}"}
+    if parts:
+        roles.update({"event_month": f"{table.name}.{parts[1].name}", "event_day": f"{table.name}.{parts[2].name}"})
     roles.update({f"measure_{i}": f"{table.name}.{c.name}" for i, c in enumerate(money)})
     roles.update({f"exclude_{i}": f"{table.name}.{c.name}" for i, c in enumerate(flags)})
     tables = [table.name] + [fk.ref_table for fk in profile.foreign_keys if fk.table == table.name]
     measures_ = [MeasureSpec(name=f"{subject}_count", definition=f"Number of {subject} ({table.name} rows) in the period.")]
-    measures_ += [MeasureSpec(name=staged_name(c, table), definition=f"Sum of {table.name}.{c.name} in the period"
+    measures_ += [MeasureSpec(name=staged_name(c, table), definition=f"Sum of {table.name}.{c.name} in the period "
+                              f"({measure_meaning(c)})"
                               + (", in major units (converted from cents)." if is_minor_units(c) else "."))
                   for c in money]
     return Plan(request=text, kind="event", mart_name=f"fct_{GRAIN_ADJECTIVE[grain]}_{subject}", grain=grain,
@@ -171,12 +266,27 @@ def event_plan(text: str, grain: Grain | None, event: tuple, profile: WarehouseP
 
 
 ENTITY_WORDS = {"dim", "dimension", "entity", "with", "and", "their", "lifetime", "value", "ltv", "clv", "aggregates",
-                "stats", "metrics", "per", "one", "row", "each"}
+                "stats", "metrics", "per", "one", "row", "each", "first", "most", "recent", "last", "latest",
+                "earliest", "number", "count", "total", "date", "dates", "time", "count", "spend", "spent"}
+SALES_WORDS = {"order", "orders", "purchase", "purchases", "sale", "sales", "revenue", "spend"}
 EXCLUDE_FLAG = r"(is_)?test(_\w+)?|(is_)?deleted|deleted_at|_?fivetran_deleted|cancell?ed_at|is_cancell?ed"
 
 
+def shared_table_prefix(profile: WarehouseProfile) -> str:
+    """A prefix every table name shares (a framework's app label: ``chinook_``), or ``""``."""
+    names = [entity_name(t.name) for t in profile.tables]
+    first = names[0].split("_")[0] + "_" if names and "_" in names[0] else ""
+    return first if len(names) >= 3 and first and all(n.startswith(first) and n != first for n in names) else ""
+
+
+def entity_words(table: str) -> set[str]:
+    """Names a request may use for a table's entity: its name, and its last word (``chinook_customer`` → customer)."""
+    name = entity_name(table)
+    return {name, name.split("_")[-1], bare_name(table, column_prefix([table]))}
+
+
 def _same_entity(word: str, table: str) -> bool:
-    return plural(singular(word)) == plural(singular(entity_name(table)))
+    return any(plural(singular(word)) == plural(singular(n)) for n in entity_words(table))
 
 
 def entity_table(words: list[str], profile: WarehouseProfile) -> tuple[TableProfile, list[str]] | None:
@@ -214,12 +324,18 @@ def entity_plan(text: str, table: TableProfile, rest: list[str], profile: Wareho
     Raises:
         RequestError: When the request has words this pattern does not understand.
     """
-    unknown = [w for w in rest if w not in ENTITY_WORDS]
+    children_words = {w for fk in profile.foreign_keys if fk.ref_table == table.name
+                      for n in entity_words(fk.table) for w in (n, plural(n), singular(n))}
+    binding = bind_sales(profile)
+    if binding is not None and any(fk.ref_table == table.name and fk.table == binding.orders.name
+                                   for fk in profile.foreign_keys):
+        children_words |= SALES_WORDS
+    unknown = [w for w in rest if w not in ENTITY_WORDS and w not in children_words]
     if unknown:
         raise _refuse(text, profile, f"words not understood for an entity mart: {', '.join(unknown)}")
     ent = entity_name(table.name)
     name = plural(ent)
-    mart = f"dim_{name}"
+    mart = f"dim_{plural(entity_name(table.name).removeprefix(shared_table_prefix(profile)))}"
     key = table.column(primary_key(table))
     roles = {"entity": table.name, "entity_key": f"{table.name}.{key.name}"}
     interpretations = [
@@ -230,8 +346,10 @@ def entity_plan(text: str, table: TableProfile, rest: list[str], profile: Wareho
     ]
     measures_: list[MeasureSpec] = []
     alternatives: list[str] = []
-    binding = bind_sales(profile)
     tables = [table.name]
+    if {"date", "dates"} & set(rest):
+        roles["entity_dates"] = "true"
+        interpretations.append("First and most recent events are given as dates, as the request asks.")
     children = [fk for fk in profile.foreign_keys if fk.ref_table == table.name and fk.table != table.name]
     for i, fk in enumerate(sorted(children, key=lambda f: (f.table, f.column))):
         child = profile.table(fk.table)
@@ -262,6 +380,8 @@ def entity_plan(text: str, table: TableProfile, rest: list[str], profile: Wareho
             roles.update(binding.roles())
             tables += [t.name for t in (binding.lines, binding.refunds) if t is not None]
             src = ("line items (quantity × unit price)" if binding.line_quantity else
+                   f"line items ({binding.lines.name}.{binding.line_price.name}"  # type: ignore[union-attr]
+                   + (f" × (1 − {binding.line_rate.name}))" if binding.line_rate else ")") if binding.line_amount else
                    f"{binding.lines.name} per {child_entity}" if binding.lines else
                    f"{child.name}.{binding.order_amount.name}")  # type: ignore[union-attr]
             measures_.append(MeasureSpec(name="lifetime_value", definition=(
@@ -269,7 +389,8 @@ def entity_plan(text: str, table: TableProfile, rest: list[str], profile: Wareho
                 "refunds, in major units; 0 when none.")))
             interpretations.append(f"Lifetime value is net sales: the per-{child_entity} value used by the sales marts "
                                    f"({src}), less discounts and refunds, summed over the {singular(ent)}'s valid {child.name}.")
-            if binding.lines is not None and binding.order_amount is None and not binding.line_quantity:
+            if binding.lines is not None and binding.order_amount is None and not binding.line_quantity \
+                    and not binding.line_amount:
                 alternatives.append(f"Lifetime value sums {binding.lines.name} per {child_entity} because {child.name} "
                                     "has no amount column.")
             elif binding.lines is not None and binding.line_quantity and binding.order_amount is not None:
@@ -332,18 +453,32 @@ def split_breakdown(text: str) -> tuple[str, str | None, str | None]:
 
 
 SYNONYMS = {"category": {"type", "kind", "class", "group", "category"}, "type": {"kind", "category", "type"},
-            "method": {"gateway", "method", "type"}, "country": {"country", "nation"}, "channel": {"source", "channel"}}
+            "method": {"gateway", "method", "type"}, "country": {"country", "nation"}, "channel": {"source", "channel"},
+            "market": {"market", "mkt"}, "number": {"number", "num", "no"}, "quantity": {"quantity", "qty"}}
 
 
 def _phrase_key(phrase: str) -> str:
-    return "_".join(w for w in re.split(r"[^a-z0-9]+", phrase.lower()) if w)
+    return "_".join(request_words(phrase))
 
 
 def dimension_candidates(tables: list[TableProfile]) -> list[tuple[TableProfile, ColumnProfile]]:
     """Columns a mart can be broken down by: low-cardinality text (statuses, types, methods, countries)."""
     return [(t, c) for t in tables for c in t.columns
             if base_type(c.data_type) in {"VARCHAR", "BOOLEAN"} and c.top_values and not is_temporal(c)
-            and not re.search(PERSONAL, snake_case(c.name)) and not re.fullmatch(EXCLUDE_FLAG, snake_case(c.name))]
+            and not _personal(c, t) and not re.fullmatch(EXCLUDE_FLAG, snake_case(c.name))]
+
+
+CONTACT = r"(^|_)(email|e_mail|phone|address\d*|street|zip|postcode|birth\w*|ssn|iban|first_?name|last_?name)($|_)"
+
+
+def _personal(col: ColumnProfile, table: TableProfile) -> bool:
+    """Personal data: contact columns always; a plain ``name`` only in a table of people (it has contact columns)."""
+    name = snake_case(col.name)
+    if not re.search(PERSONAL, name):
+        return False
+    if re.search(CONTACT, name):
+        return True
+    return any(re.search(CONTACT, snake_case(c.name)) for c in table.columns)
 
 
 def _candidates_text(cands: list[tuple[TableProfile, ColumnProfile]]) -> str:
@@ -359,12 +494,36 @@ def resolve_column(phrase: str, tables: list[TableProfile], text: str, profile: 
     """
     key = _phrase_key(phrase)
     cands = dimension_candidates(tables)
-    exact = [(t, c) for t, c in cands if snake_case(c.name) == key or staged_name(c, t) == key]
-    def words_match(t: TableProfile, c: ColumnProfile) -> bool:  # every word of the phrase, or a synonym of it
-        have = set(snake_case(c.name).split("_")) | {singular(entity_name(t.name))}
-        return all(({w, singular(w)} | SYNONYMS.get(w, set())) & have for w in key.split("_"))
+    def bare(t: TableProfile, c: ColumnProfile) -> str:
+        return bare_name(c.name, column_prefix([x.name for x in t.columns]))
 
+    exact = [(t, c) for t, c in cands if key in {snake_case(c.name), staged_name(c, t), bare(t, c)}
+             or key.replace("_", "") == bare(t, c).replace("_", "")]
+
+    def words_match(t: TableProfile, c: ColumnProfile) -> bool:  # every word of the phrase, or a synonym of it
+        have = set(bare(t, c).split("_")) | set(snake_case(c.name).split("_")) | {
+            singular(w) for w in entity_words(t.name)}
+        def hit(w: str) -> bool:  # a word, a synonym, or a part of a compound name (segment in mktsegment)
+            forms = {w, singular(w)} | SYNONYMS.get(w, set())
+            return bool(forms & have) or any(len(f) >= 4 and f in h or len(f) >= 3 and h.startswith(f)
+                                             for f in forms for h in have)
+        return all(hit(w) for w in key.split("_"))
+
+    if len({t.name for t, _ in exact}) > 1:  # the same column name on several tables equally near: ask
+        from dataeng_crew.agents.catalog import reachable as hops
+
+        distance = {t.name: d for t, d in hops(tables[0], profile)} | {tables[0].name: 0}
+        nearest = min(distance.get(t.name, 1) for t, _ in exact)
+        tied = [(t, c) for t, c in exact if distance.get(t.name, 1) == nearest]
+        if len({t.name for t, _ in tied}) > 1:
+            options = "; ".join(f"'{_phrase_key(singular(entity_name(t.name).split('_')[-1]))} {phrase}' "
+                                f"({t.name}.{c.name})" for t, c in tied)
+            raise _refuse(text, profile, f"{what} {phrase!r} is ambiguous: it names columns of several tables "
+                          f"equally near the fact. Say which: {options}")
+        exact = tied + [tc for tc in exact if tc not in tied]
     loose = [(t, c) for t, c in cands if (t, c) not in exact and words_match(t, c)]
+    # a phrase that names a table (not a column of it) means that table's name/title column
+    loose.sort(key=lambda tc: not re.search(r"(^|_)(name|title|label|description)$", bare(*tc)))
     found = exact + loose
     if not found:
         elsewhere = [f"{t.name}.{c.name}" for t, c in dimension_candidates(profile.tables)
@@ -453,6 +612,13 @@ def apply_breakdown(p: Plan, dim: str | None, flt: str | None, fact: TableProfil
                                 "interpretations": interpretations, "alternatives": alternatives})
 
 
+def reachable(table: TableProfile, profile: WarehouseProfile) -> list[tuple[TableProfile, int]]:
+    """Tables up to 3 foreign-key hops from ``table``, nearest first (the catalog's dimensions)."""
+    from dataeng_crew.agents.catalog import reachable as catalog_reachable
+
+    return catalog_reachable(table, profile)
+
+
 def _parents(table: TableProfile, profile: WarehouseProfile) -> list[TableProfile]:
     return [t for fk in profile.foreign_keys if fk.table == table.name and (t := profile.table(fk.ref_table))]
 
@@ -466,6 +632,9 @@ def measures(binding: SalesBinding) -> list[MeasureSpec]:
     valid = "Orders" + (f" excluding {' and '.join(excluded)}" if excluded else "")
     if binding.lines and binding.line_quantity:
         gross_src = f"sum of quantity × unit price over {binding.lines.name}"
+    elif binding.lines and binding.line_amount:
+        gross_src = f"sum of {binding.lines.name}.{binding.line_price.name}" + (  # type: ignore[union-attr]
+            f" × (1 − {binding.line_rate.name})" if binding.line_rate else "")
     elif binding.lines:
         gross_src = f"sum of {binding.lines.name}.{binding.line_price.name} per order"  # type: ignore[union-attr]
     else:
@@ -508,7 +677,7 @@ def plan(request: str, profile: WarehouseProfile) -> Plan:
         raise _refuse(request, profile, "the request is empty")
     if len(text) > MAX_REQUEST_CHARS:
         raise _refuse(text[:60] + "…", profile, f"the request is longer than {MAX_REQUEST_CHARS} characters")
-    words = [w for w in re.split(r"[^a-z0-9]+", text.lower()) if w and w not in FILLER]
+    words = [w for w in request_words(text) if w not in FILLER]
     if words and set(words) <= STAGING_WORDS | _table_words(profile) and set(words) & STAGING_WORDS:
         return staging_plan(text, words, profile)
     entity = entity_table(words, profile) if not {w for w in words if w in GRAIN_WORDS} else None
@@ -522,7 +691,7 @@ def plan(request: str, profile: WarehouseProfile) -> Plan:
         return staging_plan(text, words, profile)
     rest, dim, flt = split_breakdown(text) if set(words) & set(GRAIN_WORDS) else (text, None, None)
     if dim or flt:
-        words = [w for w in re.split(r"[^a-z0-9]+", rest) if w and w not in FILLER]
+        words = [w for w in request_words(rest) if w not in FILLER]
     grains = [GRAIN_WORDS[w] for w in words if w in GRAIN_WORDS]
     events = [EVENT_SUBJECTS[w] for w in words if w in EVENT_SUBJECTS]
     if events and not [w for w in words if w not in GRAIN_WORDS and w not in EVENT_SUBJECTS]:
@@ -531,6 +700,13 @@ def plan(request: str, profile: WarehouseProfile) -> Plan:
         return _with_breakdown(event_plan(text, grains[0] if grains else None, events[0], profile), dim, flt,
                                text, profile)
     subjects = [SALES_SUBJECTS[w] for w in words if w in SALES_SUBJECTS]
+    if not subjects or bind_sales(profile) is None:
+        fact = fact_subject([w for w in words if w not in GRAIN_WORDS], profile)
+        if fact is not None:
+            if len(set(grains)) > 1:
+                raise _refuse(text, profile, "more than one time grain requested; ask for one mart at a time")
+            return _with_breakdown(event_plan(text, grains[0] if grains else None, fact, profile), dim, flt,
+                                   text, profile)
     unknown = [w for w in words if w not in GRAIN_WORDS and w not in SALES_SUBJECTS]
     if not subjects:
         what = " ".join(unknown) or text
@@ -555,7 +731,8 @@ def plan(request: str, profile: WarehouseProfile) -> Plan:
             tables.append(fk.ref_table)
     o = binding.orders.name
     interpretations += [
-        f"'{subject}' is answered by {o} (largest order-like table with a key and an event time).",
+        f"'{subject}' is answered by {o}, the most sale-like fact (a key, an event time and a money value"
+        + (" from line items" if binding.lines is not None else "") + ").",
         f"Each order belongs to the {grain.value} of {o}.{binding.order_time.name}.",
         f"Every {grain.value} from the first to the last order or refund is present, with zeros when nothing happened.",
     ]
@@ -565,6 +742,12 @@ def plan(request: str, profile: WarehouseProfile) -> Plan:
         interpretations.append(f"Cancelled orders ({o}.{binding.cancelled.name} set) are excluded.")
     if binding.lines and binding.line_quantity:
         interpretations.append(f"Gross sales come from line items in {binding.lines.name} (quantity × unit price).")
+    elif binding.lines and binding.line_amount:
+        rate = f" × (1 − {binding.lines.name}.{binding.line_rate.name})" if binding.line_rate else ""
+        interpretations.append(f"Gross sales come from line items in {binding.lines.name}: the extended line amount "
+                               f"{binding.lines.name}.{binding.line_price.name}{rate}" +  # type: ignore[union-attr]
+                               (", i.e. after the line's discount rate (discounts below are order-level only)."
+                                if rate else "."))
     elif binding.lines:
         interpretations.append(f"No line items or order amount: gross sales are the payments in {binding.lines.name} "
                                f"({binding.line_price.name}) summed per order.")  # type: ignore[union-attr]
@@ -593,10 +776,21 @@ def _with_breakdown(p: Plan, dim: str | None, flt: str | None, text: str, profil
         return p
     fact = profile.table(p.roles.get("orders") or p.roles["fact"])
     assert fact is not None
-    parents = _parents(fact, profile) if p.kind == "time_grain" else []
+    parents = [t for t, _ in reachable(fact, profile)]
     out = apply_breakdown(p, dim, flt, fact, parents, text, profile)
     tables = list(out.source_tables)
     dim_table = out.roles.get("dimension", "").partition(".")[0]
+    target = profile.table(dim_table) if dim_table else None
+    if target is not None and target is not fact and out.roles.get("dimension_level") != "line":
+        from dataeng_crew.agents.catalog import fk_path
+
+        path = fk_path(fact, target, profile)
+        for fk in path:  # every table on the way is staged and joined
+            if fk.ref_table not in tables:
+                tables.append(fk.ref_table)
+        if len(path) > 1:
+            out = out.model_copy(update={"interpretations": out.interpretations + [
+                "Joined over " + " → ".join(f"{fk.table}.{fk.column}" for fk in path) + f" → {target.name}."]})
     if dim_table and dim_table not in tables:
         tables.append(dim_table)
     return out.model_copy(update={"source_tables": tables})
@@ -606,14 +800,17 @@ def sales_alternatives(binding: SalesBinding, profile: WarehouseProfile) -> list
     """Other facts or columns that could also have answered a sales request, and why they were not used."""
     out = []
     o = binding.orders
-    others = [t.name for t in profile.tables if t is not o and re.search(r"(^|_)orders?$", snake_case(t.name))
-              and primary_key(t) and event_time(t)]
+    others = [b.orders.name for b in sales_candidates(profile) if b.orders is not o]
     if others:
-        out.append(f"Other order-like tables: {', '.join(others)}; chose {o.name}, the largest.")
+        out.append(f"Other facts with a money value: {', '.join(others)}; chose {o.name}, the most sale-like "
+                   "(line items, then a sales word in its name, then most rows).")
     if binding.lines is not None and binding.line_quantity is not None and binding.order_amount is not None:
         out.append(f"Gross sales could come from {o.name}.{binding.order_amount.name}; chose the line items in "
                    f"{binding.lines.name} (quantity × price), which the order amount should equal.")
-    if binding.lines is not None and binding.line_quantity is None:
+    if binding.lines is not None and binding.line_amount and binding.order_amount is not None:
+        out.append(f"Gross sales could come from {o.name}.{binding.order_amount.name} (which may include taxes or "
+                   f"charges); chose the line items in {binding.lines.name}, the value of what was sold.")
+    elif binding.lines is not None and binding.line_quantity is None:
         out.append(f"Gross sales sum the rows of {binding.lines.name} per order because {o.name} has no amount "
                    "column and no line items with a quantity were found.")
     payments = [t.name for t in profile.tables if t is not binding.lines and re.search(

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dataeng_crew.agents.modeler import source_name, staging_model_name
+from dataeng_crew.agents.modeler import staging_model_for
 from dataeng_crew.agents.planner import GRAIN_ADJECTIVE, GRAIN_WORDS
 from dataeng_crew.agents.semantics import needs_normalising, staged_name
 from dataeng_crew.contracts import (
@@ -353,7 +353,7 @@ def bind_exclusion(model: ModelSpec, edit: ChangeRequest, profile: WarehouseProf
     imports = re.findall(r"select \* from \{\{ ref\('([a-z0-9_]+)'\) \}\}", model.sql)
     seen = []
     for table in profile.tables:
-        stg = staging_model_name(source_name(table.schema_name, profile.database), table.name)
+        stg = staging_model_for(table, profile)
         if stg not in imports:
             continue
         for col in table.columns:

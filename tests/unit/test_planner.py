@@ -50,7 +50,7 @@ def test_warehouse_without_order_fact_says_so(tmp_path):
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "rockets.csv").write_text("id,name,launched_at\n1,Falcon,2024-01-01 10:00:00\n")
     profile = profile_warehouse(load_folder(tmp_path / "data", tmp_path / "w.duckdb"))
-    with pytest.raises(RequestError, match="No order-like fact"):
+    with pytest.raises(RequestError, match="No sale-like fact"):
         plan("daily sales", profile)
 
 

@@ -56,9 +56,11 @@ def test_unknown_breakdown_lists_candidates_of_both_levels(jaffle_profile):
     assert "Request patterns:" in text
 
 
-def test_event_breakdowns_stay_on_the_event_table(sample_profile):
-    with pytest.raises(RequestError, match="Columns of other tables match .*customers.country_code"):
-        plan("daily refunds by country", sample_profile)
+def test_event_breakdowns_reach_tables_over_foreign_keys(sample_profile):
+    p = plan("daily refunds by country", sample_profile)  # refund → order → customer
+    assert p.roles["dimension"] == "customers.country_code"
+    assert {"orders", "customers"} <= set(p.source_tables)
+    assert any("Joined over refunds." in i for i in p.interpretations)
 
 
 def test_breakdown_below_the_order_is_allocated_and_says_so(sample_profile, jaffle_profile):
