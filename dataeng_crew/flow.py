@@ -50,7 +50,6 @@ from dataeng_crew.tools.project_files import validate_path, write_project_files
 from dataeng_crew.tools.prompt_safety import clean_text
 from dataeng_crew.tools.sqlcheck import CheckOutcome, check_and_compile
 from dataeng_crew.tools.project_inventory import project_inventory, project_profile
-from dataeng_crew.tools.sandbox import write_sandbox_profile  # noqa: F401 - re-exported for callers
 from dataeng_crew.tools.warehouse import load_folder, warehouse_schema
 
 Progress = Callable[[str], None]
@@ -94,13 +93,6 @@ def base_commit(ws: Workspace) -> str | None:
         return git_local.head_commit(ws.repo)
     except DataengCrewError:
         return None
-
-
-def prepare_sandbox(ws: Workspace, warehouse: Path, folder: Path, base: str | None = None) -> tuple[Path, Path, Path]:
-    """Copy the project (the ``base`` commit's tree when given) and the warehouse into ``folder``; return
-    (project, profiles dir, db file)."""
-    box = sandbox.prepare_sandbox(ws.project, warehouse, folder, ws.repo if base else None, base, ws.project_in_repo)
-    return box.project, box.profiles_dir, box.db_file
 
 
 def project_roots(inventory: ProjectInventory | None) -> tuple[str, ...]:

@@ -14,6 +14,7 @@ from dataeng_crew import flow
 from dataeng_crew.contracts import TestSpec
 from dataeng_crew.errors import BuildError, RequestError, SqlCheckError
 from tests.conftest import GOLD_DAILY_SALES, git, make_git_project, tree_state as _tree_state
+from dataeng_crew.tools import sandbox
 from dataeng_crew.tools.dbt_runner import run_dbt
 
 pytestmark = pytest.mark.slow
@@ -134,7 +135,7 @@ def test_branch_builds_with_dbt_on_its_own(published, tmp_path):
     db = tmp_path / "wh" / "shop.duckdb"
     db.parent.mkdir()
     shutil.copyfile(published[2] / "warehouse" / "shop.duckdb", db)
-    profiles = flow.write_sandbox_profile(tmp_path, "shop", db)
+    profiles = sandbox.write_sandbox_profile(tmp_path, "shop", db)
     result = run_dbt(["build"], clone / "dbt_project", profiles, target_path=tmp_path / "target",
                      log_path=tmp_path / "logs")
     assert result.success, [n for n in result.failed_nodes]
@@ -241,8 +242,8 @@ def test_publish_none_validates_without_git(tmp_path, sample_warehouse):
 
 def test_sandbox_duckdb_refuses_file_reads_even_past_sqlglot(git_project, tmp_path):
     """Defence in depth: the sandbox profile disables external access for dbt's own connection."""
-    ws = flow.resolve_workspace(git_project)
-    project_copy, profiles, _db = flow.prepare_sandbox(ws, git_project / "warehouse" / "shop.duckdb", tmp_path / "sb")
+    box = sandbox.prepare_sandbox(git_project, git_project / "warehouse" / "shop.duckdb", tmp_path / "sb")
+    project_copy, profiles = box.project, box.profiles_dir
     (project_copy / "models" / "leak.sql").write_text("select * from read_text('/etc/passwd')\n")
     result = run_dbt(["build", "--select", "leak"], project_copy, profiles, target_path=tmp_path / "t",
                      log_path=tmp_path / "l")
