@@ -12,13 +12,8 @@ from pydantic import Field
 from dataeng_crew.errors import BuildError, ConfigError
 from dataeng_crew.contracts import CheckReport, ExpectationSpec, ExpectationSuiteSpec, ModelDiff, SqlIssue, SuiteResult
 from dataeng_crew.flow import resolve_warehouse, resolve_workspace
-from dataeng_crew.tools.project_inventory import project_paths
+from dataeng_crew.tools.project_inventory import has_seeds
 from dataeng_crew.tools.sandbox import SKIP_SEEDS, prepare_sandbox
-
-
-def seed_paths(project: Path) -> list[str]:
-    """The project's seed folders."""
-    return project_paths(project)["seed_paths"]
 from dataeng_crew.settings import Workspace
 from dataeng_crew.tools.dbt_runner import run_dbt
 from dataeng_crew.tools.expectations import expectation_class
@@ -39,7 +34,7 @@ def _sandbox(project: Path | None, warehouse: Path | None, kind: str, progress: 
     folder = ws.state_dir / kind / dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
     progress("sandbox copy")
     box = prepare_sandbox(ws.project, wh, folder)
-    if any(box.project.joinpath(p).is_dir() and any(box.project.joinpath(p).rglob("*.csv")) for p in seed_paths(box.project)):
+    if has_seeds(box.project):
         progress("dbt seed")
         seeded = box.dbt(["seed", "--target", "seed"])
         if not seeded.success:

@@ -10,7 +10,7 @@ from typing import Callable
 
 from dataeng_crew.contracts import GovernancePolicy, ModelDiff, ModelSpec
 from dataeng_crew.tools.data_diff import diff_model, removed_model
-from dataeng_crew.tools.project_inventory import project_paths
+from dataeng_crew.tools.project_inventory import has_seeds
 from dataeng_crew.tools.sandbox import build_existing, prepare_sandbox
 
 
@@ -22,9 +22,7 @@ def build_base(base_project: Path, warehouse: Path, models: list[str], folder: P
         return None
     progress("data diff: build the base branch's models")
     box = prepare_sandbox(base_project, warehouse, folder / "sandbox")
-    seeds = any(box.project.joinpath(p).is_dir() and any(box.project.joinpath(p).rglob("*.csv"))
-                for p in project_paths(box.project)["seed_paths"])
-    if not all(r.success for r in build_existing(box, seeds, models)):
+    if not all(r.success for r in build_existing(box, has_seeds(box.project), models)):
         progress("data diff: the base build failed; the changed models are compared as new")
         return None
     return box.db_file

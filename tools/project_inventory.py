@@ -43,6 +43,12 @@ def _as_list(value: Any, default: list[str]) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else [str(value)]
 
 
+def has_seeds(project: Path) -> bool:
+    """Whether any of the project's seed folders holds a CSV file (``dbt seed`` has something to load)."""
+    return any(project.joinpath(p).is_dir() and any(project.joinpath(p).rglob("*.csv"))
+               for p in project_paths(project)["seed_paths"])
+
+
 def project_paths(project: Path) -> dict[str, Any]:
     """Paths and the required dbt version from ``dbt_project.yml`` (dbt's defaults where unset)."""
     config = yaml.safe_load((project / "dbt_project.yml").read_text()) or {}
