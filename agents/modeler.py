@@ -14,6 +14,8 @@ from dataeng_crew.agents.semantics import (
     entity_name,
     is_load_timestamp,
     is_minor_units,
+    minor_unit_scale,
+    epoch_scale,
     is_money,
     is_text_timestamp,
     load_timestamp,
@@ -155,9 +157,16 @@ def stage_column(
         formats = " or ".join(f"'{f}'" for f in col.timestamp_formats)
         return StagedColumn(col, name, f"cast({expr} as timestamp)", "TIMESTAMP",
                             f"{_event_description(name, entity)[:-1]} (UTC), parsed from text stored as {formats}.", 4)
+    if epoch_scale(col) is not None:
+        micros = "1000000" if epoch_scale(col) == 1 else "1000"
+        return StagedColumn(col, name, f"make_timestamp(cast({ref} as bigint) * {micros})", "TIMESTAMP",
+                            f"{_event_description(name, entity)[:-1]} (UTC), converted from epoch "
+                            f"{'seconds' if epoch_scale(col) == 1 else 'milliseconds'}.", 4)
     if is_minor_units(col):
-        return StagedColumn(col, name, f"cast({ref} / 100 as decimal(18, 2))", "DECIMAL(18,2)",
-                            f"{_human(name)} in {unit} (major units), converted from integer cents.", 2)
+        scale = minor_unit_scale(col)
+        places, what = (6, "micros (1e-6 units)") if scale == 1_000_000 else (2, "integer cents")
+        return StagedColumn(col, name, f"cast({ref} / {scale} as decimal(18, {places}))", f"DECIMAL(18,{places})",
+                            f"{_human(name)} in {unit} (major units), converted from {what}.", 2)
     if is_money(col):
         return StagedColumn(col, name, f"cast({ref} as decimal(18, 2))", "DECIMAL(18,2)",
                             f"{_human(name)} in {unit} (major units).", 2)

@@ -693,6 +693,29 @@ def plan(request: str, profile: WarehouseProfile) -> Plan:
     if dim or flt:
         words = [w for w in request_words(rest) if w not in FILLER]
     grains = [GRAIN_WORDS[w] for w in words if w in GRAIN_WORDS]
+    if len(set(grains)) > 1:
+        raise _refuse(text, profile, "more than one time grain requested; ask for one mart at a time")
+    subject_words = [w for w in words if w not in GRAIN_WORDS]
+    if not (subject_words and set(subject_words) <= set(SALES_SUBJECTS) and bind_sales(profile) is not None):
+        from dataeng_crew.agents.metric_planner import plan_metric
+
+        try:
+            return plan_metric(text, subject_words, grains[0] if grains else None, dim, flt, profile)
+        except RequestError as exc:
+            metric_error = exc
+    else:
+        metric_error = None
+    try:
+        return _legacy_plan(text, words, grains, dim, flt, profile)
+    except RequestError:
+        if metric_error is not None:
+            raise metric_error from None
+        raise
+
+
+def _legacy_plan(text: str, words: list[str], grains: list[Grain], dim: str | None, flt: str | None,
+                 profile: WarehouseProfile) -> Plan:
+    """The sales path (and the event path the metric planner could not answer)."""
     events = [EVENT_SUBJECTS[w] for w in words if w in EVENT_SUBJECTS]
     if events and not [w for w in words if w not in GRAIN_WORDS and w not in EVENT_SUBJECTS]:
         if len(set(grains)) > 1:
@@ -832,7 +855,7 @@ def mark_incremental(p: Plan, profile: WarehouseProfile, policy: GovernancePolic
     fact = profile.table(p.roles.get("fact") or p.roles.get("orders") or "")
     if fact is None or p.mart_name is None or fact.row_count <= policy.incremental_above_rows:
         return p
-    if p.kind != "event" or "dimension" in p.roles or not policy.incremental_lookback_periods:
+    if p.kind not in ("event", "metric") or "dimension" in p.roles or not policy.incremental_lookback_periods:
         why = ("a breakdown's value list can grow with new rows" if "dimension" in p.roles
                else "its refunds and spine span several facts")
         return p.model_copy(update={"interpretations": p.interpretations + [

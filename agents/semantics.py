@@ -15,7 +15,12 @@ from dataeng_crew.tools.warehouse import bare_name, column_prefix, primary_key, 
 LOAD_TIMESTAMP_NAMES = ("_loaded_at", "loaded_at", "_synced_at", "_fivetran_synced", "_airbyte_emitted_at",
                         "_etl_loaded_at", "_sdc_extracted_at", "_ingested_at")
 MONEY_WORDS = ("price", "amount", "total", "subtotal", "discount", "tax", "shipping", "revenue", "cost",
-               "fee", "refund", "paid", "balance", "value")
+               "fee", "refund", "paid", "balance", "value", "spend", "spent", "fare", "premium", "premiums", "charge",
+               "charges", "tip", "tips", "salary", "wage", "wages", "payout", "income", "sales", "budget", "billed",
+               "gmv", "earnings", "commission", "deposit", "rent", "tuition", "donation", "fine", "fines", "penalty",
+               "usd", "eur", "gbp", "dollars", "euros")
+NOT_MONEY_WORDS = ("pct", "percent", "percentage", "perc", "ratio", "bps", "basis", "share", "count", "number",
+                   "qty", "quantity", "units", "rate_pct")
 CATEGORY_WORDS = ("status", "type", "kind", "state", "category", "method", "gateway", "currency",
                   "channel", "tier", "source", "segment")
 INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
@@ -71,8 +76,8 @@ def base_type(data_type: str) -> str:
 
 
 def is_temporal(col: ColumnProfile) -> bool:
-    """True for timestamp/date columns and for text columns that hold timestamps."""
-    return base_type(col.data_type) in TEMPORAL_TYPES or bool(col.timestamp_formats)
+    """True for timestamp/date columns, text columns that hold timestamps and integer epoch times."""
+    return base_type(col.data_type) in TEMPORAL_TYPES or bool(col.timestamp_formats) or epoch_scale(col) is not None
 
 
 def is_text_timestamp(col: ColumnProfile) -> bool:
@@ -95,18 +100,60 @@ def is_text_number(col: ColumnProfile) -> bool:
 
 
 def is_money(col: ColumnProfile) -> bool:
-    """Numeric column — or text holding plain decimal numbers (money stored as text) — whose name says money."""
+    """Numeric column — or text holding plain decimal numbers (money stored as text) — whose name says money.
+
+    Percentages, ratios and basis points are never money (``discount_percent`` is a rate), nor is a fraction
+    named ``…rate`` whose values lie in 0..1, nor an integer epoch time.
+    """
     name = snake_case(col.name)
+    tokens = name.split("_")
     numeric = base_type(col.data_type) in INTEGER_TYPES | {"DECIMAL", "DOUBLE", "FLOAT", "REAL", "NUMERIC"}
-    text = is_text_number(col) and not name.endswith(("_cents", "_minor"))  # text cents: not guessed
-    return (numeric or text) and any(word in name.split("_") or name.endswith(word) for word in MONEY_WORDS) \
+    text = is_text_number(col) and not name.endswith(("_cents", "_minor", "_micros"))  # text cents: not guessed
+    if set(tokens) & set(NOT_MONEY_WORDS) or ("rate" in tokens and is_rate(col)) or epoch_scale(col) is not None:
+        return False
+    return (numeric or text) and any(word in tokens or name.endswith(word) for word in MONEY_WORDS) \
         and not name.endswith("_id")
 
 
+MICROS_SUFFIXES = ("_micros", "_micro", "_e6", "_micro_usd", "_micros_usd")
+MINOR_SUFFIXES = ("_cents", "_minor", "_pence", "_cent")
+
+
+def minor_unit_scale(col: ColumnProfile) -> int:
+    """How many stored units make one major currency unit: 1_000_000 (micros), 100 (cents), or 1."""
+    name = snake_case(col.name)
+    if not is_money(col):
+        return 1
+    if name.endswith(MICROS_SUFFIXES) or "micros" in name.split("_"):
+        return 1_000_000
+    if name.endswith(MINOR_SUFFIXES) or base_type(col.data_type) in INTEGER_TYPES:
+        return 100
+    return 1
+
+
 def is_minor_units(col: ColumnProfile) -> bool:
-    """Money stored as integer minor units (cents): integer type or a ``_cents`` suffix."""
-    name = col.name.lower()
-    return is_money(col) and (base_type(col.data_type) in INTEGER_TYPES or name.endswith(("_cents", "_minor")))
+    """Money stored as integer minor units (cents, micros): integer type or a ``_cents``/``_micros`` suffix."""
+    return minor_unit_scale(col) > 1
+
+
+EPOCH_SECONDS = (946_684_800, 4_102_444_800)  # 2000-01-01 … 2100-01-01
+
+
+def epoch_scale(col: ColumnProfile) -> int | None:
+    """Integer epoch times: 1 (seconds) or 1000 (milliseconds) when the name says time and values fit, else None."""
+    if base_type(col.data_type) not in INTEGER_TYPES | {"DOUBLE", "DECIMAL"}:
+        return None
+    tokens = set(snake_case(col.name).split("_"))
+    if not tokens & {"at", "time", "ts", "timestamp", "epoch", "unix", "datetime"}:
+        return None
+    try:
+        low, high = float(col.min_value or "nan"), float(col.max_value or "nan")
+    except ValueError:
+        return None
+    for scale in (1, 1000):
+        if EPOCH_SECONDS[0] * scale <= low and high <= EPOCH_SECONDS[1] * scale:
+            return scale
+    return None
 
 
 def is_category(col: ColumnProfile) -> bool:
@@ -145,12 +192,18 @@ def staged_name(col: ColumnProfile, table: TableProfile) -> str:
         return "loaded_at"
     if base_type(col.data_type) == "BOOLEAN" and not name.startswith(("is_", "has_", "was_", "can_")):
         return f"is_{name}"
-    for suffix in ("_cents", "_minor"):
-        if name.endswith(suffix):
+    for suffix in MINOR_SUFFIXES + MICROS_SUFFIXES:
+        if name.endswith(suffix) and is_money(col):
             return name.removesuffix(suffix)
+    if epoch_scale(col) is not None:
+        bare = re.sub(r"_(epoch|unix|ts|timestamp|epoch_ms|ms)$", "", name)
+        return bare if bare.endswith(("_at", "_time")) else f"{bare}_at"
     if is_text_timestamp(col) and not name.endswith(("_at", "_date", "_time")):
         return f"{name}_at"
     return name
+
+
+NEVER_EVENT = re.compile(r"(^|_)(birth\w*|dob|born|expir\w*|valid_(to|until|from))($|_)")
 
 
 def load_timestamp(table: TableProfile) -> ColumnProfile | None:
@@ -161,7 +214,8 @@ def load_timestamp(table: TableProfile) -> ColumnProfile | None:
 def event_time(table: TableProfile) -> ColumnProfile | None:
     """The business event time of a table (not the load time), by name preference."""
     temporal = [c for c in table.columns if is_temporal(c) and not is_load_timestamp(c)
-                and not c.name.lower().startswith(("updated", "cancel", "deleted", "modified"))]
+                and not c.name.lower().startswith(("updated", "cancel", "deleted", "modified"))
+                and not NEVER_EVENT.search(snake_case(c.name))]
     for preferred in EVENT_TIME_PREFERENCE:
         for c in temporal:
             if snake_case(c.name) == preferred:

@@ -172,6 +172,10 @@ def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
     """
     if plan.kind == "staging":
         return []
+    if plan.kind == "metric":
+        from dataeng_crew.agents.marts import render
+
+        return [render(plan, profile)]
     if plan.kind == "event":
         return [transform_event(plan, profile)]
     if plan.kind == "entity":

@@ -174,12 +174,67 @@ class MeasureSpec(Contract):
     definition: str
 
 
+class RowFilter(Contract):
+    """A predicate on one raw column of a fact (or a table it references): validity rules, value metrics, filters."""
+
+    column: str = Field(description="Raw 'table.column'.")
+    op: Literal["in", "not_in", "is_null", "is_not_null", "is_true", "is_not_true"]
+    values: list[str] = Field(default_factory=list, description="Raw values for 'in'/'not_in' (matched after "
+                              "staging's case/blank cleaning).")
+    reason: str = Field(default="", description="Why: the stated rule (validity) or the request's words.")
+
+
+class Metric(Contract):
+    """One metric of a query, in MetricFlow's vocabulary (simple measure, ratio, derived)."""
+
+    name: str = Field(description="Output column name.")
+    kind: Literal["count", "sum", "average", "min", "max", "count_distinct", "duration", "ratio"]
+    column: str | None = Field(default=None, description="Raw 'table.column' the aggregate reads (not for count).")
+    start_column: str | None = Field(default=None, description="Durations: raw 'table.column' of the start time.")
+    unit: str = Field(default="", description="Unit of the result: 'major currency units', 'hours', 'kWh', "
+                      "'fraction' …")
+    scale: float = Field(default=1.0, description="The staged column is multiplied by this (1/100 for cents "
+                         "when staging did not convert; durations: 1/3600 for hours).")
+    discount: str | None = Field(default=None, description="Raw 'table.column' of a discount applied to a money "
+                                 "sum: a rate/percent (× (1 − rate)) or an amount (−).")
+    discount_kind: Literal["rate", "percent", "amount"] | None = None
+    where: list[RowFilter] = Field(default_factory=list, description="Rows this metric counts (value metrics).")
+    numerator: str | None = Field(default=None, description="Ratio: name of the numerator metric.")
+    denominator: str | None = Field(default=None, description="Ratio: name of the denominator metric.")
+    hidden: bool = Field(default=False, description="Only an input of a ratio: not a column of the mart.")
+    description: str = ""
+
+
+class Choice(Contract):
+    """A reading the planner chose by a stated rule, and the readings it did not choose."""
+
+    topic: str = Field(description="What was decided: 'time', 'measure', 'validity', 'unit', 'fact' …")
+    chosen: str
+    rule: str
+    alternatives: list[str] = Field(default_factory=list)
+
+
+class MetricQuery(Contract):
+    """A request as a metric query: metrics × time grain × group-by dimensions × filters over one fact."""
+
+    fact: str = Field(description="Raw table the metrics count rows of.")
+    time_column: str | None = Field(default=None, description="Raw 'table.column' metrics are dated by.")
+    time_parts: list[str] = Field(default_factory=list, description="Raw year/month/day columns, when the fact "
+                                  "dates its rows by calendar parts.")
+    grain: Grain | None = Field(default=None, description="None: totals per group, no time column.")
+    group_by: list[str] = Field(default_factory=list, description="Raw 'table.column' dimensions (≤ 3 FK hops).")
+    metrics: list[Metric]
+    validity: list[RowFilter] = Field(default_factory=list, description="Rows no metric counts (stated rules).")
+    filters: list[RowFilter] = Field(default_factory=list, description="The request's own filters.")
+    choices: list[Choice] = Field(default_factory=list)
+
+
 class Plan(Contract):
     """The planner's interpretation of the request."""
 
     request: str
     mart_name: str | None = Field(default=None, description="None for a staging-only plan.")
-    kind: Literal["time_grain", "event", "staging", "entity"] = "time_grain"
+    kind: Literal["time_grain", "event", "staging", "entity", "metric"] = "time_grain"
     grain: Grain | None = None
     subject: str
     measures: list[MeasureSpec]
@@ -201,6 +256,7 @@ class Plan(Contract):
     incremental_lookback: int | None = Field(
         default=None, description="When set, the mart is incremental and reprocesses this many trailing periods.",
     )
+    query: MetricQuery | None = Field(default=None, description="kind 'metric': the metric query the mart computes.")
 
 
 # --------------------------------------------------------------------------- dbt artifacts

@@ -1,0 +1,203 @@
+"""The mart renderer for metric queries: one code path from a :class:`MetricQuery` to a dbt model.
+
+Like MetricFlow's dataflow plan, a query becomes a few steps — read the staged fact (and the tables its
+breakdown lives on), keep the rows its validity rules and filters allow, aggregate each metric per period and
+group, lay the aggregates on a gap-free period spine (× every group value), and compute ratios last — written
+as import CTEs, logical CTEs and ``select * from final`` in the house style.
+"""
+
+from __future__ import annotations
+
+from dataeng_crew.agents.modeler import staging_model_for
+from dataeng_crew.agents.planner import GRAIN_ADJECTIVE
+from dataeng_crew.agents.semantics import base_type, quote_if_needed, staged_name
+from dataeng_crew.agents.transformer import _hop_joins, _period, dimension
+from dataeng_crew.contracts import ColumnSpec, Metric, MetricQuery, ModelSpec, Plan, RowFilter, WarehouseProfile
+from dataeng_crew.errors import RequestError
+
+MONEY = "DECIMAL(18,2)"
+RATE = "DECIMAL(18,4)"
+
+
+def _column(ref: str, profile: WarehouseProfile) -> str:
+    """The staged name of a raw ``table.column``, quoted when needed."""
+    table_name, _, column_name = ref.partition(".")
+    table = profile.table(table_name)
+    col = table.column(column_name) if table else None
+    if table is None or col is None:
+        raise RequestError(f"metric query names unknown column {ref!r}")
+    return quote_if_needed(staged_name(col, table))
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def predicate(f: RowFilter, profile: WarehouseProfile, alias: str = "") -> str:
+    """SQL for one row filter over the staged columns."""
+    col = (alias + "." if alias else "") + _column(f.column, profile)
+    if f.op == "in":
+        return f"{col} = {_literal(f.values[0])}" if len(f.values) == 1 else \
+            f"{col} in ({', '.join(_literal(v) for v in f.values)})"
+    if f.op == "not_in":
+        return f"{col} not in ({', '.join(_literal(v) for v in f.values)})"
+    return {"is_null": f"{col} is null", "is_not_null": f"{col} is not null", "is_true": f"coalesce({col}, false)",
+            "is_not_true": f"not coalesce({col}, false)"}[f.op]
+
+
+def _not_excluded(f: RowFilter, profile: WarehouseProfile) -> str:
+    """A validity rule as a predicate that keeps NULL statuses (unknown is not an exclusion)."""
+    if f.op == "not_in":
+        col = _column(f.column, profile)
+        return f"({col} is null or {predicate(f, profile)})"
+    return predicate(f, profile)
+
+
+def _when(m: Metric, profile: WarehouseProfile) -> str:
+    return " and ".join(predicate(f, profile) for f in m.where)
+
+
+def aggregate(m: Metric, profile: WarehouseProfile) -> str | None:
+    """The aggregate expression of one metric (None for ratios, computed after the spine)."""
+    when = _when(m, profile)
+    if m.kind == "count":
+        return f"count(case when {when} then 1 end)" if when else "count(*)"
+    if m.kind == "ratio":
+        return None
+    col = _column(m.column or "", profile)
+    value = col
+    if m.discount:
+        d = _column(m.discount, profile)
+        value = {"percent": f"{col} * (1 - coalesce({d}, 0) / 100.0)", "rate": f"{col} * (1 - coalesce({d}, 0))",
+                 "amount": f"{col} - coalesce({d}, 0)"}[m.discount_kind or "amount"]
+    if m.kind == "duration":
+        start = _column(m.start_column or "", profile)
+        value = f"date_diff('second', {start}, {col}) * {m.scale!r}"
+    if when:
+        value = f"case when {when} then {value} end"
+    fn = {"sum": "sum", "average": "avg", "duration": "avg", "min": "min", "max": "max"}.get(m.kind)
+    if m.kind == "count_distinct":
+        return f"count(distinct {value})"
+    return f"{fn}({value})"
+
+
+def _type(m: Metric) -> str:
+    if m.kind in {"count", "count_distinct"}:
+        return "BIGINT"
+    if m.kind == "ratio":
+        return RATE
+    return MONEY
+
+
+def _final(m: Metric, source: str) -> str:
+    """The metric's column in the final select: zeros for counts and sums, nulls for averages and ratios."""
+    if m.kind == "ratio":
+        return (f"cast(round(1.0 * {source}.{m.numerator} / nullif({source}.{m.denominator}, 0), 4) as decimal(18, 4)) "
+                f"as {m.name}")
+    if m.kind in {"count", "count_distinct"}:
+        return f"coalesce({source}.{m.name}, 0) as {m.name}"
+    if m.kind == "sum":
+        return f"cast(round(coalesce({source}.{m.name}, 0), 2) as decimal(18, 2)) as {m.name}"
+    return f"cast(round({source}.{m.name}, 2) as decimal(18, 2)) as {m.name}"
+
+
+def render(plan: Plan, profile: WarehouseProfile) -> ModelSpec:
+    """Render a metric plan's query as one mart model.
+
+    Args:
+        plan: A ``kind="metric"`` plan (its ``query`` set; breakdown and filter roles bound).
+        profile: The warehouse profile (raw → staged names).
+
+    Returns:
+        The mart: period × group × metrics, empty periods included, ratios null-safe.
+    """
+    q: MetricQuery = plan.query  # type: ignore[assignment]
+    fact = profile.table(q.fact)
+    if fact is None:
+        raise RequestError(f"metric query over unknown table {q.fact!r}")
+    model = staging_model_for(fact, profile)
+    grain = q.grain
+    if q.time_parts:
+        when = f"make_date({', '.join(_column(c, profile) for c in q.time_parts)})"
+    else:
+        when = _column(q.time_column or "", profile)
+    period = (f"{grain.value}_start_date" if grain.value != "day" else "event_date") if grain else None
+    dim = dimension(plan, profile, fact)
+    dname = quote_if_needed(dim["name"]) if dim else None
+    lookback = plan.incremental_lookback if not dim and grain else None
+
+    ctes = [f"events as (\n\n    select * from {{{{ ref('{model}') }}}}\n\n)"]
+    if dim and dim.get("model"):
+        hops = list(dim.get("hops") or [])  # type: ignore[arg-type]
+        ctes = [f"events_source as (\n\n    select * from {{{{ ref('{model}') }}}}\n\n)"]
+        ctes += [f"hop_{n}_source as (\n\n    select * from {{{{ ref('{hop['model']}') }}}}\n\n)"
+                 for n, hop in enumerate(hops[:-1], start=1)]
+        ctes.append(f"dimension_source as (\n\n    select * from {{{{ ref('{dim['model']}') }}}}\n\n)")
+        ctes.append("events as (\n\n    select\n        events_source.*,\n"
+                    f"        dimension_source.{quote_if_needed(dim['column'])} as {dname}\n\n"
+                    "    from events_source" + _hop_joins(hops, dim, "events_source") + "\n\n)")
+    filters = [_not_excluded(f, profile) for f in q.validity] + [predicate(f, profile) for f in q.filters]
+    if grain:
+        filters.append(f"{when} is not null")
+    where = ("\n    where " + "\n        and ".join(filters)) if filters else ""
+    if lookback:
+        where += ("\n    {% if is_incremental() %}\n"
+                  f"        -- late-arriving rows: recompute the last {lookback} {grain.value}s already built\n"
+                  f"        and {when} >= (select max({period}) - interval {lookback} {grain.value} from {{{{ this }}}})\n"
+                  "    {% endif %}")
+    keys = ([f"{_period(when, grain)} as {period}"] if grain else []) + ([dname] if dim else [])
+    group = ([_period(when, grain)] if grain else []) + ([dname] if dim else [])
+    aggs = [f"{agg} as {m.name}" for m in q.metrics if (agg := aggregate(m, profile)) is not None]
+    ctes.append("aggregated as (\n\n    select\n        " + ",\n        ".join(keys + aggs)
+                + f"\n\n    from events{where}\n" + (f"    group by {', '.join(group)}\n" if group else "") + "\n)")
+    source, grid, on = "aggregated", None, []
+    if grain:
+        ctes += [
+            "period_bounds as (\n\n    select\n"
+            f"        min({period}) as first_period,\n        max({period}) as last_period\n\n    from aggregated\n\n)",
+            "period_spine as (\n\n    select\n"
+            f"        cast(unnest(generate_series(first_period, last_period, interval 1 {grain.value})) as date) "
+            f"as {period}\n\n    from period_bounds\n\n)"]
+        grid, on = "period_spine", [f"period_spine.{period} = aggregated.{period}"]
+        if dim:
+            ctes += [f"dimension_values as (\n\n    select distinct {dname}\n\n    from aggregated\n\n)",
+                     f"period_grid as (\n\n    select\n        period_spine.{period},\n        dimension_values.{dname}"
+                     "\n\n    from period_spine\n    cross join dimension_values\n\n)"]
+            grid = "period_grid"
+            on = [f"period_grid.{period} = aggregated.{period}",
+                  f"period_grid.{dname} is not distinct from aggregated.{dname}"]
+    outer = [m for m in q.metrics if not m.hidden]
+    cols = ([f"{grid}.{period}"] if grain else []) + ([f"{grid or source}.{dname}"] if dim else [])
+    cols += [_final(m, "aggregated") for m in outer]
+    body = "    from " + (f"{grid}\n    left join aggregated\n        on " + "\n        and ".join(on) if grid
+                          else "aggregated")
+    ctes.append("final as (\n\n    select\n        " + ",\n        ".join(cols) + "\n\n" + body + "\n\n)")
+    config = (f"{{{{ config(materialized='incremental', unique_key='{period}', on_schema_change='fail') }}}}\n\n"
+              if lookback else "")
+    sql = config + "with\n\n" + ",\n\n".join(ctes) + "\n\nselect * from final\n"
+
+    columns = []
+    if grain:
+        columns.append(ColumnSpec(name=period, data_type="DATE", description=(
+            f"The {grain.value} (its first date). One row per {grain.value} from the first to the last counted "
+            "row, including periods with none.")))
+    if dim:
+        table_name, _, column_name = plan.roles["dimension"].partition(".")
+        dim_col = profile.table(table_name).column(column_name)  # type: ignore[union-attr]
+        dtype = "BOOLEAN" if base_type(dim_col.data_type) == "BOOLEAN" else "VARCHAR"  # type: ignore[union-attr]
+        columns.append(ColumnSpec(name=dim["name"], data_type=dtype, description=(
+            f"Breakdown: {plan.roles['dimension']} (staged)" + ("; with the period, the grain of this mart." if grain
+                                                                  else "; the grain of this mart."))))
+    columns += [ColumnSpec(name=m.name, data_type=_type(m), description=m.description + (
+        f" Unit: {m.unit}." if m.unit and m.kind not in {"count", "count_distinct"} else "")) for m in outer]
+    meta: dict[str, object] = {"dimension": dim["name"]} if dim else {}
+    if lookback:
+        meta["incremental_lookback"] = f"{lookback} {grain.value}s"  # type: ignore[union-attr]
+    what = ", ".join(m.name for m in outer)
+    return ModelSpec(
+        name=plan.mart_name or "fct_metrics", layer="marts",
+        materialization="incremental" if lookback else "table", folder="marts",
+        description=((f"{GRAIN_ADJECTIVE[grain].capitalize()} " if grain else "") + f"{what}: one row per "
+                     + (grain.value if grain else "") + (" and " if grain and dim else "") + (dim["name"] if dim else "")
+                     + ". Built for the request: " + plan.request.replace('"', "'")),
+        sql=sql, columns=columns, contract_enforced=True, meta=meta)

@@ -1,0 +1,487 @@
+"""Planner, metric path: request words → a :class:`MetricQuery` over the inferred semantic layer.
+
+A request is read as *operator* words (rate, share, average, active, total …), a *subject* (a fact's rows, a
+measure, an event stored as a value, a duration between two times, an entity counted distinctly), a time
+grain, a breakdown (``by …``) and a filter (``for …``). The subject binds against every fact's semantic model
+(``agents/semantic_layer.py``); the binding that uses every word wins, ties go to the larger fact and are named
+in the plan. Validity rules, time roles, units and discounts are applied by stated rules and listed with the
+reading they did not take. Nothing here names a table or column of a particular warehouse.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from dataeng_crew.agents import planner as base
+from dataeng_crew.agents.semantic_layer import (
+    SemanticModel,
+    clean_value,
+    infer_layer,
+    name_tokens,
+    prefix_of,
+    same_word,
+    time_role,
+)
+from dataeng_crew.agents.semantics import entity_name, needs_normalising, plural, singular
+from dataeng_crew.contracts import (
+    Choice,
+    Grain,
+    MeasureSpec,
+    Metric,
+    MetricQuery,
+    Plan,
+    RowFilter,
+    WarehouseProfile,
+)
+from dataeng_crew.errors import RequestError
+
+OPERATORS = {
+    "rate": {"rate", "rates", "share", "ratio", "percentage", "percent", "proportion", "fraction", "pct"},
+    "average": {"average", "avg", "mean", "typical"},
+    "distinct": {"active", "unique", "distinct"},
+    "total": {"total", "totals", "sum", "overall"},
+    "count": {"number", "count", "counts", "num", "many", "how"},
+    "min": {"min", "minimum", "lowest", "smallest", "shortest"},
+    "max": {"max", "maximum", "highest", "largest", "longest", "peak"},
+}
+DURATION_UNITS = {"hours": 3600, "hour": 3600, "hrs": 3600, "minutes": 60, "minute": 60, "mins": 60,
+                  "days": 86400, "seconds": 1, "secs": 1, "weeks": 604800}
+DURATION_WORDS = {"time", "duration", "length", "lead", "turnaround", "elapsed", "took", "taken", "wait",
+                  "waiting", "span"}
+REVENUE_WORDS = {"revenue", "sales", "income", "turnover", "gmv", "takings", "earnings", "value"}
+REVENUE_COLUMNS = ("subtotal", "net", "revenue", "sales", "amount", "fare", "price", "billed", "premium", "charge",
+                   "total")  # what a row sold, before taxes, tips, fees and shipping: most specific first
+
+
+def _revenue_rank(column: str) -> int:
+    tokens = column.lower().split("_")
+    return next((i for i, w in enumerate(REVENUE_COLUMNS) if any(t.startswith(w) for t in tokens)),
+                len(REVENUE_COLUMNS))
+GROSS_WORDS = {"gross", "list", "undiscounted"}
+CONNECTORS = {"of", "per", "in", "on", "and", "to", "from", "with"}
+PEOPLE = re.compile(r"(customer|user|account|member|subscriber|client|rider|patient|student|player|driver|employee|"
+                    r"visitor|guest|learner|athlete|patron|borrower|shopper|buyer|person|people|contact)s?")
+SIGNUP_WORDS = {"signups", "signup", "registrations", "registration", "joins", "joiners", "sign", "ups",
+                "enrolments", "enrollments", "onboardings"}
+
+
+@dataclass
+class Binding:
+    """How one semantic model answers the subject words: which words bound to what."""
+
+    model: SemanticModel
+    used: set[str] = field(default_factory=set)
+    fact_words: set[str] = field(default_factory=set)
+    event: object | None = None
+    measure: object | None = None
+    duration: object | None = None
+    entity: tuple[str, str] | None = None  # (fk column, referenced table)
+    revenue: bool = False
+
+    def score(self) -> tuple:
+        """Every word used first, then a named fact, then the larger fact."""
+        return (len(self.used), bool(self.fact_words), self.model.table.row_count)
+
+
+def _entity_tokens(table: str) -> list[str]:
+    name = entity_name(table)
+    return [name, *name.split("_")]
+
+
+def _bind(model: SemanticModel, words: list[str], op: str | None, duration_unit: str | None,
+          profile: WarehouseProfile) -> Binding:
+    b = Binding(model)
+    b.fact_words = {w for w in words if any(same_word(w, t) for t in _entity_tokens(model.name))}
+    if PEOPLE.fullmatch(entity_name(model.name).split("_")[-1]):  # signups are new rows of a table of people
+        b.fact_words |= {w for w in words if w in SIGNUP_WORDS}
+    rest = [w for w in words if w not in b.fact_words]
+    prefix = prefix_of(model.table)
+
+    def tokens_of(column: str) -> list[str]:
+        return name_tokens(column, prefix)
+
+    # an event stored as a value / a set time / a flag: every token of the value or verb matched by a word
+    best_event = None
+    for ev in model.events:
+        hit = {w for w in rest if any(same_word(w, t) for t in ev.words)}
+        whole = all(any(same_word(w, t) for w in rest) for t in ev.words if len(t) > 2 or len(ev.words) == 1)
+        if hit and whole and (best_event is None or len(hit) > len(best_event[1])):
+            best_event = (ev, hit)
+    # a measure: the request's words name its column (fares ~ fare_cents, kwh, billed amount)
+    best_measure = None
+    for m in model.measures:
+        toks = [t for t in tokens_of(m.column) if t not in {"cents", "micros", "minor", "amount", "amt", "value"}]
+        toks = toks or tokens_of(m.column)
+        hit = {w for w in rest if any(same_word(w, t) for t in tokens_of(m.column))}
+        if hit and any(same_word(w, t) for w in hit for t in toks) and (
+                best_measure is None or len(hit) > len(best_measure[1])):
+            best_measure = (m, hit)
+    revenue = {w for w in rest if w in REVENUE_WORDS or w in GROSS_WORDS}
+    if best_measure is None and revenue & REVENUE_WORDS:
+        money = [m for m in model.measures if m.meaning == "money" and m.additive and not re.search(
+            r"discount|tax|refund|tip|fee|balance|cost|spend|shipping", m.column.lower())]
+        if money:
+            money.sort(key=lambda m: (_revenue_rank(m.column), m.column))
+            best_measure = (money[0], revenue)
+            b.revenue = True
+    # a duration: the end (or start) verb is named, or a duration word/unit with the fact's name
+    best_duration = None
+    if duration_unit or set(rest) & DURATION_WORDS or op == "average":
+        for d in model.durations:
+            hit = {w for w in rest if any(same_word(w, t) for t in d.words)}
+            hit |= {w for w in rest if w in DURATION_WORDS}
+            if (hit or (b.fact_words and duration_unit)) and (best_duration is None or len(hit) > len(best_duration[1])):
+                best_duration = (d, hit)
+    # an entity counted distinctly (active riders = distinct riders with a row)
+    best_entity = None
+    if op == "distinct":
+        for fk_col, ref in model.entities.items():
+            hit = {w for w in rest if any(same_word(w, t) for t in _entity_tokens(ref))}
+            if hit and (best_entity is None or len(hit) > len(best_entity[1])):
+                best_entity = ((fk_col, ref), hit)
+        if best_entity is None and op == "distinct":  # "active members" where the fact's own rows are members
+            pass
+    candidates = [(k, v) for k, v in (("event", best_event), ("measure", best_measure),
+                                     ("duration", best_duration), ("entity", best_entity)) if v]
+    if duration_unit and best_duration:
+        candidates = [("duration", best_duration)] + [c for c in candidates if c[0] == "event" and not (
+            c[1][1] <= best_duration[1])]
+    if candidates:
+        # the richest reading: most words; a duration or entity beats an event of the same words
+        kind, (thing, hit) = max(candidates, key=lambda kv: (len(kv[1][1]), kv[0] in {"duration", "entity"},
+                                                             kv[0] == "measure"))
+        setattr(b, kind, thing)
+        b.used |= hit
+        if kind in {"duration"}:  # "late returns" style extra event words can still qualify rows
+            pass
+        # a second, different event can qualify a measure/duration/entity ("average fare of completed rides")
+        if kind != "event" and best_event and not best_event[1] <= hit and not best_event[1] & hit:
+            b.event = best_event[0]
+            b.used |= best_event[1]
+    b.used |= b.fact_words
+    if duration_unit:
+        b.used.add(duration_unit)
+    return b
+
+
+def _literal_values(col_profile, values: list[str], normalised: bool) -> list[str]:
+    """The literals a filter compares with: cleaned values when staging cleans the column, else raw ones."""
+    if normalised:
+        return values
+    return sorted({v for v in col_profile.top_values if clean_value(v) in values}) or values
+
+
+def mart_name(text: str) -> str:
+    """``fct_`` + the request's words (filler dropped): "monthly return rate by store" → fct_monthly_return_rate_by_store."""
+    words = [w for w in base.request_words(text) if w not in base.FILLER]
+    name = "_".join(words)
+    name = re.sub(r"[^a-z0-9_]+", "_", name.lower()).strip("_")
+    return f"fct_{name or 'metric'}"[:63].rstrip("_")
+
+
+def _refuse(text: str, profile: WarehouseProfile, why: str) -> RequestError:
+    return base._refuse(text, profile, why)
+
+
+def plan_metric(text: str, words: list[str], grain: Grain | None, dim: str | None, flt: str | None,
+                profile: WarehouseProfile) -> Plan:
+    """Compile the request's words into a metric query and the plan that states it.
+
+    Args:
+        text: The request as written.
+        words: Its words without filler, grain, breakdown and filter words.
+        grain: The time grain asked for (None: totals per breakdown value, or daily without one).
+        dim: The breakdown phrase (``by …``), if any.
+        flt: The filter phrase (``for …``), if any.
+        profile: The warehouse profile.
+
+    Returns:
+        A ``kind="metric"`` plan carrying the :class:`MetricQuery`.
+
+    Raises:
+        RequestError: When no fact answers every word, or when two readings tie and no rule decides.
+    """
+    op = next((o for o, ws in OPERATORS.items() if set(words) & ws), None)
+    op_words = {w for w in words if any(w in ws for ws in OPERATORS.values())}
+    unit = next((w for w in words if w in DURATION_UNITS), None)
+    subject = [w for w in words if w not in op_words and w not in CONNECTORS and w != unit]
+    if not subject:
+        raise _refuse(text, profile, "name what to measure (a fact, a measure or an event), e.g. 'weekly logins'")
+    layer = infer_layer(profile)
+    if not layer:
+        empty = [t.name for t in profile.tables if t.row_count == 0]
+        why = ("every table is empty" if empty and len(empty) == len(profile.tables)
+               else "no table has an event time (a timestamp, a date, an epoch time or year/month/day columns)")
+        raise _refuse(text, profile, why)
+    bindings = [_bind(m, subject, op, unit, profile) for m in layer]
+    complete = [b for b in bindings if set(subject) <= b.used and (b.event or b.measure or b.duration or b.entity
+                                                                    or b.fact_words)]
+    if not complete:
+        partial = max(bindings, key=lambda b: b.score())
+        missing = [w for w in subject if w not in partial.used]
+        raise _refuse(text, profile, f"no fact answers {' '.join(missing)!r} (words bind to no table, measure, "
+                      f"value, time or entity); closest: {partial.model.name}")
+    if op == "distinct" and any(b.entity for b in complete):
+        complete = [b for b in complete if b.entity]
+    complete.sort(key=lambda b: b.score(), reverse=True)
+    best = complete[0]
+    tied = [b for b in complete[1:] if b.score()[:2] == best.score()[:2]]
+    if tied and best.fact_words == set() and any(b.model.table.row_count == best.model.table.row_count for b in tied):
+        raise _refuse(text, profile, f"{' '.join(subject)!r} is answered equally by {best.model.name} and "
+                      f"{', '.join(b.model.name for b in tied)}; name the table")
+    if unit and best.duration is None:
+        raise _refuse(text, profile, f"{unit!r} asks for a duration, but {best.model.name} has no pair of start and "
+                      "end times for it")
+    if op == "distinct" and best.entity is None:
+        raise _refuse(text, profile, f"'{' '.join(op_words)}' counts distinct entities, but no foreign key of "
+                      f"{best.model.name} references a table named {' '.join(subject)!r}")
+    return _compile(text, best, op, op_words, unit, grain, dim, flt, profile, tied)
+
+
+def _event_filter(ev, table) -> RowFilter:
+    col = table.column(ev.column)
+    if ev.op == "in":
+        values = _literal_values(col, [ev.value], _normalised(col, table))
+        return RowFilter(column=f"{table.name}.{ev.column}", op="in", values=values,
+                         reason=f"rows whose {ev.column} is '{ev.value}'")
+    if ev.op == "is_true":
+        return RowFilter(column=f"{table.name}.{ev.column}", op="is_true", reason=f"rows flagged {ev.column}")
+    return RowFilter(column=f"{table.name}.{ev.column}", op="is_not_null", reason=f"rows with {ev.column} set")
+
+
+def _normalised(col, table) -> bool:
+    return table.origin != "model" and needs_normalising(col)
+
+
+ADJECTIVES = {"paid", "lost", "open", "late", "won", "sent", "done", "active", "new", "free", "missed", "early",
+              "overdue", "unpaid", "pending", "failed", "void", "valid", "invalid", "online", "offline"}
+
+
+def _event_name(ev, fact_word: str) -> str:
+    if ev.op == "in":
+        words = [w for w in re.split(r"[^a-z0-9]+", ev.value) if w] or ["event"]
+        if words[-1].endswith("ed") or words[-1] in ADJECTIVES:  # a state of the row: "missed calls"
+            return "_".join(words + [fact_word])
+        return "_".join(words[:-1] + [plural(words[-1])])
+    if ev.op == "is_true":
+        return f"{'_'.join(ev.words)}_{fact_word}"
+    return f"{'_'.join(ev.words)}_{fact_word}"
+
+
+def _compile(text: str, b: Binding, op: str | None, op_words: set[str], unit: str | None, grain: Grain | None,
+             dim: str | None, flt: str | None, profile: WarehouseProfile, tied: list[Binding]) -> Plan:
+    model, table = b.model, b.model.table
+    fact_word = plural(singular(entity_name(table.name).split("_")[-1]))
+    choices: list[Choice] = []
+    metrics: list[Metric] = []
+    validity = [RowFilter(column=v.column, op=v.op, values=_literal_values(
+        table.column(v.column.split(".", 1)[1]), list(v.values), _normalised(table.column(v.column.split(".", 1)[1]),
+                                                                               table)) if v.values else [],
+        reason=v.rule) for v in model.validity]
+    time_col, time_rule = model.time, model.time_rule
+    ev = b.event
+    # counting an excluded value itself ("cancellations"): that value is the subject, not an exclusion
+    if ev is not None and ev.op == "in":
+        for i, v in enumerate(model.validity):
+            if v.column == f"{table.name}.{ev.column}" and ev.value in v.values:
+                rest = [x for x in v.values if x != ev.value]
+                col = table.column(ev.column)
+                validity[i] = RowFilter(column=v.column, op="not_in", values=_literal_values(
+                    col, rest, _normalised(col, table)), reason=v.rule.replace(", ".join(v.values), ", ".join(rest))
+                ) if rest else None  # type: ignore[call-overload]
+                choices.append(Choice(topic="validity", chosen=f"'{ev.value}' rows are the metric's subject, so the "
+                                      "rule excluding them does not apply here",
+                                      rule="a metric that counts a value never excludes it",
+                                      alternatives=[]))
+        validity = [v for v in validity if v is not None]
+    if ev is not None and ev.op == "is_not_null":
+        col = table.column(ev.column)
+        time_col, time_rule = col, f"the time the event happens ({ev.column}): a {ev.column} event is counted when it happens"
+    if b.duration is not None and (model.time is None or model.time.name != b.duration.start):
+        time_col = table.column(b.duration.start)
+        time_rule = f"the start of each duration ({b.duration.start})"
+    if model.parts is not None and (time_col is None or time_role(time_col) != "creation"):
+        time_rule = model.time_rule
+    event_metric: Metric | None = None
+    if ev is not None:
+        event_metric = Metric(name=_event_name(ev, fact_word), kind="count", where=[_event_filter(ev, table)],
+                              unit=fact_word, description=f"Number of {table.name} rows "
+                              + _event_filter(ev, table).reason.removeprefix("rows ") + " in the period.")
+    all_rows = Metric(name=f"{fact_word}_count", kind="count", unit=fact_word,
+                      description=f"Number of {table.name} rows in the period.")
+    if op == "rate":
+        if event_metric is None:
+            raise _refuse(text, profile, f"'{' '.join(op_words)}' needs an event to divide (a value such as "
+                          "'missed', a time such as 'returned_at', or a flag); none of the words names one")
+        name = f"{event_metric.name.removesuffix('s')}_rate" if ev.op == "in" else f"{'_'.join(ev.words)}_rate"
+        metrics += [event_metric, all_rows,
+                    Metric(name=name, kind="ratio", numerator=event_metric.name, denominator=all_rows.name,
+                           unit="fraction", description=f"{event_metric.name} ÷ {all_rows.name}: the share of "
+                           f"{table.name} rows that are {event_metric.name.replace('_', ' ')} (0–1); null when "
+                           "there are none.")]
+        choices.append(Choice(topic="ratio", chosen=f"{event_metric.name} ÷ all counted {table.name} rows",
+                              rule="a rate divides the rows with the event by every counted row of the same fact "
+                                   "in the same period",
+                              alternatives=[f"÷ rows of another fact (e.g. per {fact_word} of a parent table)"]))
+    elif b.duration is not None:
+        d = b.duration
+        seconds = DURATION_UNITS.get(unit or "", 3600)
+        unit_name = unit if unit in DURATION_UNITS else "hours"
+        agg = {"total": "sum", "min": "min", "max": "max"}.get(op or "", "average")
+        name = f"{'average' if agg == 'average' else agg}_{'_'.join(w for w in d.words[:1])}_{unit_name}"
+        metrics.append(Metric(name=name, kind="duration", column=f"{table.name}.{d.end}",
+                              start_column=f"{table.name}.{d.start}", scale=1 / seconds, unit=unit_name,
+                              where=[_event_filter(ev, table)] if ev is not None else [],
+                              description=f"{agg.capitalize()} of {d.end} − {d.start} in {unit_name}, over rows "
+                              "where both are set."))
+        metrics.append(Metric(name=f"{fact_word}_count", kind="count", unit=fact_word,
+                              where=[RowFilter(column=f"{table.name}.{d.end}", op="is_not_null",
+                                               reason=f"rows with {d.end} set")],
+                              description=f"Number of {table.name} rows with both times set in the period."))
+        others = [f"{x.start} → {x.end}" for x in model.durations if x is not d]
+        choices.append(Choice(topic="duration", chosen=f"{d.start} → {d.end}", rule="the end time the request names "
+                              "(by its verb), from the row's creation/start time; rows without an end are left out",
+                              alternatives=others + ["counting open rows up to now"]))
+        if unit is None:
+            choices.append(Choice(topic="unit", chosen="hours", rule="no unit named: durations in hours",
+                                  alternatives=["minutes", "days"]))
+    elif b.entity is not None:
+        fk, ref = b.entity
+        metrics.append(Metric(name=f"active_{plural(entity_name(ref).split('_')[-1])}", kind="count_distinct",
+                              column=f"{table.name}.{fk}", unit=plural(entity_name(ref)),
+                              where=[_event_filter(ev, table)] if ev is not None else [],
+                              description=f"Distinct {ref} with at least one counted {table.name} row in the period "
+                                          f"(by {fk})."))
+        others = [f"{m.name} ({c})" for m in infer_layer(profile) if m is not model for c, r in m.entities.items()
+                  if r == ref]
+        choices.append(Choice(topic="activity", chosen=f"active = at least one counted row of {table.name}",
+                              rule="activity is a row of the largest fact that references the entity",
+                              alternatives=[f"activity in {o}" for o in others]))
+    elif b.measure is not None:
+        m = b.measure
+        agg = {"average": "average", "min": "min", "max": "max"}.get(op or "", "sum" if m.additive else "average")
+        label = "_".join(t for t in name_tokens(m.column, prefix_of(table)) if t not in {"cents", "micros", "minor"})
+        name = ("revenue" if b.revenue else label) if agg == "sum" else f"{agg}_{label}"
+        discount = None
+        kind_ = None
+        if b.revenue or (m.meaning == "money" and agg == "sum" and not set(text.lower().split()) & GROSS_WORDS):
+            discount, kind_ = _discount(model, m)
+        metrics.append(Metric(name=name, kind=agg if agg != "average" else "average", column=f"{table.name}.{m.column}",
+                              unit=m.unit or m.meaning, discount=discount, discount_kind=kind_,
+                              where=[_event_filter(ev, table)] if ev is not None else [],
+                              description=f"{agg.capitalize()} of {table.name}.{m.column} ({m.meaning}"
+                              + (f", {m.unit}" if m.unit else "") + ")"
+                              + (f", less its discount {discount.split('.')[1]}" if discount else "") + "."))
+        if not m.additive and agg == "sum":
+            raise _refuse(text, profile, f"{m.column} is a {m.meaning} and cannot be summed; ask for its average")
+        if op is None and not m.additive:
+            choices.append(Choice(topic="aggregation", chosen=f"average of {m.column}",
+                                  rule=f"a {m.meaning} is never summed", alternatives=["min", "max"]))
+        others = [x.column for x in model.measures if x is not m and x.meaning == m.meaning]
+        if others:
+            choices.append(Choice(topic="measure", chosen=m.column, rule="the column the request's words name"
+                                  + (" (revenue: the order's own amount, not taxes, tips, fees or discounts)"
+                                     if b.revenue else ""), alternatives=others))
+        if discount:
+            choices.append(Choice(topic="discount", chosen=f"{m.column} less {discount.split('.')[1]}",
+                                  rule="revenue is net of the row's discount", alternatives=[f"gross {m.column}"]))
+        if event_metric is None:
+            metrics.append(all_rows)
+    elif event_metric is not None:
+        metrics.append(event_metric)
+    else:  # the fact's rows: count, plus sums of its additive measures
+        metrics.append(all_rows)
+        for m in model.measures:
+            if m.additive:
+                metrics.append(Metric(name=base.staged_name(table.column(m.column), table), kind="sum",
+                                      column=f"{table.name}.{m.column}", unit=m.unit or m.meaning,
+                                      description=f"Sum of {table.name}.{m.column} ({m.meaning}"
+                                      + (f", {m.unit}" if m.unit else "") + ") in the period."))
+    if time_col is None and model.parts is None:
+        raise _refuse(text, profile, f"{table.name} has no time to count by")
+    choices.insert(0, Choice(topic="time", chosen=(f"{table.name}.{time_col.name}" if time_col is not None and (
+        model.parts is None or time_col is not model.time) else "/".join(c.name for c in model.parts or ())),
+        rule=time_rule, alternatives=[c.name for c in table.columns if c is not time_col and
+                                      time_role(c) not in {"load"} and base.is_temporal(c)]))
+    for v in model.validity:
+        choices.append(Choice(topic="validity", chosen=v.rule, rule="a careful analyst excludes rows that are not "
+                              "completed business events", alternatives=[v.alternative]))
+    if tied:
+        choices.append(Choice(topic="fact", chosen=table.name, rule="the fact named by the request, else the one "
+                              "with most rows", alternatives=[t.model.name for t in tied]))
+    use_parts = model.parts is not None and (time_col is model.time or time_col is None)
+    query = MetricQuery(fact=table.name, time_column=None if use_parts else f"{table.name}.{time_col.name}",
+                        time_parts=[f"{table.name}.{c.name}" for c in model.parts] if use_parts else [],
+                        grain=grain, metrics=_dedupe(metrics), validity=validity, choices=choices)
+    return _plan(text, query, model, grain, dim, flt, profile)
+
+
+def _discount(model: SemanticModel, m) -> tuple[str | None, str | None]:
+    """A discount on the same row as a money measure: a percent, a rate (0–1) or an amount."""
+    for x in model.measures:
+        if x is m or "discount" not in x.column.lower():
+            continue
+        if x.meaning == "percent":
+            return f"{model.name}.{x.column}", "percent"
+        if x.meaning == "rate":
+            return f"{model.name}.{x.column}", "rate"
+        if x.meaning == "money":
+            return f"{model.name}.{x.column}", "amount"
+    return None, None
+
+
+def _dedupe(metrics: list[Metric]) -> list[Metric]:
+    seen: dict[str, Metric] = {}
+    for m in metrics:
+        seen.setdefault(m.name, m)
+    return list(seen.values())
+
+
+def _plan(text: str, query: MetricQuery, model: SemanticModel, grain: Grain | None, dim: str | None,
+          flt: str | None, profile: WarehouseProfile) -> Plan:
+    table = model.table
+    interpretations = []
+    if grain is None and not dim:
+        query = query.model_copy(update={"grain": Grain.day})
+        interpretations.append("No time grain given: one row per day.")
+    elif grain is None:
+        interpretations.append(f"No time grain given: one row per {dim} value over all time.")
+    tables = [table.name] + [fk.ref_table for fk in profile.foreign_keys if fk.table == table.name]
+    roles = {"fact": table.name}
+    if query.time_column:
+        roles["event_time"] = query.time_column
+    p = Plan(request=text, kind="metric", mart_name=mart_name(text), grain=query.grain,
+             subject=plural(singular(entity_name(table.name).split("_")[-1])),
+             measures=[MeasureSpec(name=m.name, definition=m.description) for m in query.metrics if not m.hidden],
+             source_tables=list(dict.fromkeys(tables)), roles=roles, interpretations=interpretations, query=query)
+    if dim or flt:
+        name = p.mart_name
+        p = base._with_breakdown(p, dim, flt, text, profile)
+        group_by = [p.roles["dimension"]] if "dimension" in p.roles else []
+        filters = []
+        for role, value in p.filters.items():
+            filters.append(RowFilter(column=p.roles[role], op="in", values=[value], reason=f"the request: {flt}"))
+        p = p.model_copy(update={"mart_name": name, "query": query.model_copy(update={
+            "group_by": group_by, "filters": filters, "grain": p.grain})})
+    return p.model_copy(update={"interpretations": p.interpretations + describe_query(p.query),  # type: ignore[arg-type]
+                                "alternatives": p.alternatives + [
+                                    f"{c.topic}: chose {c.chosen}; not: {'; '.join(c.alternatives)}"
+                                    for c in p.query.choices if c.alternatives]})  # type: ignore[union-attr]
+
+
+def describe_query(q: MetricQuery) -> list[str]:
+    """The plan's words for a metric query, generated from it (so the plan says what the SQL computes)."""
+    out = [f"Metric query over {q.fact}: " + ", ".join(m.name for m in q.metrics if not m.hidden)
+           + (f" per {q.grain.value}" if q.grain else "")
+           + (f" by {', '.join(q.group_by)}" if q.group_by else "") + "."]
+    for m in q.metrics:
+        if m.hidden:
+            continue
+        out.append(f"{m.name}: {m.description}" + (f" Unit: {m.unit}." if m.unit else ""))
+    for c in q.choices:
+        out.append(f"Rule ({c.topic}): {c.chosen} — {c.rule}.")
+    if q.grain:
+        out.append(f"Every {q.grain.value} from the first to the last counted row is present, with zeros "
+                   "(counts and sums) or nulls (averages, rates) when nothing happened.")
+    return out

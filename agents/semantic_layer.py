@@ -1,0 +1,437 @@
+"""The semantic layer inferred from the data: what each fact's columns *mean*, in MetricFlow's vocabulary.
+
+For every fact (a table with an event time) this module names, from profiles only (names, types, values —
+never a specific warehouse's table names):
+
+- **time dimensions with roles**: creation (registered, created, signed up, opened, requested), start, end
+  (resolved, returned, closed), change (updated, cancelled), planned (due, scheduled) and never-an-event
+  (birth dates, expiry dates), so signups are counted by registration, never by a birth date;
+- **measures with units**: money (major units, cents, micros, text), percentages and rates (never summed),
+  quantities, energy, weights, distances, durations, and plain numbers that only average (ratings, ages);
+- **value events**: the values of a low-cardinality column as countable events (``kind = 'login'`` →
+  logins), the time columns that mark an event (``returned_at`` → returns) and boolean flags (``is_late``);
+- **durations**: two times of one row (opened → resolved, loaned → returned, pickup → dropoff);
+- **validity rules**: status values and flags a careful analyst excludes from business counts and money
+  (cancelled, void, failed, test, deleted, spam, no-show …), and discounts to apply to revenue.
+
+The metric planner binds request words to these; the plan states every rule it applied.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from dataeng_crew.agents.semantics import (
+    INTEGER_TYPES,
+    base_type,
+    date_parts,
+    entity_name,
+    is_load_timestamp,
+    is_money,
+    is_rate,
+    is_temporal,
+    minor_unit_scale,
+    normalised_values,
+    plural,
+    singular,
+)
+from dataeng_crew.contracts import ColumnProfile, TableProfile, WarehouseProfile
+from dataeng_crew.tools.warehouse import bare_name, column_prefix, primary_key, snake_case
+
+NUMERIC_TYPES = INTEGER_TYPES | {"DECIMAL", "DOUBLE", "FLOAT", "REAL", "NUMERIC"}
+
+# ---------------------------------------------------------------------------------------------- words
+
+ABBREVIATIONS = {"qty": "quantity", "amt": "amount", "cust": "customer", "cnt": "count", "num": "number",
+                 "nbr": "number", "no": "number", "desc": "description", "pct": "percent", "prio": "priority",
+                 "dur": "duration", "dist": "distance", "addr": "address", "cat": "category", "dept": "department",
+                 "mgr": "manager", "emp": "employee", "acct": "account", "txn": "transaction", "trx": "transaction",
+                 "prod": "product", "loc": "location", "org": "organisation", "reg": "region", "svc": "service",
+                 "sub": "subscription", "usr": "user", "kwh": "kwh", "temp": "temperature", "avg": "average"}
+SYNONYMS = (  # words that name the same thing in requests and column/table names
+    {"spend", "spent", "cost", "costs", "expense", "expenses", "outlay"},
+    {"charge", "charges", "fee", "fees"},
+    {"billed", "bill", "bills", "billing", "invoiced"},
+    {"revenue", "sales", "income", "turnover", "gmv"},
+    {"tip", "tips", "gratuity", "gratuities"},
+    {"store", "stores", "location", "locations", "shop", "shops", "branch", "branches", "outlet", "outlets", "site"},
+    {"customer", "customers", "client", "clients", "buyer", "buyers"},
+    {"user", "users", "member", "members", "account", "accounts"},
+    {"signup", "signups", "registration", "registrations", "joined", "join", "joins"},
+    {"ride", "rides", "trip", "trips", "journey", "journeys"},
+    {"ticket", "tickets", "case", "cases", "issue", "issues", "request", "requests"},
+    {"category", "type", "kind", "class", "group", "genre"},
+    {"country", "nation"},
+    {"channel", "source", "medium"},
+    {"method", "gateway"},
+    {"return", "returns", "returned"},
+    {"cancellation", "cancellations", "cancelled", "canceled", "cancel"},
+    {"resolution", "resolved", "resolve"},
+    {"completion", "completed", "complete"},
+    {"energy", "kwh", "consumption", "usage"},
+    {"weight", "kg", "kilograms", "mass"},
+    {"distance", "km", "kilometers", "kilometres", "miles", "mileage"},
+    {"priority", "prio", "severity"},
+    {"team", "teams", "group", "squad"},
+    {"employee", "staff", "agent", "worker"},
+    {"visit", "visits", "session", "sessions"},
+    {"booking", "bookings", "reservation", "reservations"},
+    {"loan", "loans", "borrowing", "borrowings", "checkout", "checkouts"},
+    {"late", "overdue"},
+)
+STEM_MIN = 5  # words sharing this many leading letters are the same stem (resolution ~ resolved)
+
+
+def stem(word: str) -> str:
+    """A crude stem: the singular without common verb/noun endings (``cancellations`` → ``cancel``)."""
+    w = singular(word.lower())
+    for suffix in ("ations", "ation", "tions", "tion", "ings", "ing", "ed", "es", "er", "ly"):
+        if w.endswith(suffix) and len(w) - len(suffix) >= 4:
+            return w[: -len(suffix)]
+    return w
+
+
+def word_forms(word: str) -> set[str]:
+    """A request word, its singular/plural, its expansion if it is an abbreviation, and its synonyms."""
+    w = word.lower()
+    forms = {w, singular(w), plural(w)}
+    if w in ABBREVIATIONS:
+        forms.add(ABBREVIATIONS[w])
+    for group in SYNONYMS:
+        if forms & group:
+            forms |= group
+    return forms | {singular(f) for f in forms}
+
+
+def same_word(word: str, token: str) -> bool:
+    """True when a request word names a name token: same word, plural, synonym, abbreviation or stem."""
+    token = token.lower()
+    if not token:
+        return False
+    forms = word_forms(word)
+    tforms = {token, singular(token), ABBREVIATIONS.get(token, token)}
+    if forms & tforms:
+        return True
+    if len(token) >= 3 and any(f.startswith(token) and len(f) > len(token) and token not in {"no", "num"}
+                               for f in forms if len(token) >= 4 or token in ABBREVIATIONS):
+        return True  # an abbreviation: prio ~ priority
+    s = {stem(f) for f in forms}
+    ts = stem(token)
+    if any(min(len(a), len(ts)) >= 4 and (a.startswith(ts) or ts.startswith(a)) for a in s):
+        return True  # fail ~ failure, cancel ~ cancellation
+    return any(len(a) >= STEM_MIN and len(ts) >= STEM_MIN and (a.startswith(ts[:STEM_MIN]) and ts.startswith(a[:STEM_MIN]))
+               and (a[:6] == ts[:6] or min(len(a), len(ts)) < 6) for a in s)
+
+
+def name_tokens(name: str, prefix: str = "") -> list[str]:
+    """The words of a column or table name (snake_case, table prefix dropped)."""
+    bare = bare_name(name, prefix) if prefix else snake_case(name)
+    return [t for t in re.split(r"_+", bare) if t]
+
+
+# ---------------------------------------------------------------------------------------------- time roles
+
+TIME_ROLES = (  # (role, words) — first match wins
+    ("never", ("birth", "dob", "born", "birthday", "expiry", "expires", "expiration", "valid", "anniversary")),
+    ("load", ("loaded", "synced", "ingested", "extracted", "etl")),
+    ("change", ("updated", "modified", "changed", "cancelled", "canceled", "deleted", "archived", "last")),
+    ("planned", ("due", "scheduled", "planned", "expected", "estimated", "deadline", "target")),
+    ("creation", ("created", "registered", "registration", "signup", "signed", "joined", "enrolled", "opened",
+                  "requested", "placed", "ordered", "order", "submitted", "booked", "issued", "reported", "raised",
+                  "subscribed", "onboarded", "activated", "create", "creation", "registered_on", "join")),
+    ("start", ("started", "start", "began", "begin", "pickup", "picked", "departed", "departure", "checkin",
+               "loaned", "borrowed", "checked", "login", "logged", "arrived")),
+    ("end", ("ended", "end", "closed", "resolved", "completed", "finished", "returned", "dropoff", "dropped",
+             "delivered", "shipped", "fulfilled", "paid", "settled", "refunded", "terminated", "churned",
+             "stopped", "answered", "hung", "checkout")),
+)
+def time_role(col: ColumnProfile) -> str:
+    """What a time column of a row records: creation, start, end, change, planned, never (birth), load, event."""
+    if is_load_timestamp(col):
+        return "load"
+    tokens = set(snake_case(col.name).split("_"))
+    for role, words in TIME_ROLES:
+        if tokens & set(words):
+            return role
+    return "event"
+
+
+def time_verb(col: ColumnProfile) -> str:
+    """The event a time column marks, as a word: ``returned_at`` → ``returned``; ``date`` → ``""``."""
+    tokens = [t for t in snake_case(col.name).split("_") if t not in {"at", "date", "time", "ts", "timestamp", "on",
+                                                                       "dt", "datetime", "epoch", "utc", "local"}]
+    return "_".join(tokens)
+
+
+def is_time(col: ColumnProfile) -> bool:
+    """A timestamp/date column, a text timestamp or an integer epoch time."""
+    return is_temporal(col)
+
+
+def fact_time(table: TableProfile) -> tuple[ColumnProfile | None, str]:
+    """The time a fact's rows are counted by, and the rule that chose it.
+
+    Creation time first (a row is an event when it is created), then a start, a plain event time, an end.
+    Birth/expiry dates, load stamps, updates and planned times never date an event.
+    """
+    times = [c for c in table.columns if is_time(c)]
+    by_role: dict[str, list[ColumnProfile]] = {}
+    for c in times:
+        by_role.setdefault(time_role(c), []).append(c)
+    for role in ("creation", "start", "event", "end"):
+        if by_role.get(role):
+            cols = sorted(by_role[role], key=lambda c: (c.null_fraction > 0.5, c.null_fraction))
+            others = [c.name for c in times if c is not cols[0] and time_role(c) not in {"load"}]
+            rule = (f"the {role} time of each row ({role} before start, event and end times; birth/expiry dates, "
+                    "updates and planned times never date an event)")
+            return cols[0], rule + (f"; other times: {', '.join(others)}" if others else "")
+    return None, "no time column dates an event"
+
+
+# ---------------------------------------------------------------------------------------------- measures
+
+PERCENT_WORDS = {"pct", "percent", "percentage", "perc"}
+RATE_WORDS = {"rate", "ratio", "share", "fraction", "proportion"}
+BPS_WORDS = {"bps", "basis"}
+NON_ADDITIVE = {"rating", "score", "age", "temperature", "temp", "lat", "lon", "lng", "latitude", "longitude",
+                "level", "rank", "grade", "year", "month", "day", "hour", "week", "index", "version", "zip",
+                "speed", "pressure", "humidity", "stars", "position", "order", "sequence", "seq", "number", "code",
+                "floor", "altitude", "elevation", "capacity", "size", "priority", "prio"}
+UNIT_MEANINGS = (  # (meaning, unit, words) for additive physical quantities
+    ("energy", "kWh", ("kwh", "kilowatt", "energy", "consumption", "usage")),
+    ("energy", "Wh", ("wh",)),
+    ("weight", "kg", ("kg", "kilograms", "weight", "mass")),
+    ("volume", "litres", ("liters", "litres", "volume", "gallons", "l")),
+    ("distance", "km", ("km", "kilometers", "kilometres")),
+    ("distance", "miles", ("miles", "mileage", "distance", "mi")),
+    ("duration", "minutes", ("minutes", "mins", "min")),
+    ("duration", "seconds", ("seconds", "secs", "sec", "ms", "milliseconds", "duration", "runtime", "length")),
+    ("duration", "hours", ("hours", "hrs", "hr")),
+    ("quantity", "units", ("quantity", "qty", "units", "seats", "passengers", "items", "count", "pieces", "bytes",
+                           "guests", "nights", "pages", "steps", "calories", "views", "clicks", "impressions")),
+)
+
+
+@dataclass(frozen=True)
+class Measure:
+    """A numeric column with its meaning and unit, and whether summing it means anything."""
+
+    table: str
+    column: str
+    meaning: str  # money, percent, rate, energy, weight, distance, duration, quantity, number
+    unit: str
+    additive: bool
+    to_fraction: float = 1.0  # percent: 0.01, basis points: 0.0001 (the staged value × this is a fraction)
+
+
+def measure_of(col: ColumnProfile, table: TableProfile) -> Measure | None:
+    """The measure a numeric column is, by meaning and unit (None for keys, times, flags and text)."""
+    name = snake_case(col.name)
+    tokens = set(name.split("_"))
+    fk_like = name.endswith(("_id", "_key", "_code", "_no", "_nr")) or name in {"id", "key"}
+    if fk_like or col.name == primary_key(table) or is_time(col) or base_type(col.data_type) == "BOOLEAN":
+        return None
+    if tokens & BPS_WORDS:
+        return Measure(table.name, col.name, "rate", "basis points", False, 0.0001)
+    if tokens & PERCENT_WORDS:
+        return Measure(table.name, col.name, "percent", "percent", False, 0.01)
+    if is_money(col):
+        scale = minor_unit_scale(col)
+        unit = {100: "converted from cents", 1_000_000: "converted from micros (1e-6)"}.get(scale, "")
+        return Measure(table.name, col.name, "money", ("major currency units " + (f"({unit})" if unit else "")).strip(),
+                       True)
+    if base_type(col.data_type) not in NUMERIC_TYPES:
+        return None
+    if tokens & RATE_WORDS or is_rate(col) and tokens & {"discount", "tax", "conversion", "churn", "interest"}:
+        return Measure(table.name, col.name, "rate", "fraction", False)
+    for meaning, unit, words in UNIT_MEANINGS:
+        if tokens & set(words):
+            return Measure(table.name, col.name, meaning, unit, True)
+    if tokens & NON_ADDITIVE:
+        return Measure(table.name, col.name, "number", "", False)
+    return Measure(table.name, col.name, "number", "", False)
+
+
+# ---------------------------------------------------------------------------------------------- validity
+
+INVALID_VALUES = {  # status values a careful analyst excludes from revenue and from counts of business events
+    "cancelled", "canceled", "cancel", "void", "voided", "failed", "failure", "error", "errored", "declined",
+    "rejected", "test", "testing", "deleted", "removed", "spam", "fraud", "fraudulent", "duplicate", "dup",
+    "no_show", "noshow", "no show", "abandoned", "invalid", "bounced", "expired", "reversed", "chargeback",
+}
+DISPUTED_VALUES = {"refunded", "returned", "pending", "draft", "unpaid", "open", "estimated", "disputed", "lost"}
+STATUS_WORDS = {"status", "state", "stage", "outcome", "result", "disposition"}
+INVALID_FLAGS = re.compile(r"(is_|was_|has_been_)?(test|deleted|cancell?ed|void(ed)?|fraud(ulent)?|spam|duplicate)"
+                           r"(_\w+)?|deleted_at|cancell?ed_at|voided_at|_?fivetran_deleted")
+
+
+def clean_value(value: str) -> str:
+    """A value as staging cleans categories: trimmed, lower-cased."""
+    return value.strip().lower()
+
+
+def is_status(col: ColumnProfile) -> bool:
+    """Low-cardinality text whose name says it is a status/state/outcome."""
+    return (base_type(col.data_type) == "VARCHAR" and bool(col.top_values)
+            and bool(set(snake_case(col.name).split("_")) & STATUS_WORDS))
+
+
+def invalid_values(col: ColumnProfile) -> list[str]:
+    """The raw values of a status column a careful analyst excludes (cleaned form; empty when none)."""
+    if not is_status(col):
+        return []
+    return [v for v in normalised_values(col) if v in INVALID_VALUES or v.replace(" ", "_") in INVALID_VALUES]
+
+
+@dataclass(frozen=True)
+class Validity:
+    """One stated exclusion rule: rows of ``column`` matching ``op``/``values`` do not count."""
+
+    column: str  # raw table.column
+    op: str  # not_in | is_null | is_not_true
+    values: tuple[str, ...]
+    rule: str
+    alternative: str
+
+
+def validity_rules(table: TableProfile) -> list[Validity]:
+    """Every exclusion rule a fact's columns imply (status values, test/deleted/cancelled flags)."""
+    out = []
+    for col in table.columns:
+        bad = invalid_values(col)
+        if bad:
+            kept = [v for v in normalised_values(col) if v not in bad]
+            disputed = [v for v in kept if v in DISPUTED_VALUES]
+            out.append(Validity(
+                f"{table.name}.{col.name}", "not_in", tuple(bad),
+                f"rows whose {col.name} is {', '.join(bad)} are excluded (they are not completed business events)",
+                f"counting every row, {', '.join(bad)} included" + (
+                    f"; rows that are {', '.join(disputed)} are kept (they happened; refunds/returns are "
+                    "their own metric)" if disputed else "")))
+            continue
+        name = snake_case(col.name)
+        if re.fullmatch(INVALID_FLAGS, name) or re.fullmatch(INVALID_FLAGS, entity_name(col.name)):
+            if base_type(col.data_type) == "BOOLEAN":
+                out.append(Validity(f"{table.name}.{col.name}", "is_not_true", (),
+                                    f"rows flagged {col.name} are excluded", "counting flagged rows too"))
+            elif is_time(col):
+                out.append(Validity(f"{table.name}.{col.name}", "is_null", (),
+                                    f"rows with {col.name} set are excluded", "counting those rows too"))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- events, durations
+
+
+@dataclass(frozen=True)
+class ValueEvent:
+    """A countable event stored as a value (``kind = 'login'``), a time set (``returned_at``) or a flag."""
+
+    table: str
+    column: str
+    op: str  # in | is_not_null | is_true
+    value: str | None
+    words: tuple[str, ...]
+
+
+def value_events(table: TableProfile) -> list[ValueEvent]:
+    """Every event a fact's values, event times and flags can count."""
+    out = []
+    key = primary_key(table)
+    for col in table.columns:
+        if col.name == key:
+            continue
+        kind = base_type(col.data_type)
+        if kind == "VARCHAR" and col.top_values and len(normalised_values(col)) <= 30:
+            for v in normalised_values(col):
+                if v:
+                    out.append(ValueEvent(table.name, col.name, "in", v, tuple(re.split(r"[\s_\-/]+", v))))
+        elif kind == "BOOLEAN":
+            words = tuple(t for t in snake_case(col.name).split("_") if t not in {"is", "has", "was", "flag"})
+            out.append(ValueEvent(table.name, col.name, "is_true", None, words))
+        elif is_time(col) and time_role(col) in {"end", "change", "start"} and col.null_fraction > 0:
+            verb = time_verb(col)
+            if verb:
+                out.append(ValueEvent(table.name, col.name, "is_not_null", None, tuple(verb.split("_"))))
+    return out
+
+
+@dataclass(frozen=True)
+class Duration:
+    """The time between two times of one row (opened → resolved)."""
+
+    table: str
+    start: str
+    end: str
+    words: tuple[str, ...]
+
+
+def durations(table: TableProfile) -> list[Duration]:
+    """Pairs (start, end) of time columns of one row: creation/start before end (or a planned time)."""
+    times = [c for c in table.columns if is_time(c)]
+    starts = [c for c in times if time_role(c) in {"creation", "start"}]
+    ends = [c for c in times if time_role(c) in {"end"}]
+    out = []
+    for s in starts:
+        for e in ends:
+            if s is not e:
+                out.append(Duration(table.name, s.name, e.name, tuple(time_verb(e).split("_")) + tuple(
+                    time_verb(s).split("_"))))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- the layer
+
+
+@dataclass
+class SemanticModel:
+    """One fact of the layer: its time, measures, events, durations, validity rules and entities."""
+
+    table: TableProfile
+    time: ColumnProfile | None
+    time_rule: str
+    parts: tuple[ColumnProfile, ColumnProfile, ColumnProfile] | None
+    measures: list[Measure] = field(default_factory=list)
+    events: list[ValueEvent] = field(default_factory=list)
+    durations: list[Duration] = field(default_factory=list)
+    validity: list[Validity] = field(default_factory=list)
+    entities: dict[str, str] = field(default_factory=dict)  # fk column -> referenced table
+
+    @property
+    def name(self) -> str:
+        """The table the semantic model is over."""
+        return self.table.name
+
+    def words(self) -> set[str]:
+        """Words a request may use for this fact's rows."""
+        name = entity_name(self.table.name)
+        return {name, name.split("_")[-1], *name.split("_")}
+
+
+def semantic_model(table: TableProfile, profile: WarehouseProfile) -> SemanticModel | None:
+    """The semantic model of one table, or None when it has no event time (not a fact)."""
+    parts = date_parts(table)
+    time, rule = fact_time(table)
+    if time is None and parts is None:
+        return None
+    if parts is not None and (time is None or time_role(time) not in {"creation"}):
+        rule = ("the calendar date its year/month/day columns state (a derived timestamp may be in another time "
+                "zone)")
+    part_names = {c.name for c in parts or ()}
+    measures = [m for c in table.columns if c.name not in part_names and (m := measure_of(c, table))]
+    entities = {fk.column: fk.ref_table for fk in profile.foreign_keys if fk.table == table.name}
+    return SemanticModel(table=table, time=time, time_rule=rule, parts=parts, measures=measures,
+                         events=value_events(table), durations=durations(table), validity=validity_rules(table),
+                         entities=entities)
+
+
+def infer_layer(profile: WarehouseProfile) -> list[SemanticModel]:
+    """Every fact's semantic model, largest first."""
+    models = [m for t in profile.tables if (m := semantic_model(t, profile))]
+    return sorted(models, key=lambda m: -m.table.row_count)
+
+
+def prefix_of(table: TableProfile) -> str:
+    """The prefix every column of a table shares (``o_`` in TPC-H), for bare column names."""
+    return column_prefix([c.name for c in table.columns])
