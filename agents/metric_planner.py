@@ -360,7 +360,8 @@ def _compile(text: str, b: Binding, op: str | None, op_words: set[str], unit: st
                               alternatives=[f"activity in {o}" for o in others]))
     elif b.measure is not None:
         m = b.measure
-        agg = {"average": "average", "min": "min", "max": "max"}.get(op or "", "sum" if m.additive else "average")
+        agg = {"average": "average", "min": "min", "max": "max", "total": "sum"}.get(
+            op or "", "sum" if m.additive else "average")
         label = "_".join(t for t in name_tokens(m.column, prefix_of(table)) if t not in {"cents", "micros", "minor"})
         name = ("revenue" if b.revenue else label) if agg == "sum" else f"{agg}_{label}"
         discount = None

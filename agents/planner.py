@@ -23,6 +23,7 @@ from dataeng_crew.agents.semantics import (
     staged_name,
 )
 from dataeng_crew.agents import project_plan
+from dataeng_crew.agents.semantic_layer import same_word
 from dataeng_crew.agents.roles import RoleContext, explain, register_role
 from dataeng_crew.contracts import ColumnProfile, GovernancePolicy, Grain, MeasureSpec, Plan, TableProfile, WarehouseProfile
 from dataeng_crew.errors import RequestError
@@ -506,7 +507,7 @@ def resolve_column(phrase: str, tables: list[TableProfile], text: str, profile: 
         def hit(w: str) -> bool:  # a word, a synonym, or a part of a compound name (segment in mktsegment)
             forms = {w, singular(w)} | SYNONYMS.get(w, set())
             return bool(forms & have) or any(len(f) >= 4 and f in h or len(f) >= 3 and h.startswith(f)
-                                             for f in forms for h in have)
+                                             for f in forms for h in have) or any(same_word(w, h) for h in have)
         return all(hit(w) for w in key.split("_"))
 
     if len({t.name for t, _ in exact}) > 1:  # the same column name on several tables equally near: ask
@@ -763,6 +764,14 @@ def _legacy_plan(text: str, words: list[str], grains: list[Grain], dim: str | No
         interpretations.append(f"Test orders ({o}.{binding.test_flag.name} = true) are excluded.")
     if binding.cancelled:
         interpretations.append(f"Cancelled orders ({o}.{binding.cancelled.name} set) are excluded.")
+    from dataeng_crew.agents.semantic_layer import validity_rules
+
+    status_rules = [v for v in validity_rules(binding.orders) if v.op == "not_in"]
+    for v in status_rules:
+        interpretations.append(f"Orders: {v.rule}; not chosen: {v.alternative}.")
+    if binding.discount_percent is not None:
+        interpretations.append(f"Discounts are {o}.{binding.discount_percent.name} (a percentage of "
+                               f"{o}.{binding.order_amount.name}), rounded to the cent; net sales are after them.")  # type: ignore[union-attr]
     if binding.lines and binding.line_quantity:
         interpretations.append(f"Gross sales come from line items in {binding.lines.name} (quantity × unit price).")
     elif binding.lines and binding.line_amount:
@@ -787,9 +796,10 @@ def _legacy_plan(text: str, words: list[str], grains: list[Grain], dim: str | No
         interpretations.append("Integer money columns are minor units (cents) and are divided by 100: "
                                + ", ".join(minor) + ".")
     alternatives = sales_alternatives(binding, profile)
+    roles = binding.roles() | {f"invalid_status_{i}": v.column for i, v in enumerate(status_rules)}
     return _with_breakdown(Plan(
         request=text, mart_name=mart, grain=grain, subject=subject, measures=measures(binding),
-        source_tables=tables, roles=binding.roles(), interpretations=interpretations, alternatives=alternatives,
+        source_tables=tables, roles=roles, interpretations=interpretations, alternatives=alternatives,
     ), dim, flt, text, profile)
 
 

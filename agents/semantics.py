@@ -231,8 +231,19 @@ def find_column(table: TableProfile, *patterns: str, money: bool | None = None) 
             names = {snake_case(c.name), bare_name(c.name, prefix)}
             names |= {n.removesuffix(suffix) for n in names for suffix in ("_cents", "_minor") if n.endswith(suffix)}
             if any(re.fullmatch(pattern, n) for n in names) and (money is None or is_money(c) == money):
-                return c
+                twin = next((o for o in table.columns if o is not c and is_minor_units(c) and not is_minor_units(o)
+                             and is_money(o) and snake_case(o.name) == staged_name_base(c)), None)
+                return twin or c  # subtotal (dollars) beats subtotal_cents
     return None
+
+
+def staged_name_base(col: ColumnProfile) -> str:
+    """A money column's name without its minor-unit suffix (``subtotal_cents`` → ``subtotal``)."""
+    name = snake_case(col.name)
+    for suffix in MINOR_SUFFIXES + MICROS_SUFFIXES:
+        if name.endswith(suffix):
+            return name.removesuffix(suffix)
+    return name
 
 
 def is_rate(col: ColumnProfile) -> bool:
@@ -314,6 +325,7 @@ class SalesBinding:
     currency: str | None
     line_rate: ColumnProfile | None = None
     line_amount: bool = False
+    discount_percent: ColumnProfile | None = None
 
     def roles(self) -> dict[str, str]:
         """Role → ``table`` / ``table.column`` for the plan."""
@@ -321,6 +333,7 @@ class SalesBinding:
             "orders": (self.orders, None), "order_time": (self.orders, self.order_time),
             "customer": (self.orders, self.customer), "test_flag": (self.orders, self.test_flag),
             "cancelled": (self.orders, self.cancelled), "discount": (self.orders, self.discount),
+            "discount_percent": (self.orders, self.discount_percent),
             "order_amount": (self.orders, self.order_amount),
             "lines": (self.lines, None), "line_order": (self.lines, self.line_order),
             "line_quantity": (self.lines, self.line_quantity), "line_price": (self.lines, self.line_price),
@@ -367,6 +380,13 @@ def _line_binding(child: TableProfile) -> tuple[ColumnProfile | None, ColumnProf
         rate = find_column(child, r"discount(_rate|_pct|_percent)?")
         return None, extended, rate if rate is not None and is_rate(rate) else None
     return None
+
+
+def _discount_percent(orders: TableProfile) -> ColumnProfile | None:
+    """An order-level discount stored as a percent (0–100) or a rate (0–1), never an amount."""
+    if find_column(orders, r"total_discounts?", r"discounts?(_amount)?", money=True) is not None:
+        return None
+    return find_column(orders, r"discount_?(pct|percent|percentage|rate)", r"(pct|percent)_?discount", money=False)
 
 
 def bind_sales(profile: WarehouseProfile) -> SalesBinding | None:
@@ -442,4 +462,5 @@ def _bind_fact(orders: TableProfile, profile: WarehouseProfile) -> SalesBinding 
         order_amount=order_amount,
         refunds=refunds, refund_order=refund_order, refund_amount=refund_amount, refund_time=refund_time,
         currency=currency, line_rate=line_rate, line_amount=line_amount,
+        discount_percent=_discount_percent(orders) if order_amount is not None and lines is None else None,
     )

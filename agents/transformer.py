@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataeng_crew.agents.modeler import staging_model_for
 from dataeng_crew.agents.planner import GRAIN_ADJECTIVE
-from dataeng_crew.agents.semantics import (base_type, entity_name, line_value_sql, needs_normalising, quote_if_needed,
+from dataeng_crew.agents.semantics import (base_type, entity_name, is_rate, line_value_sql, needs_normalising, quote_if_needed,
                                           singular, staged_name)
 from dataeng_crew.agents.roles import RoleContext, explain, register_role
 from dataeng_crew.contracts import ColumnSpec, Grain, ModelSpec, Plan, TableProfile, WarehouseProfile
@@ -53,7 +53,28 @@ def valid_order_filters(plan: Plan, profile: WarehouseProfile) -> list[str]:
     if cancelled:
         col = cancelled[1]
         filters.append(f"{col} is null" if col.endswith("_at") else f"not coalesce({col}, false)")
-    return filters + request_filters(plan, profile)
+    return filters + status_filters(plan, profile) + request_filters(plan, profile)
+
+
+def status_filters(plan: Plan, profile: WarehouseProfile) -> list[str]:
+    """Predicates keeping rows whose status is not an excluded value (cancelled, void, failed, test …)."""
+    from dataeng_crew.agents.semantic_layer import clean_value, invalid_values
+
+    out = []
+    for role in sorted(r for r in plan.roles if r.startswith("invalid_status_")):
+        table_name, _, column_name = plan.roles[role].partition(".")
+        table = profile.table(table_name)
+        col = table.column(column_name) if table else None
+        if table is None or col is None:
+            raise RequestError(f"plan role {role!r} points at unknown column {plan.roles[role]!r}")
+        bad = invalid_values(col)
+        if table.origin == "model" or not needs_normalising(col):
+            bad = sorted({v for v in col.top_values if clean_value(v) in bad})
+        name = quote_if_needed(staged_name(col, table))
+        values = ", ".join("'" + v.replace("'", "''") + "'" for v in bad)
+        if values:
+            out.append(f"({name} is null or {name} not in ({values}))")
+    return out
 
 
 def request_filters(plan: Plan, profile: WarehouseProfile) -> list[str]:
@@ -225,6 +246,13 @@ def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
     where = ("\n    where " + "\n        and ".join(filters)) if filters else ""
     customer = role["customer"][1] if role["customer"] else "cast(null as bigint)"
     discount = role["discount"][1] if role["discount"] else "0"
+    percent = _staged(plan, profile, "discount_percent")
+    if percent and role["order_amount"] and not role["lines"]:
+        table = profile.table(plan.roles["orders"])
+        raw = table.column(plan.roles["discount_percent"].partition(".")[2])  # type: ignore[union-attr]
+        fraction = "" if is_rate(raw) else " / 100.0"  # type: ignore[arg-type]
+        discount = (f"cast(round({role['order_amount'][1]} * coalesce({quote_if_needed(percent[1])}, 0){fraction}, 2) "
+                    "as decimal(18, 2))")
     order_value = (
         "" if role["lines"] else f",\n        {role['order_amount'][1]} as gross_sales"  # type: ignore[index]
     )
