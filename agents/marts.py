@@ -41,6 +41,9 @@ def predicate(f: RowFilter, profile: WarehouseProfile, alias: str = "") -> str:
             f"{col} in ({', '.join(_literal(v) for v in f.values)})"
     if f.op == "not_in":
         return f"{col} not in ({', '.join(_literal(v) for v in f.values)})"
+    if f.op == "later_than":
+        other = (alias + "." if alias else "") + _column(f.values[0], profile)
+        return f"{col} > {other}"
     return {"is_null": f"{col} is null", "is_not_null": f"{col} is not null", "is_true": f"coalesce({col}, false)",
             "is_not_true": f"not coalesce({col}, false)"}[f.op]
 

@@ -18,6 +18,7 @@ from dataeng_crew.agents.semantic_layer import (
     SemanticModel,
     clean_value,
     infer_layer,
+    is_time,
     name_tokens,
     prefix_of,
     same_word,
@@ -35,6 +36,7 @@ from dataeng_crew.contracts import (
     WarehouseProfile,
 )
 from dataeng_crew.errors import RequestError
+from dataeng_crew.tools.warehouse import primary_key
 
 OPERATORS = {
     "rate": {"rate", "rates", "share", "ratio", "percentage", "percent", "proportion", "fraction", "pct"},
@@ -76,7 +78,8 @@ class Binding:
     event: object | None = None
     measure: object | None = None
     duration: object | None = None
-    entity: tuple[str, str] | None = None  # (fk column, referenced table)
+    entity: tuple[str, str | None] | None = None  # (column, referenced table or None for a plain column)
+    base_event: object | None = None
     revenue: bool = False
 
     def score(self) -> tuple:
@@ -103,17 +106,28 @@ def _bind(model: SemanticModel, words: list[str], op: str | None, duration_unit:
 
     # an event stored as a value / a set time / a flag: every token of the value or verb matched by a word
     best_event = None
+    hits = []
     for ev in model.events:
         hit = {w for w in rest if any(same_word(w, t) for t in ev.words)}
         whole = all(any(same_word(w, t) for w in rest) for t in ev.words if len(t) > 2 or len(ev.words) == 1)
-        if hit and whole and (best_event is None or len(hit) > len(best_event[1])):
-            best_event = (ev, hit)
+        if hit and whole:
+            hits.append((ev, hit))
+            if best_event is None or len(hit) > len(best_event[1]):
+                best_event = (ev, hit)
+    # two events on different words: a qualifier and the base it qualifies ("late returns": late, of returns)
+    if best_event is not None:
+        others = [(e, h) for e, h in hits if e is not best_event[0] and not h & best_event[1]
+                  and not (e.column == best_event[0].column and e.op == best_event[0].op == "in")]
+        if others:
+            pair = sorted([best_event, others[0]], key=lambda eh: max(words.index(w) for w in eh[1]))
+            b.base_event = pair[1][0]
+            best_event = (pair[0][0], pair[0][1] | pair[1][1])
     # a measure: the request's words name its column (fares ~ fare_cents, kwh, billed amount)
     best_measure = None
     for m in model.measures:
         toks = [t for t in tokens_of(m.column) if t not in {"cents", "micros", "minor", "amount", "amt", "value"}]
         toks = toks or tokens_of(m.column)
-        hit = {w for w in rest if any(same_word(w, t) for t in tokens_of(m.column))}
+        hit = {w for w in words if any(same_word(w, t) for t in tokens_of(m.column))}
         if hit and any(same_word(w, t) for w in hit for t in toks) and (
                 best_measure is None or len(hit) > len(best_measure[1])):
             best_measure = (m, hit)
@@ -140,8 +154,14 @@ def _bind(model: SemanticModel, words: list[str], op: str | None, duration_unit:
             hit = {w for w in rest if any(same_word(w, t) for t in _entity_tokens(ref))}
             if hit and (best_entity is None or len(hit) > len(best_entity[1])):
                 best_entity = ((fk_col, ref), hit)
-        if best_entity is None and op == "distinct":  # "active members" where the fact's own rows are members
-            pass
+        measured = {m.column for m in model.measures}
+        for col in model.table.columns:  # a plain column counted distinctly ("unique requesters" by email)
+            if col.name in model.entities or col.name in measured or col.name == primary_key(model.table) or \
+                    is_time(col):
+                continue
+            hit = {w for w in rest if any(same_word(w, t) for t in tokens_of(col.name))}
+            if hit and best_entity is None:
+                best_entity = ((col.name, None), hit)
     candidates = [(k, v) for k, v in (("event", best_event), ("measure", best_measure),
                                      ("duration", best_duration), ("entity", best_entity)) if v]
     if duration_unit and best_duration:
@@ -172,11 +192,20 @@ def _literal_values(col_profile, values: list[str], normalised: bool) -> list[st
     return sorted({v for v in col_profile.top_values if clean_value(v) in values}) or values
 
 
-def mart_name(text: str) -> str:
-    """``fct_`` + the request's words (filler dropped): "monthly return rate by store" → fct_monthly_return_rate_by_store."""
-    words = [w for w in base.request_words(text) if w not in base.FILLER]
-    name = "_".join(words)
-    name = re.sub(r"[^a-z0-9_]+", "_", name.lower()).strip("_")
+def mart_name(text: str, filter_value: str | None = None) -> str:
+    """``fct_`` + the request's words, filler dropped; a filter's value before the subject, the breakdown last.
+
+    "monthly return rate by store" → ``fct_monthly_return_rate_by_store``; "weekly flights for origin JFK" →
+    ``fct_weekly_jfk_flights``.
+    """
+    rest, dim, flt = base.split_breakdown(text)
+    words = [w for w in base.request_words(rest) if w not in base.FILLER]
+    if flt and filter_value:
+        at = next((i + 1 for i, w in enumerate(words) if w in base.GRAIN_WORDS), 0)
+        words[at:at] = base.request_words(filter_value)
+    if dim:
+        words += ["by", *base.request_words(dim)]
+    name = re.sub(r"[^a-z0-9_]+", "_", "_".join(words).lower()).strip("_")
     return f"fct_{name or 'metric'}"[:63].rstrip("_")
 
 
@@ -236,7 +265,7 @@ def plan_metric(text: str, words: list[str], grain: Grain | None, dim: str | Non
     if op == "distinct" and best.entity is None:
         raise _refuse(text, profile, f"'{' '.join(op_words)}' counts distinct entities, but no foreign key of "
                       f"{best.model.name} references a table named {' '.join(subject)!r}")
-    return _compile(text, best, op, op_words, unit, grain, dim, flt, profile, tied)
+    return _compile(text, subject, best, op, op_words, unit, grain, dim, flt, profile, tied)
 
 
 def _event_filter(ev, table) -> RowFilter:
@@ -247,6 +276,9 @@ def _event_filter(ev, table) -> RowFilter:
                          reason=f"rows whose {ev.column} is '{ev.value}'")
     if ev.op == "is_true":
         return RowFilter(column=f"{table.name}.{ev.column}", op="is_true", reason=f"rows flagged {ev.column}")
+    if ev.op == "later_than":
+        return RowFilter(column=f"{table.name}.{ev.column}", op="later_than", values=[f"{table.name}.{ev.value}"],
+                         reason=f"rows whose {ev.column} is after {ev.value} (late)")
     return RowFilter(column=f"{table.name}.{ev.column}", op="is_not_null", reason=f"rows with {ev.column} set")
 
 
@@ -254,7 +286,16 @@ def _normalised(col, table) -> bool:
     return table.origin != "model" and needs_normalising(col)
 
 
-ADJECTIVES = {"paid", "lost", "open", "late", "won", "sent", "done", "active", "new", "free", "missed", "early",
+def _count_name(words: list[str], fact_word: str) -> str:
+    """A count's column name from the request's words: "missed calls" → missed_calls, "logins" → logins."""
+    words = [w for w in words if w not in CONNECTORS] or [fact_word]
+    last = words[-1]
+    if last.endswith("ed") or last in ADJECTIVES:  # a state of the row: name the rows ("lost" → lost_loans)
+        return "_".join(words + [fact_word])
+    return "_".join(words[:-1] + [plural(singular(last))])
+
+
+ADJECTIVES = {"spam", "paid", "lost", "open", "late", "won", "sent", "done", "active", "new", "free", "missed", "early",
               "overdue", "unpaid", "pending", "failed", "void", "valid", "invalid", "online", "offline"}
 
 
@@ -269,7 +310,7 @@ def _event_name(ev, fact_word: str) -> str:
     return f"{'_'.join(ev.words)}_{fact_word}"
 
 
-def _compile(text: str, b: Binding, op: str | None, op_words: set[str], unit: str | None, grain: Grain | None,
+def _compile(text: str, subject: list[str], b: Binding, op: str | None, op_words: set[str], unit: str | None, grain: Grain | None,
              dim: str | None, flt: str | None, profile: WarehouseProfile, tied: list[Binding]) -> Plan:
     model, table = b.model, b.model.table
     fact_word = plural(singular(entity_name(table.name).split("_")[-1]))
@@ -295,9 +336,12 @@ def _compile(text: str, b: Binding, op: str | None, op_words: set[str], unit: st
                                       rule="a metric that counts a value never excludes it",
                                       alternatives=[]))
         validity = [v for v in validity if v is not None]
-    if ev is not None and ev.op == "is_not_null":
-        col = table.column(ev.column)
-        time_col, time_rule = col, f"the time the event happens ({ev.column}): a {ev.column} event is counted when it happens"
+    evs = [e for e in (ev, b.base_event) if e is not None]
+    timed = next((e for e in evs if e.op in {"is_not_null", "later_than"}), None)
+    if timed is not None:
+        col = table.column(timed.column)
+        time_col, time_rule = col, (f"the time the event happens ({timed.column}): a {timed.column} event is "
+                                    "counted when it happens")
     if b.duration is not None and (model.time is None or model.time.name != b.duration.start):
         time_col = table.column(b.duration.start)
         time_rule = f"the start of each duration ({b.duration.start})"
@@ -305,16 +349,25 @@ def _compile(text: str, b: Binding, op: str | None, op_words: set[str], unit: st
         time_rule = model.time_rule
     event_metric: Metric | None = None
     if ev is not None:
-        event_metric = Metric(name=_event_name(ev, fact_word), kind="count", where=[_event_filter(ev, table)],
-                              unit=fact_word, description=f"Number of {table.name} rows "
-                              + _event_filter(ev, table).reason.removeprefix("rows ") + " in the period.")
+        where = [_event_filter(e, table) for e in evs]
+        event_metric = Metric(name=_count_name(subject, fact_word), kind="count", where=where, unit=fact_word,
+                              description=f"Number of {table.name} rows "
+                              + " and ".join(f.reason.removeprefix("rows ") for f in where) + " in the period.")
     all_rows = Metric(name=f"{fact_word}_count", kind="count", unit=fact_word,
                       description=f"Number of {table.name} rows in the period.")
+    if b.base_event is not None:  # the base a qualifier is a share of ("late returns" of returns)
+        base_filter = _event_filter(b.base_event, table)
+        base_words = [w for w in subject if any(same_word(w, t) for t in b.base_event.words)] or list(
+            b.base_event.words)
+        all_rows = Metric(name=_count_name(base_words, fact_word), kind="count", unit=fact_word, where=[base_filter],
+                          description=f"Number of {table.name} rows {base_filter.reason.removeprefix('rows ')} "
+                                      "in the period.")
     if op == "rate":
         if event_metric is None:
             raise _refuse(text, profile, f"'{' '.join(op_words)}' needs an event to divide (a value such as "
                           "'missed', a time such as 'returned_at', or a flag); none of the words names one")
-        name = f"{event_metric.name.removesuffix('s')}_rate" if ev.op == "in" else f"{'_'.join(ev.words)}_rate"
+        op_word = next((w for w in text.lower().split() if w in OPERATORS["rate"]), "rate")
+        name = "_".join(singular(w) for w in subject) + f"_{op_word}"
         metrics += [event_metric, all_rows,
                     Metric(name=name, kind="ratio", numerator=event_metric.name, denominator=all_rows.name,
                            unit="fraction", description=f"{event_metric.name} ÷ {all_rows.name}: the share of "
@@ -322,14 +375,16 @@ def _compile(text: str, b: Binding, op: str | None, op_words: set[str], unit: st
                            "there are none.")]
         choices.append(Choice(topic="ratio", chosen=f"{event_metric.name} ÷ all counted {table.name} rows",
                               rule="a rate divides the rows with the event by every counted row of the same fact "
-                                   "in the same period",
-                              alternatives=[f"÷ rows of another fact (e.g. per {fact_word} of a parent table)"]))
+                                   "in the same period" + (f" that is {all_rows.name.replace('_', ' ')}"
+                                                           if b.base_event is not None else ""),
+                              alternatives=[f"÷ all counted {table.name} rows" if b.base_event is not None else
+                                            f"÷ rows of another fact (e.g. per {fact_word} of a parent table)"]))
     elif b.duration is not None:
         d = b.duration
         seconds = DURATION_UNITS.get(unit or "", 3600)
         unit_name = unit if unit in DURATION_UNITS else "hours"
         agg = {"total": "sum", "min": "min", "max": "max"}.get(op or "", "average")
-        name = f"{'average' if agg == 'average' else agg}_{'_'.join(w for w in d.words[:1])}_{unit_name}"
+        name = "_".join([agg, *(w for w in subject if w not in DURATION_WORDS), unit_name])
         metrics.append(Metric(name=name, kind="duration", column=f"{table.name}.{d.end}",
                               start_column=f"{table.name}.{d.start}", scale=1 / seconds, unit=unit_name,
                               where=[_event_filter(ev, table)] if ev is not None else [],
@@ -348,11 +403,12 @@ def _compile(text: str, b: Binding, op: str | None, op_words: set[str], unit: st
                                   alternatives=["minutes", "days"]))
     elif b.entity is not None:
         fk, ref = b.entity
-        metrics.append(Metric(name=f"active_{plural(entity_name(ref).split('_')[-1])}", kind="count_distinct",
-                              column=f"{table.name}.{fk}", unit=plural(entity_name(ref)),
+        op_word = next((w for w in text.lower().split() if w in OPERATORS["distinct"]), "distinct")
+        metrics.append(Metric(name="_".join([op_word, *subject[:-1], plural(subject[-1])]), kind="count_distinct",
+                              column=f"{table.name}.{fk}", unit=plural(entity_name(ref or fk)),
                               where=[_event_filter(ev, table)] if ev is not None else [],
-                              description=f"Distinct {ref} with at least one counted {table.name} row in the period "
-                                          f"(by {fk})."))
+                              description=f"Distinct {ref or fk} with at least one counted {table.name} row in "
+                                          f"the period (by {fk})."))
         others = [f"{m.name} ({c})" for m in infer_layer(profile) if m is not model for c, r in m.entities.items()
                   if r == ref]
         choices.append(Choice(topic="activity", chosen=f"active = at least one counted row of {table.name}",
@@ -452,6 +508,11 @@ def _plan(text: str, query: MetricQuery, model: SemanticModel, grain: Grain | No
     roles = {"fact": table.name}
     if query.time_column:
         roles["event_time"] = query.time_column
+    if query.time_parts:
+        roles.update(dict(zip(("event_time", "event_month", "event_day"), query.time_parts)))
+    columns = [c for m in query.metrics for c in (m.column, m.start_column, m.discount) if c]
+    roles.update({f"measure_{i}": c for i, c in enumerate(dict.fromkeys(columns))})
+    roles.update({f"exclude_{i}": v.column for i, v in enumerate(query.validity)})
     p = Plan(request=text, kind="metric", mart_name=mart_name(text), grain=query.grain,
              subject=plural(singular(entity_name(table.name).split("_")[-1])),
              measures=[MeasureSpec(name=m.name, definition=m.description) for m in query.metrics if not m.hidden],
@@ -463,6 +524,7 @@ def _plan(text: str, query: MetricQuery, model: SemanticModel, grain: Grain | No
         filters = []
         for role, value in p.filters.items():
             filters.append(RowFilter(column=p.roles[role], op="in", values=[value], reason=f"the request: {flt}"))
+        name = mart_name(text, next(iter(p.filters.values()), None))
         p = p.model_copy(update={"mart_name": name, "query": query.model_copy(update={
             "group_by": group_by, "filters": filters, "grain": p.grain})})
     return p.model_copy(update={"interpretations": p.interpretations + describe_query(p.query),  # type: ignore[arg-type]

@@ -683,14 +683,25 @@ def plan(request: str, profile: WarehouseProfile) -> Plan:
         return staging_plan(text, words, profile)
     entity = entity_table(words, profile) if not {w for w in words if w in GRAIN_WORDS} else None
     if entity is not None:
-        return entity_plan(text, entity[0], entity[1], profile)
+        try:
+            return entity_plan(text, entity[0], entity[1], profile)
+        except RequestError as entity_error:  # "average fare by zone", "open tickets by team": a metric query
+            from dataeng_crew.agents.metric_planner import plan_metric
+
+            rest, dim, flt = split_breakdown(text)
+            try:
+                return plan_metric(text, [w for w in request_words(rest) if w not in FILLER], None, dim, flt,
+                                   profile)
+            except RequestError:
+                raise entity_error from None
     keyless = [t.name for t in profile.tables if not primary_key(t) and any(_same_entity(w, t.name) for w in words)]
     if keyless and not set(words) & (set(GRAIN_WORDS) | STAGING_WORDS):
         raise _refuse(text, profile, f"{', '.join(keyless)} has no primary key (no unique, non-null id-like column), "
                       "so no one-row-per-entity mart can be built from it")
     if words and set(words) <= STAGING_WORDS | _table_words(profile):
         return staging_plan(text, words, profile)
-    rest, dim, flt = split_breakdown(text) if set(words) & set(GRAIN_WORDS) else (text, None, None)
+    rest, dim, flt = split_breakdown(text) if set(words) & set(GRAIN_WORDS) or re.search(r"\bby\b", text.lower()) \
+        else (text, None, None)
     if dim or flt:
         words = [w for w in request_words(rest) if w not in FILLER]
     grains = [GRAIN_WORDS[w] for w in words if w in GRAIN_WORDS]

@@ -79,6 +79,7 @@ SYNONYMS = (  # words that name the same thing in requests and column/table name
     {"booking", "bookings", "reservation", "reservations"},
     {"loan", "loans", "borrowing", "borrowings", "checkout", "checkouts"},
     {"late", "overdue"},
+    {"pay", "paid", "payment", "payments", "settled"},
 )
 STEM_MIN = 5  # words sharing this many leading letters are the same stem (resolution ~ resolved)
 
@@ -354,6 +355,10 @@ def value_events(table: TableProfile) -> list[ValueEvent]:
             verb = time_verb(col)
             if verb:
                 out.append(ValueEvent(table.name, col.name, "is_not_null", None, tuple(verb.split("_"))))
+    times = [c for c in table.columns if is_time(c)]
+    for end in (c for c in times if time_role(c) == "end"):  # late: the end after the planned time (due)
+        for planned in (c for c in times if time_role(c) == "planned"):
+            out.append(ValueEvent(table.name, end.name, "later_than", planned.name, ("late",)))
     return out
 
 
@@ -370,7 +375,8 @@ class Duration:
 def durations(table: TableProfile) -> list[Duration]:
     """Pairs (start, end) of time columns of one row: creation/start before end (or a planned time)."""
     times = [c for c in table.columns if is_time(c)]
-    starts = [c for c in times if time_role(c) in {"creation", "start"}]
+    rank = {"start": 0, "creation": 1, "event": 2}  # the activity itself before the wait for it
+    starts = sorted((c for c in times if time_role(c) in rank), key=lambda c: rank[time_role(c)])
     ends = [c for c in times if time_role(c) in {"end"}]
     out = []
     for s in starts:

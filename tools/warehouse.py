@@ -471,8 +471,9 @@ def _affinity(col: ColumnProfile, child: TableProfile, parent: TableProfile, par
     parent_stem = key_stem(parent_key, column_prefix([c.name for c in parent.columns]))
     if stem and stem == parent_stem:
         return True
-    return any(_names_entity(s, parent.name) and (s == stem or len(s) >= 4)
-               for s in (stem, *ENTITY_SYNONYMS.get(stem, ())))
+    role_played = stem.rsplit("_", 1)[-1] if "_" in stem else ""  # pickup_zone_id → zones, assigned_agent → agents
+    return any(_names_entity(s, parent.name) and (s in (stem, role_played) or len(s) >= 4)
+               for s in (stem, *ENTITY_SYNONYMS.get(stem, ()), *([role_played] if len(role_played) >= 3 else [])))
 
 
 def _inclusion(con: duckdb.DuckDBPyConnection, child: TableProfile, column: str, parent: TableProfile,

@@ -105,7 +105,7 @@ def test_breakdown_through_parent_and_filter_on_prefixed_columns(prefixed):
 
 def test_any_fact_by_name_dated_by_parts(coded):
     p = plan("daily flights", coded)
-    assert p.kind == "event" and p.roles["event_month"] == "flights.month"
+    assert p.kind == "metric" and p.roles["event_month"] == "flights.month"
     assert any("distance" in m.name for m in p.measures)
 
 

@@ -61,13 +61,13 @@ def test_warehouse_without_order_fact_says_so(tmp_path):
 ])
 def test_event_marts(sample_profile, request_text, mart, fact, measures):
     p = plan(request_text, sample_profile)
-    assert (p.kind, p.mart_name, p.roles["fact"]) == ("event", mart, fact)
+    assert (p.kind, p.mart_name, p.roles["fact"]) == ("metric", mart, fact)
     assert [v for k, v in sorted(p.roles.items()) if k.startswith("measure_")] == measures
     assert p.measures[0].name.endswith("_count")
 
 
 def test_event_subject_without_a_table_is_refused(sample_profile):
-    with pytest.raises(RequestError, match="no table records payments"):
+    with pytest.raises(RequestError, match="no fact answers 'payments'"):
         plan("daily payments", sample_profile)
     message = str(pytest.raises(RequestError, plan, "daily payments", sample_profile).value)
     assert '"daily signups"' in message and '"daily refunds"' in message
