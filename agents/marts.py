@@ -194,6 +194,9 @@ def render(plan: Plan, profile: WarehouseProfile) -> ModelSpec:
     columns += [ColumnSpec(name=m.name, data_type=_type(m), description=m.description + (
         f" Unit: {m.unit}." if m.unit and m.kind not in {"count", "count_distinct"} else "")) for m in outer]
     meta: dict[str, object] = {"dimension": dim["name"]} if dim else {}
+    meta["nullable"] = [m.name for m in outer if m.kind not in {"count", "count_distinct", "sum"}]
+    if not grain:
+        meta["no_period"] = True
     if lookback:
         meta["incremental_lookback"] = f"{lookback} {grain.value}s"  # type: ignore[union-attr]
     what = ", ".join(m.name for m in outer)

@@ -89,7 +89,7 @@ class Binding:
 
 def _entity_tokens(table: str) -> list[str]:
     name = entity_name(table)
-    return [name, *name.split("_")]
+    return [name, *name.split("_"), *re.findall(r"[^\W_]+", table.lower())]  # a name in any script (Заказы)
 
 
 def _bind(model: SemanticModel, words: list[str], op: str | None, duration_unit: str | None,
@@ -108,8 +108,9 @@ def _bind(model: SemanticModel, words: list[str], op: str | None, duration_unit:
     best_event = None
     hits = []
     for ev in model.events:
-        hit = {w for w in rest if any(same_word(w, t) for t in ev.words)}
-        whole = all(any(same_word(w, t) for w in rest) for t in ev.words if len(t) > 2 or len(ev.words) == 1)
+        syn = ev.op != "in"  # a stored value is matched by its own word (a stem, a plural), never a synonym
+        hit = {w for w in rest if any(same_word(w, t, syn) for t in ev.words)}
+        whole = all(any(same_word(w, t, syn) for w in rest) for t in ev.words if len(t) > 2 or len(ev.words) == 1)
         if hit and whole:
             hits.append((ev, hit))
             if best_event is None or len(hit) > len(best_event[1]):
@@ -205,8 +206,30 @@ def mart_name(text: str, filter_value: str | None = None) -> str:
         words[at:at] = base.request_words(filter_value)
     if dim:
         words += ["by", *base.request_words(dim)]
-    name = re.sub(r"[^a-z0-9_]+", "_", "_".join(words).lower()).strip("_")
+    name = re.sub(r"[^a-z0-9_]+", "_", transliterate("_".join(words).lower())).strip("_")
     return f"fct_{name or 'metric'}"[:63].rstrip("_")
+
+
+CYRILLIC = dict(zip("абвгдеёжзийклмнопрстуфхцчшщъыьэюяіїєґ",
+                    ["a", "b", "v", "g", "d", "e", "e", "zh", "z", "i", "y", "k", "l", "m", "n", "o", "p", "r", "s", "t",
+                     "u", "f", "kh", "ts", "ch", "sh", "shch", "", "y", "", "e", "yu", "ya", "i", "yi", "ye", "g"]))
+
+
+def fact_noun(table: str) -> str:
+    """The plural noun for a fact's rows: ``raw_rides`` → rides, ``chinook_invoice`` → invoices, ``Заказы`` → zakazy."""
+    word = re.sub(r"[^a-z0-9_]+", "_", transliterate(entity_name(table) if entity_name(table) != "col_" +
+                                                     table else table).lower()).strip("_")
+    if word.startswith("col_") or not word:  # a name in another script: its own word, transliterated
+        return (re.sub(r"[^a-z0-9_]+", "_", transliterate(table.lower())).strip("_") or "rows").split("_")[-1]
+    return plural(singular(word.split("_")[-1]))
+
+
+def transliterate(text: str) -> str:
+    """Latin letters for a model name: accents dropped (für → fur), Cyrillic transliterated (заказы → zakazy)."""
+    import unicodedata
+
+    text = "".join(CYRILLIC.get(ch, ch) for ch in text)
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
 
 
 def _refuse(text: str, profile: WarehouseProfile, why: str) -> RequestError:
@@ -251,9 +274,11 @@ def plan_metric(text: str, words: list[str], grain: Grain | None, dim: str | Non
         missing = [w for w in subject if w not in partial.used]
         raise _refuse(text, profile, f"no fact answers {' '.join(missing)!r} (words bind to no table, measure, "
                       f"value, time or entity); closest: {partial.model.name}")
-    if op == "distinct" and any(b.entity for b in complete):
-        complete = [b for b in complete if b.entity]
-    complete.sort(key=lambda b: b.score(), reverse=True)
+    if op == "distinct" and any(b.entity for b in complete):  # activity: a transaction (a fact with a measure)
+        complete = sorted((b for b in complete if b.entity), reverse=True, key=lambda b: (  # before a plain log
+            len(b.used), any(m.additive for m in b.model.measures), b.model.table.row_count))
+    else:
+        complete.sort(key=lambda b: b.score(), reverse=True)
     best = complete[0]
     tied = [b for b in complete[1:] if b.score()[:2] == best.score()[:2]]
     if tied and best.fact_words == set() and any(b.model.table.row_count == best.model.table.row_count for b in tied):
@@ -313,7 +338,7 @@ def _event_name(ev, fact_word: str) -> str:
 def _compile(text: str, subject: list[str], b: Binding, op: str | None, op_words: set[str], unit: str | None, grain: Grain | None,
              dim: str | None, flt: str | None, profile: WarehouseProfile, tied: list[Binding]) -> Plan:
     model, table = b.model, b.model.table
-    fact_word = plural(singular(entity_name(table.name).split("_")[-1]))
+    fact_word = fact_noun(table.name)
     choices: list[Choice] = []
     metrics: list[Metric] = []
     validity = [RowFilter(column=v.column, op=v.op, values=_literal_values(
@@ -412,7 +437,8 @@ def _compile(text: str, subject: list[str], b: Binding, op: str | None, op_words
         others = [f"{m.name} ({c})" for m in infer_layer(profile) if m is not model for c, r in m.entities.items()
                   if r == ref]
         choices.append(Choice(topic="activity", chosen=f"active = at least one counted row of {table.name}",
-                              rule="activity is a row of the largest fact that references the entity",
+                              rule="activity is a row of the largest fact with a measure (a transaction) that "
+                                   "references the entity, before a plain log of events",
                               alternatives=[f"activity in {o}" for o in others]))
     elif b.measure is not None:
         m = b.measure
@@ -422,8 +448,13 @@ def _compile(text: str, subject: list[str], b: Binding, op: str | None, op_words
         name = ("revenue" if b.revenue else label) if agg == "sum" else f"{agg}_{label}"
         discount = None
         kind_ = None
-        if b.revenue or (m.meaning == "money" and agg == "sum" and not set(text.lower().split()) & GROSS_WORDS):
+        if b.revenue and not set(text.lower().split()) & GROSS_WORDS:
             discount, kind_ = _discount(model, m)
+        elif m.meaning == "money" and _discount(model, m)[0]:
+            choices.append(Choice(topic="discount", chosen=f"{m.column} as stored (the column the request names)",
+                                  rule="discounts are applied to revenue, not to a column named by the request",
+                                  alternatives=[f"{m.column} less {_discount(model, m)[0].split('.')[1]} "  # type: ignore[union-attr]
+                                                "(ask for revenue)"]))
         metrics.append(Metric(name=name, kind=agg if agg != "average" else "average", column=f"{table.name}.{m.column}",
                               unit=m.unit or m.meaning, discount=discount, discount_kind=kind_,
                               where=[_event_filter(ev, table)] if ev is not None else [],
@@ -456,7 +487,11 @@ def _compile(text: str, subject: list[str], b: Binding, op: str | None, op_words
                                       description=f"Sum of {table.name}.{m.column} ({m.meaning}"
                                       + (f", {m.unit}" if m.unit else "") + ") in the period."))
     if time_col is None and model.parts is None:
-        raise _refuse(text, profile, f"{table.name} has no time to count by")
+        why = (f"{', '.join(f'{table.name}.{c}' for c in model.null_times)} is NULL in every row, so no period can "
+               "be counted" if model.null_times else f"{table.name} has no time to count by")
+        raise _refuse(text, profile, why)
+    if table.row_count == 0:
+        raise _refuse(text, profile, f"{table.name} is empty: a mart over it would have no rows")
     choices.insert(0, Choice(topic="time", chosen=(f"{table.name}.{time_col.name}" if time_col is not None and (
         model.parts is None or time_col is not model.time) else "/".join(c.name for c in model.parts or ())),
         rule=time_rule, alternatives=[c.name for c in table.columns if c is not time_col and
@@ -514,7 +549,7 @@ def _plan(text: str, query: MetricQuery, model: SemanticModel, grain: Grain | No
     roles.update({f"measure_{i}": c for i, c in enumerate(dict.fromkeys(columns))})
     roles.update({f"exclude_{i}": v.column for i, v in enumerate(query.validity)})
     p = Plan(request=text, kind="metric", mart_name=mart_name(text), grain=query.grain,
-             subject=plural(singular(entity_name(table.name).split("_")[-1])),
+             subject=fact_noun(table.name),
              measures=[MeasureSpec(name=m.name, definition=m.description) for m in query.metrics if not m.hidden],
              source_tables=list(dict.fromkeys(tables)), roles=roles, interpretations=interpretations, query=query)
     if dim or flt:

@@ -711,9 +711,11 @@ def plan(request: str, profile: WarehouseProfile) -> Plan:
     if not (subject_words and set(subject_words) <= set(SALES_SUBJECTS) and bind_sales(profile) is not None):
         from dataeng_crew.agents.metric_planner import plan_metric
 
+        if not set(subject_words) & set(SALES_SUBJECTS):
+            return plan_metric(text, subject_words, grains[0] if grains else None, dim, flt, profile)
         try:
             return plan_metric(text, subject_words, grains[0] if grains else None, dim, flt, profile)
-        except RequestError as exc:
+        except RequestError as exc:  # "sales"/"orders" words the sales fact may still answer
             metric_error = exc
     else:
         metric_error = None

@@ -21,6 +21,7 @@ from typing import Any
 from dataeng_crew.agents.modeler import StagedColumn, raw_table_of, source_name, staged_columns, staging_model_for
 from dataeng_crew.agents.semantics import (
     base_type,
+    minor_unit_scale,
     entity_name,
     is_category,
     is_load_timestamp,
@@ -126,12 +127,16 @@ def _mart_tests(model: ModelSpec, plan: Plan | None, profile: WarehouseProfile) 
                  TestSpec(name="not_null", column=period, reason="one row per period")]}
     dim = model.meta.get("dimension")
     names = {c.name for c in model.columns}
-    if dim:  # the grain is period × breakdown value
+    nullable = set(model.meta.get("nullable") or [])  # averages and rates: null when nothing was counted
+    if model.meta.get("no_period"):  # totals per breakdown value (a NULL value is a group of its own)
+        tests = {period: [TestSpec(name="unique", column=period, reason="one row per breakdown value")]}
+        dim = None
+    elif dim:  # the grain is period × breakdown value
         tests[period] = [TestSpec(name="not_null", column=period, reason="one row per period and value")]
     money = {c.name for c in model.columns if (c.data_type or "").upper().startswith("DECIMAL")
              and not c.name.startswith("average")}
     for col in model.columns[1:]:
-        if col.name == dim:
+        if col.name == dim or col.name in nullable:
             continue
         if col.name.endswith("_count") or col.name in money:
             tests[col.name] = [TestSpec(name="not_null", column=col.name, reason="zero, never null, on empty periods")]
@@ -292,9 +297,10 @@ def _staging_suite(model: ModelSpec, profile: WarehouseProfile) -> ExpectationSu
         if 1 < len(values) <= MAX_ACCEPTED_VALUES:
             exps.append(_expect("ExpectColumnValuesToBeInSet", "low-cardinality category", column=col.name,
                                 value_set=values))
-        if base_type(raw.data_type) in NUMERIC and raw.min_value is not None and raw.max_value is not None \
-                and not raw.name == primary_key(table) and not raw.name.lower().endswith("id"):
-            scale = 100 if "/ 100" in col.expression else 1
+        if base_type(raw.data_type) in NUMERIC and base_type(col.data_type) in NUMERIC and raw.min_value is not None \
+                and raw.max_value is not None and not raw.name == primary_key(table) \
+                and not raw.name.lower().endswith("id"):  # (an epoch time is staged as a timestamp: no range)
+            scale = minor_unit_scale(raw) if f"/ {minor_unit_scale(raw)} " in col.expression else 1
             try:
                 lo, hi = float(raw.min_value) / scale, float(raw.max_value) / scale
             except ValueError:
@@ -328,7 +334,11 @@ def _mart_suite(model: ModelSpec) -> ExpectationSuiteSpec:
     exps = [_expect("ExpectTableColumnsToMatchOrderedList", "the contracted columns, in order",
                     column_list=[c.name for c in model.columns]),
             _expect("ExpectTableRowCountToBeBetween", "at least one period", min_value=1)]
-    if dim:
+    nullable = set(model.meta.get("nullable") or [])
+    if model.meta.get("no_period"):
+        exps.append(_expect("ExpectColumnValuesToBeUnique", "one row per breakdown value", column=period))
+        dim = period
+    elif dim:
         exps.append(_expect("ExpectCompoundColumnsToBeUnique", "one row per period and breakdown value",
                             column_list=[period, dim]))
     else:
@@ -336,7 +346,7 @@ def _mart_suite(model: ModelSpec) -> ExpectationSuiteSpec:
     for col in model.columns:
         if col.name == dim:
             continue
-        if col.name != "average_order_value" and not col.name.endswith("_hash"):
+        if col.name != "average_order_value" and not col.name.endswith("_hash") and col.name not in nullable:
             exps.append(_expect("ExpectColumnValuesToNotBeNull", "zeros, never nulls, on empty periods", column=col.name))
         if col.name.endswith("_count") or col.name in {"gross_sales", "discounts", "refunds"}:
             exps.append(_expect("ExpectColumnValuesToBeBetween", "never negative", column=col.name, min_value=0))

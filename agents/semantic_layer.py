@@ -81,6 +81,7 @@ SYNONYMS = (  # words that name the same thing in requests and column/table name
     {"late", "overdue"},
     {"pay", "paid", "payment", "payments", "settled"},
 )
+DERIVATIONAL = {"", "ure", "ion", "ation", "ment", "al", "ing", "ed", "e", "es", "ance", "ence", "ity", "ness"}
 STEM_MIN = 5  # words sharing this many leading letters are the same stem (resolution ~ resolved)
 
 
@@ -105,12 +106,12 @@ def word_forms(word: str) -> set[str]:
     return forms | {singular(f) for f in forms}
 
 
-def same_word(word: str, token: str) -> bool:
+def same_word(word: str, token: str, synonyms: bool = True) -> bool:
     """True when a request word names a name token: same word, plural, synonym, abbreviation or stem."""
     token = token.lower()
     if not token:
         return False
-    forms = word_forms(word)
+    forms = word_forms(word) if synonyms else {word.lower(), singular(word.lower()), plural(word.lower())}
     tforms = {token, singular(token), ABBREVIATIONS.get(token, token)}
     if forms & tforms:
         return True
@@ -119,8 +120,10 @@ def same_word(word: str, token: str) -> bool:
         return True  # an abbreviation: prio ~ priority
     s = {stem(f) for f in forms}
     ts = stem(token)
-    if any(min(len(a), len(ts)) >= 4 and (a.startswith(ts) or ts.startswith(a)) for a in s):
-        return True  # fail ~ failure, cancel ~ cancellation
+    for a in s:  # fail ~ failure, pay ~ payment — a derivational suffix, not another word (ride ≠ rider)
+        short, long_ = sorted((a, ts), key=len)
+        if len(short) >= 4 and long_.startswith(short) and long_[len(short):] in DERIVATIONAL:
+            return True
     return any(len(a) >= STEM_MIN and len(ts) >= STEM_MIN and (a.startswith(ts[:STEM_MIN]) and ts.startswith(a[:STEM_MIN]))
                and (a[:6] == ts[:6] or min(len(a), len(ts)) < 6) for a in s)
 
@@ -176,7 +179,7 @@ def fact_time(table: TableProfile) -> tuple[ColumnProfile | None, str]:
     Creation time first (a row is an event when it is created), then a start, a plain event time, an end.
     Birth/expiry dates, load stamps, updates and planned times never date an event.
     """
-    times = [c for c in table.columns if is_time(c)]
+    times = [c for c in table.columns if is_time(c) and c.null_fraction < 1]  # a time that is always NULL dates nothing
     by_role: dict[str, list[ColumnProfile]] = {}
     for c in times:
         by_role.setdefault(time_role(c), []).append(c)
@@ -403,6 +406,7 @@ class SemanticModel:
     durations: list[Duration] = field(default_factory=list)
     validity: list[Validity] = field(default_factory=list)
     entities: dict[str, str] = field(default_factory=dict)  # fk column -> referenced table
+    null_times: list[str] = field(default_factory=list)  # time columns NULL in every row
 
     @property
     def name(self) -> str:
@@ -412,14 +416,15 @@ class SemanticModel:
     def words(self) -> set[str]:
         """Words a request may use for this fact's rows."""
         name = entity_name(self.table.name)
-        return {name, name.split("_")[-1], *name.split("_")}
+        return {name, name.split("_")[-1], *name.split("_"), *re.findall(r"[^\W_]+", self.table.name.lower())}
 
 
 def semantic_model(table: TableProfile, profile: WarehouseProfile) -> SemanticModel | None:
     """The semantic model of one table, or None when it has no event time (not a fact)."""
     parts = date_parts(table)
     time, rule = fact_time(table)
-    if time is None and parts is None:
+    null_times = [c.name for c in table.columns if is_time(c) and c.null_fraction >= 1 and table.row_count]
+    if time is None and parts is None and not null_times:
         return None
     if parts is not None and (time is None or time_role(time) not in {"creation"}):
         rule = ("the calendar date its year/month/day columns state (a derived timestamp may be in another time "
@@ -429,7 +434,7 @@ def semantic_model(table: TableProfile, profile: WarehouseProfile) -> SemanticMo
     entities = {fk.column: fk.ref_table for fk in profile.foreign_keys if fk.table == table.name}
     return SemanticModel(table=table, time=time, time_rule=rule, parts=parts, measures=measures,
                          events=value_events(table), durations=durations(table), validity=validity_rules(table),
-                         entities=entities)
+                         entities=entities, null_times=null_times)
 
 
 def infer_layer(profile: WarehouseProfile) -> list[SemanticModel]:

@@ -113,7 +113,7 @@ def dimension(plan: Plan, profile: WarehouseProfile, fact: TableProfile) -> dict
     if not path:
         raise RequestError(f"{binding} is not reachable from {fact.name}")
     parent = singular(entity_name(table.name))
-    out = name if name.startswith(parent + "_") else f"{parent}_{name}"
+    out = name if name.startswith(parent + "_") or name == parent else f"{parent}_{name}"
     hops = []
     for fk in path:
         child, ref = profile.table(fk.table), profile.table(fk.ref_table)

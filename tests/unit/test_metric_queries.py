@@ -98,7 +98,7 @@ CASES = [
     ("rate of an excluded value: cancellations are the subject, not an exclusion",
      [RIDES.format(fare="cast(10 as decimal(10, 2))", fare_name="fare", third="'cancelled'")],
      "monthly cancellation rate",
-     lambda p: _metric(p, "ratio").numerator == "cancelled_rides" and not p.query.validity
+     lambda p: _metric(p, "ratio").numerator == "cancellations" and not p.query.validity
      and "never excludes it" in _text(p),
      [RIDES.format(fare="cast(10 as decimal(10, 2))", fare_name="fare", third="'cancelled'").replace(
          "'completed '", "'void'")],

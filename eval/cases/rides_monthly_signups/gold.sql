@@ -1,0 +1,8 @@
+with per_month as (
+    select cast(date_trunc('month', signup_ts) as date) as month, count(*) as signups from rides.riders group by 1
+),
+months as (
+    select cast(unnest(generate_series(min(month), max(month), interval 1 month)) as date) as month from per_month
+)
+select m.month, coalesce(p.signups, 0) as signups
+from months as m left join per_month as p on p.month = m.month
