@@ -129,7 +129,7 @@ def _bind(model: SemanticModel, words: list[str], op: str | None, duration_unit:
         toks = [t for t in tokens_of(m.column) if t not in {"cents", "micros", "minor", "amount", "amt", "value"}]
         toks = toks or tokens_of(m.column)
         hit = {w for w in words if any(same_word(w, t) for t in tokens_of(m.column))}
-        if hit and any(same_word(w, t) for w in hit for t in toks) and (
+        if hit - b.fact_words and any(same_word(w, t) for w in hit for t in toks) and (
                 best_measure is None or len(hit) > len(best_measure[1])):
             best_measure = (m, hit)
     revenue = {w for w in rest if w in REVENUE_WORDS or w in GROSS_WORDS}
@@ -354,8 +354,8 @@ def _compile(text: str, subject: list[str], b: Binding, op: str | None, op_words
                 rest = [x for x in v.values if x != ev.value]
                 col = table.column(ev.column)
                 validity[i] = RowFilter(column=v.column, op="not_in", values=_literal_values(
-                    col, rest, _normalised(col, table)), reason=v.rule.replace(", ".join(v.values), ", ".join(rest))
-                ) if rest else None  # type: ignore[call-overload]
+                    col, rest, _normalised(col, table)), reason=f"rows whose {ev.column} is {', '.join(rest)} are "
+                    "excluded (they are not completed business events)") if rest else None  # type: ignore[call-overload]
                 choices.append(Choice(topic="validity", chosen=f"'{ev.value}' rows are the metric's subject, so the "
                                       "rule excluding them does not apply here",
                                       rule="a metric that counts a value never excludes it",
@@ -496,9 +496,10 @@ def _compile(text: str, subject: list[str], b: Binding, op: str | None, op_words
         model.parts is None or time_col is not model.time) else "/".join(c.name for c in model.parts or ())),
         rule=time_rule, alternatives=[c.name for c in table.columns if c is not time_col and
                                       time_role(c) not in {"load"} and base.is_temporal(c)]))
-    for v in model.validity:
-        choices.append(Choice(topic="validity", chosen=v.rule, rule="a careful analyst excludes rows that are not "
-                              "completed business events", alternatives=[v.alternative]))
+    alternative = {v.column: v.alternative for v in model.validity}
+    for f in validity:  # what the SQL excludes, as adjusted above (never the rule before adjustment)
+        choices.append(Choice(topic="validity", chosen=f.reason, rule="a careful analyst excludes rows that are not "
+                              "completed business events", alternatives=[alternative.get(f.column, "counting them")]))
     if tied:
         choices.append(Choice(topic="fact", chosen=table.name, rule="the fact named by the request, else the one "
                               "with most rows", alternatives=[t.model.name for t in tied]))

@@ -574,7 +574,16 @@ def estimate_costs(models: list[ModelSpec], outcome: CheckOutcome, warehouse: Pa
         sql = outcome.compiled.get(mart.name)
         if not sql:
             continue
-        scanned, produced = explain(warehouse, inline_models(sql, outcome.compiled))
+        try:
+            scanned, produced = explain(warehouse, inline_models(sql, outcome.compiled))
+        except Exception as exc:  # noqa: BLE001 — an estimate that cannot be made never stops a proposal
+            why = str(exc).splitlines()[0][:200]
+            estimates.append(CostEstimate(
+                model=mart.name, rows_scanned=0, rows_produced=None, threshold=policy.max_rows_scanned,
+                over_threshold=False, materialization_advice="table",
+                explanation=f"{mart.name}: no estimate — EXPLAIN could not plan it on the warehouse ({why}); the "
+                            "sandbox build below is the check"))
+            continue
         advice = "incremental" if scanned > policy.incremental_above_rows else "table"
         estimates.append(CostEstimate(
             model=mart.name, rows_scanned=scanned, rows_produced=produced, threshold=policy.max_rows_scanned,

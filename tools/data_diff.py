@@ -12,6 +12,8 @@ from pathlib import Path
 
 import duckdb
 
+from dataeng_crew.tools.warehouse import model_schema
+
 from dataeng_crew.contracts import ModelDiff, SchemaChange
 from dataeng_crew.tools.prompt_safety import clean_text
 
@@ -24,7 +26,8 @@ def _q(name: str) -> str:
 
 def _columns(con: duckdb.DuckDBPyConnection, catalog: str, table: str) -> list[tuple[str, str]]:
     rows = con.execute("select column_name, data_type from duckdb_columns() where database_name = ? and "
-                       "schema_name = 'main' and table_name = ? order by column_index", [catalog, table]).fetchall()
+                       "schema_name = ? and table_name = ? order by column_index",
+                       [catalog, model_schema(con, table, catalog), table]).fetchall()
     return [(str(n), str(t)) for n, t in rows]
 
 
@@ -56,13 +59,13 @@ def diff_model(base_db: Path | None, head_db: Path, model: str, key: list[str], 
     con = _connect(base_db, head_db)
     try:
         head_cols = _columns(con, "head_db", model)
-        head_rows = con.execute(f"select count(*) from head_db.main.{_q(model)}").fetchone()[0]
+        head_rel = f"head_db.{_q(model_schema(con, model, 'head_db'))}.{_q(model)}"
+        head_rows = con.execute(f"select count(*) from {head_rel}").fetchone()[0]
         base_cols = _columns(con, "base_db", base_model or model) if base_db is not None else []
         if not base_cols:
             return ModelDiff(model=model, status="added", head_rows=head_rows, key=key,
                              schema_changes=[SchemaChange(column=c, change="added", after=t) for c, t in head_cols])
-        base_rel = f"base_db.main.{_q(base_model or model)}"
-        head_rel = f"head_db.main.{_q(model)}"
+        base_rel = f"base_db.{_q(model_schema(con, base_model or model, 'base_db'))}.{_q(base_model or model)}"
         base_rows = con.execute(f"select count(*) from {base_rel}").fetchone()[0]
         before, after = dict(base_cols), dict(head_cols)
         changes = [SchemaChange(column=c, change="removed", before=t) for c, t in base_cols if c not in after]
@@ -113,7 +116,8 @@ def removed_model(base_db: Path, model: str) -> ModelDiff:
     try:
         con.execute(f"attach '{str(base_db).replace(chr(39), chr(39) * 2)}' as base_db (read_only)")
         cols = _columns(con, "base_db", model)
-        rows = con.execute(f"select count(*) from base_db.main.{_q(model)}").fetchone()[0] if cols else None
+        rel = f"base_db.{_q(model_schema(con, model, 'base_db'))}.{_q(model)}"
+        rows = con.execute(f"select count(*) from {rel}").fetchone()[0] if cols else None
     finally:
         con.close()
     return ModelDiff(model=model, status="removed", base_rows=rows, head_rows=0,

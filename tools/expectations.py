@@ -15,7 +15,7 @@ from typing import Any
 
 from dataeng_crew.contracts import ExpectationOutcome, ExpectationSuiteSpec, SuiteResult
 from dataeng_crew.tools.prompt_safety import clean_text
-from dataeng_crew.tools.warehouse import open_readonly, quote_ident
+from dataeng_crew.tools.warehouse import model_schema, open_readonly, quote_ident
 
 DEFAULT_SAMPLE_ROWS = 200_000
 ROW_COUNT_EXPECTATION = "ExpectTableRowCountToBeBetween"
@@ -106,7 +106,7 @@ def validate_suites(db_file: Path, suites: list[ExpectationSuiteSpec], schema: s
     results = []
     with open_readonly(db_file) as con:
         for spec in suites:
-            relation = f"{quote_ident(schema)}.{quote_ident(spec.model)}"
+            relation = f"{quote_ident(model_schema(con, spec.model, preferred=schema))}.{quote_ident(spec.model)}"
             try:
                 total = con.execute(f"select count(*) from {relation}").fetchone()[0]
                 sampled = total > sample_rows

@@ -213,6 +213,24 @@ def snake_case(name: str) -> str:
     return name
 
 
+def model_schema(con: duckdb.DuckDBPyConnection, table: str, catalog: str | None = None,
+                 preferred: str = "main") -> str:
+    """The schema a built model lives in: ``preferred`` when it is there, else the one schema that has it.
+
+    A project with custom schemas (``+schema: mart``) builds models into ``main_mart`` and the like.
+    """
+    rows = con.execute("select distinct schema_name from duckdb_tables() where table_name = ?"
+                       + (" and database_name = ?" if catalog else ""),
+                       [table, catalog] if catalog else [table]).fetchall()
+    rows += con.execute("select distinct schema_name from duckdb_views() where view_name = ?"
+                        + (" and database_name = ?" if catalog else ""),
+                        [table, catalog] if catalog else [table]).fetchall()
+    schemas = sorted({str(r[0]) for r in rows})
+    if preferred in schemas or len(schemas) != 1:
+        return preferred
+    return schemas[0]
+
+
 def list_tables(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]:
     """List ``(database, schema, table)`` of every user table and view in the current database."""
     rows = con.execute(
