@@ -104,6 +104,20 @@ def _final(m: Metric, source: str) -> str:
     return f"cast(round({source}.{m.name}, 2) as decimal(18, 2)) as {m.name}"
 
 
+def _time_join(q: MetricQuery, fact, profile: WarehouseProfile) -> tuple[str, str, str, str] | None:
+    """(parent model, fk, pk, staged time column) when the query's time lives on the fact's parent."""
+    if not q.time_column or q.time_column.partition(".")[0] == fact.name:
+        return None
+    parent = profile.table(q.time_column.partition(".")[0])
+    fk = next((f for f in profile.foreign_keys if f.table == fact.name and parent is not None
+               and f.ref_table == parent.name), None)
+    if parent is None or fk is None:
+        raise RequestError(f"the time {q.time_column} is not on {fact.name} nor on a table it references")
+    child_col, parent_pk = fact.column(fk.column), parent.column(fk.ref_column)
+    return (staging_model_for(parent, profile), quote_if_needed(staged_name(child_col, fact)),  # type: ignore[arg-type]
+            quote_if_needed(staged_name(parent_pk, parent)), _column(q.time_column, profile))  # type: ignore[arg-type]
+
+
 def render(plan: Plan, profile: WarehouseProfile) -> ModelSpec:
     """Render a metric plan's query as one mart model.
 
@@ -130,6 +144,17 @@ def render(plan: Plan, profile: WarehouseProfile) -> ModelSpec:
     lookback = plan.incremental_lookback if not dim and grain else None
 
     ctes = [f"events as (\n\n    select * from {{{{ ref('{model}') }}}}\n\n)"]
+    time_join = _time_join(q, fact, profile)
+    if time_join and not (dim and dim.get("model")):  # dated by a parent (a payment by its order's date)
+        parent_model, fk, pk, column = time_join
+        ctes = [f"events_source as (\n\n    select * from {{{{ ref('{model}') }}}}\n\n)",
+                f"time_source as (\n\n    select * from {{{{ ref('{parent_model}') }}}}\n\n)",
+                "events as (\n\n    select\n        events_source.*,\n"
+                f"        time_source.{column}\n\n    from events_source\n    left join time_source\n"
+                f"        on events_source.{fk} = time_source.{pk}\n\n)"]
+    elif time_join:
+        raise RequestError("a breakdown on a parent table and a time from a parent table in one mart are not "
+                           "supported yet; ask without the breakdown")
     if dim and dim.get("model"):
         hops = list(dim.get("hops") or [])  # type: ignore[arg-type]
         ctes = [f"events_source as (\n\n    select * from {{{{ ref('{model}') }}}}\n\n)"]

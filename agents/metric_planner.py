@@ -372,6 +372,12 @@ def _compile(text: str, subject: list[str], b: Binding, op: str | None, op_words
         time_rule = f"the start of each duration ({b.duration.start})"
     if model.parts is not None and (time_col is None or time_role(time_col) != "creation"):
         time_rule = model.time_rule
+    for e in (x for x in evs if x.op == "in"):  # other values that share a word with the request's: named back
+        near = [v.value for v in model.events if v.op == "in" and v.column == e.column and v.value != e.value
+                and any(same_word(w, t, False) for w in subject for t in v.words)]
+        if near:
+            choices.append(Choice(topic="value", chosen=f"{e.column} = '{e.value}'", rule="the value whose every "
+                                  "word the request names", alternatives=[f"{e.column} = '{v}'" for v in near]))
     event_metric: Metric | None = None
     if ev is not None:
         where = [_event_filter(e, table) for e in evs]
@@ -492,7 +498,8 @@ def _compile(text: str, subject: list[str], b: Binding, op: str | None, op_words
         raise _refuse(text, profile, why)
     if table.row_count == 0:
         raise _refuse(text, profile, f"{table.name} is empty: a mart over it would have no rows")
-    choices.insert(0, Choice(topic="time", chosen=(f"{table.name}.{time_col.name}" if time_col is not None and (
+    time_table = model.time_via.ref_table if model.time_via is not None and time_col is model.time else table.name
+    choices.insert(0, Choice(topic="time", chosen=(f"{time_table}.{time_col.name}" if time_col is not None and (
         model.parts is None or time_col is not model.time) else "/".join(c.name for c in model.parts or ())),
         rule=time_rule, alternatives=[c.name for c in table.columns if c is not time_col and
                                       time_role(c) not in {"load"} and base.is_temporal(c)]))
@@ -504,7 +511,7 @@ def _compile(text: str, subject: list[str], b: Binding, op: str | None, op_words
         choices.append(Choice(topic="fact", chosen=table.name, rule="the fact named by the request, else the one "
                               "with most rows", alternatives=[t.model.name for t in tied]))
     use_parts = model.parts is not None and (time_col is model.time or time_col is None)
-    query = MetricQuery(fact=table.name, time_column=None if use_parts else f"{table.name}.{time_col.name}",
+    query = MetricQuery(fact=table.name, time_column=None if use_parts else f"{time_table}.{time_col.name}",
                         time_parts=[f"{table.name}.{c.name}" for c in model.parts] if use_parts else [],
                         grain=grain, metrics=_dedupe(metrics), validity=validity, choices=choices)
     return _plan(text, query, model, grain, dim, flt, profile)

@@ -38,6 +38,7 @@ GRAIN_WORDS = {
 GRAIN_ADJECTIVE = {Grain.day: "daily", Grain.week: "weekly", Grain.month: "monthly",
                    Grain.quarter: "quarterly", Grain.year: "yearly"}
 SALES_SUBJECTS = {"sales": "sales", "sale": "sales", "revenue": "revenue", "orders": "orders", "order": "orders"}
+AOV_WORDS = {"average", "avg", "value", "aov"}  # "average order value": a measure of the sales mart
 FILLER = {"mart", "marts", "model", "models", "table", "fct", "fact", "a", "an", "the", "build", "create",
           "make", "me", "please", "of", "for", "report", "dashboard", "new"}
 MAX_REQUEST_CHARS = 500
@@ -708,6 +709,12 @@ def plan(request: str, profile: WarehouseProfile) -> Plan:
     if len(set(grains)) > 1:
         raise _refuse(text, profile, "more than one time grain requested; ask for one mart at a time")
     subject_words = [w for w in words if w not in GRAIN_WORDS]
+    if profile.tables and all(t.row_count == 0 for t in profile.tables):
+        raise _refuse(text, profile, "every table in the warehouse is empty: there is nothing to count or sum yet")
+    aov = set(subject_words) & set(SALES_SUBJECTS) and set(subject_words) <= set(SALES_SUBJECTS) | AOV_WORDS
+    if aov and not set(subject_words) <= set(SALES_SUBJECTS):  # "average order value": the sales mart's measure
+        words = [w for w in words if w not in AOV_WORDS and w not in SALES_SUBJECTS] + ["sales"]
+        subject_words = [w for w in words if w not in GRAIN_WORDS]
     if not (subject_words and set(subject_words) <= set(SALES_SUBJECTS) and bind_sales(profile) is not None):
         from dataeng_crew.agents.metric_planner import plan_metric
 

@@ -36,7 +36,7 @@ from dataeng_crew.agents.semantics import (
     plural,
     singular,
 )
-from dataeng_crew.contracts import ColumnProfile, TableProfile, WarehouseProfile
+from dataeng_crew.contracts import ColumnProfile, ForeignKey, TableProfile, WarehouseProfile
 from dataeng_crew.tools.warehouse import bare_name, column_prefix, primary_key, snake_case
 
 NUMERIC_TYPES = INTEGER_TYPES | {"DECIMAL", "DOUBLE", "FLOAT", "REAL", "NUMERIC"}
@@ -407,6 +407,7 @@ class SemanticModel:
     validity: list[Validity] = field(default_factory=list)
     entities: dict[str, str] = field(default_factory=dict)  # fk column -> referenced table
     null_times: list[str] = field(default_factory=list)  # time columns NULL in every row
+    time_via: ForeignKey | None = None  # the time is the parent's, over this foreign key
 
     @property
     def name(self) -> str:
@@ -424,8 +425,18 @@ def semantic_model(table: TableProfile, profile: WarehouseProfile) -> SemanticMo
     parts = date_parts(table)
     time, rule = fact_time(table)
     null_times = [c.name for c in table.columns if is_time(c) and c.null_fraction >= 1 and table.row_count]
-    if time is None and parts is None and not null_times:
-        return None
+    time_via = None
+    if time is None and parts is None and not null_times:  # dated by its parent: a payment by its order's date
+        for fk in profile.foreign_keys:
+            parent = profile.table(fk.ref_table) if fk.table == table.name else None
+            parent_time = fact_time(parent)[0] if parent is not None and not date_parts(parent) else None
+            if parent_time is not None and fk.inclusion >= 0.99 and time_role(parent_time) in {"creation", "event"}:
+                time, time_via = parent_time, fk
+                rule = (f"{table.name} has no time of its own: each row is dated by its {fk.ref_table} "
+                        f"({fk.ref_table}.{parent_time.name}, joined over {table.name}.{fk.column})")
+                break
+        if time is None:
+            return None
     if parts is not None and (time is None or time_role(time) not in {"creation"}):
         rule = ("the calendar date its year/month/day columns state (a derived timestamp may be in another time "
                 "zone)")
@@ -434,7 +445,7 @@ def semantic_model(table: TableProfile, profile: WarehouseProfile) -> SemanticMo
     entities = {fk.column: fk.ref_table for fk in profile.foreign_keys if fk.table == table.name}
     return SemanticModel(table=table, time=time, time_rule=rule, parts=parts, measures=measures,
                          events=value_events(table), durations=durations(table), validity=validity_rules(table),
-                         entities=entities, null_times=null_times)
+                         entities=entities, null_times=null_times, time_via=time_via)
 
 
 def infer_layer(profile: WarehouseProfile) -> list[SemanticModel]:
