@@ -174,3 +174,46 @@ def test_percent_is_never_money_and_never_summed(tmp_path):
     assert m.kind == "average" and "never summed" in _text(p)
     with pytest.raises(RequestError, match="cannot be summed"):
         plan("daily total surge", prof)
+
+
+def test_a_fact_without_a_time_is_dated_by_its_parent(tmp_path):
+    prof = _profile(tmp_path, [
+        "create table raw.orders as select i as id, date '2024-01-01' + cast(i % 60 as integer) as order_date "
+        "from range(1, 301) t(i)",
+        "create table raw.payments as select i as id, 1 + i % 300 as order_id, "
+        "(['credit_card', 'coupon', 'bank_transfer'])[1 + i % 3] as payment_method, i % 50 as amount "
+        "from range(1, 601) t(i)"])
+    p = plan("weekly credit card payments", prof)
+    assert p.query.fact == "payments" and p.query.time_column == "orders.order_date"
+    assert "payments has no time of its own" in _text(p)
+    assert _metric(p, "count").where[0].values == ["credit_card"]
+
+
+def test_degenerate_warehouses_are_refused_with_the_reason(tmp_path):
+    (tmp_path / "a").mkdir()
+    empty = _profile(tmp_path / "a", ["create table raw.rides as select 1 as id, timestamp '2024-01-01' as "
+                                      "requested_at, cast(1 as decimal(10, 2)) as fare where false"])
+    with pytest.raises(RequestError, match="every table in the warehouse is empty"):
+        plan("monthly fares", empty)
+    (tmp_path / "b").mkdir()
+    null_time = _profile(tmp_path / "b", ["create table raw.visits as select i as id, cast(null as timestamp) as "
+                                          "visited_at, i % 5 as pages from range(1, 100) t(i)"])
+    with pytest.raises(RequestError, match="visited_at is NULL in every row"):
+        plan("daily visits", null_time)
+
+
+def test_a_table_named_in_another_script_can_be_requested(tmp_path):
+    prof = _profile(tmp_path, ['create table raw."Заказы" as select i as id, timestamp \'2024-01-01\' + '
+                               "to_hours(cast(i as integer)) as created_at from range(1, 100) t(i)"])
+    p = plan("weekly заказы", prof)
+    assert p.query.fact == "Заказы" and p.mart_name == "fct_weekly_zakazy"
+
+
+def test_values_sharing_a_word_are_named_back(tmp_path):
+    prof = _profile(tmp_path, ["create table raw.orders as select i as id, date '2024-01-01' + "
+                               "cast(i % 90 as integer) as order_date, (['completed', 'returned', 'return_pending'])"
+                               "[1 + i % 3] as status from range(1, 300) t(i)"])
+    p = plan("monthly return rate", prof)
+    value = _choice(p, "value")[0]
+    assert value.chosen == "status = 'returned'" and value.alternatives == ["status = 'return_pending'"]
+    assert "status = 'return_pending'" in _text(p)
