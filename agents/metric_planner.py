@@ -474,9 +474,9 @@ def _compile(text: str, subject: list[str], b: Binding, op: str | None, op_words
                                   rule=f"a {m.meaning} is never summed", alternatives=["min", "max"]))
         others = [x.column for x in model.measures if x is not m and x.meaning == m.meaning]
         if others:
-            choices.append(Choice(topic="measure", chosen=m.column, rule="the column the request's words name"
-                                  + (" (revenue: the order's own amount, not taxes, tips, fees or discounts)"
-                                     if b.revenue else ""), alternatives=others))
+            choices.append(Choice(topic="measure", chosen=m.column, rule=(
+                "revenue is the row's own amount, before taxes, tips, fees and shipping" if b.revenue
+                else "the column the request's words name"), alternatives=others))
         if discount:
             choices.append(Choice(topic="discount", chosen=f"{m.column} less {discount.split('.')[1]}",
                                   rule="revenue is net of the row's discount", alternatives=[f"gross {m.column}"]))

@@ -217,3 +217,22 @@ def test_values_sharing_a_word_are_named_back(tmp_path):
     value = _choice(p, "value")[0]
     assert value.chosen == "status = 'returned'" and value.alternatives == ["status = 'return_pending'"]
     assert "status = 'return_pending'" in _text(p)
+
+
+def test_sales_marts_follow_meaning_not_names(tmp_path):
+    """The sales path: a dollars column beats its cents twin, cancelled statuses are excluded by a stated rule,
+    a discount percent is applied, and 'store' finds the project's locations."""
+    from dataeng_crew.agents.transformer import transform
+
+    prof = _profile(tmp_path, [
+        "create table raw.locations as select i as id, 'Store ' || i as location_name from range(1, 5) t(i)",
+        "create table raw.orders as select i as id, 1 + i % 4 as location_id, date '2024-01-01' + "
+        "cast(i % 90 as integer) as ordered_at, cast(i * 100 as integer) as subtotal_cents, "
+        "cast(i as decimal(10, 2)) as subtotal, i % 3 * 10 as discount_percent, "
+        "(['Completed', 'cancelled', 'placed'])[1 + i % 3] as status from range(1, 400) t(i)"])
+    p = plan("monthly revenue by store", prof)
+    assert p.roles["order_amount"] == "orders.subtotal" and p.roles["dimension"] == "locations.location_name"
+    assert p.roles["discount_percent"] == "orders.discount_percent"
+    assert "cancelled" in _text(p) and "not chosen: counting every row" in _text(p)
+    sql = transform(p, prof)[0].sql
+    assert "status not in ('cancelled')" in sql and "discount_percent, 0) / 100.0" in sql
