@@ -202,7 +202,10 @@ def schema_summary(profile: WarehouseProfile) -> str:
                                        "declared_keys": [clean_text(k) for k in t.declared_keys]}
               for t in profile.tables}
     fks = [clean_text(f"{fk.table}.{fk.column} -> {fk.ref_table}.{fk.ref_column}", 200) for fk in profile.foreign_keys]
-    data: dict = {"tables": tables, "foreign_keys": fks, "semantic_catalog": catalog_context(profile)}
+    from dataeng_crew.agents.semantic_layer import layer_context
+
+    data: dict = {"tables": tables, "foreign_keys": fks, "semantic_catalog": catalog_context(profile),
+                  "semantic_layer": layer_context(profile)}
     if profile.inventory is not None:  # the project the proposal builds on: models, columns, conventions
         data["dbt_project"] = clean_text(inventory_summary(profile.inventory), 12_000)
     return quote_as_data("warehouse schema", data)
@@ -381,7 +384,13 @@ class CrewBrain:
         self._profile, self._request = profile, request
 
         def check(plan: Plan) -> list[str]:
-            return [f"source table {t!r} is not in the warehouse" for t in plan.source_tables if not profile.table(t)]
+            from dataeng_crew.agents.metric_planner import query_problems
+
+            problems = [f"source table {t!r} is not in the warehouse" for t in plan.source_tables if not profile.table(t)]
+            if plan.kind == "metric":
+                problems += (["a metric plan needs its metric query ('query')"] if plan.query is None
+                             else query_problems(plan.query, profile))
+            return problems
 
         plan = self._role("planner", "plan", Plan, {"schema": schema_summary(profile)},
                           lambda: self.fallback.plan(request, profile), check)
@@ -400,8 +409,8 @@ class CrewBrain:
 
     def transform(self, plan: Plan, profile: WarehouseProfile, staging: list[ModelSpec]) -> list[ModelSpec]:
         """Transformation: intermediate and mart models."""
-        if plan.kind == "staging" or not plan.mart_name:
-            return self.fallback.transform(plan, profile, staging)
+        if plan.kind == "staging" or not plan.mart_name or plan.kind == "metric":
+            return self.fallback.transform(plan, profile, staging)  # a metric query has one renderer
         staged = "\n".join(f"- {m.name}: " + ", ".join(f"{c.name} {c.data_type or ''}".strip() for c in m.columns)
                            for m in staging)
         out = self._role("transformer", "transform", TransformOutput, {"plan": plan.model_dump_json(),

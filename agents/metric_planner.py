@@ -591,3 +591,23 @@ def describe_query(q: MetricQuery) -> list[str]:
         out.append(f"Every {q.grain.value} from the first to the last counted row is present, with zeros "
                    "(counts and sums) or nulls (averages, rates) when nothing happened.")
     return out
+
+
+def query_problems(query: MetricQuery, profile: WarehouseProfile) -> list[str]:
+    """What is wrong with a metric query another brain wrote: unknown tables/columns, ratios of unknown metrics."""
+    problems = []
+    refs = [query.time_column, *query.time_parts, *query.group_by]
+    refs += [c for m in query.metrics for c in (m.column, m.start_column, m.discount) if c]
+    refs += [f.column for f in (*query.validity, *query.filters, *(w for m in query.metrics for w in m.where))]
+    for ref in (r for r in refs if r):
+        table_name, _, column = ref.partition(".")
+        table = profile.table(table_name)
+        if table is None or table.column(column) is None:
+            problems.append(f"metric query names {ref!r}, which is not a column of the warehouse")
+    names = {m.name for m in query.metrics}
+    for m in query.metrics:
+        if m.kind == "ratio" and not ({m.numerator, m.denominator} <= names):
+            problems.append(f"ratio {m.name} divides metrics the query does not define")
+        if m.kind not in {"count", "ratio"} and not m.column:
+            problems.append(f"metric {m.name} ({m.kind}) names no column")
+    return problems

@@ -457,3 +457,22 @@ def infer_layer(profile: WarehouseProfile) -> list[SemanticModel]:
 def prefix_of(table: TableProfile) -> str:
     """The prefix every column of a table shares (``o_`` in TPC-H), for bare column names."""
     return column_prefix([c.name for c in table.columns])
+
+
+def layer_context(profile: WarehouseProfile) -> list[dict]:
+    """The inferred layer for prompts: per fact its time (and rule), measures with units, countable events,
+    durations, validity rules and entities — what a metric query may name."""
+    out = []
+    for m in infer_layer(profile):
+        out.append({
+            "fact": m.name, "rows": m.table.row_count,
+            "time": (f"{m.time_via.ref_table}." if m.time_via else f"{m.name}.") + m.time.name if m.time else None,
+            "time_rule": m.time_rule,
+            "measures": [{"column": x.column, "meaning": x.meaning, "unit": x.unit, "additive": x.additive}
+                         for x in m.measures],
+            "events": [{"column": e.column, "op": e.op, "value": e.value} for e in m.events][:40],
+            "durations": [f"{d.start} -> {d.end}" for d in m.durations],
+            "validity": [v.rule for v in m.validity],
+            "entities": m.entities,
+        })
+    return out

@@ -236,3 +236,22 @@ def test_sales_marts_follow_meaning_not_names(tmp_path):
     assert "cancelled" in _text(p) and "not chosen: counting every row" in _text(p)
     sql = transform(p, prof)[0].sql
     assert "status not in ('cancelled')" in sql and "discount_percent, 0) / 100.0" in sql
+
+
+def test_a_metric_query_from_another_brain_is_checked_against_the_warehouse(tmp_path):
+    """The LLM crew answers with the same MetricQuery contract: unknown columns and dangling ratios are refused
+    (its answer goes back to it, then the deterministic draft is used); a valid one renders with the one renderer."""
+    from dataeng_crew.agents.metric_planner import query_problems
+    from dataeng_crew.agents.transformer import transform
+
+    prof = _profile(tmp_path, [CALLS.format(fourth="'answered'")])
+    p = plan("weekly share of missed calls", prof)
+    assert query_problems(p.query, prof) == []
+    bad = p.query.model_copy(update={"metrics": [m.model_copy(update={"denominator": "calls_total"})
+                                                 if m.kind == "ratio" else m for m in p.query.metrics],
+                                     "group_by": ["calls.queue"]})
+    assert query_problems(bad, prof) == ["metric query names 'calls.queue', which is not a column of the warehouse",
+                                         "ratio missed_call_share divides metrics the query does not define"]
+    sql = transform(p, prof)[0].sql
+    assert "count(case when outcome = 'missed' then 1 end) as missed_calls" in sql
+    assert "1.0 * aggregated.missed_calls / nullif(aggregated.calls_count, 0)" in sql
