@@ -589,6 +589,19 @@ class ModifiedFile(Contract):
     diff: str
 
 
+class OracleResult(Contract):
+    """MetricFlow, run on the query's generated semantic layer, compared row for row with the built mart."""
+
+    rows: int = Field(default=0, description="Mart rows compared (period × group).")
+    differences: int = Field(default=0, description="Rows where a metric or a key differs (abs tolerance 0.01).")
+    detail: list[str] = Field(default_factory=list, description="A few differing rows, in words.")
+    skipped_reason: str | None = Field(default=None, description="Why no comparison ran (MetricFlow cannot express "
+                                       "the query, or the layer did not parse); None when it ran.")
+    metrics: list[str] = Field(default_factory=list, description="The MetricFlow metrics queried.")
+    group_by: list[str] = Field(default_factory=list, description="The MetricFlow group-by items queried.")
+    elapsed_seconds: float = 0.0
+
+
 class Proposal(Contract):
     """Everything one `propose` run produced, checked and published."""
 
@@ -624,6 +637,8 @@ class Proposal(Contract):
     pull_request: PullRequestRef | None = Field(default=None, description="The GitHub PR, with --publish github.")
     repairs: list[RepairRound] = Field(default_factory=list, description="Every repair-loop round, in order.")
     llm_usage: list[RoleUsage] = Field(default_factory=list, description="LLM calls, tokens and time per role.")
+    oracle: OracleResult | None = Field(default=None, description="MetricFlow on the generated semantic layer, "
+                                        "compared with the mart (metric plans).")
     data_diffs: list[ModelDiff] = Field(default_factory=list,
                                         description="Data diff of each added/changed model against the base build.")
 

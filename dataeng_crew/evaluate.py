@@ -66,6 +66,8 @@ class CaseResult(BaseModel):
     gold_rows: int
     matches: list[ColumnMatch] = Field(default_factory=list)
     error: str | None = None
+    oracle: str | None = Field(default=None, description="MetricFlow's verdict on a metric mart (propose refuses "
+                               "a mart it disagrees with, so a disagreement scores 0).")
     seconds: float = 0.0
 
 
@@ -177,6 +179,7 @@ def run_case(case: Case, cache: Path | None = None) -> CaseResult:
             project = workdir / "project"
             shutil.copytree(sample_template(), project, ignore=shutil.ignore_patterns("warehouse", "target", "logs"))
             proposal = flow.propose(case.request, project=project, warehouse=warehouse, publish="none")
+            result.oracle = flow.describe_oracle(proposal.oracle) if proposal.oracle is not None else None
             con = duckdb.connect(str(proposal.warehouse), read_only=True)
             try:
                 produced = _columns(con, f'select * from main."{case.target_model}"')

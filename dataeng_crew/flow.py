@@ -397,6 +397,16 @@ def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None
         if broken:
             raise BuildError("Great Expectations could not validate: " + "; ".join(
                 f"{r.suite}: {r.error}" for r in broken))
+    if proposal.plan is not None and proposal.plan.kind == "metric":
+        with rec.stage("MetricFlow oracle", "tool", "query_layer.oracle(plan)") as io:
+            from dataeng_crew.agents.query_layer import oracle
+
+            proposal.oracle = oracle(proposal.plan, profile, project_copy, profiles_dir, folder / "oracle")
+            io.observation = describe_oracle(proposal.oracle)
+            if proposal.oracle.differences:
+                raise BuildError("the mart disagrees with MetricFlow computing the same metric query on the "
+                                 f"generated semantic layer ({describe_oracle(proposal.oracle)}); nothing was "
+                                 "published:\n  " + "\n  ".join(proposal.oracle.detail[:5]))
     emit_model_lineage(rec, models, outcome, wh, db_file, sources)  # triage changed tests, not SQL
     proposal.status = "validated"
     proposal.llm_usage = brain.usage_report() if hasattr(brain, "usage_report") else []  # for the PR body
@@ -593,6 +603,14 @@ def estimate_costs(models: list[ModelSpec], outcome: CheckOutcome, warehouse: Pa
     return estimates
 
 
+def describe_oracle(result) -> str:  # noqa: ANN001 - OracleResult
+    """The oracle's verdict in a few words (PR body, trace, eval)."""
+    if result.skipped_reason:
+        return f"MetricFlow could not check it: {result.skipped_reason}"
+    verdict = "agrees with" if not result.differences else "DISAGREES with"
+    return f"{verdict} MetricFlow: {result.rows} rows, {result.differences} differences"
+
+
 def describe_build_failure(build: BuildResult) -> str:
     """A short, readable account of why a dbt build failed."""
     lines = ["dbt build failed on the sandbox copy; nothing was published."]
@@ -607,6 +625,7 @@ def summary(proposal: Proposal) -> dict:
     """The ``--json`` object printed by ``propose``."""
     db = Path(proposal.warehouse).stem if proposal.warehouse else None
     return {
+        "oracle": proposal.oracle.model_dump() if proposal.oracle is not None else None,
         "proposal_id": proposal.proposal_id,
         "status": proposal.status,
         "request": proposal.request,

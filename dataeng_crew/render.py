@@ -65,6 +65,17 @@ def _quality_section(proposal: Proposal) -> list[str]:
                 f"| {r.failed} |" for r in proposal.suite_results]
         failures = [(r.suite, o) for r in proposal.suite_results for o in r.outcomes if not o.success]
         out += [f"- ✗ `{suite}` {o.type} {o.column or ''}: observed {_md(o.observed or '')}" for suite, o in failures]
+    if proposal.oracle is not None:
+        o = proposal.oracle
+        out += ["", "### An independent second computation: MetricFlow", ""]
+        if o.skipped_reason:
+            out.append(f"MetricFlow could not express or answer this query: {_md(o.skipped_reason)}")
+        else:
+            out.append(f"The mart {'agrees' if not o.differences else 'DISAGREES'} with MetricFlow run on the "
+                       f"generated semantic layer (metrics {', '.join(f'`{m}`' for m in o.metrics)}"
+                       + (f" by {', '.join(f'`{g}`' for g in o.group_by)}" if o.group_by else "")
+                       + f"): {o.rows} rows, {o.differences} differences.")
+            out += [f"- {_md(d)}" for d in o.detail[:5]]
     out.append("")
     return out
 
