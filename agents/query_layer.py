@@ -28,6 +28,7 @@ from dataeng_crew.contracts import (
     ForeignKey,
     Metric,
     MetricQuery,
+    ModelSpec,
     OracleResult,
     Plan,
     RowFilter,
@@ -36,7 +37,7 @@ from dataeng_crew.contracts import (
 )
 from dataeng_crew.errors import DataengCrewError
 from dataeng_crew.tools.metricflow import DEFAULT_TIMEOUT, OracleQuery, run_oracle
-from dataeng_crew.tools.semantic_yaml import layer_yaml, validate_layer
+from dataeng_crew.tools.semantic_yaml import dump_yaml, has_time_spine, layer_yaml, time_spine_files, validate_layer
 from dataeng_crew.tools.warehouse import primary_key
 
 MAX_HOPS = 2  # MetricFlow joins a dimension over at most two entity hops (its MAX_JOIN_HOPS)
@@ -378,7 +379,7 @@ def semantic_layer_yaml(query: MetricQuery, plan: Plan, profile: WarehouseProfil
 
 
 def oracle(plan: Plan, profile: WarehouseProfile, project_dir: Path, profiles_dir: Path, workdir: Path, *,
-           timeout: float = DEFAULT_TIMEOUT) -> OracleResult:
+           timeout: float = DEFAULT_TIMEOUT, layer_in_project: bool = False) -> OracleResult:
     """Check a built metric mart against MetricFlow run on the query's semantic layer.
 
     Args:
@@ -388,6 +389,7 @@ def oracle(plan: Plan, profile: WarehouseProfile, project_dir: Path, profiles_di
         profiles_dir: The sandbox's profiles folder (its DuckDB file holds the mart).
         workdir: Scratch folder.
         timeout: Seconds the MetricFlow query may take.
+        layer_in_project: The proposal writes this layer into the project: parse it as it is, add nothing.
 
     Returns:
         Rows compared and differences, or ``skipped_reason`` when MetricFlow cannot express or answer the query.
@@ -401,5 +403,51 @@ def oracle(plan: Plan, profile: WarehouseProfile, project_dir: Path, profiles_di
             raise Unsupported("the semantic layer does not validate: " + "; ".join(problems[:5]))
     except (Unsupported, DataengCrewError) as exc:
         return OracleResult(skipped_reason=str(exc))
-    return run_oracle(built.oracle, layer_yaml(built.semantic_models, built.metrics), project_dir, profiles_dir,
-                      workdir, timeout=timeout)
+    layer = None if layer_in_project else layer_yaml(built.semantic_models, built.metrics)
+    return run_oracle(built.oracle, layer, project_dir, profiles_dir, workdir, timeout=timeout)
+
+
+def proposal_layer_files(plan: Plan, profile: WarehouseProfile, mart: ModelSpec, project_dir: Path,
+                         wanted: bool | None) -> tuple[dict[str, str], str]:
+    """The semantic layer a proposal commits beside its mart, and a note for the plan.
+
+    Args:
+        plan: The plan (only ``kind="metric"`` plans have a layer).
+        profile: The warehouse profile.
+        mart: The mart the layer describes (the yml goes in its folder).
+        project_dir: The user's project (does it already have a semantic layer, a time spine?).
+        wanted: True (``--semantic-layer``), False (``--no-semantic-layer``), None: when the project has one.
+
+    Returns:
+        Project-relative path → content, and a sentence for the plan ("" when nothing is written).
+    """
+    if plan.kind != "metric" or plan.query is None:
+        return {}, ""
+    if wanted is False or (wanted is None and not project_has_semantic_layer(project_dir)):
+        return {}, ""
+    try:
+        doc = semantic_layer_yaml(plan.query, plan, profile)
+    except (Unsupported, DataengCrewError) as exc:
+        return {}, f"No semantic layer written: MetricFlow cannot express this query ({exc})."
+    folder = mart.path.rsplit("/", 1)[0]
+    files = {f"{folder}/_{mart.name}__semantic_layer.yml": dump_yaml(doc)}
+    spine = not has_time_spine(project_dir)
+    if spine:
+        files.update(time_spine_files(folder=folder))
+    return files, (f"Semantic layer: {len(doc['semantic_models'])} semantic model(s) and {len(doc['metrics'])} "
+                   f"metric(s) in {folder}/_{mart.name}__semantic_layer.yml" + (", with the day time spine "
+                   "MetricFlow needs" if spine else "") + "; dbt parse validates it.")
+
+
+def project_has_semantic_layer(project_dir: Path) -> bool:
+    """True when the project's yml files already declare semantic models or metrics."""
+    for path in project_dir.rglob("*.y*ml"):
+        if any(part in {"target", "dbt_packages", "logs", ".dataeng-crew"} for part in path.parts):
+            continue
+        try:
+            text = path.read_text(errors="replace")
+        except OSError:
+            continue
+        if "semantic_models:" in text:
+            return True
+    return False

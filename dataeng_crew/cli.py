@@ -130,10 +130,13 @@ def main() -> None:
               help="Rounds a model refused by sqlglot or dbt goes back to the role that wrote it.")
 @click.option("--on-llm-error", type=click.Choice(["fallback", "fail"]), default=None,
               help="Provider down: the deterministic brain plays the role (fallback, default) or stop (fail).")
+@click.option("--semantic-layer/--no-semantic-layer", default=None,
+              help="Commit the metric query's semantic_models:/metrics: beside the mart (default: when the project "
+                   "already has a semantic layer).")
 def propose(request: str, project: Path | None, warehouse: Path | None, publish: str | None, as_json: bool,
             gh_repo: str | None, github_url: str | None, ready: bool, reviewers: tuple[str, ...], gh_base: str | None,
             with_ci: bool, target_dialect: str | None, llm: str | None, llm_base_url: str | None,
-            max_repair_rounds: int, on_llm_error: str | None) -> None:
+            max_repair_rounds: int, on_llm_error: str | None, semantic_layer: bool | None) -> None:
     """Propose dbt models, tests and docs for REQUEST (e.g. "daily_sales mart")."""
     _offline_defaults()
     from dataeng_crew.agents.llm import select_brain
@@ -160,7 +163,7 @@ def propose(request: str, project: Path | None, warehouse: Path | None, publish:
     try:
         proposal = flow.propose(request, project=project, warehouse=warehouse, publish=publish or ("github" if gh_repo or github_url else "auto"),  # type: ignore[arg-type]
                                 progress=progress, github=github, target_dialect=target_dialect,
-                                brain=brain, max_repair_rounds=max_repair_rounds)
+                                brain=brain, max_repair_rounds=max_repair_rounds, semantic_layer=semantic_layer)
     except KeyboardInterrupt as exc:
         _interrupted(exc, as_json, _proposal_fields(exc))
         return

@@ -116,6 +116,7 @@ def propose(
     github: github_pr.GithubOptions | None = None,
     max_repair_rounds: int = 2,
     on_validated: Callable[[Proposal, dict[str, str]], None] | None = None,
+    semantic_layer: bool | None = None,
 ) -> Proposal:
     """Turn a request into a validated dbt change, then publish it on a branch.
 
@@ -132,6 +133,8 @@ def propose(
             validation always builds the DuckDB SQL in the sandbox.
         github: Options for ``github`` (repository, API URL, draft, reviewers).
         max_repair_rounds: Rounds a model refused by sqlglot or dbt goes back to its author (LLM brains).
+        semantic_layer: Commit the metric query's semantic layer (``semantic_models:``/``metrics:``) beside
+            the mart: True, False, or None (when the project already has a semantic layer).
         on_validated: Called with the proposal and its files (project-relative) once every check passed,
             before publishing (``revise`` publishes them itself, on top of the branch tip).
 
@@ -157,7 +160,7 @@ def propose(
                           "or use --publish none")
     with sigterm_as_interrupt(), run_lock(ws.state_dir, f"propose {request}"):
         return _propose_locked(request, ws, warehouse, publish, brain, progress, target_dialect,
-                               (gh_target, github), max_repair_rounds, on_validated)
+                               (gh_target, github), max_repair_rounds, on_validated, semantic_layer)
 
 
 def clean_request(request: str) -> str:
@@ -170,7 +173,8 @@ def clean_request(request: str) -> str:
 
 def _propose_locked(request: str, ws: Workspace, warehouse: Path | None, publish: str, brain: Brain,
                     progress: Progress, target_dialect: str, gh: tuple, max_repair_rounds: int,
-                    on_validated: Callable[[Proposal, dict[str, str]], None] | None = None) -> Proposal:
+                    on_validated: Callable[[Proposal, dict[str, str]], None] | None = None,
+                    semantic_layer: bool | None = None) -> Proposal:
     now = dt.datetime.now(dt.timezone.utc)
     proposal_id = f"{now:%Y%m%dT%H%M%S}-{slugify(request or 'empty', 32)}"
     with held() as early:  # the folder and its report appear together: no empty folder on an early Ctrl-C
@@ -195,7 +199,8 @@ def _propose_locked(request: str, ws: Workspace, warehouse: Path | None, publish
         if publish in ("local", "github") and ws.repo is not None:  # refuse before the work, not after it
             git_local.check_branch_movable(ws.repo, f"dataeng-crew/{slugify(request)}", git_local.head_commit(ws.repo))
         proposal.target_dialect = target_dialect
-        _run(proposal, request, ws, warehouse, publish, brain, folder, rec, gh, max_repair_rounds, on_validated)
+        _run(proposal, request, ws, warehouse, publish, brain, folder, rec, gh, max_repair_rounds, on_validated,
+             semantic_layer)
     except KeyboardInterrupt as exc:
         with held():
             outcome = "terminated" if isinstance(exc, Terminated) else "interrupted"
@@ -250,7 +255,8 @@ def _settle_interrupted(proposal: Proposal, ws: Workspace, outcome: str, publish
 
 def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None, publish: str,
          brain: Brain, folder: Path, rec: Recorder, gh: tuple = (None, None),
-         max_repair_rounds: int = 2, on_validated: Callable[[Proposal, dict[str, str]], None] | None = None) -> None:
+         max_repair_rounds: int = 2, on_validated: Callable[[Proposal, dict[str, str]], None] | None = None,
+         semantic_layer: bool | None = None) -> None:
     base = base_commit(ws)
     if publish in ("local", "github") and base is None and ws.repo is not None:
         git_local.head_commit(ws.repo)  # raises PublishError before any work: the repository has no commit yet
@@ -342,8 +348,18 @@ def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None
             io.observation = (f"{len(translated)} models parsed back in {proposal.target_dialect}; "
                               f"{len(proposal.dialect_warnings)} warning(s)")
 
+    from dataeng_crew.agents.query_layer import proposal_layer_files
+
+    mart = next((m for m in models if m.layer == "marts"), None)
+    layer_files, layer_note = proposal_layer_files(proposal.plan, profile, mart, ws.project, semantic_layer) \
+        if mart is not None and proposal.plan is not None else ({}, "")
+    if layer_note:
+        proposal.plan = proposal.plan.model_copy(update={  # type: ignore[union-attr]
+            "interpretations": proposal.plan.interpretations + [layer_note]})  # type: ignore[union-attr]
+
     def render(dialect: str = "duckdb") -> dict[str, str]:
         files = render_project_files(sources, models, read_existing, dialect=dialect, inventory=inventory)
+        files.update(layer_files)
         if dialect != "duckdb":  # the committed SQL; the sandbox built the DuckDB SQL of the same models
             files.update({m.path: translated[m.name].sql for m in models})
         files.update({s.path: json.dumps(suite_json(s), indent=2) + "\n" for s in suites})
@@ -401,7 +417,8 @@ def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None
         with rec.stage("MetricFlow oracle", "tool", "query_layer.oracle(plan)") as io:
             from dataeng_crew.agents.query_layer import oracle
 
-            proposal.oracle = oracle(proposal.plan, profile, project_copy, profiles_dir, folder / "oracle")
+            proposal.oracle = oracle(proposal.plan, profile, project_copy, profiles_dir, folder / "oracle",
+                                     layer_in_project=bool(layer_files))
             io.observation = describe_oracle(proposal.oracle)
             if proposal.oracle.differences:
                 raise BuildError("the mart disagrees with MetricFlow computing the same metric query on the "

@@ -188,7 +188,7 @@ def query_metricflow(project_dir: Path, profiles_dir: Path, metrics: list[str], 
 # --------------------------------------------------------------------------- a parsed copy of the sandbox
 
 
-def prepare_project(project_dir: Path, profiles_dir: Path, dest: Path, layer: dict[str, Any]) -> Path:
+def prepare_project(project_dir: Path, profiles_dir: Path, dest: Path, layer: dict[str, Any] | None) -> Path:
     """Copy a sandbox project, add the semantic layer (and a time spine when it lacks one), and ``dbt parse`` it.
 
     Args:
@@ -209,7 +209,8 @@ def prepare_project(project_dir: Path, profiles_dir: Path, dest: Path, layer: di
     conf = yaml.safe_load((dest / "dbt_project.yml").read_text()) or {}
     model_paths = [str(p) for p in conf.get("model-paths") or ["models"]]
     (dest / model_paths[0]).mkdir(parents=True, exist_ok=True)
-    (dest / model_paths[0] / LAYER_FILE).write_text(dump_yaml(layer))
+    if layer is not None:  # None: the proposal already carries its semantic layer
+        (dest / model_paths[0] / LAYER_FILE).write_text(dump_yaml(layer))
     if not has_time_spine(dest, model_paths):
         for rel, text in time_spine_files(folder=f"{model_paths[0]}/metricflow").items():
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -358,13 +359,13 @@ def compare_with_mart(rows_mf: list[dict[str, Any]], rows_mart: list[dict[str, A
     return OracleResult(rows=len(rows_mart), differences=differences, detail=detail)
 
 
-def run_oracle(spec: OracleQuery, layer: dict[str, Any], project_dir: Path, profiles_dir: Path, workdir: Path, *,
+def run_oracle(spec: OracleQuery, layer: dict[str, Any] | None, project_dir: Path, profiles_dir: Path, workdir: Path, *,
                timeout: float = DEFAULT_TIMEOUT) -> OracleResult:
     """Parse the layer in a copy of the sandbox project, query MetricFlow and compare with the built mart.
 
     Args:
         spec: The query and how its rows line up with the mart.
-        layer: The semantic layer (``semantic_layer_yaml``).
+        layer: The semantic layer (``semantic_layer_yaml``); None when the project already has it.
         project_dir: The built sandbox's dbt project.
         profiles_dir: Its profiles folder (its default target is the DuckDB file holding the mart).
         workdir: Scratch folder for the parsed copy (replaced).

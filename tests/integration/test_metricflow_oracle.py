@@ -59,3 +59,19 @@ def test_metricflow_agrees_with_the_mart_and_catches_a_doctored_one(built, sampl
     assert doctored.skipped_reason is None, doctored.skipped_reason
     assert doctored.differences == 1
     assert doctored.detail[0].startswith("week_start_date=") and "paid_orders: mart" in doctored.detail[0]
+
+
+def test_the_semantic_layer_is_committed_when_asked_and_the_oracle_reads_it(tmp_path, sample_warehouse):
+    """--semantic-layer: the query's semantic_models/metrics (and the day time spine MetricFlow needs) are in the
+    proposal's files, dbt parses them in the sandbox build, and the oracle checks the committed layer as it is."""
+    project = make_git_project(tmp_path / "repo", sample_warehouse)
+    proposal = flow.propose("monthly active customers", project=project, publish="none", semantic_layer=True)
+    assert proposal.status == "validated", proposal.error
+    layer = [f for f in proposal.files if f.endswith("__semantic_layer.yml")]
+    assert layer == [f"models/marts/_{proposal.plan.mart_name}__semantic_layer.yml"]
+    assert any(f.endswith("metricflow_time_spine.sql") for f in proposal.files)
+    assert proposal.oracle is not None and proposal.oracle.skipped_reason is None
+    assert proposal.oracle.differences == 0 and proposal.oracle.rows >= 12
+    assert any("Semantic layer:" in line for line in proposal.plan.interpretations)
+    without = flow.propose("monthly active customers", project=project, publish="none")  # no layer: not written
+    assert not [f for f in without.files if "semantic_layer" in f]
