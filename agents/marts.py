@@ -56,6 +56,19 @@ def _not_excluded(f: RowFilter, profile: WarehouseProfile) -> str:
     return predicate(f, profile)
 
 
+def time_expression(q: MetricQuery, profile: WarehouseProfile) -> str:
+    """The staged expression a query's rows are dated by (a column, or a date made of year/month/day parts)."""
+    if q.time_parts:
+        return f"make_date({', '.join(_column(c, profile) for c in q.time_parts)})"
+    return _column(q.time_column or "", profile)
+
+
+def row_filters(q: MetricQuery, profile: WarehouseProfile, when: str | None) -> list[str]:
+    """The predicates every counted row passes: validity rules, the request's filters, a known time."""
+    filters = [_not_excluded(f, profile) for f in q.validity] + [predicate(f, profile) for f in q.filters]
+    return filters + ([f"{when} is not null"] if when else [])
+
+
 def _when(m: Metric, profile: WarehouseProfile) -> str:
     return " and ".join(predicate(f, profile) for f in m.where)
 
@@ -134,10 +147,7 @@ def render(plan: Plan, profile: WarehouseProfile) -> ModelSpec:
         raise RequestError(f"metric query over unknown table {q.fact!r}")
     model = staging_model_for(fact, profile)
     grain = q.grain
-    if q.time_parts:
-        when = f"make_date({', '.join(_column(c, profile) for c in q.time_parts)})"
-    else:
-        when = _column(q.time_column or "", profile)
+    when = time_expression(q, profile)
     period = (f"{grain.value}_start_date" if grain.value != "day" else "event_date") if grain else None
     dim = dimension(plan, profile, fact)
     dname = quote_if_needed(dim["name"]) if dim else None
@@ -164,9 +174,7 @@ def render(plan: Plan, profile: WarehouseProfile) -> ModelSpec:
         ctes.append("events as (\n\n    select\n        events_source.*,\n"
                     f"        dimension_source.{quote_if_needed(dim['column'])} as {dname}\n\n"
                     "    from events_source" + _hop_joins(hops, dim, "events_source") + "\n\n)")
-    filters = [_not_excluded(f, profile) for f in q.validity] + [predicate(f, profile) for f in q.filters]
-    if grain:
-        filters.append(f"{when} is not null")
+    filters = row_filters(q, profile, when if grain else None)
     where = ("\n    where " + "\n        and ".join(filters)) if filters else ""
     if lookback:
         where += ("\n    {% if is_incremental() %}\n"

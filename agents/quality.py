@@ -120,6 +120,24 @@ def _staging_tests(model: ModelSpec, profile: WarehouseProfile) -> tuple[dict[st
     return by_column, model_tests
 
 
+def _metric_reconciliation(plan: Plan, profile: WarehouseProfile, model: ModelSpec) -> list[TestSpec]:
+    """The mart's plain row count adds up to the staged rows it counts (same validity rules and filters)."""
+    from dataeng_crew.agents.marts import row_filters, time_expression
+
+    q = plan.query
+    assert q is not None
+    count = next((m.name for m in q.metrics if m.kind == "count" and not m.where and not m.hidden), None)
+    fact = profile.table(q.fact)
+    dated_by_parent = bool(q.time_column) and q.time_column.partition(".")[0] != q.fact  # type: ignore[union-attr]
+    on_parent = any(f.column.partition(".")[0] != q.fact for f in q.filters)
+    if count is None or fact is None or dated_by_parent or on_parent or model.meta.get("no_period"):
+        return []
+    where = " and ".join(row_filters(q, profile, time_expression(q, profile)))
+    return [TestSpec(name="crew_reconciles_with", arguments={
+        "expression": count, "to": f"ref('{staging_model_for(fact, profile)}')", "compare_expression": "1",
+        "compare_where": where}, reason="the counted rows equal the staged rows the rules keep")]
+
+
 def _mart_tests(model: ModelSpec, plan: Plan | None, profile: WarehouseProfile) -> tuple[dict[str, list[TestSpec]], list[TestSpec]]:
     period = model.columns[0].name
     tests: dict[str, list[TestSpec]] = {
@@ -151,7 +169,9 @@ def _mart_tests(model: ModelSpec, plan: Plan | None, profile: WarehouseProfile) 
         model_tests.append(TestSpec(name="crew_expression_is_true",
                                     arguments={"expression": "net_sales = gross_sales - discounts - refunds"},
                                     reason="row-level balance of the measures"))
-    if plan is not None and plan.kind == "event":
+    if plan is not None and plan.kind == "metric" and plan.query is not None:
+        model_tests += _metric_reconciliation(plan, profile, model)
+    elif plan is not None and plan.kind == "event":
         fact = staged_role(plan, profile, "fact")
         count = next((c.name for c in model.columns if c.name.endswith("_count")), None)
         when = staged_role(plan, profile, "event_time")

@@ -175,9 +175,9 @@ def test_jaffle_filtered_orders_row_by_row(tmp_path):
 
 def test_sample_signups_by_country_row_by_row(tmp_path, sample_warehouse):
     proposal = _propose(tmp_path, "weekly signups by country", sample_warehouse)
-    assert proposal.plan.kind == "event" and proposal.plan.mart_name == "fct_weekly_signups_by_country_code"
+    assert proposal.plan.kind == "metric" and proposal.plan.mart_name == "fct_weekly_signups_by_country"
     assert any("updated_at" in a for a in proposal.plan.alternatives)  # the other timestamp is reported
-    mart = _rows(proposal.warehouse, "select * from main.fct_weekly_signups_by_country_code order by 1, 2")
+    mart = _rows(proposal.warehouse, "select * from main.fct_weekly_signups_by_country order by 1, 2")
     gold = _rows(proposal.warehouse, """
         with customers as (
             select * from raw_shop.customers

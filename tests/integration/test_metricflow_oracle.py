@@ -67,11 +67,13 @@ def test_the_semantic_layer_is_committed_when_asked_and_the_oracle_reads_it(tmp_
     project = make_git_project(tmp_path / "repo", sample_warehouse)
     proposal = flow.propose("monthly active customers", project=project, publish="none", semantic_layer=True)
     assert proposal.status == "validated", proposal.error
-    layer = [f for f in proposal.files if f.endswith("__semantic_layer.yml")]
+    built = Path(proposal.proposal_dir) / "sandbox" / "project"  # what is validated is what is committed
+    layer = [p.relative_to(built).as_posix() for p in built.rglob("*__semantic_layer.yml")]
     assert layer == [f"models/marts/_{proposal.plan.mart_name}__semantic_layer.yml"]
-    assert any(f.endswith("metricflow_time_spine.sql") for f in proposal.files)
+    assert "semantic_models:" in (built / layer[0]).read_text()
+    assert list(built.rglob("metricflow_time_spine.sql"))
     assert proposal.oracle is not None and proposal.oracle.skipped_reason is None
     assert proposal.oracle.differences == 0 and proposal.oracle.rows >= 12
     assert any("Semantic layer:" in line for line in proposal.plan.interpretations)
     without = flow.propose("monthly active customers", project=project, publish="none")  # no layer: not written
-    assert not [f for f in without.files if "semantic_layer" in f]
+    assert not list((Path(without.proposal_dir) / "sandbox" / "project").rglob("*__semantic_layer.yml"))
