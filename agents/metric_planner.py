@@ -94,77 +94,18 @@ def _entity_tokens(table: str) -> list[str]:
 
 def _bind(model: SemanticModel, words: list[str], op: str | None, duration_unit: str | None,
           profile: WarehouseProfile) -> Binding:
+    """Bind the subject words to one fact: its rows, then the richest of an event, measure, duration, entity."""
     b = Binding(model)
     b.fact_words = {w for w in words if any(same_word(w, t) for t in _entity_tokens(model.name))}
     if PEOPLE.fullmatch(entity_name(model.name).split("_")[-1]):  # signups are new rows of a table of people
         b.fact_words |= {w for w in words if w in SIGNUP_WORDS}
     rest = [w for w in words if w not in b.fact_words]
-    prefix = prefix_of(model.table)
-
-    def tokens_of(column: str) -> list[str]:
-        return name_tokens(column, prefix)
-
-    # an event stored as a value / a set time / a flag: every token of the value or verb matched by a word
-    best_event = None
-    hits = []
-    for ev in model.events:
-        syn = ev.op != "in"  # a stored value is matched by its own word (a stem, a plural), never a synonym
-        hit = {w for w in rest if any(same_word(w, t, syn) for t in ev.words)}
-        whole = all(any(same_word(w, t, syn) for w in rest) for t in ev.words if len(t) > 2 or len(ev.words) == 1)
-        if hit and whole:
-            hits.append((ev, hit))
-            if best_event is None or len(hit) > len(best_event[1]):
-                best_event = (ev, hit)
-    # two events on different words: a qualifier and the base it qualifies ("late returns": late, of returns)
-    if best_event is not None:
-        others = [(e, h) for e, h in hits if e is not best_event[0] and not h & best_event[1]
-                  and not (e.column == best_event[0].column and e.op == best_event[0].op == "in")]
-        if others:
-            pair = sorted([best_event, others[0]], key=lambda eh: max(words.index(w) for w in eh[1]))
-            b.base_event = pair[1][0]
-            best_event = (pair[0][0], pair[0][1] | pair[1][1])
-    # a measure: the request's words name its column (fares ~ fare_cents, kwh, billed amount)
-    best_measure = None
-    for m in model.measures:
-        toks = [t for t in tokens_of(m.column) if t not in {"cents", "micros", "minor", "amount", "amt", "value"}]
-        toks = toks or tokens_of(m.column)
-        hit = {w for w in words if any(same_word(w, t) for t in tokens_of(m.column))}
-        if hit - b.fact_words and any(same_word(w, t) for w in hit for t in toks) and (
-                best_measure is None or len(hit) > len(best_measure[1])):
-            best_measure = (m, hit)
-    revenue = {w for w in rest if w in REVENUE_WORDS or w in GROSS_WORDS}
-    if best_measure is None and revenue & REVENUE_WORDS:
-        money = [m for m in model.measures if m.meaning == "money" and m.additive and not re.search(
-            r"discount|tax|refund|tip|fee|balance|cost|spend|shipping", m.column.lower())]
-        if money:
-            money.sort(key=lambda m: (_revenue_rank(m.column), m.column))
-            best_measure = (money[0], revenue)
-            b.revenue = True
-    # a duration: the end (or start) verb is named, or a duration word/unit with the fact's name
-    best_duration = None
-    if duration_unit or set(rest) & DURATION_WORDS or op == "average":
-        for d in model.durations:
-            hit = {w for w in rest if any(same_word(w, t) for t in d.words)}
-            hit |= {w for w in rest if w in DURATION_WORDS}
-            if (hit or (b.fact_words and duration_unit)) and (best_duration is None or len(hit) > len(best_duration[1])):
-                best_duration = (d, hit)
-    # an entity counted distinctly (active riders = distinct riders with a row)
-    best_entity = None
-    if op == "distinct":
-        for fk_col, ref in model.entities.items():
-            hit = {w for w in rest if any(same_word(w, t) for t in _entity_tokens(ref))}
-            if hit and (best_entity is None or len(hit) > len(best_entity[1])):
-                best_entity = ((fk_col, ref), hit)
-        measured = {m.column for m in model.measures}
-        for col in model.table.columns:  # a plain column counted distinctly ("unique requesters" by email)
-            if col.name in model.entities or col.name in measured or col.name == primary_key(model.table) or \
-                    is_time(col):
-                continue
-            hit = {w for w in rest if any(same_word(w, t) for t in tokens_of(col.name))}
-            if hit and best_entity is None:
-                best_entity = ((col.name, None), hit)
-    candidates = [(k, v) for k, v in (("event", best_event), ("measure", best_measure),
-                                     ("duration", best_duration), ("entity", best_entity)) if v]
+    best_event = _bind_event(b, words, rest)
+    candidates = [(k, v) for k, v in (
+        ("event", best_event), ("measure", _bind_measure(b, words, rest)),
+        ("duration", _bind_duration(b, rest, op, duration_unit)),
+        ("entity", _bind_entity(model, rest) if op == "distinct" else None)) if v]
+    best_duration = next((v for k, v in candidates if k == "duration"), None)
     if duration_unit and best_duration:
         candidates = [("duration", best_duration)] + [c for c in candidates if c[0] == "event" and not (
             c[1][1] <= best_duration[1])]
@@ -174,8 +115,6 @@ def _bind(model: SemanticModel, words: list[str], op: str | None, duration_unit:
                                                              kv[0] == "measure"))
         setattr(b, kind, thing)
         b.used |= hit
-        if kind in {"duration"}:  # "late returns" style extra event words can still qualify rows
-            pass
         # a second, different event can qualify a measure/duration/entity ("average fare of completed rides")
         if kind != "event" and best_event and not best_event[1] <= hit and not best_event[1] & hit:
             b.event = best_event[0]
@@ -184,6 +123,85 @@ def _bind(model: SemanticModel, words: list[str], op: str | None, duration_unit:
     if duration_unit:
         b.used.add(duration_unit)
     return b
+
+
+def _tokens(model: SemanticModel, column: str) -> list[str]:
+    return name_tokens(column, prefix_of(model.table))
+
+
+def _bind_event(b: Binding, words: list[str], rest: list[str]) -> tuple | None:
+    """An event stored as a value / a set time / a flag whose every word the request names; with a second event
+    on other words, the first qualifies the second ("late returns": late, of returns → ``b.base_event``)."""
+    best, hits = None, []
+    for ev in b.model.events:
+        syn = ev.op != "in"  # a stored value is matched by its own word (a stem, a plural), never a synonym
+        hit = {w for w in rest if any(same_word(w, t, syn) for t in ev.words)}
+        whole = all(any(same_word(w, t, syn) for w in rest) for t in ev.words if len(t) > 2 or len(ev.words) == 1)
+        if hit and whole:
+            hits.append((ev, hit))
+            if best is None or len(hit) > len(best[1]):
+                best = (ev, hit)
+    if best is None:
+        return None
+    others = [(e, h) for e, h in hits if e is not best[0] and not h & best[1]
+              and not (e.column == best[0].column and e.op == best[0].op == "in")]
+    if not others:
+        return best
+    pair = sorted([best, others[0]], key=lambda eh: max(words.index(w) for w in eh[1]))
+    b.base_event = pair[1][0]
+    return (pair[0][0], pair[0][1] | pair[1][1])
+
+
+def _bind_measure(b: Binding, words: list[str], rest: list[str]) -> tuple | None:
+    """A measure whose column the words name (fares ~ fare_cents, kwh, billed amount); revenue words → the
+    fact's own money amount (``b.revenue``)."""
+    best = None
+    for m in b.model.measures:
+        toks = [t for t in _tokens(b.model, m.column) if t not in {"cents", "micros", "minor", "amount", "amt", "value"}]
+        toks = toks or _tokens(b.model, m.column)
+        hit = {w for w in words if any(same_word(w, t) for t in _tokens(b.model, m.column))}
+        if hit - b.fact_words and any(same_word(w, t) for w in hit for t in toks) and (
+                best is None or len(hit) > len(best[1])):
+            best = (m, hit)
+    revenue = {w for w in rest if w in REVENUE_WORDS or w in GROSS_WORDS}
+    if best is None and revenue & REVENUE_WORDS:
+        money = [m for m in b.model.measures if m.meaning == "money" and m.additive and not re.search(
+            r"discount|tax|refund|tip|fee|balance|cost|spend|shipping", m.column.lower())]
+        if money:
+            best = (min(money, key=lambda m: (_revenue_rank(m.column), m.column)), revenue)
+            b.revenue = True
+    return best
+
+
+def _bind_duration(b: Binding, rest: list[str], op: str | None, unit: str | None) -> tuple | None:
+    """A duration whose end (or start) verb the words name, or a duration word/unit with the fact's name."""
+    if not (unit or set(rest) & DURATION_WORDS or op == "average"):
+        return None
+    best = None
+    for d in b.model.durations:
+        hit = {w for w in rest if any(same_word(w, t) for t in d.words)} | {w for w in rest if w in DURATION_WORDS}
+        if (hit or (b.fact_words and unit)) and (best is None or len(hit) > len(best[1])):
+            best = (d, hit)
+    return best
+
+
+def _bind_entity(model: SemanticModel, rest: list[str]) -> tuple | None:
+    """What "active/unique X" counts distinctly: a foreign key to X's table, else a plain column named X."""
+    best = None
+    for fk_col, ref in model.entities.items():
+        hit = {w for w in rest if any(same_word(w, t) for t in _entity_tokens(ref))}
+        if hit and (best is None or len(hit) > len(best[1])):
+            best = ((fk_col, ref), hit)
+    if best is not None:
+        return best
+    measured = {m.column for m in model.measures}
+    for col in model.table.columns:  # a plain column counted distinctly ("unique requesters" by email)
+        if col.name in model.entities or col.name in measured or col.name == primary_key(model.table) or is_time(col):
+            continue
+        hit = {w for w in rest if any(same_word(w, t) for t in _tokens(model, col.name))}
+        if hit:
+            return ((col.name, None), hit)
+    return None
 
 
 def _literal_values(col_profile, values: list[str], normalised: bool) -> list[str]:
@@ -324,197 +342,248 @@ ADJECTIVES = {"spam", "paid", "lost", "open", "late", "won", "sent", "done", "ac
               "overdue", "unpaid", "pending", "failed", "void", "valid", "invalid", "online", "offline"}
 
 
-def _event_name(ev, fact_word: str) -> str:
-    if ev.op == "in":
-        words = [w for w in re.split(r"[^a-z0-9]+", ev.value) if w] or ["event"]
-        if words[-1].endswith("ed") or words[-1] in ADJECTIVES:  # a state of the row: "missed calls"
-            return "_".join(words + [fact_word])
-        return "_".join(words[:-1] + [plural(words[-1])])
-    if ev.op == "is_true":
-        return f"{'_'.join(ev.words)}_{fact_word}"
-    return f"{'_'.join(ev.words)}_{fact_word}"
+@dataclass
+class _Compiler:
+    """One binding compiled into a metric query: each kind of metric is a small step over shared state."""
 
+    text: str
+    subject: list[str]
+    b: Binding
+    op: str | None
+    op_words: set[str]
+    unit: str | None
+    profile: WarehouseProfile
+    choices: list[Choice] = field(default_factory=list)
 
-def _compile(text: str, subject: list[str], b: Binding, op: str | None, op_words: set[str], unit: str | None, grain: Grain | None,
-             dim: str | None, flt: str | None, profile: WarehouseProfile, tied: list[Binding]) -> Plan:
-    model, table = b.model, b.model.table
-    fact_word = fact_noun(table.name)
-    choices: list[Choice] = []
-    metrics: list[Metric] = []
-    validity = [RowFilter(column=v.column, op=v.op, values=_literal_values(
-        table.column(v.column.split(".", 1)[1]), list(v.values), _normalised(table.column(v.column.split(".", 1)[1]),
-                                                                               table)) if v.values else [],
-        reason=v.rule) for v in model.validity]
-    time_col, time_rule = model.time, model.time_rule
-    ev = b.event
-    # counting an excluded value itself ("cancellations"): that value is the subject, not an exclusion
-    if ev is not None and ev.op == "in":
-        for i, v in enumerate(model.validity):
-            if v.column == f"{table.name}.{ev.column}" and ev.value in v.values:
-                rest = [x for x in v.values if x != ev.value]
-                col = table.column(ev.column)
-                validity[i] = RowFilter(column=v.column, op="not_in", values=_literal_values(
-                    col, rest, _normalised(col, table)), reason=f"rows whose {ev.column} is {', '.join(rest)} are "
-                    "excluded (they are not completed business events)") if rest else None  # type: ignore[call-overload]
-                choices.append(Choice(topic="validity", chosen=f"'{ev.value}' rows are the metric's subject, so the "
-                                      "rule excluding them does not apply here",
-                                      rule="a metric that counts a value never excludes it",
-                                      alternatives=[]))
-        validity = [v for v in validity if v is not None]
-    evs = [e for e in (ev, b.base_event) if e is not None]
-    timed = next((e for e in evs if e.op in {"is_not_null", "later_than"}), None)
-    if timed is not None:
-        col = table.column(timed.column)
-        time_col, time_rule = col, (f"the time the event happens ({timed.column}): a {timed.column} event is "
-                                    "counted when it happens")
-    if b.duration is not None and (model.time is None or model.time.name != b.duration.start):
-        time_col = table.column(b.duration.start)
-        time_rule = f"the start of each duration ({b.duration.start})"
-    if model.parts is not None and (time_col is None or time_role(time_col) != "creation"):
-        time_rule = model.time_rule
-    for e in (x for x in evs if x.op == "in"):  # other values that share a word with the request's: named back
-        near = [v.value for v in model.events if v.op == "in" and v.column == e.column and v.value != e.value
-                and any(same_word(w, t, False) for w in subject for t in v.words)]
-        if near:
-            choices.append(Choice(topic="value", chosen=f"{e.column} = '{e.value}'", rule="the value whose every "
-                                  "word the request names", alternatives=[f"{e.column} = '{v}'" for v in near]))
-    event_metric: Metric | None = None
-    if ev is not None:
-        where = [_event_filter(e, table) for e in evs]
-        event_metric = Metric(name=_count_name(subject, fact_word), kind="count", where=where, unit=fact_word,
-                              description=f"Number of {table.name} rows "
-                              + " and ".join(f.reason.removeprefix("rows ") for f in where) + " in the period.")
-    all_rows = Metric(name=f"{fact_word}_count", kind="count", unit=fact_word,
-                      description=f"Number of {table.name} rows in the period.")
-    if b.base_event is not None:  # the base a qualifier is a share of ("late returns" of returns)
-        base_filter = _event_filter(b.base_event, table)
-        base_words = [w for w in subject if any(same_word(w, t) for t in b.base_event.words)] or list(
-            b.base_event.words)
-        all_rows = Metric(name=_count_name(base_words, fact_word), kind="count", unit=fact_word, where=[base_filter],
-                          description=f"Number of {table.name} rows {base_filter.reason.removeprefix('rows ')} "
-                                      "in the period.")
-    if op == "rate":
+    @property
+    def table(self):  # noqa: ANN201 - TableProfile
+        return self.b.model.table
+
+    @property
+    def fact_word(self) -> str:
+        return fact_noun(self.table.name)
+
+    def refuse(self, why: str) -> RequestError:
+        return _refuse(self.text, self.profile, why)
+
+    def validity(self) -> list[RowFilter]:
+        """The fact's validity rules as row filters; a value the metric counts is never excluded ("cancellations")."""
+        table, ev = self.table, self.b.event
+        out = []
+        for v in self.b.model.validity:
+            col = table.column(v.column.split(".", 1)[1])
+            values = list(v.values)
+            reason = v.rule
+            if ev is not None and ev.op == "in" and v.column == f"{table.name}.{ev.column}" and ev.value in values:
+                values = [x for x in values if x != ev.value]
+                reason = f"rows whose {ev.column} is {', '.join(values)} are excluded (they are not completed business events)"
+                self.choices.append(Choice(topic="validity", chosen=f"'{ev.value}' rows are the metric's subject, so "
+                                           "the rule excluding them does not apply here",
+                                           rule="a metric that counts a value never excludes it", alternatives=[]))
+                if not values:
+                    continue
+            out.append(RowFilter(column=v.column, op=v.op, reason=reason, values=_literal_values(
+                col, values, _normalised(col, table)) if values else []))
+        return out
+
+    def time(self) -> tuple:
+        """(time column, rule): an event's own time, a duration's start, else the fact's time by its role."""
+        model, table = self.b.model, self.table
+        time_col, rule = model.time, model.time_rule
+        timed = next((e for e in self.events() if e.op in {"is_not_null", "later_than"}), None)
+        if timed is not None:
+            time_col, rule = table.column(timed.column), (f"the time the event happens ({timed.column}): a "
+                                                          f"{timed.column} event is counted when it happens")
+        d = self.b.duration
+        if d is not None and (model.time is None or model.time.name != d.start):
+            time_col, rule = table.column(d.start), f"the start of each duration ({d.start})"
+        if model.parts is not None and (time_col is None or time_role(time_col) != "creation"):
+            rule = model.time_rule
+        return time_col, rule
+
+    def events(self) -> list:
+        return [e for e in (self.b.event, self.b.base_event) if e is not None]
+
+    def event_where(self) -> list[RowFilter]:
+        return [_event_filter(self.b.event, self.table)] if self.b.event is not None else []
+
+    def near_values(self) -> None:
+        """Other values that share a word with the request's are named back."""
+        for e in (x for x in self.events() if x.op == "in"):
+            near = [v.value for v in self.b.model.events if v.op == "in" and v.column == e.column and v.value != e.value
+                    and any(same_word(w, t, False) for w in self.subject for t in v.words)]
+            if near:
+                self.choices.append(Choice(topic="value", chosen=f"{e.column} = '{e.value}'", rule="the value whose "
+                                           "every word the request names",
+                                           alternatives=[f"{e.column} = '{v}'" for v in near]))
+
+    def counts(self) -> tuple[Metric | None, Metric]:
+        """(the event's count or None, the rows it is a share of: all rows, or the base event's rows)."""
+        table, fact_word = self.table, self.fact_word
+        event_metric = None
+        if self.b.event is not None:
+            where = [_event_filter(e, table) for e in self.events()]
+            event_metric = Metric(name=_count_name(self.subject, fact_word), kind="count", where=where,
+                                  unit=fact_word, description=f"Number of {table.name} rows "
+                                  + " and ".join(f.reason.removeprefix("rows ") for f in where) + " in the period.")
+        all_rows = Metric(name=f"{fact_word}_count", kind="count", unit=fact_word,
+                          description=f"Number of {table.name} rows in the period.")
+        base_event = self.b.base_event
+        if base_event is not None:  # the base a qualifier is a share of ("late returns" of returns)
+            base_filter = _event_filter(base_event, table)
+            base_words = [w for w in self.subject if any(same_word(w, t) for t in base_event.words)] or list(
+                base_event.words)
+            all_rows = Metric(name=_count_name(base_words, fact_word), kind="count", unit=fact_word,
+                              where=[base_filter], description=f"Number of {table.name} rows "
+                              f"{base_filter.reason.removeprefix('rows ')} in the period.")
+        return event_metric, all_rows
+
+    def rate(self, event_metric: Metric | None, all_rows: Metric) -> list[Metric]:
+        table = self.table
         if event_metric is None:
-            raise _refuse(text, profile, f"'{' '.join(op_words)}' needs an event to divide (a value such as "
-                          "'missed', a time such as 'returned_at', or a flag); none of the words names one")
-        op_word = next((w for w in text.lower().split() if w in OPERATORS["rate"]), "rate")
-        name = "_".join(singular(w) for w in subject) + f"_{op_word}"
-        metrics += [event_metric, all_rows,
-                    Metric(name=name, kind="ratio", numerator=event_metric.name, denominator=all_rows.name,
-                           unit="fraction", description=f"{event_metric.name} ÷ {all_rows.name}: the share of "
-                           f"{table.name} rows that are {event_metric.name.replace('_', ' ')} (0–1); null when "
-                           "there are none.")]
-        choices.append(Choice(topic="ratio", chosen=f"{event_metric.name} ÷ all counted {table.name} rows",
-                              rule="a rate divides the rows with the event by every counted row of the same fact "
-                                   "in the same period" + (f" that is {all_rows.name.replace('_', ' ')}"
-                                                           if b.base_event is not None else ""),
-                              alternatives=[f"÷ all counted {table.name} rows" if b.base_event is not None else
-                                            f"÷ rows of another fact (e.g. per {fact_word} of a parent table)"]))
-    elif b.duration is not None:
-        d = b.duration
+            raise self.refuse(f"'{' '.join(self.op_words)}' needs an event to divide (a value such as 'missed', a time "
+                              "such as 'returned_at', or a flag); none of the words names one")
+        op_word = next((w for w in self.text.lower().split() if w in OPERATORS["rate"]), "rate")
+        name = "_".join(singular(w) for w in self.subject) + f"_{op_word}"
+        based = self.b.base_event is not None
+        self.choices.append(Choice(
+            topic="ratio", chosen=f"{event_metric.name} ÷ all counted {table.name} rows",
+            rule="a rate divides the rows with the event by every counted row of the same fact in the same period"
+                 + (f" that is {all_rows.name.replace('_', ' ')}" if based else ""),
+            alternatives=[f"÷ all counted {table.name} rows" if based else
+                          f"÷ rows of another fact (e.g. per {self.fact_word} of a parent table)"]))
+        return [event_metric, all_rows, Metric(
+            name=name, kind="ratio", numerator=event_metric.name, denominator=all_rows.name, unit="fraction",
+            description=f"{event_metric.name} ÷ {all_rows.name}: the share of {table.name} rows that are "
+                        f"{event_metric.name.replace('_', ' ')} (0–1); null when there are none.")]
+
+    def duration(self) -> list[Metric]:
+        d, table, unit = self.b.duration, self.table, self.unit
         seconds = DURATION_UNITS.get(unit or "", 3600)
         unit_name = unit if unit in DURATION_UNITS else "hours"
-        agg = {"total": "sum", "min": "min", "max": "max"}.get(op or "", "average")
-        name = "_".join([agg, *(w for w in subject if w not in DURATION_WORDS), unit_name])
-        metrics.append(Metric(name=name, kind="duration", column=f"{table.name}.{d.end}",
-                              start_column=f"{table.name}.{d.start}", scale=1 / seconds, unit=unit_name,
-                              where=[_event_filter(ev, table)] if ev is not None else [],
-                              description=f"{agg.capitalize()} of {d.end} − {d.start} in {unit_name}, over rows "
-                              "where both are set."))
-        metrics.append(Metric(name=f"{fact_word}_count", kind="count", unit=fact_word,
-                              where=[RowFilter(column=f"{table.name}.{d.end}", op="is_not_null",
-                                               reason=f"rows with {d.end} set")],
-                              description=f"Number of {table.name} rows with both times set in the period."))
-        others = [f"{x.start} → {x.end}" for x in model.durations if x is not d]
-        choices.append(Choice(topic="duration", chosen=f"{d.start} → {d.end}", rule="the end time the request names "
-                              "(by its verb), from the row's creation/start time; rows without an end are left out",
-                              alternatives=others + ["counting open rows up to now"]))
+        agg = {"total": "sum", "min": "min", "max": "max"}.get(self.op or "", "average")
+        others = [f"{x.start} → {x.end}" for x in self.b.model.durations if x is not d]
+        self.choices.append(Choice(topic="duration", chosen=f"{d.start} → {d.end}", rule="the end time the request "
+                                   "names (by its verb), from the row's creation/start time; rows without an end are "
+                                   "left out", alternatives=others + ["counting open rows up to now"]))
         if unit is None:
-            choices.append(Choice(topic="unit", chosen="hours", rule="no unit named: durations in hours",
-                                  alternatives=["minutes", "days"]))
-    elif b.entity is not None:
-        fk, ref = b.entity
-        op_word = next((w for w in text.lower().split() if w in OPERATORS["distinct"]), "distinct")
-        metrics.append(Metric(name="_".join([op_word, *subject[:-1], plural(subject[-1])]), kind="count_distinct",
-                              column=f"{table.name}.{fk}", unit=plural(entity_name(ref or fk)),
-                              where=[_event_filter(ev, table)] if ev is not None else [],
-                              description=f"Distinct {ref or fk} with at least one counted {table.name} row in "
-                                          f"the period (by {fk})."))
-        others = [f"{m.name} ({c})" for m in infer_layer(profile) if m is not model for c, r in m.entities.items()
-                  if r == ref]
-        choices.append(Choice(topic="activity", chosen=f"active = at least one counted row of {table.name}",
-                              rule="activity is a row of the largest fact with a measure (a transaction) that "
-                                   "references the entity, before a plain log of events",
-                              alternatives=[f"activity in {o}" for o in others]))
-    elif b.measure is not None:
-        m = b.measure
+            self.choices.append(Choice(topic="unit", chosen="hours", rule="no unit named: durations in hours",
+                                       alternatives=["minutes", "days"]))
+        return [Metric(name="_".join([agg, *(w for w in self.subject if w not in DURATION_WORDS), unit_name]),
+                       kind="duration", column=f"{table.name}.{d.end}", start_column=f"{table.name}.{d.start}",
+                       scale=1 / seconds, unit=unit_name, where=self.event_where(),
+                       description=f"{agg.capitalize()} of {d.end} − {d.start} in {unit_name}, over rows where both "
+                                   "are set."),
+                Metric(name=f"{self.fact_word}_count", kind="count", unit=self.fact_word,
+                       where=[RowFilter(column=f"{table.name}.{d.end}", op="is_not_null", reason=f"rows with {d.end} set")],
+                       description=f"Number of {table.name} rows with both times set in the period.")]
+
+    def entity(self) -> list[Metric]:
+        fk, ref = self.b.entity
+        table = self.table
+        op_word = next((w for w in self.text.lower().split() if w in OPERATORS["distinct"]), "distinct")
+        others = [f"{m.name} ({c})" for m in infer_layer(self.profile) if m is not self.b.model
+                  for c, r in m.entities.items() if r == ref]
+        self.choices.append(Choice(topic="activity", chosen=f"active = at least one counted row of {table.name}",
+                                   rule="activity is a row of the largest fact with a measure (a transaction) that "
+                                        "references the entity, before a plain log of events",
+                                   alternatives=[f"activity in {o}" for o in others]))
+        return [Metric(name="_".join([op_word, *self.subject[:-1], plural(self.subject[-1])]), kind="count_distinct",
+                       column=f"{table.name}.{fk}", unit=plural(entity_name(ref or fk)), where=self.event_where(),
+                       description=f"Distinct {ref or fk} with at least one counted {table.name} row in the period "
+                                   f"(by {fk}).")]
+
+    def measure(self, all_rows: Metric, counted_event: bool) -> list[Metric]:
+        m, model, table, b = self.b.measure, self.b.model, self.table, self.b
         agg = {"average": "average", "min": "min", "max": "max", "total": "sum"}.get(
-            op or "", "sum" if m.additive else "average")
+            self.op or "", "sum" if m.additive else "average")
+        if not m.additive and agg == "sum":
+            raise self.refuse(f"{m.column} is a {m.meaning} and cannot be summed; ask for its average")
         label = "_".join(t for t in name_tokens(m.column, prefix_of(table)) if t not in {"cents", "micros", "minor"})
         name = ("revenue" if b.revenue else label) if agg == "sum" else f"{agg}_{label}"
-        discount = None
-        kind_ = None
-        if b.revenue and not set(text.lower().split()) & GROSS_WORDS:
+        discount, kind_ = (None, None)
+        if b.revenue and not set(self.text.lower().split()) & GROSS_WORDS:
             discount, kind_ = _discount(model, m)
         elif m.meaning == "money" and _discount(model, m)[0]:
-            choices.append(Choice(topic="discount", chosen=f"{m.column} as stored (the column the request names)",
-                                  rule="discounts are applied to revenue, not to a column named by the request",
-                                  alternatives=[f"{m.column} less {_discount(model, m)[0].split('.')[1]} "  # type: ignore[union-attr]
-                                                "(ask for revenue)"]))
-        metrics.append(Metric(name=name, kind=agg if agg != "average" else "average", column=f"{table.name}.{m.column}",
-                              unit=m.unit or m.meaning, discount=discount, discount_kind=kind_,
-                              where=[_event_filter(ev, table)] if ev is not None else [],
-                              description=f"{agg.capitalize()} of {table.name}.{m.column} ({m.meaning}"
-                              + (f", {m.unit}" if m.unit else "") + ")"
-                              + (f", less its discount {discount.split('.')[1]}" if discount else "") + "."))
-        if not m.additive and agg == "sum":
-            raise _refuse(text, profile, f"{m.column} is a {m.meaning} and cannot be summed; ask for its average")
-        if op is None and not m.additive:
-            choices.append(Choice(topic="aggregation", chosen=f"average of {m.column}",
-                                  rule=f"a {m.meaning} is never summed", alternatives=["min", "max"]))
+            self.choices.append(Choice(topic="discount", chosen=f"{m.column} as stored (the column the request names)",
+                                       rule="discounts are applied to revenue, not to a column named by the request",
+                                       alternatives=[f"{m.column} less {_discount(model, m)[0].split('.')[1]} "  # type: ignore[union-attr]
+                                                     "(ask for revenue)"]))
+        if self.op is None and not m.additive:
+            self.choices.append(Choice(topic="aggregation", chosen=f"average of {m.column}",
+                                       rule=f"a {m.meaning} is never summed", alternatives=["min", "max"]))
         others = [x.column for x in model.measures if x is not m and x.meaning == m.meaning]
         if others:
-            choices.append(Choice(topic="measure", chosen=m.column, rule=(
+            self.choices.append(Choice(topic="measure", chosen=m.column, rule=(
                 "revenue is the row's own amount, before taxes, tips, fees and shipping" if b.revenue
                 else "the column the request's words name"), alternatives=others))
         if discount:
-            choices.append(Choice(topic="discount", chosen=f"{m.column} less {discount.split('.')[1]}",
-                                  rule="revenue is net of the row's discount", alternatives=[f"gross {m.column}"]))
-        if event_metric is None:
-            metrics.append(all_rows)
-    elif event_metric is not None:
-        metrics.append(event_metric)
-    else:  # the fact's rows: count, plus sums of its additive measures
-        metrics.append(all_rows)
-        for m in model.measures:
-            if m.additive:
-                metrics.append(Metric(name=base.staged_name(table.column(m.column), table), kind="sum",
-                                      column=f"{table.name}.{m.column}", unit=m.unit or m.meaning,
-                                      description=f"Sum of {table.name}.{m.column} ({m.meaning}"
-                                      + (f", {m.unit}" if m.unit else "") + ") in the period."))
-    if time_col is None and model.parts is None:
-        why = (f"{', '.join(f'{table.name}.{c}' for c in model.null_times)} is NULL in every row, so no period can "
-               "be counted" if model.null_times else f"{table.name} has no time to count by")
-        raise _refuse(text, profile, why)
-    if table.row_count == 0:
-        raise _refuse(text, profile, f"{table.name} is empty: a mart over it would have no rows")
-    time_table = model.time_via.ref_table if model.time_via is not None and time_col is model.time else table.name
-    choices.insert(0, Choice(topic="time", chosen=(f"{time_table}.{time_col.name}" if time_col is not None and (
-        model.parts is None or time_col is not model.time) else "/".join(c.name for c in model.parts or ())),
-        rule=time_rule, alternatives=[c.name for c in table.columns if c is not time_col and
-                                      time_role(c) not in {"load"} and base.is_temporal(c)]))
-    alternative = {v.column: v.alternative for v in model.validity}
-    for f in validity:  # what the SQL excludes, as adjusted above (never the rule before adjustment)
-        choices.append(Choice(topic="validity", chosen=f.reason, rule="a careful analyst excludes rows that are not "
-                              "completed business events", alternatives=[alternative.get(f.column, "counting them")]))
-    if tied:
-        choices.append(Choice(topic="fact", chosen=table.name, rule="the fact named by the request, else the one "
-                              "with most rows", alternatives=[t.model.name for t in tied]))
-    use_parts = model.parts is not None and (time_col is model.time or time_col is None)
-    query = MetricQuery(fact=table.name, time_column=None if use_parts else f"{time_table}.{time_col.name}",
-                        time_parts=[f"{table.name}.{c.name}" for c in model.parts] if use_parts else [],
-                        grain=grain, metrics=_dedupe(metrics), validity=validity, choices=choices)
-    return _plan(text, query, model, grain, dim, flt, profile)
+            self.choices.append(Choice(topic="discount", chosen=f"{m.column} less {discount.split('.')[1]}",
+                                       rule="revenue is net of the row's discount", alternatives=[f"gross {m.column}"]))
+        out = [Metric(name=name, kind=agg, column=f"{table.name}.{m.column}", unit=m.unit or m.meaning,  # type: ignore[arg-type]
+                      discount=discount, discount_kind=kind_, where=self.event_where(),
+                      description=f"{agg.capitalize()} of {table.name}.{m.column} ({m.meaning}"
+                      + (f", {m.unit}" if m.unit else "") + ")"
+                      + (f", less its discount {discount.split('.')[1]}" if discount else "") + ".")]
+        return out + ([] if counted_event else [all_rows])
+
+    def rows(self, all_rows: Metric) -> list[Metric]:
+        """The fact's rows: a count, plus sums of its additive measures."""
+        table = self.table
+        return [all_rows] + [Metric(name=base.staged_name(table.column(m.column), table), kind="sum",
+                                    column=f"{table.name}.{m.column}", unit=m.unit or m.meaning,
+                                    description=f"Sum of {table.name}.{m.column} ({m.meaning}"
+                                    + (f", {m.unit}" if m.unit else "") + ") in the period.")
+                             for m in self.b.model.measures if m.additive]
+
+    def metrics(self) -> list[Metric]:
+        event_metric, all_rows = self.counts()
+        if self.op == "rate":
+            return self.rate(event_metric, all_rows)
+        if self.b.duration is not None:
+            return self.duration()
+        if self.b.entity is not None:
+            return self.entity()
+        if self.b.measure is not None:
+            return self.measure(all_rows, event_metric is not None)
+        return [event_metric] if event_metric is not None else self.rows(all_rows)
+
+    def query(self, grain: Grain | None, tied: list[Binding]) -> MetricQuery:
+        model, table = self.b.model, self.table
+        validity = self.validity()
+        time_col, time_rule = self.time()
+        self.near_values()
+        metrics = self.metrics()
+        if time_col is None and model.parts is None:
+            raise self.refuse(f"{', '.join(f'{table.name}.{c}' for c in model.null_times)} is NULL in every row, so "
+                              "no period can be counted" if model.null_times else f"{table.name} has no time to count by")
+        if table.row_count == 0:
+            raise self.refuse(f"{table.name} is empty: a mart over it would have no rows")
+        time_table = model.time_via.ref_table if model.time_via is not None and time_col is model.time else table.name
+        self.choices.insert(0, Choice(topic="time", chosen=(
+            f"{time_table}.{time_col.name}" if time_col is not None and (model.parts is None or time_col is not model.time)
+            else "/".join(c.name for c in model.parts or ())), rule=time_rule, alternatives=[
+                c.name for c in table.columns if c is not time_col and time_role(c) not in {"load"} and
+                base.is_temporal(c)]))
+        alternative = {v.column: v.alternative for v in model.validity}
+        for f in validity:  # what the SQL excludes, as adjusted above (never the rule before adjustment)
+            self.choices.append(Choice(topic="validity", chosen=f.reason, rule="a careful analyst excludes rows that "
+                                       "are not completed business events",
+                                       alternatives=[alternative.get(f.column, "counting them")]))
+        if tied:
+            self.choices.append(Choice(topic="fact", chosen=table.name, rule="the fact named by the request, else the "
+                                       "one with most rows", alternatives=[t.model.name for t in tied]))
+        use_parts = model.parts is not None and (time_col is model.time or time_col is None)
+        return MetricQuery(fact=table.name, time_column=None if use_parts else f"{time_table}.{time_col.name}",
+                           time_parts=[f"{table.name}.{c.name}" for c in model.parts] if use_parts else [],
+                           grain=grain, metrics=_dedupe(metrics), validity=validity, choices=self.choices)
+
+
+def _compile(text: str, subject: list[str], b: Binding, op: str | None, op_words: set[str], unit: str | None,
+             grain: Grain | None, dim: str | None, flt: str | None, profile: WarehouseProfile,
+             tied: list[Binding]) -> Plan:
+    query = _Compiler(text, subject, b, op, op_words, unit, profile).query(grain, tied)
+    return _plan(text, query, b.model, grain, dim, flt, profile)
 
 
 def _discount(model: SemanticModel, m) -> tuple[str | None, str | None]:
