@@ -83,8 +83,11 @@ class Binding:
     revenue: bool = False
 
     def score(self) -> tuple:
-        """Every word used first, then a named fact, then the larger fact."""
-        return (len(self.used), bool(self.fact_words), self.model.table.row_count)
+        """Every word used first, then a named fact (by its own noun before a word of a compound name: orders
+        before order_items), then the larger fact."""
+        noun = entity_name(self.model.name).split("_")[-1]
+        named = any(same_word(w, noun) or same_word(w, entity_name(self.model.name)) for w in self.fact_words)
+        return (len(self.used), bool(self.fact_words), named, self.model.table.row_count)
 
 
 def _entity_tokens(table: str) -> list[str]:
@@ -298,7 +301,7 @@ def plan_metric(text: str, words: list[str], grain: Grain | None, dim: str | Non
     else:
         complete.sort(key=lambda b: b.score(), reverse=True)
     best = complete[0]
-    tied = [b for b in complete[1:] if b.score()[:2] == best.score()[:2]]
+    tied = [b for b in complete[1:] if b.score()[:3] == best.score()[:3]]
     if tied and best.fact_words == set() and any(b.model.table.row_count == best.model.table.row_count for b in tied):
         raise _refuse(text, profile, f"{' '.join(subject)!r} is answered equally by {best.model.name} and "
                       f"{', '.join(b.model.name for b in tied)}; name the table")

@@ -82,7 +82,6 @@ SYNONYMS = (  # words that name the same thing in requests and column/table name
     {"pay", "paid", "payment", "payments", "settled"},
 )
 DERIVATIONAL = {"", "ure", "ion", "ation", "ment", "al", "ing", "ed", "e", "es", "ance", "ence", "ity", "ness"}
-STEM_MIN = 5  # words sharing this many leading letters are the same stem (resolution ~ resolved)
 
 
 def stem(word: str) -> str:
@@ -124,8 +123,7 @@ def same_word(word: str, token: str, synonyms: bool = True) -> bool:
         short, long_ = sorted((a, ts), key=len)
         if len(short) >= 4 and long_.startswith(short) and long_[len(short):] in DERIVATIONAL:
             return True
-    return any(len(a) >= STEM_MIN and len(ts) >= STEM_MIN and (a.startswith(ts[:STEM_MIN]) and ts.startswith(a[:STEM_MIN]))
-               and (a[:6] == ts[:6] or min(len(a), len(ts)) < 6) for a in s)
+    return False
 
 
 def name_tokens(name: str, prefix: str = "") -> list[str]:

@@ -255,3 +255,19 @@ def test_a_metric_query_from_another_brain_is_checked_against_the_warehouse(tmp_
     sql = transform(p, prof)[0].sql
     assert "count(case when outcome = 'missed' then 1 end) as missed_calls" in sql
     assert "1.0 * aggregated.missed_calls / nullif(aggregated.calls_count, 0)" in sql
+
+
+def test_a_fact_named_by_its_own_noun_beats_a_compound_name(tmp_path):
+    """'orders' names orders, not order_items (larger, dated by its order); 'invoices' never names invoicelines."""
+    prof = _profile(tmp_path, [
+        "create table raw.orders as select i as id, date '2024-01-01' + cast(i % 60 as integer) as ordered_at "
+        "from range(1, 200) t(i)",
+        "create table raw.order_items as select i as id, 1 + i % 199 as order_id, i % 5 as quantity "
+        "from range(1, 900) t(i)",
+        "create table raw.invoice as select i as id, date '2024-01-01' + cast(i % 60 as integer) as invoicedate "
+        "from range(1, 100) t(i)",
+        "create table raw.invoiceline as select i as id, 1 + i % 99 as invoice_id, 1 as quantity "
+        "from range(1, 500) t(i)"])
+    assert plan("daily orders", prof).query.fact == "orders"
+    assert plan("daily order items", prof).query.fact == "order_items"
+    assert plan("daily invoices", prof).query.fact == "invoice"
