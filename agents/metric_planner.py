@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from dataeng_crew.agents import planner as base
 from dataeng_crew.agents.semantic_layer import (
+    WAIT_WORDS,
     SemanticModel,
     clean_value,
     infer_layer,
@@ -49,8 +50,7 @@ OPERATORS = {
 }
 DURATION_UNITS = {"hours": 3600, "hour": 3600, "hrs": 3600, "minutes": 60, "minute": 60, "mins": 60,
                   "days": 86400, "seconds": 1, "secs": 1, "weeks": 604800}
-DURATION_WORDS = {"time", "duration", "length", "lead", "turnaround", "elapsed", "took", "taken", "wait",
-                  "waiting", "span"}
+DURATION_WORDS = {"time", "duration", "length", "turnaround", "elapsed", "took", "taken", "span"}
 REVENUE_WORDS = {"revenue", "sales", "income", "turnover", "gmv", "takings", "earnings", "value"}
 REVENUE_COLUMNS = ("subtotal", "net", "revenue", "sales", "amount", "fare", "price", "billed", "premium", "charge",
                    "total")  # what a row sold, before taxes, tips, fees and shipping: most specific first
@@ -178,7 +178,7 @@ def _bind_measure(b: Binding, words: list[str], rest: list[str]) -> tuple | None
 
 def _bind_duration(b: Binding, rest: list[str], op: str | None, unit: str | None) -> tuple | None:
     """A duration whose end (or start) verb the words name, or a duration word/unit with the fact's name."""
-    if not (unit or set(rest) & DURATION_WORDS or op == "average"):
+    if not (unit or set(rest) & (DURATION_WORDS | set(WAIT_WORDS)) or op == "average"):
         return None
     best = None
     for d in b.model.durations:

@@ -385,7 +385,14 @@ def durations(table: TableProfile) -> list[Duration]:
             if s is not e:
                 out.append(Duration(table.name, s.name, e.name, tuple(time_verb(e).split("_")) + tuple(
                     time_verb(s).split("_"))))
+    created = [c for c in times if time_role(c) == "creation"]
+    for c in created:  # the wait before the activity starts: requested → pickup, opened → first response
+        for s in (x for x in times if time_role(x) == "start"):
+            out.append(Duration(table.name, c.name, s.name, WAIT_WORDS + tuple(time_verb(s).split("_"))))
     return out
+
+
+WAIT_WORDS = ("wait", "waiting", "queue", "response", "lead", "pickup", "pick")
 
 
 # ---------------------------------------------------------------------------------------------- the layer

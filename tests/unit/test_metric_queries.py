@@ -271,3 +271,15 @@ def test_a_fact_named_by_its_own_noun_beats_a_compound_name(tmp_path):
     assert plan("daily orders", prof).query.fact == "orders"
     assert plan("daily order items", prof).query.fact == "order_items"
     assert plan("daily invoices", prof).query.fact == "invoice"
+
+
+def test_a_wait_is_creation_to_start_and_the_activity_is_start_to_end(tmp_path):
+    prof = _profile(tmp_path, [
+        "create table raw.rides as select i as id, timestamp '2024-01-01' + to_minutes(cast(i * 30 as integer)) as "
+        "requested_at, timestamp '2024-01-01' + to_minutes(cast(i * 30 + 5 as integer)) as pickup_at, "
+        "timestamp '2024-01-01' + to_minutes(cast(i * 30 + 25 as integer)) as dropoff_at from range(1, 500) t(i)"])
+    wait = _metric(plan("monthly average wait minutes", prof), "duration")
+    ride = _metric(plan("monthly average ride minutes", prof), "duration")
+    assert (wait.start_column, wait.column) == ("rides.requested_at", "rides.pickup_at")
+    assert (ride.start_column, ride.column) == ("rides.pickup_at", "rides.dropoff_at")
+    assert "requested_at → pickup_at" in _choice(plan("monthly average ride minutes", prof), "duration")[0].alternatives
