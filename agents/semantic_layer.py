@@ -43,7 +43,7 @@ NUMERIC_TYPES = INTEGER_TYPES | {"DECIMAL", "DOUBLE", "FLOAT", "REAL", "NUMERIC"
 
 # ---------------------------------------------------------------------------------------------- words
 
-ABBREVIATIONS = {"qty": "quantity", "amt": "amount", "cust": "customer", "cnt": "count", "num": "number",
+ABBREVIATIONS = {"dep": "departure", "arr": "arrival", "qty": "quantity", "amt": "amount", "cust": "customer", "cnt": "count", "num": "number",
                  "nbr": "number", "no": "number", "desc": "description", "pct": "percent", "prio": "priority",
                  "dur": "duration", "dist": "distance", "addr": "address", "cat": "category", "dept": "department",
                  "mgr": "manager", "emp": "employee", "acct": "account", "txn": "transaction", "trx": "transaction",
@@ -185,8 +185,9 @@ def fact_time(table: TableProfile) -> tuple[ColumnProfile | None, str]:
         if by_role.get(role):
             cols = sorted(by_role[role], key=lambda c: (c.null_fraction > 0.5, c.null_fraction))
             others = [c.name for c in times if c is not cols[0] and time_role(c) not in {"load"}]
-            rule = (f"the {role} time of each row ({role} before start, event and end times; birth/expiry dates, "
-                    "updates and planned times never date an event)")
+            rule = (f"the {role} time of each row (a row is counted when it is created, else when it starts, "
+                    "else by its own event time, else when it ends; birth/expiry dates, updates and planned "
+                    "times never date an event)")
             return cols[0], rule + (f"; other times: {', '.join(others)}" if others else "")
     return None, "no time column dates an event"
 
