@@ -433,14 +433,17 @@ def eval_(cases_dir: Path, as_json: bool) -> None:
         _fail(exc, as_json)
         return
     table = Table(title="dataeng-crew eval")
-    for col in ("case", "request", "score", "gold columns matched", "rows (gold/produced)", "seconds", "error"):
+    for col in ("case", "request", "score", "gold columns matched", "rows (gold/produced)", "MetricFlow", "seconds",
+                "error"):
         table.add_column(col)
     for r in results:
         table.add_row(r.case, r.request, f"{r.score:.0f}", f"{r.matched}/{r.gold_columns}",
-                      f"{r.gold_rows}/{r.produced_rows}", f"{r.seconds:.1f}", r.error or "")
+                      f"{r.gold_rows}/{r.produced_rows}", r.oracle or "—", f"{r.seconds:.1f}", r.error or "")
     console.print(table)
     total = sum(r.score for r in results)
-    console.print(f"total: {total:.0f}/{len(results)}")
+    agreed = sum(1 for r in results if r.oracle and r.oracle.startswith("agrees"))
+    console.print(f"total: {total:.0f}/{len(results)}; MetricFlow agrees on {agreed} metric marts "
+                  f"({sum(1 for r in results if r.oracle)} checked)")
     if as_json:
         click.echo(flow.dumps({"total": total, "cases": len(results), "results": [r.model_dump() for r in results]}))
     sys.exit(0 if total == len(results) else 1)
