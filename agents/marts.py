@@ -131,6 +131,50 @@ def _time_join(q: MetricQuery, fact, profile: WarehouseProfile) -> tuple[str, st
             quote_if_needed(staged_name(parent_pk, parent)), _column(q.time_column, profile))  # type: ignore[arg-type]
 
 
+def _event_ctes(q: MetricQuery, fact, model: str, dim: dict | None, dname: str | None,  # noqa: ANN001
+                profile: WarehouseProfile) -> list[str]:
+    """Import CTEs and ``events``: the staged fact, with its parent's time or its breakdown joined when needed."""
+    ctes = [f"events as (\n\n    select * from {{{{ ref('{model}') }}}}\n\n)"]
+    time_join = _time_join(q, fact, profile)
+    if time_join and not (dim and dim.get("model")):  # dated by a parent (a payment by its order's date)
+        parent_model, fk, pk, column = time_join
+        return [f"events_source as (\n\n    select * from {{{{ ref('{model}') }}}}\n\n)",
+                f"time_source as (\n\n    select * from {{{{ ref('{parent_model}') }}}}\n\n)",
+                "events as (\n\n    select\n        events_source.*,\n"
+                f"        time_source.{column}\n\n    from events_source\n    left join time_source\n"
+                f"        on events_source.{fk} = time_source.{pk}\n\n)"]
+    if time_join:
+        raise RequestError("a breakdown on a parent table and a time from a parent table in one mart are not "
+                           "supported yet; ask without the breakdown")
+    if dim and dim.get("model"):
+        hops = list(dim.get("hops") or [])
+        ctes = [f"events_source as (\n\n    select * from {{{{ ref('{model}') }}}}\n\n)"]
+        ctes += [f"hop_{n}_source as (\n\n    select * from {{{{ ref('{hop['model']}') }}}}\n\n)"
+                 for n, hop in enumerate(hops[:-1], start=1)]
+        ctes.append(f"dimension_source as (\n\n    select * from {{{{ ref('{dim['model']}') }}}}\n\n)")
+        ctes.append("events as (\n\n    select\n        events_source.*,\n"
+                    f"        dimension_source.{quote_if_needed(dim['column'])} as {dname}\n\n"
+                    "    from events_source" + _hop_joins(hops, dim, "events_source") + "\n\n)")
+    return ctes
+
+
+def _spine_ctes(grain: str, period: str, dname: str | None) -> tuple[list[str], str, list[str]]:
+    """The gap-free period spine (× every breakdown value seen), the grid's name and its join to the aggregates."""
+    ctes = [
+        "period_bounds as (\n\n    select\n"
+        f"        min({period}) as first_period,\n        max({period}) as last_period\n\n    from aggregated\n\n)",
+        "period_spine as (\n\n    select\n"
+        f"        cast(unnest(generate_series(first_period, last_period, interval 1 {grain})) as date) "
+        f"as {period}\n\n    from period_bounds\n\n)"]
+    if not dname:
+        return ctes, "period_spine", [f"period_spine.{period} = aggregated.{period}"]
+    ctes += [f"dimension_values as (\n\n    select distinct {dname}\n\n    from aggregated\n\n)",
+             f"period_grid as (\n\n    select\n        period_spine.{period},\n        dimension_values.{dname}"
+             "\n\n    from period_spine\n    cross join dimension_values\n\n)"]
+    return ctes, "period_grid", [f"period_grid.{period} = aggregated.{period}",
+                                 f"period_grid.{dname} is not distinct from aggregated.{dname}"]
+
+
 def render(plan: Plan, profile: WarehouseProfile) -> ModelSpec:
     """Render a metric plan's query as one mart model.
 
@@ -153,27 +197,7 @@ def render(plan: Plan, profile: WarehouseProfile) -> ModelSpec:
     dname = quote_if_needed(dim["name"]) if dim else None
     lookback = plan.incremental_lookback if not dim and grain else None
 
-    ctes = [f"events as (\n\n    select * from {{{{ ref('{model}') }}}}\n\n)"]
-    time_join = _time_join(q, fact, profile)
-    if time_join and not (dim and dim.get("model")):  # dated by a parent (a payment by its order's date)
-        parent_model, fk, pk, column = time_join
-        ctes = [f"events_source as (\n\n    select * from {{{{ ref('{model}') }}}}\n\n)",
-                f"time_source as (\n\n    select * from {{{{ ref('{parent_model}') }}}}\n\n)",
-                "events as (\n\n    select\n        events_source.*,\n"
-                f"        time_source.{column}\n\n    from events_source\n    left join time_source\n"
-                f"        on events_source.{fk} = time_source.{pk}\n\n)"]
-    elif time_join:
-        raise RequestError("a breakdown on a parent table and a time from a parent table in one mart are not "
-                           "supported yet; ask without the breakdown")
-    if dim and dim.get("model"):
-        hops = list(dim.get("hops") or [])  # type: ignore[arg-type]
-        ctes = [f"events_source as (\n\n    select * from {{{{ ref('{model}') }}}}\n\n)"]
-        ctes += [f"hop_{n}_source as (\n\n    select * from {{{{ ref('{hop['model']}') }}}}\n\n)"
-                 for n, hop in enumerate(hops[:-1], start=1)]
-        ctes.append(f"dimension_source as (\n\n    select * from {{{{ ref('{dim['model']}') }}}}\n\n)")
-        ctes.append("events as (\n\n    select\n        events_source.*,\n"
-                    f"        dimension_source.{quote_if_needed(dim['column'])} as {dname}\n\n"
-                    "    from events_source" + _hop_joins(hops, dim, "events_source") + "\n\n)")
+    ctes = _event_ctes(q, fact, model, dim, dname, profile)
     filters = row_filters(q, profile, when if grain else None)
     where = ("\n    where " + "\n        and ".join(filters)) if filters else ""
     if lookback:
@@ -186,22 +210,11 @@ def render(plan: Plan, profile: WarehouseProfile) -> ModelSpec:
     aggs = [f"{agg} as {m.name}" for m in q.metrics if (agg := aggregate(m, profile)) is not None]
     ctes.append("aggregated as (\n\n    select\n        " + ",\n        ".join(keys + aggs)
                 + f"\n\n    from events{where}\n" + (f"    group by {', '.join(group)}\n" if group else "") + "\n)")
-    source, grid, on = "aggregated", None, []
+    source = "aggregated"
+    grid, on = (None, [])
     if grain:
-        ctes += [
-            "period_bounds as (\n\n    select\n"
-            f"        min({period}) as first_period,\n        max({period}) as last_period\n\n    from aggregated\n\n)",
-            "period_spine as (\n\n    select\n"
-            f"        cast(unnest(generate_series(first_period, last_period, interval 1 {grain.value})) as date) "
-            f"as {period}\n\n    from period_bounds\n\n)"]
-        grid, on = "period_spine", [f"period_spine.{period} = aggregated.{period}"]
-        if dim:
-            ctes += [f"dimension_values as (\n\n    select distinct {dname}\n\n    from aggregated\n\n)",
-                     f"period_grid as (\n\n    select\n        period_spine.{period},\n        dimension_values.{dname}"
-                     "\n\n    from period_spine\n    cross join dimension_values\n\n)"]
-            grid = "period_grid"
-            on = [f"period_grid.{period} = aggregated.{period}",
-                  f"period_grid.{dname} is not distinct from aggregated.{dname}"]
+        grid_ctes, grid, on = _spine_ctes(grain.value, period, dname)  # type: ignore[arg-type]
+        ctes += grid_ctes
     outer = [m for m in q.metrics if not m.hidden]
     cols = ([f"{grid}.{period}"] if grain else []) + ([f"{grid or source}.{dname}"] if dim else [])
     cols += [_final(m, "aggregated") for m in outer]
