@@ -44,6 +44,11 @@ def predicate(f: RowFilter, profile: WarehouseProfile, alias: str = "") -> str:
     if f.op == "later_than":
         other = (alias + "." if alias else "") + _column(f.values[0], profile)
         return f"{col} > {other}"
+    if f.op == "has_child":
+        child = profile.table(f.values[0].partition(".")[0])
+        if child is None:
+            raise RequestError(f"metric query names unknown table {f.values[0]!r}")
+        return f"{col} in (select {_column(f.values[0], profile)} from {{{{ ref('{staging_model_for(child, profile)}') }}}})"
     return {"is_null": f"{col} is null", "is_not_null": f"{col} is not null", "is_true": f"coalesce({col}, false)",
             "is_not_true": f"not coalesce({col}, false)"}[f.op]
 

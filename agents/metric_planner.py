@@ -80,6 +80,8 @@ class Binding:
     duration: object | None = None
     entity: tuple[str, str | None] | None = None  # (column, referenced table or None for a plain column)
     base_event: object | None = None
+    same_words: list = field(default_factory=list)  # other events the same words name (named back)
+    referenced: int = 0  # foreign keys of other facts to this one: the business process's own grain first
     revenue: bool = False
 
     def score(self) -> tuple:
@@ -87,7 +89,7 @@ class Binding:
         before order_items), then the larger fact."""
         noun = entity_name(self.model.name).split("_")[-1]
         named = any(same_word(w, noun) or same_word(w, entity_name(self.model.name)) for w in self.fact_words)
-        return (len(self.used), bool(self.fact_words), named, self.model.table.row_count)
+        return (len(self.used), len(self.fact_words), named, self.referenced, self.model.table.row_count)
 
 
 def _entity_tokens(table: str) -> list[str]:
@@ -146,6 +148,7 @@ def _bind_event(b: Binding, words: list[str], rest: list[str]) -> tuple | None:
                 best = (ev, hit)
     if best is None:
         return None
+    b.same_words = [e for e, h in hits if e is not best[0] and h == best[1]]
     others = [(e, h) for e, h in hits if e is not best[0] and not h & best[1]
               and not (e.column == best[0].column and e.op == best[0].op == "in")]
     if not others:
@@ -288,6 +291,8 @@ def plan_metric(text: str, words: list[str], grain: Grain | None, dim: str | Non
                else "no table has an event time (a timestamp, a date, an epoch time or year/month/day columns)")
         raise _refuse(text, profile, why)
     bindings = [_bind(m, subject, op, unit, profile) for m in layer]
+    for b in bindings:
+        b.referenced = sum(1 for fk in profile.foreign_keys if fk.ref_table == b.model.name and fk.table != fk.ref_table)
     complete = [b for b in bindings if set(subject) <= b.used and (b.event or b.measure or b.duration or b.entity
                                                                     or b.fact_words)]
     if not complete:
@@ -295,6 +300,8 @@ def plan_metric(text: str, words: list[str], grain: Grain | None, dim: str | Non
         missing = [w for w in subject if w not in partial.used]
         raise _refuse(text, profile, f"no fact answers {' '.join(missing)!r} (words bind to no table, measure, "
                       f"value, time or entity); closest: {partial.model.name}")
+    if op == "rate" and any(b.event for b in complete):  # a rate divides rows with an event by rows of the fact
+        complete = [b for b in complete if b.event]
     if op == "distinct" and any(b.entity for b in complete):  # activity: a transaction (a fact with a measure)
         complete = sorted((b for b in complete if b.entity), reverse=True, key=lambda b: (  # before a plain log
             len(b.used), any(m.additive for m in b.model.measures), b.model.table.row_count))
@@ -325,6 +332,10 @@ def _event_filter(ev, table) -> RowFilter:
     if ev.op == "later_than":
         return RowFilter(column=f"{table.name}.{ev.column}", op="later_than", values=[f"{table.name}.{ev.value}"],
                          reason=f"rows whose {ev.column} is after {ev.value} (late)")
+    if ev.op == "has_child":
+        child = ev.value.partition(".")[0]
+        return RowFilter(column=f"{table.name}.{ev.column}", op="has_child", values=[ev.value],
+                         reason=f"rows with at least one {child} row (by {ev.value})")
     return RowFilter(column=f"{table.name}.{ev.column}", op="is_not_null", reason=f"rows with {ev.column} set")
 
 
@@ -411,7 +422,12 @@ class _Compiler:
         return [_event_filter(self.b.event, self.table)] if self.b.event is not None else []
 
     def near_values(self) -> None:
-        """Other values that share a word with the request's are named back."""
+        """Other values that share a word with the request's, and other events the same words name, are named back."""
+        if self.b.event is not None and self.b.same_words:
+            self.choices.append(Choice(
+                topic="event", chosen=_event_filter(self.b.event, self.table).reason,
+                rule="a value or time of the fact's own rows before rows of a child table",
+                alternatives=[_event_filter(e, self.table).reason for e in self.b.same_words]))
         for e in (x for x in self.events() if x.op == "in"):
             near = [v.value for v in self.b.model.events if v.op == "in" and v.column == e.column and v.value != e.value
                     and any(same_word(w, t, False) for w in self.subject for t in v.words)]
@@ -575,6 +591,7 @@ class _Compiler:
                                        alternatives=[alternative.get(f.column, "counting them")]))
         if tied:
             self.choices.append(Choice(topic="fact", chosen=table.name, rule="the fact named by the request, else the "
+                                       "one other facts reference most (the business process's own grain), else the "
                                        "one with most rows", alternatives=[t.model.name for t in tied]))
         use_parts = model.parts is not None and (time_col is model.time or time_col is None)
         return MetricQuery(fact=table.name, time_column=None if use_parts else f"{time_table}.{time_col.name}",
@@ -620,6 +637,7 @@ def _plan(text: str, query: MetricQuery, model: SemanticModel, grain: Grain | No
     elif grain is None:
         interpretations.append(f"No time grain given: one row per {dim} value over all time.")
     tables = [table.name] + [fk.ref_table for fk in profile.foreign_keys if fk.table == table.name]
+    tables += [f.values[0].partition(".")[0] for m in query.metrics for f in m.where if f.op == "has_child"]
     roles = {"fact": table.name}
     if query.time_column:
         roles["event_time"] = query.time_column

@@ -192,6 +192,9 @@ def _template(f: RowFilter, layer: _Layer, validity: bool = False) -> str:
         return f"{dim} is null or {clause}" if validity else clause  # validity keeps unknown statuses
     if f.op == "later_than":
         return f"{dim} > " + "{{ Dimension('" + layer.reference(f.values[0]) + "') }}"
+    if f.op == "has_child":
+        raise Unsupported("a metric that counts rows having a row in another table (an order with a return) is "
+                          "not a MetricFlow where filter")
     return {"is_null": f"{dim} is null", "is_not_null": f"{dim} is not null", "is_true": f"coalesce({dim}, false)",
             "is_not_true": f"not coalesce({dim}, false)"}[f.op]
 

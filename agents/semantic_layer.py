@@ -338,8 +338,9 @@ class ValueEvent:
     words: tuple[str, ...]
 
 
-def value_events(table: TableProfile) -> list[ValueEvent]:
-    """Every event a fact's values, event times and flags can count."""
+def value_events(table: TableProfile, profile: WarehouseProfile | None = None) -> list[ValueEvent]:
+    """Every event a fact's values, event times and flags can count — and, last, its rows that have a row in a
+    child table (an order with a return: ``returns.order_id`` references it)."""
     out = []
     key = primary_key(table)
     for col in table.columns:
@@ -361,6 +362,10 @@ def value_events(table: TableProfile) -> list[ValueEvent]:
     for end in (c for c in times if time_role(c) == "end"):  # late: the end after the planned time (due)
         for planned in (c for c in times if time_role(c) == "planned"):
             out.append(ValueEvent(table.name, end.name, "later_than", planned.name, ("late",)))
+    for fk in (profile.foreign_keys if profile is not None and key else []):
+        if fk.ref_table == table.name and fk.ref_column == key and fk.table != table.name:
+            noun = entity_name(fk.table).split("_")[-1]
+            out.append(ValueEvent(table.name, key, "has_child", f"{fk.table}.{fk.column}", (noun,)))  # type: ignore[arg-type]
     return out
 
 
@@ -450,7 +455,8 @@ def semantic_model(table: TableProfile, profile: WarehouseProfile) -> SemanticMo
     measures = [m for c in table.columns if c.name not in part_names and (m := measure_of(c, table))]
     entities = {fk.column: fk.ref_table for fk in profile.foreign_keys if fk.table == table.name}
     return SemanticModel(table=table, time=time, time_rule=rule, parts=parts, measures=measures,
-                         events=value_events(table), durations=durations(table), validity=validity_rules(table),
+                         events=value_events(table, profile), durations=durations(table),
+                         validity=validity_rules(table),
                          entities=entities, null_times=null_times, time_via=time_via)
 
 

@@ -178,9 +178,10 @@ class RowFilter(Contract):
     """A predicate on one raw column of a fact (or a table it references): validity rules, value metrics, filters."""
 
     column: str = Field(description="Raw 'table.column'.")
-    op: Literal["in", "not_in", "is_null", "is_not_null", "is_true", "is_not_true", "later_than"]
+    op: Literal["in", "not_in", "is_null", "is_not_null", "is_true", "is_not_true", "later_than", "has_child"]
     values: list[str] = Field(default_factory=list, description="Raw values for 'in'/'not_in' (matched after "
-                              "staging's case/blank cleaning); 'later_than': the raw 'table.column' compared with.")
+                              "staging's case/blank cleaning); 'later_than': the raw 'table.column' compared with; "
+                              "'has_child': the raw 'child_table.fk_column' whose rows reference this row's key.")
     reason: str = Field(default="", description="Why: the stated rule (validity) or the request's words.")
 
 

@@ -283,3 +283,27 @@ def test_a_wait_is_creation_to_start_and_the_activity_is_start_to_end(tmp_path):
     assert (wait.start_column, wait.column) == ("rides.requested_at", "rides.pickup_at")
     assert (ride.start_column, ride.column) == ("rides.pickup_at", "rides.dropoff_at")
     assert "requested_at → pickup_at" in _choice(plan("monthly average ride minutes", prof), "duration")[0].alternatives
+
+
+def test_a_rate_of_rows_with_a_child_row(tmp_path):
+    """"Return rate" where returns are rows of a child table: orders with at least one return ÷ orders, dated by the
+    order; a status value of the order itself would win, and this reading would be named as its alternative."""
+    from dataeng_crew.agents.transformer import transform
+
+    ddl = ["create table raw.orders as select i as id, timestamp '2024-01-01' + to_hours(cast(i * 7 as integer)) "
+           "as ordered_at{status} from range(1, 600) t(i)",
+           "create table raw.returns as select i as id, 1 + (i * 13) % 599 as order_id, timestamp '2024-03-01' + "
+           "to_hours(cast(i as integer)) as returned_at from range(1, 60) t(i)"]
+    (tmp_path / "a").mkdir()
+    prof = _profile(tmp_path / "a", [d.format(status="") for d in ddl])
+    p = plan("monthly return rate", prof)
+    where = _metric(p, "count").where
+    assert p.query.fact == "orders" and [(f.op, f.values) for f in where] == [("has_child", ["returns.order_id"])]
+    assert "returns" in p.source_tables
+    assert "in (select order_id from {{ ref('stg_raw__returns') }})" in transform(p, prof)[0].sql
+    (tmp_path / "b").mkdir()
+    prof = _profile(tmp_path / "b", [d.format(status=", (['completed', 'returned'])[1 + i % 2] as status")
+                                     for d in ddl])
+    p = plan("monthly return rate", prof)
+    assert _metric(p, "count").where[0].op == "in"
+    assert "rows with at least one returns row (by returns.order_id)" in _choice(p, "event")[0].alternatives
