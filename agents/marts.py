@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataeng_crew.agents.modeler import staging_model_for
 from dataeng_crew.agents.planner import GRAIN_ADJECTIVE
 from dataeng_crew.agents.semantics import base_type, quote_if_needed, staged_name
-from dataeng_crew.agents.transformer import _hop_joins, _period, dimension
+from dataeng_crew.agents.transformer import _period, dimension, dimension_ctes
 from dataeng_crew.contracts import ColumnSpec, Metric, MetricQuery, ModelSpec, Plan, RowFilter, WarehouseProfile
 from dataeng_crew.errors import RequestError
 
@@ -152,14 +152,7 @@ def _event_ctes(q: MetricQuery, fact, model: str, dim: dict | None, dname: str |
         raise RequestError("a breakdown on a parent table and a time from a parent table in one mart are not "
                            "supported yet; ask without the breakdown")
     if dim and dim.get("model"):
-        hops = list(dim.get("hops") or [])
-        ctes = [f"events_source as (\n\n    select * from {{{{ ref('{model}') }}}}\n\n)"]
-        ctes += [f"hop_{n}_source as (\n\n    select * from {{{{ ref('{hop['model']}') }}}}\n\n)"
-                 for n, hop in enumerate(hops[:-1], start=1)]
-        ctes.append(f"dimension_source as (\n\n    select * from {{{{ ref('{dim['model']}') }}}}\n\n)")
-        ctes.append("events as (\n\n    select\n        events_source.*,\n"
-                    f"        dimension_source.{quote_if_needed(dim['column'])} as {dname}\n\n"
-                    "    from events_source" + _hop_joins(hops, dim, "events_source") + "\n\n)")
+        return dimension_ctes(model, dim, dname)  # type: ignore[arg-type]
     return ctes
 
 

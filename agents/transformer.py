@@ -137,6 +137,20 @@ def _hop_joins(hops: list, dim: dict, base: str = "orders_source") -> str:
                    f"{aliases[n + 1]}.{quote_if_needed(hop['pk'])}" for n, hop in enumerate(hops))
 
 
+def dimension_ctes(model: str, dim: dict, name: str) -> list[str]:
+    """Import CTEs and ``events``: the staged fact with its breakdown joined from the table it references
+    (over every hop), so the aggregation reads one relation."""
+    hops = list(dim.get("hops") or [])
+    ctes = [f"events_source as (\n\n    select * from {{{{ ref('{model}') }}}}\n\n)"]
+    ctes += [f"hop_{n}_source as (\n\n    select * from {{{{ ref('{hop['model']}') }}}}\n\n)"
+             for n, hop in enumerate(hops[:-1], start=1)]
+    ctes.append(f"dimension_source as (\n\n    select * from {{{{ ref('{dim['model']}') }}}}\n\n)")
+    ctes.append("events as (\n\n    select\n        events_source.*,\n"
+                f"        dimension_source.{quote_if_needed(dim['column'])} as {name}\n\n"
+                "    from events_source" + _hop_joins(hops, dim, "events_source") + "\n\n)")
+    return ctes
+
+
 def staged_role(plan: Plan, profile: WarehouseProfile, role: str) -> tuple[str, str] | None:
     """Public view of a role binding: (staging model, staged column)."""
     return _staged(plan, profile, role)
@@ -445,16 +459,8 @@ def transform_event(plan: Plan, profile: WarehouseProfile) -> ModelSpec:
     sums = "".join(f",\n        sum({m}) as {m}" for m in measures)
     config = (f"{{{{ config(materialized='incremental', unique_key='{period}', "
               "on_schema_change='fail') }}\n\n" if lookback else "")
-    ctes = [f"events as (\n\n    select * from {{{{ ref('{model}') }}}}\n\n)"]
-    if dim and dim.get("model"):  # the breakdown lives on a table the fact references: join it up front
-        hops = list(dim.get("hops") or [])  # type: ignore[arg-type]
-        ctes = [f"events_source as (\n\n    select * from {{{{ ref('{model}') }}}}\n\n)"]
-        ctes += [f"hop_{n}_source as (\n\n    select * from {{{{ ref('{hop['model']}') }}}}\n\n)"
-                 for n, hop in enumerate(hops[:-1], start=1)]
-        ctes.append(f"dimension_source as (\n\n    select * from {{{{ ref('{dim['model']}') }}}}\n\n)")
-        ctes.append("events as (\n\n    select\n        events_source.*,\n"
-                    f"        dimension_source.{quote_if_needed(dim['column'])} as {dim['name']}\n\n"
-                    "    from events_source" + _hop_joins(hops, dim, "events_source") + "\n\n)")
+    ctes = dimension_ctes(model, dim, dim["name"]) if dim and dim.get("model") else [
+        f"events as (\n\n    select * from {{{{ ref('{model}') }}}}\n\n)"]
     ctes += [
         "counted as (\n\n    select\n"
         f"        {_period(when, grain)} as {period}{d},\n"
