@@ -19,13 +19,12 @@ from dataeng_crew.agents.semantic_layer import (
     SemanticModel,
     clean_value,
     infer_layer,
-    is_time,
     name_tokens,
     prefix_of,
     same_word,
     time_role,
 )
-from dataeng_crew.agents.semantics import entity_name, needs_normalising, plural, singular
+from dataeng_crew.agents.semantics import entity_name, is_temporal, needs_normalising, plural, singular
 from dataeng_crew.contracts import (
     Choice,
     Grain,
@@ -202,7 +201,7 @@ def _bind_entity(model: SemanticModel, rest: list[str]) -> tuple | None:
         return best
     measured = {m.column for m in model.measures}
     for col in model.table.columns:  # a plain column counted distinctly ("unique requesters" by email)
-        if col.name in model.entities or col.name in measured or col.name == primary_key(model.table) or is_time(col):
+        if col.name in model.entities or col.name in measured or col.name == primary_key(model.table) or is_temporal(col):
             continue
         hit = {w for w in rest if any(same_word(w, t) for t in _tokens(model, col.name))}
         if hit:
@@ -583,7 +582,7 @@ class _Compiler:
             f"{time_table}.{time_col.name}" if time_col is not None and (model.parts is None or time_col is not model.time)
             else "/".join(c.name for c in model.parts or ())), rule=time_rule, alternatives=[
                 c.name for c in table.columns if c is not time_col and time_role(c) not in {"load"} and
-                base.is_temporal(c)]))
+                is_temporal(c)]))
         alternative = {v.column: v.alternative for v in model.validity}
         for f in validity:  # what the SQL excludes, as adjusted above (never the rule before adjustment)
             self.choices.append(Choice(topic="validity", chosen=f.reason, rule="a careful analyst excludes rows that "

@@ -736,27 +736,21 @@ def plan(request: str, profile: WarehouseProfile) -> Plan:
 
 def _legacy_plan(text: str, words: list[str], grains: list[Grain], dim: str | None, flt: str | None,
                  profile: WarehouseProfile) -> Plan:
-    """The sales path (and the event path the metric planner could not answer)."""
+    """The sales path (and the event path the metric planner could not answer); ``plan`` refused several grains."""
     events = [EVENT_SUBJECTS[w] for w in words if w in EVENT_SUBJECTS]
     if events and not [w for w in words if w not in GRAIN_WORDS and w not in EVENT_SUBJECTS]:
-        if len(set(grains)) > 1:
-            raise _refuse(text, profile, "more than one time grain requested; ask for one mart at a time")
         return _with_breakdown(event_plan(text, grains[0] if grains else None, events[0], profile), dim, flt,
                                text, profile)
     subjects = [SALES_SUBJECTS[w] for w in words if w in SALES_SUBJECTS]
     if not subjects or bind_sales(profile) is None:
         fact = fact_subject([w for w in words if w not in GRAIN_WORDS], profile)
         if fact is not None:
-            if len(set(grains)) > 1:
-                raise _refuse(text, profile, "more than one time grain requested; ask for one mart at a time")
             return _with_breakdown(event_plan(text, grains[0] if grains else None, fact, profile), dim, flt,
                                    text, profile)
     unknown = [w for w in words if w not in GRAIN_WORDS and w not in SALES_SUBJECTS]
     if not subjects:
         what = " ".join(unknown) or text
         raise _refuse(text, profile, f"no table in the warehouse answers {what!r}")
-    if len(set(grains)) > 1:
-        raise _refuse(text, profile, "more than one time grain requested; ask for one mart at a time")
     if unknown:
         raise _refuse(text, profile, f"words not understood: {', '.join(unknown)}")
     binding = bind_sales(profile)

@@ -166,18 +166,13 @@ def time_verb(col: ColumnProfile) -> str:
     return "_".join(tokens)
 
 
-def is_time(col: ColumnProfile) -> bool:
-    """A timestamp/date column, a text timestamp or an integer epoch time."""
-    return is_temporal(col)
-
-
 def fact_time(table: TableProfile) -> tuple[ColumnProfile | None, str]:
     """The time a fact's rows are counted by, and the rule that chose it.
 
     Creation time first (a row is an event when it is created), then a start, a plain event time, an end.
     Birth/expiry dates, load stamps, updates and planned times never date an event.
     """
-    times = [c for c in table.columns if is_time(c) and c.null_fraction < 1]  # a time that is always NULL dates nothing
+    times = [c for c in table.columns if is_temporal(c) and c.null_fraction < 1]  # a time that is always NULL dates nothing
     by_role: dict[str, list[ColumnProfile]] = {}
     for c in times:
         by_role.setdefault(time_role(c), []).append(c)
@@ -197,10 +192,6 @@ def fact_time(table: TableProfile) -> tuple[ColumnProfile | None, str]:
 PERCENT_WORDS = {"pct", "percent", "percentage", "perc"}
 RATE_WORDS = {"rate", "ratio", "share", "fraction", "proportion"}
 BPS_WORDS = {"bps", "basis"}
-NON_ADDITIVE = {"rating", "score", "age", "temperature", "temp", "lat", "lon", "lng", "latitude", "longitude",
-                "level", "rank", "grade", "year", "month", "day", "hour", "week", "index", "version", "zip",
-                "speed", "pressure", "humidity", "stars", "position", "order", "sequence", "seq", "number", "code",
-                "floor", "altitude", "elevation", "capacity", "size", "priority", "prio"}
 UNIT_MEANINGS = (  # (meaning, unit, words) for additive physical quantities
     ("energy", "kWh", ("kwh", "kilowatt", "energy", "consumption", "usage")),
     ("energy", "Wh", ("wh",)),
@@ -233,7 +224,7 @@ def measure_of(col: ColumnProfile, table: TableProfile) -> Measure | None:
     name = snake_case(col.name)
     tokens = set(name.split("_"))
     fk_like = name.endswith(("_id", "_key", "_code", "_no", "_nr")) or name in {"id", "key"}
-    if fk_like or col.name == primary_key(table) or is_time(col) or base_type(col.data_type) == "BOOLEAN":
+    if fk_like or col.name == primary_key(table) or is_temporal(col) or base_type(col.data_type) == "BOOLEAN":
         return None
     if tokens & BPS_WORDS:
         return Measure(table.name, col.name, "rate", "basis points", False, 0.0001)
@@ -251,9 +242,7 @@ def measure_of(col: ColumnProfile, table: TableProfile) -> Measure | None:
     for meaning, unit, words in UNIT_MEANINGS:
         if tokens & set(words):
             return Measure(table.name, col.name, meaning, unit, True)
-    if tokens & NON_ADDITIVE:
-        return Measure(table.name, col.name, "number", "", False)
-    return Measure(table.name, col.name, "number", "", False)
+    return Measure(table.name, col.name, "number", "", False)  # ratings, ages, codes …: averaged, never summed
 
 
 # ---------------------------------------------------------------------------------------------- validity
@@ -318,7 +307,7 @@ def validity_rules(table: TableProfile) -> list[Validity]:
             if base_type(col.data_type) == "BOOLEAN":
                 out.append(Validity(f"{table.name}.{col.name}", "is_not_true", (),
                                     f"rows flagged {col.name} are excluded", "counting flagged rows too"))
-            elif is_time(col):
+            elif is_temporal(col):
                 out.append(Validity(f"{table.name}.{col.name}", "is_null", (),
                                     f"rows with {col.name} set are excluded", "counting those rows too"))
     return out
@@ -354,11 +343,11 @@ def value_events(table: TableProfile, profile: WarehouseProfile | None = None) -
         elif kind == "BOOLEAN":
             words = tuple(t for t in snake_case(col.name).split("_") if t not in {"is", "has", "was", "flag"})
             out.append(ValueEvent(table.name, col.name, "is_true", None, words))
-        elif is_time(col) and time_role(col) in {"end", "change", "start"} and col.null_fraction > 0:
+        elif is_temporal(col) and time_role(col) in {"end", "change", "start"} and col.null_fraction > 0:
             verb = time_verb(col)
             if verb:
                 out.append(ValueEvent(table.name, col.name, "is_not_null", None, tuple(verb.split("_"))))
-    times = [c for c in table.columns if is_time(c)]
+    times = [c for c in table.columns if is_temporal(c)]
     for end in (c for c in times if time_role(c) == "end"):  # late: the end after the planned time (due)
         for planned in (c for c in times if time_role(c) == "planned"):
             out.append(ValueEvent(table.name, end.name, "later_than", planned.name, ("late",)))
@@ -381,7 +370,7 @@ class Duration:
 
 def durations(table: TableProfile) -> list[Duration]:
     """Pairs (start, end) of time columns of one row: creation/start before end (or a planned time)."""
-    times = [c for c in table.columns if is_time(c)]
+    times = [c for c in table.columns if is_temporal(c)]
     rank = {"start": 0, "creation": 1, "event": 2}  # the activity itself before the wait for it
     starts = sorted((c for c in times if time_role(c) in rank), key=lambda c: rank[time_role(c)])
     ends = [c for c in times if time_role(c) in {"end"}]
@@ -435,7 +424,7 @@ def semantic_model(table: TableProfile, profile: WarehouseProfile) -> SemanticMo
     """The semantic model of one table, or None when it has no event time (not a fact)."""
     parts = date_parts(table)
     time, rule = fact_time(table)
-    null_times = [c.name for c in table.columns if is_time(c) and c.null_fraction >= 1 and table.row_count]
+    null_times = [c.name for c in table.columns if is_temporal(c) and c.null_fraction >= 1 and table.row_count]
     time_via = None
     if time is None and parts is None and not null_times:  # dated by its parent: a payment by its order's date
         for fk in profile.foreign_keys:
