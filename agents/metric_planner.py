@@ -317,7 +317,7 @@ def plan_metric(text: str, words: list[str], grain: Grain | None, dim: str | Non
     if op == "distinct" and best.entity is None:
         raise _refuse(text, profile, f"'{' '.join(op_words)}' counts distinct entities, but no foreign key of "
                       f"{best.model.name} references a table named {' '.join(subject)!r}")
-    return _compile(text, subject, best, op, op_words, unit, grain, dim, flt, profile, tied)
+    return _compile(text, subject, best, op, op_words, unit, grain, dim, flt, profile, tied, layer)
 
 
 def _event_filter(ev, table) -> RowFilter:
@@ -366,6 +366,7 @@ class _Compiler:
     op_words: set[str]
     unit: str | None
     profile: WarehouseProfile
+    layer: list[SemanticModel]
     choices: list[Choice] = field(default_factory=list)
 
     @property
@@ -500,7 +501,7 @@ class _Compiler:
         fk, ref = self.b.entity
         table = self.table
         op_word = next((w for w in self.text.lower().split() if w in OPERATORS["distinct"]), "distinct")
-        others = [f"{m.name} ({c})" for m in infer_layer(self.profile) if m is not self.b.model
+        others = [f"{m.name} ({c})" for m in self.layer if m is not self.b.model
                   for c, r in m.entities.items() if r == ref]
         self.choices.append(Choice(topic="activity", chosen=f"active = at least one counted row of {table.name}",
                                    rule="activity is a row of the largest fact with a measure (a transaction) that "
@@ -600,8 +601,8 @@ class _Compiler:
 
 def _compile(text: str, subject: list[str], b: Binding, op: str | None, op_words: set[str], unit: str | None,
              grain: Grain | None, dim: str | None, flt: str | None, profile: WarehouseProfile,
-             tied: list[Binding]) -> Plan:
-    query = _Compiler(text, subject, b, op, op_words, unit, profile).query(grain, tied)
+             tied: list[Binding], layer: list[SemanticModel]) -> Plan:
+    query = _Compiler(text, subject, b, op, op_words, unit, profile, layer).query(grain, tied)
     return _plan(text, query, b.model, grain, dim, flt, profile)
 
 
