@@ -350,6 +350,7 @@ def _round(revision: Revision, ws: Workspace, wh: Path, prefix: str, branch: Any
         own_models = {p for c in chain if git_local.is_own_message(str(c["message"])) for p in c["paths"]
                       if str(p).startswith(f"{prefix}models/") and str(p).endswith(".sql") and p not in person}
         own_stems = {Path(p).stem for p in own_models}
+        exported: set[str] = set()  # what the sandbox build sees of the tip: it stays unless produced anew
         for path, content in tip_files.items():
             if path in own_models or (path.startswith(f"{prefix}models/") and path.endswith(".yml")
                                       and Path(path).stem in own_stems and path not in person):
@@ -359,6 +360,7 @@ def _round(revision: Revision, ws: Workspace, wh: Path, prefix: str, branch: Any
             dest = export / path
             dest.parent.mkdir(parents=True, exist_ok=True)
             dest.write_bytes(content)
+            exported.add(path)
         project_copy = export / prefix if prefix else export
         revising = RevisingBrain(inner, state.request, [*state.edits, *new_edits])
         captured: dict[str, Any] = {}
@@ -401,9 +403,12 @@ def _round(revision: Revision, ws: Workspace, wh: Path, prefix: str, branch: Any
             writes = {p: c for p, c in writes.items() if tip_files.get(p) != c.encode()}
             own_paths = {str(p) for c in chain if git_local.is_own_message(str(c["message"])) for p in c["paths"]}
             produced = {prefix + rel for rel in files} | {md_path, state_path}
+            gone = {Path(p).stem for p in own_paths if p in tip_files and p not in produced and p.endswith(".sql")
+                    and p.startswith(f"{prefix}models/")}  # models the revision no longer makes
+            # a file the sandbox build saw (the sources yml …) stays, unless it belongs to a model that is gone
             deletions = sorted(p for p in own_paths if p in tip_files and p not in produced
+                               and (p not in exported or Path(p).stem in gone)
                                and not p.startswith(f"{prefix}proposals/"))
-            gone = {Path(p).stem for p in deletions if p.endswith(".sql") and p.startswith(f"{prefix}models/")}
             for path, content in sorted(files.items()):  # the yml entries of a model the revision removed go too
                 if gone and path.startswith("models/") and path.endswith(".yml"):
                     pruned = without_models(content, gone)

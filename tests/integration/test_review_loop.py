@@ -163,6 +163,9 @@ def test_make_it_weekly_is_one_more_commit_that_keeps_earlier_changes(review):
     assert "date_trunc('week'" in weekly and "net_sales as net_revenue" in weekly
     assert "financial_status is distinct from 'refunded'" in weekly
     assert "dbt_project/models/marts/fct_daily_sales.yml" not in files  # its per-model yml went with it
+    # what the revision's sandbox build read stays: without the sources yml the branch would not build
+    assert files["dbt_project/models/staging/shop/_shop__sources.yml"] == remote.files_at(review["tip1"])[
+        "dbt_project/models/staging/shop/_shop__sources.yml"]
     assert "fct_daily_sales" not in "".join(c for p, c in files.items() if p.endswith(".yml"))
     assert files["docs/review-notes.md"]  # still the person's file
     diff = next(d for d in round2.diffs if d.model == "fct_weekly_sales")
