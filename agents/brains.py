@@ -83,7 +83,7 @@ class DeterministicBrain:
              ) -> tuple[list[SourceSpec], list[ModelSpec], list[ExpectationSuiteSpec]]:
         """See :mod:`agents.quality`."""
         models = quality.add_tests(models, profile, plan)
-        return quality.source_tests(sources, profile), models, quality.expectation_suites(models, profile)
+        return quality.source_tests(sources, profile), models, quality.expectation_suites(models, profile, plan)
 
     def govern(self, models: list[ModelSpec], profile: WarehouseProfile,
                policy: GovernancePolicy) -> tuple[list[ModelSpec], list[ColumnPolicy]]:

@@ -636,8 +636,7 @@ def _plan(text: str, query: MetricQuery, model: SemanticModel, grain: Grain | No
         interpretations.append("No time grain given: one row per day.")
     elif grain is None:
         interpretations.append(f"No time grain given: one row per {dim} value over all time.")
-    tables = [table.name] + [fk.ref_table for fk in profile.foreign_keys if fk.table == table.name]
-    tables += [f.values[0].partition(".")[0] for m in query.metrics for f in m.where if f.op == "has_child"]
+    tables = query_tables(query, profile)
     roles = {"fact": table.name}
     if query.time_column:
         roles["event_time"] = query.time_column
@@ -660,10 +659,37 @@ def _plan(text: str, query: MetricQuery, model: SemanticModel, grain: Grain | No
         name = mart_name(text, next(iter(p.filters.values()), None))
         p = p.model_copy(update={"mart_name": name, "query": query.model_copy(update={
             "group_by": group_by, "filters": filters, "grain": p.grain})})
+        p = p.model_copy(update={"source_tables": list(dict.fromkeys(
+            p.source_tables + query_tables(p.query, profile)))})  # type: ignore[arg-type]
     return p.model_copy(update={"interpretations": p.interpretations + describe_query(p.query),  # type: ignore[arg-type]
                                 "alternatives": p.alternatives + [
                                     f"{c.topic}: chose {c.chosen}; not: {'; '.join(c.alternatives)}"
                                     for c in p.query.choices if c.alternatives]})  # type: ignore[union-attr]
+
+
+def _refs(query: MetricQuery) -> list[str]:
+    """Every raw 'table.column' a metric query reads."""
+    refs = [query.time_column, *query.time_parts, *query.group_by]
+    refs += [c for m in query.metrics for c in (m.column, m.start_column, m.discount) if c]
+    refs += [f.column for f in (*query.validity, *query.filters, *(w for m in query.metrics for w in m.where))]
+    refs += [v for m in query.metrics for f in m.where if f.op == "has_child" for v in f.values]
+    return [r for r in refs if r]
+
+
+def query_tables(query: MetricQuery, profile: WarehouseProfile) -> list[str]:
+    """The raw tables a metric query reads — the fact, every table it names and the tables joined on the way —
+    and nothing else: a parent the SQL never reads is not staged (a lean proposal)."""
+    from dataeng_crew.agents.catalog import fk_path
+
+    fact = profile.table(query.fact)
+    tables = [query.fact]
+    for ref in _refs(query):
+        name = ref.partition(".")[0]
+        target = profile.table(name)
+        if fact is not None and target is not None and target is not fact:
+            tables += [fk.ref_table for fk in fk_path(fact, target, profile)]
+        tables.append(name)
+    return list(dict.fromkeys(tables))
 
 
 def describe_query(q: MetricQuery) -> list[str]:
@@ -686,10 +712,7 @@ def describe_query(q: MetricQuery) -> list[str]:
 def query_problems(query: MetricQuery, profile: WarehouseProfile) -> list[str]:
     """What is wrong with a metric query another brain wrote: unknown tables/columns, ratios of unknown metrics."""
     problems = []
-    refs = [query.time_column, *query.time_parts, *query.group_by]
-    refs += [c for m in query.metrics for c in (m.column, m.start_column, m.discount) if c]
-    refs += [f.column for f in (*query.validity, *query.filters, *(w for m in query.metrics for w in m.where))]
-    for ref in (r for r in refs if r):
+    for ref in _refs(query):
         table_name, _, column = ref.partition(".")
         table = profile.table(table_name)
         if table is None or table.column(column) is None:

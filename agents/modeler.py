@@ -10,8 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dataeng_crew.agents.semantics import (
+    NUMERIC_TYPES,
     base_type,
     entity_name,
+    is_category,
     is_load_timestamp,
     is_minor_units,
     minor_unit_scale,
@@ -99,6 +101,25 @@ def _human(name: str) -> str:
     return name.replace("_", " ").strip().capitalize()
 
 
+def _plain_description(name: str, col: ColumnProfile, table: TableProfile, entity: str) -> str:
+    """What the data says of a column the name alone does not (unique, one value, its values, empty share,
+    range), or ``""``: a description that repeats the name ("Currency.") is left out."""
+    parts = []
+    if len(col.top_values) == 1:
+        parts.append(f"'{col.top_values[0][:40]}' in every profiled row")
+    elif 1 < len(col.top_values) <= 12 and is_category(col):
+        parts.append("one of: " + ", ".join(v[:40] for v in col.top_values))
+    elif (rows := table.profiled_rows - sum(table.duplicate_key_rows.values())) > 1 \
+            and col.distinct_count >= 0.99 * rows * (1 - col.null_fraction):  # re-synced copies are not distinct
+        parts.append(f"unique per {entity}")
+    if base_type(col.data_type) in NUMERIC_TYPES and col.min_value is not None and col.max_value is not None \
+            and col.min_value != col.max_value and not parts:
+        parts.append(f"from {col.min_value} to {col.max_value} in the data")
+    if col.null_fraction >= 0.005:
+        parts.append(f"empty in {col.null_fraction:.0%} of rows")
+    return f"{_human(name)}: {'; '.join(parts)}." if parts else ""
+
+
 def _event_description(name: str, entity: str) -> str:
     """``created_at`` → "When the order was created."; ``birth_date`` → "Birth date."."""
     for suffix, lead in (("_at", "When"), ("_date", "Date")):
@@ -144,10 +165,8 @@ def stage_column(
         return StagedColumn(col, name, ref, dtype, f"Primary key of the {entity}.", 0)
     if fk is not None:
         parent = singular(entity_name(fk.ref_table))
-        parent_table = profile.table(fk.ref_table)
-        parent_model = (staging_model_for(parent_table, profile) if parent_table is not None
-                        else staging_model_name(source, fk.ref_table))
-        return StagedColumn(col, name, ref, dtype, f"The {parent} this {entity} belongs to; key of {parent_model}.", 0)
+        return StagedColumn(col, name, ref, dtype, f"The {parent} this {entity} belongs to ({fk.ref_table}."
+                            f"{fk.ref_column}).", 0)
     if is_load_timestamp(col):
         return StagedColumn(col, name, f"cast({ref} as timestamp)", "TIMESTAMP",
                             "When the loader last synced this row; staging keeps only the latest copy of each key.", 5)
@@ -184,7 +203,7 @@ def stage_column(
         cast_to = "date" if base_type(dtype) == "DATE" else "timestamp"
         return StagedColumn(col, name, f"cast({ref} as {cast_to})", cast_to.upper(), _event_description(name, entity), 4)
     group = 2 if base_type(dtype) not in {"VARCHAR"} else 1
-    return StagedColumn(col, name, ref, dtype, f"{_human(name)}.", group)
+    return StagedColumn(col, name, ref, dtype, _plain_description(name, col, table, entity), group)
 
 
 def staged_columns(table: TableProfile, profile: WarehouseProfile, source: str,

@@ -25,7 +25,16 @@ from dataeng_crew.agents.semantics import (
 from dataeng_crew.agents import project_plan
 from dataeng_crew.agents.semantic_layer import same_word
 from dataeng_crew.agents.roles import RoleContext, explain, register_role
-from dataeng_crew.contracts import ColumnProfile, GovernancePolicy, Grain, MeasureSpec, Plan, TableProfile, WarehouseProfile
+from dataeng_crew.contracts import (
+    ColumnProfile,
+    ForeignKey,
+    GovernancePolicy,
+    Grain,
+    MeasureSpec,
+    Plan,
+    TableProfile,
+    WarehouseProfile,
+)
 from dataeng_crew.errors import RequestError
 from dataeng_crew.tools.warehouse import bare_name, column_prefix, primary_key
 
@@ -256,7 +265,7 @@ def event_plan(text: str, grain: Grain | None, event: tuple, profile: WarehouseP
         roles.update({"event_month": f"{table.name}.{parts[1].name}", "event_day": f"{table.name}.{parts[2].name}"})
     roles.update({f"measure_{i}": f"{table.name}.{c.name}" for i, c in enumerate(money)})
     roles.update({f"exclude_{i}": f"{table.name}.{c.name}" for i, c in enumerate(flags)})
-    tables = [table.name] + [fk.ref_table for fk in profile.foreign_keys if fk.table == table.name]
+    tables = [table.name]
     measures_ = [MeasureSpec(name=f"{subject}_count", definition=f"Number of {subject} ({table.name} rows) in the period.")]
     measures_ += [MeasureSpec(name=staged_name(c, table), definition=f"Sum of {table.name}.{c.name} in the period "
                               f"({measure_meaning(c)})"
@@ -352,8 +361,10 @@ def entity_plan(text: str, table: TableProfile, rest: list[str], profile: Wareho
     if {"date", "dates"} & set(rest):
         roles["entity_dates"] = "true"
         interpretations.append("First and most recent events are given as dates, as the request asks.")
-    children = [fk for fk in profile.foreign_keys if fk.ref_table == table.name and fk.table != table.name]
-    for i, fk in enumerate(sorted(children, key=lambda f: (f.table, f.column))):
+    children = _one_reference_per_fact(
+        [fk for fk in profile.foreign_keys if fk.ref_table == table.name and fk.table != table.name],
+        profile, alternatives)
+    for i, fk in enumerate(children):
         child = profile.table(fk.table)
         if child is None:
             continue
@@ -427,9 +438,6 @@ def entity_plan(text: str, table: TableProfile, rest: list[str], profile: Wareho
             raise _refuse(text, profile, f"no order fact with an amount references {table.name}, so no lifetime "
                           "value can be computed")
         interpretations.append("'lifetime value' is the lifetime_value column.")
-    for fk in profile.foreign_keys:  # parents of the staged tables, so relationships can be tested
-        if fk.table in tables and fk.ref_table not in tables:
-            tables.append(fk.ref_table)
     return Plan(request=text, kind="entity", mart_name=mart, subject=name, measures=measures_,
                 source_tables=list(dict.fromkeys(tables)), roles=roles, interpretations=interpretations,
                 alternatives=alternatives)
@@ -764,9 +772,6 @@ def _legacy_plan(text: str, words: list[str], grains: list[Grain], dim: str | No
     mart = f"fct_{GRAIN_ADJECTIVE[grain]}_{subject}"
 
     tables = [binding.orders.name] + [t.name for t in (binding.lines, binding.refunds) if t is not None]
-    for fk in profile.foreign_keys:  # parents of the staged tables, so relationships can be tested
-        if fk.table in tables and fk.ref_table not in tables:
-            tables.append(fk.ref_table)
     o = binding.orders.name
     interpretations += [
         f"'{subject}' is answered by {o}, the most sale-like fact (a key, an event time and a money value"
@@ -841,6 +846,49 @@ def _with_breakdown(p: Plan, dim: str | None, flt: str | None, text: str, profil
     if dim_table and dim_table not in tables:
         tables.append(dim_table)
     return out.model_copy(update={"source_tables": tables})
+
+
+def _upstream(model: str, profile: WarehouseProfile) -> set[str]:
+    """Every project model ``model`` is built from (transitively), by name."""
+    inv = profile.inventory
+    if inv is None:
+        return set()
+    seen: set[str] = set()
+    todo = [model]
+    while todo:
+        m = inv.model(todo.pop())
+        for dep in (m.depends_on if m is not None else []):
+            name = dep.split(":", 1)[1]
+            if dep.startswith("model:") and name not in seen:
+                seen.add(name)
+                todo.append(name)
+    return seen
+
+
+def _one_reference_per_fact(fks: list[ForeignKey], profile: WarehouseProfile, alternatives: list[str]
+                            ) -> list[ForeignKey]:
+    """The facts an entity mart aggregates, each once: a fact referencing the entity twice (home and visiting
+    team) is aggregated over its first reference, and a project model built from another referencing fact (an
+    enriched copy of the same orders) is left out, or its rows would be counted twice; the plan names both."""
+    fks = sorted(fks, key=lambda f: (f.table, f.column))
+    tables = {f.table: profile.table(f.table) for f in fks}
+    kept: list[ForeignKey] = []
+    for fk in fks:
+        same = next((k for k in kept if k.table == fk.table), None)
+        if same is not None:
+            alternatives.append(f"{fk.table} references {fk.ref_table} twice; aggregated over {same.column}, "
+                                f"not {fk.column} (ask for the other by name).")
+            continue
+        child = tables[fk.table]
+        built_from = _upstream(child.ref_name, profile) if child is not None and child.ref_name else set()
+        base = next((k for k in fks if k.table != fk.table and tables[k.table] is not None
+                     and (tables[k.table].ref_name or k.table) in built_from), None)  # type: ignore[union-attr]
+        if base is not None:
+            alternatives.append(f"{fk.table} is built from {base.table} (the same rows): aggregated once, from "
+                                f"{base.table}, so nothing is counted twice.")
+            continue
+        kept.append(fk)
+    return kept
 
 
 def sales_alternatives(binding: SalesBinding, profile: WarehouseProfile) -> list[str]:

@@ -14,13 +14,16 @@ Every generated test is proven by the build; :func:`triage` decides what a failu
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 from typing import Any
 
 from dataeng_crew.agents.modeler import StagedColumn, raw_table_of, source_name, staged_columns, staging_model_for
 from dataeng_crew.agents.semantics import (
+    NUMERIC_TYPES,
     base_type,
+    is_minor_units,
     minor_unit_scale,
     entity_name,
     is_category,
@@ -34,6 +37,7 @@ from dataeng_crew.agents.semantics import (
 from dataeng_crew.agents.roles import RoleContext, explain, register_role
 from dataeng_crew.agents.transformer import event_filters, staged_role, valid_order_filters
 from dataeng_crew.contracts import (
+    ColumnProfile,
     ExpectationSpec,
     ExpectationSuiteSpec,
     ModelSpec,
@@ -48,7 +52,6 @@ from dataeng_crew.tools.warehouse import primary_key, snake_case
 
 MAX_ACCEPTED_VALUES = 12
 MAX_EXPECTATIONS = 150  # per suite: GX costs ~25 ms an expectation; wide tables keep the most telling ones
-NUMERIC = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "DECIMAL", "DOUBLE", "FLOAT", "REAL", "NUMERIC"}
 QUANTITY_WORDS = ("quantity", "qty", "units", "count")
 KEY_TESTS = {"unique", "relationships", "crew_unique_combination", "crew_reconciles_with", "crew_expression_is_true"}
 
@@ -67,7 +70,8 @@ def _accepted(col: StagedColumn) -> list[str]:
     return normalised_values(col.raw) if "lower(trim(" in col.expression else sorted(col.raw.top_values)
 
 
-def _column_tests(col: StagedColumn, table: TableProfile, profile: WarehouseProfile) -> list[TestSpec]:
+def _column_tests(col: StagedColumn, table: TableProfile, profile: WarehouseProfile,
+                  available: set[str] | None = None) -> list[TestSpec]:
     found: list[TestSpec] = []
     pk = primary_key(table)
     raw = col.raw
@@ -81,9 +85,9 @@ def _column_tests(col: StagedColumn, table: TableProfile, profile: WarehouseProf
         why = "foreign key" if fk else "required by meaning"
         found.append(TestSpec(name="not_null", column=col.name,
                               reason=f"{why}; no nulls in {table.profiled_rows:,} profiled rows"))
-    if fk is not None:
-        parent = profile.table(fk.ref_table)
-        assert parent is not None
+    parent = profile.table(fk.ref_table) if fk is not None else None
+    if fk is not None and parent is not None and (available is None or staging_model_for(parent, profile) in available):
+        # a relationships test only to a model the project has or this proposal builds: never staging just for it
         parent_src = source_name(parent.schema_name, profile.database)
         parent_key = next(c.name for c in staged_columns(parent, profile, parent_src) if c.raw.name == fk.ref_column)
         found.append(TestSpec(
@@ -94,7 +98,7 @@ def _column_tests(col: StagedColumn, table: TableProfile, profile: WarehouseProf
     if 1 < len(values) <= MAX_ACCEPTED_VALUES and table.profiled_rows >= 10 * len(values):
         found.append(TestSpec(name="accepted_values", column=col.name, arguments={"values": values},
                               reason=f"low-cardinality category: {len(values)} values in the data"))
-    numeric = base_type(raw.data_type) in NUMERIC
+    numeric = base_type(raw.data_type) in NUMERIC_TYPES
     quantity = any(w in snake_case(raw.name).split("_") for w in QUANTITY_WORDS)
     if numeric and (is_money(raw) or quantity) and raw.min_value is not None:
         try:
@@ -107,17 +111,16 @@ def _column_tests(col: StagedColumn, table: TableProfile, profile: WarehouseProf
     return found
 
 
-def _staging_tests(model: ModelSpec, profile: WarehouseProfile) -> tuple[dict[str, list[TestSpec]], list[TestSpec]]:
+def _staging_tests(model: ModelSpec, profile: WarehouseProfile, available: set[str]
+                   ) -> tuple[dict[str, list[TestSpec]], list[TestSpec]]:
+    """Rules every staged row keeps (keys, required values, categories, parents, no negative money); how many
+    rows there are today is a band for the GX suite of the mart, never a dbt test copied from today's data."""
     table = raw_table_of(model.name, profile)
     if table is None:
         return {}, []
     src = source_name(table.schema_name, profile.database)
-    by_column = {c.name: t for c in staged_columns(table, profile, src) if (t := _column_tests(c, table, profile))}
-    rows = expected_rows(table)
-    model_tests = [TestSpec(
-        name="crew_row_count_between", arguments={"min_rows": max(1, math.floor(rows * 0.5))},
-        reason=f"row-count floor: half of the {rows:,} distinct keys profiled")] if rows else []
-    return by_column, model_tests
+    return {c.name: t for c in staged_columns(table, profile, src)
+            if (t := _column_tests(c, table, profile, available))}, []
 
 
 def _metric_reconciliation(plan: Plan, profile: WarehouseProfile, model: ModelSpec) -> list[TestSpec]:
@@ -156,19 +159,14 @@ def _mart_tests(model: ModelSpec, plan: Plan | None, profile: WarehouseProfile) 
     for col in model.columns[1:]:
         if col.name == dim or col.name in nullable:
             continue
-        if col.name.endswith("_count") or col.name in money:
+        if col.name.endswith("_count") or col.name in money:  # a constraint of the contract, not a test too
             tests[col.name] = [TestSpec(name="not_null", column=col.name, reason="zero, never null, on empty periods")]
-        if col.name.endswith("_count") or col.name in {"gross_sales", "discounts", "refunds"}:
-            tests[col.name].append(TestSpec(name="crew_values_at_least", column=col.name,
-                                            arguments={"min_value": 0}, reason="counts and amounts are never negative"))
+    # no range test on a count (it cannot be negative) nor a balance the SQL computes by definition: a test that
+    # cannot fail is noise; the inputs' ranges are tested in staging, totals are reconciled below
     model_tests: list[TestSpec] = []
     if dim:
         model_tests.append(TestSpec(name="crew_unique_combination", arguments={"columns": [period, dim]},
                                     reason="one row per period and breakdown value"))
-    if {"net_sales", "gross_sales", "discounts", "refunds"} <= names:
-        model_tests.append(TestSpec(name="crew_expression_is_true",
-                                    arguments={"expression": "net_sales = gross_sales - discounts - refunds"},
-                                    reason="row-level balance of the measures"))
     if plan is not None and plan.kind == "metric" and plan.query is not None:
         model_tests += _metric_reconciliation(plan, profile, model)
     elif plan is not None and plan.kind == "event":
@@ -220,9 +218,6 @@ def _entity_tests(model: ModelSpec, plan: Plan | None, profile: WarehouseProfile
         if col.name.endswith("_count") or col.name == "lifetime_value":
             tests.setdefault(col.name, []).append(TestSpec(name="not_null", column=col.name,
                                                            reason="0, never null, for entities without facts"))
-        if col.name.endswith("_count"):
-            tests[col.name].append(TestSpec(name="crew_values_at_least", column=col.name, arguments={"min_value": 0},
-                                            reason="counts are never negative"))
     from dataeng_crew.agents.entity_marts import child_filters  # entity_marts imports the transformer, as this module does
 
     names = {c.name for c in model.columns}
@@ -242,8 +237,27 @@ def _entity_tests(model: ModelSpec, plan: Plan | None, profile: WarehouseProfile
     return tests, model_tests
 
 
-def source_tests(sources: list[SourceSpec], profile: WarehouseProfile) -> list[SourceSpec]:
-    """Sources with key+load uniqueness tests and freshness on tables that have a load timestamp."""
+FRESHNESS_HOURS = 24
+
+
+def _loaded_recently(column: ColumnProfile, now: dt.datetime) -> bool:
+    """Whether the newest load stamp is within the freshness window of ``now`` (a loader that runs today)."""
+    try:
+        newest = dt.datetime.fromisoformat(str(column.max_value))
+    except ValueError:
+        return False
+    newest = newest if newest.tzinfo else newest.replace(tzinfo=dt.timezone.utc)
+    return now - newest <= dt.timedelta(hours=FRESHNESS_HOURS)
+
+
+def source_tests(sources: list[SourceSpec], profile: WarehouseProfile, now: dt.datetime | None = None
+                 ) -> list[SourceSpec]:
+    """Sources with key+load uniqueness tests, and freshness where a loader keeps the table fresh today.
+
+    A table whose newest load stamp is older than the window (an extract, a static sample) gets no freshness
+    check: it would warn from the first run and say nothing.
+    """
+    now = now or dt.datetime.now(dt.timezone.utc)
     out = []
     for source in sources:
         tables = []
@@ -252,8 +266,8 @@ def source_tests(sources: list[SourceSpec], profile: WarehouseProfile) -> list[S
             loaded = load_timestamp(table) if table else None
             key = primary_key(table) if table else None
             update: dict[str, Any] = {}
-            if loaded is not None:
-                update["freshness"] = {"warn_after": {"count": 24, "period": "hour"}}
+            if loaded is not None and _loaded_recently(loaded, now):
+                update["freshness"] = {"warn_after": {"count": FRESHNESS_HOURS, "period": "hour"}}
             if loaded is not None and key is not None:
                 update["tests"] = spec.tests + [TestSpec(
                     name="crew_unique_combination", arguments={"columns": [key, loaded.name]},
@@ -275,9 +289,10 @@ def add_tests(models: list[ModelSpec], profile: WarehouseProfile, plan: Plan | N
         The same models carrying ``tests``.
     """
     out = []
+    available = {m.name for m in models} | {m.name for m in (profile.inventory.models if profile.inventory else [])}
     for model in models:
         if model.layer == "staging":
-            by_column, model_tests = _staging_tests(model, profile)
+            by_column, model_tests = _staging_tests(model, profile, available)
         elif model.layer == "intermediate":
             by_column, model_tests = _intermediate_tests(model)
         elif model.meta.get("mart_kind") == "entity":
@@ -296,92 +311,87 @@ def _expect(kind: str, reason: str, **kwargs: Any) -> ExpectationSpec:
     return ExpectationSpec(type=kind, kwargs=kwargs, reason=reason)
 
 
-def _staging_suite(model: ModelSpec, profile: WarehouseProfile) -> ExpectationSuiteSpec | None:
-    table = raw_table_of(model.name, profile)
-    if table is None:
+def _periods(first: dt.date, last: dt.date, grain: str) -> int:
+    """How many periods of ``grain`` a spine from ``first`` to ``last`` has."""
+    if grain == "day":
+        return (last - first).days + 1
+    if grain == "week":
+        return (last - first).days // 7 + 1
+    months = (last.year - first.year) * 12 + last.month - first.month
+    return {"month": months, "quarter": months // 3, "year": last.year - first.year}[grain] + 1
+
+
+def _as_date(value: str | None) -> dt.date | None:
+    try:
+        return dt.datetime.fromisoformat(str(value)).date()
+    except ValueError:
         return None
-    src = source_name(table.schema_name, profile.database)
-    exps = [_expect("ExpectTableColumnsToMatchOrderedList", "the documented columns, in order",
-                    column_list=[c.name for c in model.columns])]
-    rows = expected_rows(table)
-    if rows:
-        exps.append(_expect("ExpectTableRowCountToBeBetween", "within 10% of the profiled distinct keys",
-                            min_value=math.floor(rows * 0.9), max_value=math.ceil(rows * 1.1)))
-    for col in staged_columns(table, profile, src):
-        raw = col.raw
-        if raw.name == primary_key(table):
-            exps.append(_expect("ExpectColumnValuesToBeUnique", "primary key", column=col.name))
-        if raw.null_fraction == 0 and table.profiled_rows:
-            exps.append(_expect("ExpectColumnValuesToNotBeNull", "no nulls in the profiled rows", column=col.name))
-        values = _accepted(col)
-        if 1 < len(values) <= MAX_ACCEPTED_VALUES:
-            exps.append(_expect("ExpectColumnValuesToBeInSet", "low-cardinality category", column=col.name,
-                                value_set=values))
-        if base_type(raw.data_type) in NUMERIC and base_type(col.data_type) in NUMERIC and raw.min_value is not None \
-                and raw.max_value is not None and not raw.name == primary_key(table) \
-                and not raw.name.lower().endswith("id"):  # (an epoch time is staged as a timestamp: no range)
-            scale = minor_unit_scale(raw) if f"/ {minor_unit_scale(raw)} " in col.expression else 1
-            try:
-                lo, hi = float(raw.min_value) / scale, float(raw.max_value) / scale
-            except ValueError:
-                continue
-            exps.append(_expect("ExpectColumnValuesToBeBetween", "profiled range (in staging units)",
-                                column=col.name, min_value=lo, max_value=hi))
-    if len(exps) > MAX_EXPECTATIONS:  # wide tables: keep the table-level ones, keys and the first columns' checks
-        head = [e for e in exps if e.type.startswith("ExpectTable") or e.type == "ExpectColumnValuesToBeUnique"]
-        exps = head + [e for e in exps if e not in head][: MAX_EXPECTATIONS - len(head)]
-    return ExpectationSuiteSpec(name=f"{model.name}_suite", model=model.name, expectations=exps)
 
 
-def _entity_suite(model: ModelSpec) -> ExpectationSuiteSpec:
-    key = str(model.meta.get("entity_key") or model.columns[0].name)
-    exps = [_expect("ExpectTableColumnsToMatchOrderedList", "the contracted columns, in order",
-                    column_list=[c.name for c in model.columns]),
-            _expect("ExpectColumnValuesToBeUnique", "one row per entity", column=key),
-            _expect("ExpectColumnValuesToNotBeNull", "one row per entity", column=key)]
-    for col in model.columns:
-        if col.name.endswith("_count"):
-            exps.append(_expect("ExpectColumnValuesToNotBeNull", "0, never null", column=col.name))
-            exps.append(_expect("ExpectColumnValuesToBeBetween", "never negative", column=col.name, min_value=0))
-    return ExpectationSuiteSpec(name=f"{model.name}_suite", model=model.name, expectations=exps)
-
-
-def _mart_suite(model: ModelSpec) -> ExpectationSuiteSpec:
+def _row_floor(model: ModelSpec, plan: Plan | None, profile: WarehouseProfile) -> ExpectationSpec | None:
+    """A row-count floor from today's data, stated as such: history is not expected to shrink."""
+    today = dt.date.today().isoformat()
     if model.meta.get("mart_kind") == "entity":
-        return _entity_suite(model)
-    period = model.columns[0].name
-    dim = model.meta.get("dimension")
-    exps = [_expect("ExpectTableColumnsToMatchOrderedList", "the contracted columns, in order",
-                    column_list=[c.name for c in model.columns]),
-            _expect("ExpectTableRowCountToBeBetween", "at least one period", min_value=1)]
-    nullable = set(model.meta.get("nullable") or [])
-    if model.meta.get("no_period"):
-        exps.append(_expect("ExpectColumnValuesToBeUnique", "one row per breakdown value", column=period))
-        dim = period
-    elif dim:
-        exps.append(_expect("ExpectCompoundColumnsToBeUnique", "one row per period and breakdown value",
-                            column_list=[period, dim]))
-    else:
-        exps.append(_expect("ExpectColumnValuesToBeUnique", "one row per period", column=period))
-    for col in model.columns:
-        if col.name == dim:
+        entity = profile.table(plan.roles.get("entity", "")) if plan is not None else None
+        rows = expected_rows(entity) if entity is not None else 0
+        return _expect("ExpectTableRowCountToBeBetween", f"at least 90% of the {rows:,} {entity.name} profiled on "
+                       f"{today} (one row per entity; a floor from today's data, not a rule)",
+                       min_value=math.floor(rows * 0.9)) if rows and entity is not None else None
+    if plan is None or plan.grain is None or model.meta.get("dimension") or model.meta.get("no_period"):
+        return None
+    when = (plan.query.time_column if plan.query is not None else None) or plan.roles.get("event_time") \
+        or plan.roles.get("order_time")
+    table, _, column = (when or "").partition(".")
+    col = profile.table(table).column(column) if profile.table(table) is not None else None  # type: ignore[union-attr]
+    first, last = (_as_date(col.min_value), _as_date(col.max_value)) if col is not None else (None, None)
+    if first is None or last is None or last < first:
+        return None
+    n = _periods(first, last, plan.grain.value)
+    return _expect("ExpectTableRowCountToBeBetween", f"at least 90% of the {n:,} {plan.grain.value}s from {first} to "
+                   f"{last} in the data profiled on {today} (a floor from today's data, not a rule: history is not "
+                   "expected to shrink)", min_value=max(1, math.floor(n * 0.9)))
+
+
+def _metric_ranges(model: ModelSpec, plan: Plan | None, profile: WarehouseProfile) -> list[ExpectationSpec]:
+    """Ranges dbt's tests do not state: a fraction lies in [0, 1]; an average, minimum or maximum lies within
+    the profiled range of the values it reads (outside it means a unit or join error: cents shown as dollars)."""
+    names = {c.name for c in model.columns}
+    out = []
+    for m in (plan.query.metrics if plan is not None and plan.query is not None else []):
+        if m.hidden or m.name not in names:
             continue
-        if col.name != "average_order_value" and not col.name.endswith("_hash") and col.name not in nullable:
-            exps.append(_expect("ExpectColumnValuesToNotBeNull", "zeros, never nulls, on empty periods", column=col.name))
-        if col.name.endswith("_count") or col.name in {"gross_sales", "discounts", "refunds"}:
-            exps.append(_expect("ExpectColumnValuesToBeBetween", "never negative", column=col.name, min_value=0))
-    return ExpectationSuiteSpec(name=f"{model.name}_suite", model=model.name, expectations=exps)
+        if m.kind == "ratio" and m.unit == "fraction":
+            out.append(_expect("ExpectColumnValuesToBeBetween", "a share of rows: between 0 and 1", column=m.name,
+                               min_value=0, max_value=1))
+        if m.kind not in {"average", "min", "max"} or not m.column or m.discount:
+            continue
+        table, _, column = m.column.partition(".")
+        raw = profile.table(table).column(column) if profile.table(table) is not None else None  # type: ignore[union-attr]
+        if raw is None or base_type(raw.data_type) not in NUMERIC_TYPES or raw.min_value is None or raw.max_value is None:
+            continue
+        scale = m.scale / (minor_unit_scale(raw) if is_minor_units(raw) else 1)
+        try:
+            lo, hi = sorted((float(raw.min_value) * scale, float(raw.max_value) * scale))
+        except ValueError:
+            continue
+        out.append(_expect("ExpectColumnValuesToBeBetween", f"within the range of {m.column} profiled on "
+                           f"{dt.date.today().isoformat()} ({lo:g} to {hi:g}, in {m.unit or 'its unit'})",
+                           column=m.name, min_value=lo, max_value=hi))
+    return out
 
 
-def expectation_suites(models: list[ModelSpec], profile: WarehouseProfile) -> list[ExpectationSuiteSpec]:
-    """One GX suite per staging model and mart, derived from the profiles (not from the built tables)."""
+def expectation_suites(models: list[ModelSpec], profile: WarehouseProfile, plan: Plan | None = None
+                       ) -> list[ExpectationSuiteSpec]:
+    """GX suites for what dbt's tests do not say, one per mart that has something to say: row-count floors and
+    value ranges taken from today's data (stated as such). Keys, nulls, categories and parents are dbt's tests;
+    a suite never repeats them."""
     suites = []
     for model in models:
-        if model.layer == "intermediate":
+        if model.layer != "marts":
             continue
-        suite = _staging_suite(model, profile) if model.layer == "staging" else _mart_suite(model)
-        if suite is not None:
-            suites.append(suite)
+        exps = [e for e in (_row_floor(model, plan, profile), *_metric_ranges(model, plan, profile)) if e is not None]
+        if exps:
+            suites.append(ExpectationSuiteSpec(name=f"{model.name}_suite", model=model.name, expectations=exps))
     return suites
 
 

@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass, field
 
 from dataeng_crew.agents.semantics import (
-    INTEGER_TYPES,
+    NUMERIC_TYPES,
     base_type,
     date_parts,
     entity_name,
@@ -39,7 +39,6 @@ from dataeng_crew.agents.semantics import (
 from dataeng_crew.contracts import ColumnProfile, ForeignKey, TableProfile, WarehouseProfile
 from dataeng_crew.tools.warehouse import bare_name, column_prefix, primary_key, snake_case
 
-NUMERIC_TYPES = INTEGER_TYPES | {"DECIMAL", "DOUBLE", "FLOAT", "REAL", "NUMERIC"}
 
 # ---------------------------------------------------------------------------------------------- words
 

@@ -25,6 +25,7 @@ CATEGORY_WORDS = ("status", "type", "kind", "state", "category", "method", "gate
                   "channel", "tier", "source", "segment")
 INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
                  "UINTEGER", "UBIGINT", "INT", "INT4", "INT8", "LONG"}
+NUMERIC_TYPES = INTEGER_TYPES | {"DECIMAL", "DOUBLE", "FLOAT", "REAL", "NUMERIC"}
 TEMPORAL_TYPES = ("TIMESTAMP", "DATE", "TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ", "TIMESTAMP_S",
                   "TIMESTAMP_MS", "TIMESTAMP_NS")
 EVENT_TIME_PREFERENCE = ("ordered_at", "order_date", "placed_at", "created_at", "processed_at",
@@ -44,9 +45,9 @@ def quote_if_needed(name: str) -> str:
 
 
 def entity_name(table: str) -> str:
-    """The entity a table holds: snake_case without a ``raw_`` or staging prefix (``raw_orders``, ``stg_orders``,
-    ``stg_shop__orders`` → ``orders``)."""
-    stripped = re.sub(r"^(raw_|stg_(\w+?__)?)", "", table.strip(), flags=re.I)  # before snake_case folds "__"
+    """The entity a table holds: snake_case without a ``raw_``, staging or intermediate prefix (``raw_orders``,
+    ``stg_orders``, ``stg_shop__orders``, ``int_orders`` → ``orders``)."""
+    stripped = re.sub(r"^(raw_|stg_(\w+?__)?|int_)", "", table.strip(), flags=re.I)  # before snake_case folds "__"
     return snake_case(stripped) or snake_case(table)
 
 
@@ -107,7 +108,7 @@ def is_money(col: ColumnProfile) -> bool:
     """
     name = snake_case(col.name)
     tokens = name.split("_")
-    numeric = base_type(col.data_type) in INTEGER_TYPES | {"DECIMAL", "DOUBLE", "FLOAT", "REAL", "NUMERIC"}
+    numeric = base_type(col.data_type) in NUMERIC_TYPES
     text = is_text_number(col) and not name.endswith(("_cents", "_minor", "_micros"))  # text cents: not guessed
     if set(tokens) & set(NOT_MONEY_WORDS) or ("rate" in tokens and is_rate(col)) or epoch_scale(col) is not None:
         return False
@@ -293,7 +294,7 @@ def measure_meaning(col: ColumnProfile) -> str | None:
     """What summing a numeric column means: money, distance, duration, quantity (None when not additive)."""
     if is_money(col):
         return "money"
-    numeric = base_type(col.data_type) in INTEGER_TYPES | {"DECIMAL", "DOUBLE", "FLOAT", "REAL", "NUMERIC"}
+    numeric = base_type(col.data_type) in NUMERIC_TYPES
     if not numeric or snake_case(col.name).endswith(("_id", "key")):
         return None
     words = set(snake_case(col.name).split("_")) | {bare_name(col.name, "")}

@@ -10,7 +10,16 @@ from typing import Callable
 from pydantic import Field
 
 from dataeng_crew.errors import BuildError, ConfigError
-from dataeng_crew.contracts import CheckReport, ExpectationSpec, ExpectationSuiteSpec, ModelDiff, SqlIssue, SuiteResult
+from dataeng_crew.contracts import (
+    LEGACY_SUITES_FOLDER,
+    SUITES_FOLDER,
+    CheckReport,
+    ExpectationSpec,
+    ExpectationSuiteSpec,
+    ModelDiff,
+    SqlIssue,
+    SuiteResult,
+)
 from dataeng_crew.flow import resolve_warehouse, resolve_workspace
 from dataeng_crew.tools.project_inventory import has_seeds
 from dataeng_crew.tools.sandbox import SKIP_SEEDS, prepare_sandbox
@@ -81,9 +90,11 @@ def check_project(project: Path | None, warehouse: Path | None,
 
 
 def load_suites(project: Path, models: list[str] | None = None) -> list[ExpectationSuiteSpec]:
-    """GX suites saved under ``suites/`` (GX JSON), as contracts; only ``models`` when given."""
+    """GX suites saved under ``gx/expectations/`` (and the older ``suites/``), as contracts; only ``models``
+    when given."""
     suites = []
-    for path in sorted((project / "suites").glob("*.json")):
+    paths = [*sorted((project / SUITES_FOLDER).glob("*.json")), *sorted((project / LEGACY_SUITES_FOLDER).glob("*.json"))]
+    for path in paths:
         data = json.loads(path.read_text())
         model = (data.get("meta") or {}).get("dataeng_crew", {}).get("model") or path.stem
         if models and model not in models:

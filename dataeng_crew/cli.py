@@ -113,6 +113,9 @@ def main() -> None:
 @click.option("--target-dialect", type=click.Choice(["duckdb", "postgres", "snowflake", "bigquery", "databricks"]),
               default=None, help="Warehouse dialect of the committed model SQL (default: the dbt profile's adapter "
                                  "type, else duckdb). Validation still builds the DuckDB SQL in the sandbox.")
+@click.option("--ddl", "ddl", multiple=True, metavar="DIALECT",
+              type=click.Choice(["duckdb", "postgres", "snowflake", "bigquery", "databricks"]),
+              help="Also write CREATE TABLE DDL for DIALECT under ddl/ (repeatable; default: the target dialect only).")
 # -- GitHub (--publish github) --
 @click.option("--repo", "gh_repo", metavar="OWNER/NAME", help="GitHub repository (default: from the remote origin).")
 @click.option("--github-url", metavar="URL", help="GitHub API root, e.g. https://ghe.example.com/api/v3.")
@@ -136,7 +139,8 @@ def main() -> None:
 def propose(request: str, project: Path | None, warehouse: Path | None, publish: str | None, as_json: bool,
             gh_repo: str | None, github_url: str | None, ready: bool, reviewers: tuple[str, ...], gh_base: str | None,
             with_ci: bool, target_dialect: str | None, llm: str | None, llm_base_url: str | None,
-            max_repair_rounds: int, on_llm_error: str | None, semantic_layer: bool | None) -> None:
+            max_repair_rounds: int, on_llm_error: str | None, semantic_layer: bool | None,
+            ddl: tuple[str, ...]) -> None:
     """Propose dbt models, tests and docs for REQUEST (e.g. "daily_sales mart")."""
     _offline_defaults()
     from dataeng_crew.agents.llm import select_brain
@@ -163,7 +167,8 @@ def propose(request: str, project: Path | None, warehouse: Path | None, publish:
     try:
         proposal = flow.propose(request, project=project, warehouse=warehouse, publish=publish or ("github" if gh_repo or github_url else "auto"),  # type: ignore[arg-type]
                                 progress=progress, github=github, target_dialect=target_dialect,
-                                brain=brain, max_repair_rounds=max_repair_rounds, semantic_layer=semantic_layer)
+                                brain=brain, max_repair_rounds=max_repair_rounds, semantic_layer=semantic_layer,
+                                ddl=ddl)
     except KeyboardInterrupt as exc:
         _interrupted(exc, as_json, _proposal_fields(exc))
         return

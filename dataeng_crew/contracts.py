@@ -493,6 +493,10 @@ class ExpectationSpec(Contract):
     reason: str = ""
 
 
+SUITES_FOLDER = "gx/expectations"  # where a GX file context keeps suites
+LEGACY_SUITES_FOLDER = "suites"  # where proposals before the lean layout put them
+
+
 class ExpectationSuiteSpec(Contract):
     """A GX suite for one model, derived from the profiles."""
 
@@ -502,8 +506,8 @@ class ExpectationSuiteSpec(Contract):
 
     @property
     def path(self) -> str:
-        """Where the suite's GX JSON goes, relative to the dbt project."""
-        return f"suites/{self.model}.json"
+        """Where the suite's GX JSON goes, relative to the dbt project: GX's own folder (``gx/expectations``)."""
+        return f"{SUITES_FOLDER}/{self.name}.json"
 
 
 class ExpectationOutcome(Contract):
@@ -633,6 +637,10 @@ class Proposal(Contract):
     error: str | None = None
     timings: list[StageTiming] = Field(default_factory=list)
     target_dialect: str = Field(default="duckdb", description="Dialect of the committed model SQL.")
+    review_commands: list[str] = Field(default_factory=list, description="Shell lines that build the published "
+                                       "branch on a fresh clone (the PR's review steps).")
+    ddl_dialects: list[str] = Field(default_factory=list, description="Dialects DDL is written for (empty: "
+                                    "the target dialect only).")
     dialect_warnings: list[str] = Field(
         default_factory=list, description="Constructs the transpilation to target_dialect could not translate faithfully.")
     pull_request: PullRequestRef | None = Field(default=None, description="The GitHub PR, with --publish github.")

@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import re
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Callable, Literal
 
@@ -37,6 +38,7 @@ from dataeng_crew.locking import run_lock
 from dataeng_crew.recorder import Recorder
 from dataeng_crew.repair import errors_for, with_repairs
 from dataeng_crew.render import render_pr_body, render_project_files
+from dataeng_crew.review_steps import review_commands
 from dataeng_crew.signals import held, sigterm_as_interrupt
 from dataeng_crew.settings import Workspace, default_warehouse, find_project, state_dir_for
 from dataeng_crew.tools import git_local, github_pr, sandbox
@@ -101,8 +103,14 @@ def project_roots(inventory: ProjectInventory | None) -> tuple[str, ...]:
 
 
 def build_selector(models: list[ModelSpec]) -> list[str]:
-    """``--select`` for the generated models, their parents and their tests."""
-    return ["--select", *[f"+{m.name}+" for m in models]]
+    """``--select`` for the generated models, their tests and everything those need.
+
+    ``@model`` is the model, its descendants (its tests) and every ancestor of those, so a relationships test's
+    target is built too; ``buildable`` keeps only tests whose parents are all built — a test the project (or an
+    earlier, merged proposal) put on a model this build does not make is left out instead of failing on a missing
+    table.
+    """
+    return ["--select", *[f"@{m.name}" for m in models], "--indirect-selection", "buildable"]
 
 
 def propose(
@@ -117,6 +125,7 @@ def propose(
     max_repair_rounds: int = 2,
     on_validated: Callable[[Proposal, dict[str, str]], None] | None = None,
     semantic_layer: bool | None = None,
+    ddl: Sequence[str] = (),
 ) -> Proposal:
     """Turn a request into a validated dbt change, then publish it on a branch.
 
@@ -160,7 +169,7 @@ def propose(
                           "or use --publish none")
     with sigterm_as_interrupt(), run_lock(ws.state_dir, f"propose {request}"):
         return _propose_locked(request, ws, warehouse, publish, brain, progress, target_dialect,
-                               (gh_target, github), max_repair_rounds, on_validated, semantic_layer)
+                               (gh_target, github), max_repair_rounds, on_validated, semantic_layer, ddl)
 
 
 def clean_request(request: str) -> str:
@@ -174,7 +183,7 @@ def clean_request(request: str) -> str:
 def _propose_locked(request: str, ws: Workspace, warehouse: Path | None, publish: str, brain: Brain,
                     progress: Progress, target_dialect: str, gh: tuple, max_repair_rounds: int,
                     on_validated: Callable[[Proposal, dict[str, str]], None] | None = None,
-                    semantic_layer: bool | None = None) -> Proposal:
+                    semantic_layer: bool | None = None, ddl: Sequence[str] = ()) -> Proposal:
     now = dt.datetime.now(dt.timezone.utc)
     proposal_id = f"{now:%Y%m%dT%H%M%S}-{slugify(request or 'empty', 32)}"
     with held() as early:  # the folder and its report appear together: no empty folder on an early Ctrl-C
@@ -199,6 +208,7 @@ def _propose_locked(request: str, ws: Workspace, warehouse: Path | None, publish
         if publish in ("local", "github") and ws.repo is not None:  # refuse before the work, not after it
             git_local.check_branch_movable(ws.repo, f"dataeng-crew/{slugify(request)}", git_local.head_commit(ws.repo))
         proposal.target_dialect = target_dialect
+        proposal.ddl_dialects = [check_dialect(d) for d in ddl]
         _run(proposal, request, ws, warehouse, publish, brain, folder, rec, gh, max_repair_rounds, on_validated,
              semantic_layer)
     except KeyboardInterrupt as exc:
@@ -336,7 +346,7 @@ def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None
             proposal.approvals.append(ApprovalRequest(kind="cost", approvers=policy.cost_approvers, reasons=[
                 f"{c.model}: ~{c.rows_scanned:,} rows scanned > {c.threshold:,}" for c in over]))
         io.observation = "; ".join(c.explanation for c in proposal.costs) or "no mart"
-    suites = quality.expectation_suites(models, profile) if exposures else suites  # masked marts changed
+    suites = quality.expectation_suites(models, profile, proposal.plan) if exposures else suites  # masked marts changed
     proposal.suites = suites
     translated = {}
     if proposal.target_dialect != "duckdb":
@@ -358,7 +368,8 @@ def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None
             "interpretations": proposal.plan.interpretations + [layer_note]})  # type: ignore[union-attr]
 
     def render(dialect: str = "duckdb") -> dict[str, str]:
-        files = render_project_files(sources, models, read_existing, dialect=dialect, inventory=inventory)
+        files = render_project_files(sources, models, read_existing, dialect=dialect, inventory=inventory,
+                                     ddl_dialects=proposal.ddl_dialects or [dialect])
         files.update(layer_files)
         if dialect != "duckdb":  # the committed SQL; the sandbox built the DuckDB SQL of the same models
             files.update({m.path: translated[m.name].sql for m in models})
@@ -428,7 +439,6 @@ def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None
     proposal.status = "validated"
     proposal.llm_usage = brain.usage_report() if hasattr(brain, "usage_report") else []  # for the PR body
     slug = slugify(request)
-    pr_rel = f"proposals/{slug}.md"
     if proposal.target_dialect != "duckdb":
         if any(m.name not in translated or m.sql != translated[m.name].source for m in models):  # triage changes tests, not SQL; be sure
             translated = transpile_models(models, proposal.target_dialect)
@@ -452,19 +462,20 @@ def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None
     if publish in ("local", "github"):  # github also makes the local branch: rollback and history keep working
         proposal.branch = f"dataeng-crew/{slug}"
         proposal.pr = str(folder / "PR.md")
-        proposal.files = sorted(prefix + rel for rel in [*files, pr_rel])
+        proposal.files = sorted(prefix + rel for rel in files)  # the PR text is the PR's, never a project file
         proposal.status = "published"
+        proposal.review_commands = review_commands(ws.project, ws.repo, prefix, proposal.branch, wh,
+                                                   remote=publish == "github")
         body = render_pr_body(proposal)
         with rec.stage("publish (local branch)", "tool", "git_local.commit_to_branch") as io:
             assert ws.repo is not None and base is not None
             message = git_local.with_trailer(f"dataeng-crew: {request}\n\nProposal {proposal.proposal_id}. Models: "
                                              + ", ".join(m.name for m in models) + ".\nValidated by sqlglot and dbt "
                                              "build on a sandbox copy of the warehouse.", proposal.proposal_id)
-            save_changes(folder, ws.repo, base, {**{prefix + k: v for k, v in files.items()}, prefix + pr_rel: body})
+            save_changes(folder, ws.repo, base, {prefix + k: v for k, v in files.items()})
             try:
                 proposal.commit = git_local.commit_to_branch(
-                    ws.repo, base, proposal.branch, {**{prefix + k: v for k, v in files.items()}, prefix + pr_rel: body},
-                    message)
+                    ws.repo, base, proposal.branch, {prefix + k: v for k, v in files.items()}, message)
             except DataengCrewError:
                 proposal.status, proposal.branch, proposal.commit = "validated", None, None
                 raise
@@ -472,7 +483,7 @@ def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None
             from dataeng_crew.publish_github import publish_proposal
 
             with rec.stage("publish (GitHub pull request)", "tool", "github_pr.publish") as io:
-                publish_proposal(proposal, {**{prefix + k: v for k, v in files.items()}, prefix + pr_rel: body}, body,
+                publish_proposal(proposal, {prefix + k: v for k, v in files.items()}, body,
                                  message, gh[0], gh[1], prefix)
                 io.observation = f"{proposal.pull_request.url} on {proposal.pull_request.branch}"
     else:

@@ -39,13 +39,14 @@ def _md(text: str) -> str:
 
 def _quality_section(proposal: Proposal) -> list[str]:
     """Tests generated, triage decisions with failing rows, and Great Expectations results."""
-    out = ["## Data quality", ""]
+    out = []
     column_tests = sum(len(c.tests) for m in proposal.models for c in m.columns)
     model_tests = sum(len(m.tests) for m in proposal.models)
     source_tests = sum(len(t.tests) for s in proposal.sources for t in s.tables)
+    fresh = sum(bool(t.freshness) for s in proposal.sources for t in s.tables)
     out.append(f"- dbt tests generated from the profiles: {column_tests} column tests, {model_tests} model tests "
-               f"(row counts, balances, reconciliation), {source_tests} source tests; freshness on sources with a "
-               "load timestamp.")
+               f"(grain, reconciliation of totals with staging), {source_tests} source tests; freshness checks on "
+               f"{fresh} source table(s) (only where a load stamp shows a loader ran in the last day).")
     if proposal.triage:
         out += ["", "### Triage of tests that failed on the real data", ""]
         for d in proposal.triage:
@@ -80,59 +81,126 @@ def _quality_section(proposal: Proposal) -> list[str]:
     return out
 
 
-def render_pr_body(proposal: Proposal) -> str:
-    """The pull-request description: request, plan, models, tests and their results, lineage."""
-    out: list[str] = [f"# dataeng-crew: {proposal.request}", ""]
-    out += [f"Proposal `{proposal.proposal_id}` · brain: {proposal.brain} · status: **{proposal.status}**", ""]
-    for approval in proposal.approvals:
-        out += [f"> [!IMPORTANT]\n> **Needs {approval.kind} approval** from {', '.join(approval.approvers) or 'an owner'}:"]
-        out += [f"> - {_md(r)}" for r in approval.reasons]
-        out.append("")
-    if proposal.plan:
-        p = proposal.plan
-        target = f"`{p.mart_name}` (one row per {p.grain.value})" if p.mart_name and p.grain else "none (staging only)"
-        if p.mart_name and p.kind == "entity":
-            target = f"`{p.mart_name}` (one row per {p.subject.removesuffix('s')})"
-        out += ["## Plan", "", f"- Mart: {target}",
-                f"- Tables read: {', '.join(f'`{t}`' for t in p.source_tables)}", "",
-                "Interpretations:", ""]
-        out += [f"- {i}" for i in p.interpretations]
-        if p.alternatives:
-            out += ["", "Alternatives considered (ambiguity):", ""] + [f"- {_md(a)}" for a in p.alternatives]
-        out += ["", "| measure | definition |", "|---|---|"]
-        out += [f"| `{m.name}` | {_md(m.definition)} |" for m in p.measures]
-        out.append("")
-    out += _files_section(proposal)
-    out += ["## Lineage", "", "```mermaid", mermaid_lineage(proposal.sources, proposal.models), "```", ""]
-    out += ["## Models", ""]
+def _grain(model: ModelSpec, proposal: Proposal) -> str:
+    """One row per what, for the first screen's model table."""
+    p = proposal.plan
+    if model.layer == "staging":
+        return "one row per " + model.description.removeprefix("One row per ").split(" from ")[0].split(",")[0] \
+            if model.description.startswith("One row per ") else "as the source"
+    if p is not None and p.mart_name == model.name:
+        if p.kind == "entity":
+            return f"one row per {p.subject.removesuffix('s')}"
+        if p.grain is not None:
+            dims = model.meta.get("dimension")
+            return f"one row per {p.grain.value}" + (f" and {dims}" if dims else "")
+        if model.meta.get("no_period"):
+            return f"one row per {model.columns[0].name}"
+    return "—"
+
+
+def _summary(proposal: Proposal) -> list[str]:
+    """The first screen: what was built, whether it passed, what changed, what to look at, how to review it."""
+    out: list[str] = []
+    rows = {d.model: d.head_rows for d in proposal.data_diffs}
+    out += ["| model | layer | grain | rows |", "|---|---|---|---|"]
+    models = sorted(proposal.models, key=lambda m: m.layer != "marts")  # what was asked for first
+    out += [f"| `{m.name}` | {m.layer.removesuffix('s')} ({m.materialization}) | {_md(_grain(m, proposal))} | "
+            f"{f'{rows[m.name]:,}' if m.name in rows else '—'} |" for m in models]
+    if proposal.plan is not None and proposal.plan.measures:
+        out += ["", "| column | what it is |", "|---|---|"]
+        out += [f"| `{m.name}` | {_md(m.definition)} |" for m in proposal.plan.measures]
+    checks = proposal.checks
+    parts = []
+    build = checks.build
+    if build is not None:
+        tests = sum(n.resource_type == "test" for n in build.nodes)
+        built = sum(n.resource_type in {"model", "seed", "snapshot"} for n in build.nodes)
+        parts.append(f"dbt build **{'passed' if build.success else 'FAILED'}** ({built} models, {tests} tests, "
+                     f"{build.elapsed_seconds:.1f} s)")
+    parts.append(f"sqlglot: {len(checks.sql_issues)} issue(s) in {checks.models_checked} models")
+    if proposal.suite_results:
+        passed = sum(r.passed for r in proposal.suite_results)
+        parts.append(f"Great Expectations: {passed}/{sum(r.evaluated for r in proposal.suite_results)}")
+    if proposal.oracle is not None:
+        o = proposal.oracle
+        parts.append("MetricFlow: " + (f"not run ({_md(o.skipped_reason)[:80]})" if o.skipped_reason else
+                                       "**agrees**" if not o.differences else f"**DISAGREES** ({o.differences} rows)"))
+    out += ["", "**Checks**: " + " · ".join(parts)]
+    if proposal.data_diffs:
+        counts: dict[str, int] = {}
+        for d in proposal.data_diffs:
+            counts[d.status] = counts.get(d.status, 0) + 1
+        changed = [d for d in proposal.data_diffs if d.status == "changed"]
+        out.append("**Data diff** against the base branch: " + ", ".join(f"{v} {k}" for k, v in counts.items())
+                   + (" — " + "; ".join(f"`{d.model}`: {d.rows_changed or 0:,} rows changed" for d in changed)
+                      if changed else "") + ".")
+    flagged = sorted({f"`{p.model}.{p.column}` ({p.pii_kind})" for p in proposal.policies})
+    if proposal.exposures:
+        out.append("**Governance**: " + ", ".join(f"`{e.model}.{e.column}` {e.action}ed" for e in proposal.exposures)
+                   + " (mart columns derived from personal data, by sqlglot column lineage).")
+    elif flagged:
+        out.append(f"**Governance**: {len(flagged)} personal-data column(s) staged ({', '.join(flagged[:4])}"
+                   f"{', …' if len(flagged) > 4 else ''}); no mart column derives from them (sqlglot column lineage).")
+    else:
+        out.append("**Governance**: no personal data is read.")
+    n_mod = len(proposal.modified)
+    out.append(f"**Files**: {len(proposal.files) - n_mod} added, {n_mod} existing modified"
+               + (" (their diffs are under Files below)" if n_mod else "") + ".")
+    if proposal.review_commands:
+        out += ["", "Review it on a fresh clone:", "", "```sh", *proposal.review_commands, "```"]
+    out += ["", f"Roll back: `dataeng-crew rollback {proposal.proposal_id}`.", ""]
+    return out
+
+
+def _folded(title: str, lines: list[str]) -> list[str]:
+    """``lines`` inside a ``<details>`` block titled ``title`` (nothing when empty)."""
+    body = [line for line in lines]
+    while body and not body[-1].strip():
+        body.pop()
+    return ["<details><summary>" + title + "</summary>", "", *body, "", "</details>", ""] if body else []
+
+
+def _plan_section(proposal: Proposal) -> list[str]:
+    p = proposal.plan
+    if p is None:
+        return []
+    out = [f"- Tables read: {', '.join(f'`{t}`' for t in p.source_tables)}", ""]
+    out += [f"- {i}" for i in p.interpretations]
+    if p.alternatives:
+        out += ["", "Alternatives considered (ambiguity):", ""] + [f"- {_md(a)}" for a in p.alternatives]
+    return out
+
+
+def _models_section(proposal: Proposal) -> list[str]:
+    out = ["```mermaid", mermaid_lineage(proposal.sources, proposal.models), "```", ""]
     for model in proposal.models:
-        out += [f"### `{model.name}` ({model.layer}, {model.materialization})", "",
-                f"`{model.path}` — {model.description}", "",
-                "| column | type | description | tests |", "|---|---|---|---|"]
+        out += [f"**`{model.name}`** ({model.layer}, {model.materialization}) — `{model.path}` — {model.description}",
+                "", "| column | type | description | tests |", "|---|---|---|---|"]
         for c in model.columns:
             tests = ", ".join(t.name for t in c.tests) or "—"
             pii = " 🔒 PII" if c.meta.get("pii") else ""
             out.append(f"| `{c.name}` | {c.data_type or ''} | {_md(c.description)}{pii} | {tests} |")
         out.append("")
-    if proposal.policies:
-        out += ["## Governance", "", "| model | column | kind | confidence | evidence |", "|---|---|---|---|---|"]
-        out += [f"| `{p.model}` | `{p.column}` | {p.pii_kind} | {p.confidence:.2f} | {_md(p.evidence)} |"
-                for p in proposal.policies]
-        if proposal.exposures:
-            out += ["", "Mart columns derived from restricted columns (column lineage by sqlglot):", ""]
-            out += [f"- `{e.model}.{e.column}` ← {', '.join(f'`{x}`' for x in e.sources)}: **{e.action}ed**"
-                    for e in proposal.exposures]
-            out.append("")
-        else:
-            out += ["", "No mart column derives from these columns (checked with sqlglot column lineage).", ""]
-    if proposal.costs:
-        out += ["## Cost", "", "| mart | rows scanned (EXPLAIN) | rows produced | threshold | advice |", "|---|---|---|---|---|"]
-        out += [f"| `{c.model}` | ~{c.rows_scanned:,} | ~{c.rows_produced or 0:,} | {c.threshold:,}"
-                f"{' ⚠ over' if c.over_threshold else ''} | {c.materialization_advice} |" for c in proposal.costs]
-        out.append("")
-    out += _quality_section(proposal)
-    out += _llm_section(proposal)
-    out += ["## Validation", ""]
+    return out
+
+
+def _governance_section(proposal: Proposal) -> list[str]:
+    if not proposal.policies:
+        return []
+    out = ["| model | column | kind | confidence | evidence |", "|---|---|---|---|---|"]
+    out += [f"| `{p.model}` | `{p.column}` | {p.pii_kind} | {p.confidence:.2f} | {_md(p.evidence)} |"
+            for p in proposal.policies]
+    if proposal.exposures:
+        out += ["", "Mart columns derived from restricted columns (column lineage by sqlglot):", ""]
+        out += [f"- `{e.model}.{e.column}` ← {', '.join(f'`{x}`' for x in e.sources)}: **{e.action}ed**"
+                for e in proposal.exposures]
+    else:
+        out += ["", "No mart column derives from these columns (checked with sqlglot column lineage)."]
+    return out
+
+
+def _validation_section(proposal: Proposal) -> list[str]:
+    out: list[str] = []
     checks = proposal.checks
     out.append(f"- sqlglot: {checks.models_checked} compiled models parsed, checked against the allow-list and "
                f"qualified against the warehouse schema: {len(checks.sql_issues)} issue(s).")
@@ -149,28 +217,50 @@ def render_pr_body(proposal: Proposal) -> str:
         for n in build.nodes:
             by_status[n.status] = by_status.get(n.status, 0) + 1
         summary = ", ".join(f"{v} {k}" for k, v in sorted(by_status.items()))
-        out.append(f"- `dbt {' '.join(build.command[:1])}` on a sandbox copy of the warehouse "
-                   f"({build.elapsed_seconds:.1f} s): {'passed' if build.success else 'FAILED'} — {summary}.")
-        out += ["", "<details><summary>Node results</summary>", "", "| node | status | failures |", "|---|---|---|"]
+        out.append(f"- `dbt {' '.join(build.command[:1])}` in a sandbox ({build.elapsed_seconds:.1f} s): "
+                   f"{'passed' if build.success else 'FAILED'} — {summary}.")
+        out += ["", "| node | status | failures |", "|---|---|---|"]
         out += [f"| `{n.unique_id}` | {n.status} | {n.failures if n.failures is not None else ''} |" for n in build.nodes]
-        out += ["", "</details>"]
-    if proposal.trace:
-        out += ["", "<details><summary>Run trace (thought → action → observation)</summary>", ""]
-        for i, step in enumerate(proposal.trace, 1):
-            out.append(f"{i}. **{step.role}** — action `{step.action}`")
-            if step.thought:
-                out.append(f"   - thought: {_md(step.thought)}")
-            out.append(f"   - observation: {_md(step.observation)}")
-        out += ["", "</details>"]
+    for c in proposal.costs:
+        out.append(f"- Cost of `{c.model}`: ~{c.rows_scanned:,} rows scanned (EXPLAIN), threshold {c.threshold:,}"
+                   f"{' ⚠ over' if c.over_threshold else ''}; {c.materialization_advice}.")
+    return out
+
+
+def _trace_section(proposal: Proposal) -> list[str]:
+    out = []
+    for i, step in enumerate(proposal.trace, 1):
+        out.append(f"{i}. **{step.role}** — action `{step.action}`")
+        if step.thought:
+            out.append(f"   - thought: {_md(step.thought)}")
+        out.append(f"   - observation: {_md(step.observation)}")
+    return out
+
+
+def render_pr_body(proposal: Proposal) -> str:
+    """The pull-request description: a first screen (what was built, checks, data diff, governance, how to review
+    it on a fresh clone), then every detail folded."""
+    out: list[str] = [f"# dataeng-crew: {proposal.request}", ""]
+    for approval in proposal.approvals:
+        out += [f"> [!IMPORTANT]\n> **Needs {approval.kind} approval** from {', '.join(approval.approvers) or 'an owner'}:"]
+        out += [f"> - {_md(r)}" for r in approval.reasons]
+        out.append("")
+    out += _summary(proposal)
+    n_interp = len(proposal.plan.interpretations) if proposal.plan else 0
+    out += _folded(f"Plan: how the request was read ({n_interp} statements)", _plan_section(proposal))
+    out += _folded("Files", _files_section(proposal))
+    out += _folded("Models, columns and lineage", _models_section(proposal))
+    out += _folded("Governance: personal data", _governance_section(proposal))
+    out += _folded("Data quality: tests, Great Expectations, MetricFlow", _quality_section(proposal))
     if proposal.data_diffs:
         from dataeng_crew.tools.data_diff import diff_markdown
 
-        out += ["", diff_markdown(proposal.data_diffs, "base branch").rstrip("\n")]
-    out += ["", "## How to review and roll back", "",
-            f"- Check out `{proposal.branch or '(not published)'}` and run `dbt build` in the dbt project.",
-            f"- Roll back: `dataeng-crew rollback {proposal.proposal_id}` (deletes the branch, or proposes a revert "
-            "when it was merged); lineage events are in `.dataeng-crew/lineage.ndjson`, the audit trail in "
-            "`.dataeng-crew/audit.jsonl`.", ""]
+        out += _folded("Data diff", diff_markdown(proposal.data_diffs, "base branch").splitlines())
+    out += _folded("Validation: sqlglot, dbt nodes, cost", _validation_section(proposal))
+    out += _folded("LLM usage and repairs", _llm_section(proposal))
+    out += _folded("Run trace (thought → action → observation)", _trace_section(proposal))
+    out += [f"Proposal `{proposal.proposal_id}` · brain: {proposal.brain} · status: **{proposal.status}** · lineage "
+            "events in `.dataeng-crew/lineage.ndjson`, audit trail in `.dataeng-crew/audit.jsonl`.", ""]
     return "\n".join(out)
 
 
@@ -180,7 +270,7 @@ def _files_section(proposal: Proposal) -> list[str]:
         return []
     changed = {m.path for m in proposal.modified}
     added = [f for f in proposal.files if f not in changed]
-    out = ["## Files", ""]
+    out = []
     if added:
         out += [f"Added ({len(added)}):", ""] + [f"- `{f}`" for f in added] + [""]
     if proposal.modified:

@@ -158,15 +158,20 @@ def _proposal_id_of(message: str) -> str | None:
     return m[1].rstrip(".") if m else None
 
 
-def load_state(files: dict[str, bytes], chain: list[dict[str, Any]], prefix: str) -> tuple[RevisionState, str]:
+def state_file(branch: str, prefix: str) -> str:
+    """Where a branch keeps its revision state: ``proposals/<branch slug>.revisions.json`` (the only file of the
+    review loop on the branch; the PR text is the PR's, never committed)."""
+    return f"{prefix}proposals/{branch.rsplit('/', 1)[-1]}{STATE_SUFFIX}"
+
+
+def load_state(files: dict[str, bytes], chain: list[dict[str, Any]], prefix: str, branch: str
+               ) -> tuple[RevisionState, str]:
     """The branch's revision state and its file path (from the first own commit when there is none yet)."""
     first = next(c for c in chain if git_local.is_own_message(str(c["message"])))
-    md = next((p for p in first["paths"] if re.match(rf"^{re.escape(prefix)}proposals/[^/]+\.md$", p)), None)
-    slug = Path(md).stem if md else "proposal"
-    path = f"{prefix}proposals/{slug}{STATE_SUFFIX}"
+    path = state_file(branch, prefix)
     if path in files:
         return RevisionState.model_validate_json(files[path]), path
-    return RevisionState(proposal_id=_proposal_id_of(str(first["message"])) or slug,
+    return RevisionState(proposal_id=_proposal_id_of(str(first["message"])) or branch.rsplit("/", 1)[-1],
                          request=_request_of(str(first["message"]))), path
 
 
@@ -272,7 +277,7 @@ def revise(target: str | None = None, project: Path | None = None, warehouse: Pa
     for why in ignored:
         progress(f"ignored {why}")
     # cheap first: the state file names the feedback already handled; nothing else is read when nothing is new
-    raw = branch.read(branch.tip, f"{prefix}proposals/{branch.branch.rsplit('/', 1)[-1]}{STATE_SUFFIX}")
+    raw = branch.read(branch.tip, state_file(branch.branch, prefix))
     known = RevisionState.model_validate_json(raw) if raw else None
     new = [f for f in feedback if f.id not in (known.handled if known else []) and f.id not in answered]
     revision = Revision(proposal_id=known.proposal_id if known else "", branch=branch.branch, status="no_new_feedback",
@@ -284,7 +289,7 @@ def revise(target: str | None = None, project: Path | None = None, warehouse: Pa
         return revision
     chain = branch.chain()
     tip_files = branch.files(branch.tip, prefix)
-    state, state_path = load_state(tip_files, chain, prefix)
+    state, state_path = load_state(tip_files, chain, prefix, branch.branch)
     new = [f for f in new if f.id not in state.handled]
     revision.proposal_id, revision.round, revision.request = state.proposal_id, state.rounds, state.request
     revision.base, revision.feedback = branch.base, new
@@ -409,6 +414,8 @@ def _round(revision: Revision, ws: Workspace, wh: Path, prefix: str, branch: Any
             deletions = sorted(p for p in own_paths if p in tip_files and p not in produced
                                and (p not in exported or Path(p).stem in gone)
                                and not p.startswith(f"{prefix}proposals/"))
+            if md_path in tip_files and md_path in own_paths:  # an older version committed the PR text: it goes
+                deletions.append(md_path)
             for path, content in sorted(files.items()):  # the yml entries of a model the revision removed go too
                 if gone and path.startswith("models/") and path.endswith(".yml"):
                     pruned = without_models(content, gone)
@@ -432,7 +439,6 @@ def _round(revision: Revision, ws: Workspace, wh: Path, prefix: str, branch: Any
             proposal.branch, proposal.status = branch.branch, "published"
             proposal.data_diffs = diffs
             body = render_pr_body(proposal) + "\n" + review_section(state, [])
-            writes[md_path] = body
             writes[state_path] = state.model_dump_json(indent=2) + "\n"
             message = (f"dataeng-crew: {proposal.request} (revision {state.rounds})\n\n"
                        + "\n".join(f"- {describe(e)}" for e in applied)

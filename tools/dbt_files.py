@@ -8,7 +8,8 @@ to that source's own yml with a round-trip edit.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+import re
+from typing import Any, Callable, Sequence
 
 import yaml
 
@@ -40,8 +41,35 @@ def dump_yaml(data: Any) -> str:
     return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=100)
 
 
-def test_yaml(test: TestSpec, conventions: ProjectConventions | None = None) -> str | dict[str, Any]:
-    """One generic test entry in the yml form the project's dbt understands (``arguments:`` only where supported)."""
+# The tool's generic tests and their equivalents in the packages a project may install (first installed wins):
+# dbt-project-evaluator, dbt-score and reviewers know these; the tool's own test is written only where none exists.
+PACKAGE_TESTS: dict[str, tuple[tuple[str, str, dict[str, str]], ...]] = {
+    "crew_unique_combination": (("dbt_utils", "unique_combination_of_columns", {"columns": "combination_of_columns"}),
+                                ("dbt_expectations", "expect_compound_columns_to_be_unique", {"columns": "column_list"})),
+    "crew_expression_is_true": (("dbt_utils", "expression_is_true", {}),
+                                ("dbt_expectations", "expression_is_true", {})),
+    "crew_values_at_least": (("dbt_utils", "accepted_range", {}),
+                             ("dbt_expectations", "expect_column_values_to_be_between", {})),
+    "crew_row_count_between": (("dbt_expectations", "expect_table_row_count_to_be_between",
+                                {"min_rows": "min_value", "max_rows": "max_value"}),),
+}
+GENERIC_TESTS_FILE = "dataeng_crew_tests.sql"
+
+
+def package_test(test: TestSpec, packages: Sequence[str] = ()) -> TestSpec:
+    """``test`` as the equivalent test of an installed package (dbt_utils, dbt_expectations), else unchanged."""
+    for package, name, renamed in PACKAGE_TESTS.get(test.name, ()):
+        if package in packages:
+            args = {renamed.get(k, k): v for k, v in test.arguments.items()}
+            return test.model_copy(update={"name": f"{package}.{name}", "arguments": args})
+    return test
+
+
+def test_yaml(test: TestSpec, conventions: ProjectConventions | None = None,
+              packages: Sequence[str] = ()) -> str | dict[str, Any]:
+    """One generic test entry in the yml form the project's dbt understands (``arguments:`` only where supported),
+    named as the installed package's equivalent where one exists."""
+    test = package_test(test, packages)
     if conventions is None or conventions.test_arguments_key:
         return test.to_yaml()
     if not test.arguments and test.severity == "error":
@@ -56,8 +84,14 @@ def _tests_key(conventions: ProjectConventions | None) -> str:
     return conventions.tests_key if conventions is not None else "data_tests"
 
 
-def model_yaml(model: ModelSpec, dialect: str = "duckdb", conventions: ProjectConventions | None = None) -> dict[str, Any]:
-    """The ``models:`` entry of one model (config, contract with types in ``dialect``, columns, data tests)."""
+def model_yaml(model: ModelSpec, dialect: str = "duckdb", conventions: ProjectConventions | None = None,
+               packages: Sequence[str] = ()) -> dict[str, Any]:
+    """The ``models:`` entry of one model (config, contract with types in ``dialect``, columns, data tests).
+
+    Each fact is checked once: in a contracted model a required column is a ``not_null`` constraint (enforced as
+    the table is built), not a test too; the primary key is both the contract's key and the ``unique`` +
+    ``not_null`` tests dbt-project-evaluator and dbt-score look for. A model without a contract keeps its tests.
+    """
     key = _tests_key(conventions)
     config: dict[str, Any] = {"materialized": model.materialization}
     if model.contract_enforced:
@@ -72,29 +106,33 @@ def model_yaml(model: ModelSpec, dialect: str = "duckdb", conventions: ProjectCo
     entry: dict[str, Any] = {"name": model.name, "description": model.description, "config": config}
     contract_key = primary_key(model) if model.contract_enforced else None
     if model.tests:
-        entry[key] = [test_yaml(t, conventions) for t in model.tests]
+        entry[key] = [test_yaml(t, conventions, packages) for t in model.tests]
     columns = []
     for col in model.columns:
-        c: dict[str, Any] = {"name": col.name, "description": col.description}
+        c: dict[str, Any] = {"name": col.name}
+        if col.description:
+            c["description"] = col.description
+        tests = col.tests
         if col.data_type and model.contract_enforced:
             c["data_type"] = contract_type(col.data_type, dialect)
-            constraints = [{"type": "not_null"}] if any(t.name == "not_null" for t in col.tests) else []
-            if col.name == contract_key:
-                constraints.append({"type": "primary_key"})
-            if constraints:
-                c["constraints"] = constraints
+            if col.name == contract_key:  # the physical contract, and the tests dbt tools look for on a key
+                c["constraints"] = [{"type": "not_null"}, {"type": "primary_key"}]
+            elif any(t.name == "not_null" for t in tests):
+                c["constraints"] = [{"type": "not_null"}]
+                tests = [t for t in tests if t.name != "not_null"]
         if col.meta:
             c["config"] = {"meta": dict(col.meta)}
         if col.tags:
             c.setdefault("config", {})["tags"] = list(col.tags)
-        if col.tests:
-            c[key] = [test_yaml(t, conventions) for t in col.tests]
+        if tests:
+            c[key] = [test_yaml(t, conventions, packages) for t in tests]
         columns.append(c)
     entry["columns"] = columns
     return entry
 
 
-def source_table_yaml(source: SourceSpec, conventions: ProjectConventions | None = None) -> list[dict[str, Any]]:
+def source_table_yaml(source: SourceSpec, conventions: ProjectConventions | None = None,
+                      packages: Sequence[str] = ()) -> list[dict[str, Any]]:
     """The ``tables:`` entries of a source."""
     tables = []
     for t in source.tables:
@@ -107,17 +145,19 @@ def source_table_yaml(source: SourceSpec, conventions: ProjectConventions | None
         if t.freshness:
             entry["freshness"] = t.freshness
         if t.tests:
-            entry[_tests_key(conventions)] = [test_yaml(x, conventions) for x in t.tests]
+            entry[_tests_key(conventions)] = [test_yaml(x, conventions, packages) for x in t.tests]
         if t.columns:
-            entry["columns"] = [{"name": c.name, "description": c.description} for c in t.columns]
+            entry["columns"] = [{"name": c.name, **({"description": c.description} if c.description else {})}
+                                for c in t.columns]
         tables.append(entry)
     return tables
 
 
-def source_yaml(source: SourceSpec, conventions: ProjectConventions | None = None) -> dict[str, Any]:
+def source_yaml(source: SourceSpec, conventions: ProjectConventions | None = None,
+                packages: Sequence[str] = ()) -> dict[str, Any]:
     """The ``sources:`` entry of one source (database pinned for slim CI)."""
     return {"name": source.name, "description": source.description, "database": source.database,
-            "schema": source.schema_name, "tables": source_table_yaml(source, conventions)}
+            "schema": source.schema_name, "tables": source_table_yaml(source, conventions, packages)}
 
 
 def _merge(existing: str | None, key: str, entries: list[dict[str, Any]]) -> dict[str, Any]:
@@ -135,8 +175,14 @@ def _merge(existing: str | None, key: str, entries: list[dict[str, Any]]) -> dic
 
 
 def generic_test_files(test_path: str = "tests") -> dict[str, str]:
-    """dataeng-crew's own generic tests (no hub packages), as ``<test path>/generic/<file>`` entries."""
-    return {f"{test_path}/generic/{p.name}": p.read_text() for p in sorted(_generic_tests_dir().glob("test_crew_*.sql"))}
+    """dataeng-crew's own generic tests (no hub packages): one ``<test path>/generic/dataeng_crew_tests.sql``."""
+    return {f"{test_path}/generic/{GENERIC_TESTS_FILE}": (_generic_tests_dir() / GENERIC_TESTS_FILE).read_text()}
+
+
+def _uses_own_tests(files: dict[str, str]) -> bool:
+    """Whether a rendered yml names one of the tool's own generic tests."""
+    return any(path.endswith(".yml") and re.search(r"^\s*-\s*crew_\w+", text, re.MULTILINE)
+               for path, text in files.items())
 
 
 def model_yml_path(model: ModelSpec, inventory: ProjectInventory | None = None) -> str:
@@ -154,6 +200,7 @@ def render_project_files(
     read_existing: Callable[[str], str | None] = lambda _path: None,
     dialect: str = "duckdb",
     inventory: ProjectInventory | None = None,
+    ddl_dialects: Sequence[str] = (),
 ) -> dict[str, str]:
     """All files of a proposal, keyed by path relative to the dbt project root.
 
@@ -166,14 +213,16 @@ def render_project_files(
         read_existing: Returns the current content of a project file (or None), for yml merging.
         dialect: Warehouse dialect of the contract types in the yml (the model SQL is the caller's).
         inventory: The user's project (paths, conventions, declared sources); None: dbt's style guide.
+        ddl_dialects: Dialects to write DDL for (default: ``dialect`` only).
 
     Returns:
         ``{relative_path: content}``.
     """
     conventions = inventory.conventions if inventory is not None else None
+    packages = inventory.packages if inventory is not None else []
     test_path = inventory.test_paths[0] if inventory is not None and inventory.test_paths else "tests"
     model_root = models[0].root if models else (inventory.model_paths[0] if inventory is not None else "models")
-    files: dict[str, str] = dict(generic_test_files(test_path))
+    files: dict[str, str] = {}
     declared = {s.name: s for s in inventory.sources} if inventory is not None else {}
     for source in sources:
         if source.name in declared and declared[source.name].file:
@@ -181,14 +230,17 @@ def render_project_files(
             current = files.get(path) or read_existing(path)
             if current is None:
                 raise ValueError(f"{path} (declaring source {source.name}) is not in the project")
-            files[path] = add_source_tables(current, source.name, source_table_yaml(source, conventions))
+            files[path] = add_source_tables(current, source.name, source_table_yaml(source, conventions, packages))
             continue
         path = f"{model_root}/{source.folder}/_{source.name}__sources.yml"
-        files[path] = dump_yaml(_merge(read_existing(path), "sources", [source_yaml(source, conventions)]))
+        files[path] = dump_yaml(_merge(read_existing(path), "sources", [source_yaml(source, conventions, packages)]))
     for model in models:
         files[model.path] = model.sql if model.sql.endswith("\n") else model.sql + "\n"
         path = model_yml_path(model, inventory)
         current = files.get(path) or read_existing(path)
-        files[path] = dump_yaml(_merge(current, "models", [model_yaml(model, dialect, conventions)]))
-    files.update(ddl_files(models))  # the physical contract, per warehouse dialect
+        files[path] = dump_yaml(_merge(current, "models", [model_yaml(model, dialect, conventions, packages)]))
+    legacy = read_existing(f"{test_path}/generic/test_crew_values_at_least.sql") is not None  # an older proposal's
+    if _uses_own_tests(files) and not legacy:
+        files.update(generic_test_files(test_path))
+    files.update(ddl_files(models, ddl_dialects or [dialect]))  # the physical contract, the target's by default
     return files

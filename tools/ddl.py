@@ -8,6 +8,8 @@ separate ``COMMENT ON COLUMN`` statements (DuckDB, Postgres).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import sqlglot
 from sqlglot import exp
 
@@ -80,10 +82,10 @@ def _bigquery(model: ModelSpec, pk: str | None) -> str:
             + f"\n)\nOPTIONS(description={_literal(model.description).sql(dialect='bigquery')});\n")
 
 
-def ddl_files(models: list[ModelSpec]) -> dict[str, str]:
-    """``ddl/<dialect>/<model>.sql`` for every model with an enforced contract."""
+def ddl_files(models: list[ModelSpec], dialects: Sequence[str] = DIALECTS) -> dict[str, str]:
+    """``ddl/<dialect>/<model>.sql`` for every model with an enforced contract, in each of ``dialects``."""
     return {f"ddl/{dialect}/{m.name}.sql": create_table(m, dialect)
-            for m in models if m.contract_enforced for dialect in DIALECTS}
+            for m in models if m.contract_enforced for dialect in dialects}
 
 
 def parse_back(sql: str, dialect: str) -> list[tuple[str, str]]:

@@ -1,6 +1,6 @@
 """Project file writer restricted to the paths an agent may write.
 
-Allowed: ``models/**.sql|yml``, ``tests/**.sql|yml``, the GX suites folder and ``ddl/`` (rendered DDL). Refused: ``..``,
+Allowed: ``models/**.sql|yml``, ``tests/**.sql|yml``, the GX suites folder (``gx/expectations``) and ``ddl/`` (rendered DDL). Refused: ``..``,
 absolute paths, symlinks, ``macros/``, ``dbt_project.yml``, ``profiles.yml``, ``packages.yml`` and
 ``.py`` models. Every path is validated before the first byte is written.
 """
@@ -12,7 +12,7 @@ from pathlib import Path, PurePosixPath
 
 from dataeng_crew.errors import UnsafeArtifactError
 
-ALLOWED_ROOTS = ("models", "tests", "suites", "ddl")
+ALLOWED_ROOTS = ("models", "tests", "gx", "suites", "ddl")
 ALLOWED_SUFFIXES = {".sql", ".yml", ".yaml", ".json", ".md"}
 FORBIDDEN_ROOTS = {"macros", "dbt_packages", "target", "logs", "seeds", "snapshots", "analyses", ".git", ".github"}
 FORBIDDEN_NAMES = {"dbt_project.yml", "profiles.yml", "packages.yml", "dependencies.yml", "selectors.yml"}
@@ -44,7 +44,9 @@ def validate_path(root: Path, relative: str, extra_roots: tuple[str, ...] = ()) 
         raise UnsafeArtifactError(f"refused path {relative!r}: project configuration may not be written")
     if pure.suffix.lower() not in ALLOWED_SUFFIXES:
         raise UnsafeArtifactError(f"refused path {relative!r}: {pure.suffix or 'no suffix'} files are not allowed")
-    if pure.parts[0] in roots and pure.parts[0] not in {"suites", "ddl"} and \
+    if pure.parts[0] == "gx" and (pure.parts[:2] != ("gx", "expectations") or pure.suffix.lower() != ".json"):
+        raise UnsafeArtifactError(f"refused path {relative!r}: only gx/expectations/*.json (GX suites) may be written")
+    if pure.parts[0] in roots and pure.parts[0] not in {"gx", "suites", "ddl"} and \
             pure.suffix.lower() not in {".sql", ".yml", ".yaml", ".md"}:
         raise UnsafeArtifactError(f"refused path {relative!r}: models/ holds .sql and .yml files only")
     target = root / Path(*pure.parts)

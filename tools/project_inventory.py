@@ -79,7 +79,24 @@ def _layer(fqn: list[str], name: str, path: str) -> str:
         return "staging"
     if name.startswith("int_") or "intermediate" in parts:
         return "intermediate"
-    return "marts"
+    if name.startswith(("fct_", "dim_", "mart_", "rpt_")) or {"marts", "mart", "reports", "reporting"} & set(parts):
+        return "marts"
+    return ""  # no folder or prefix says: decided from the lineage (see _layer_by_lineage)
+
+
+def _layer_by_lineage(models: list[InventoryModel], undecided: set[str]) -> list[InventoryModel]:
+    """Layers of models neither folder nor prefix classifies (a flat ``models/``), from what they are: a model no
+    other model reads is a mart (an end result); one that reads only sources and seeds is staging; the rest are
+    intermediate building blocks."""
+    read = {d.split(":", 1)[1] for m in models for d in m.depends_on if d.startswith("model:")}
+    out = []
+    for m in models:
+        if m.name in undecided:
+            layer = "marts" if m.name not in read else \
+                "staging" if all(not d.startswith("model:") for d in m.depends_on) else "intermediate"
+            m = m.model_copy(update={"layer": layer})
+        out.append(m)
+    return out
 
 
 def _node_ref(node: dict[str, Any]) -> str:
@@ -139,17 +156,20 @@ def inventory_from_manifest(project: Path, manifest: dict[str, Any]) -> ProjectI
             columns=[InventoryColumn(name=c["name"], description=c.get("description") or "",
                                      data_type=c.get("data_type")) for c in (src.get("columns") or {}).values()]))
     seeds, models, tests = [], [], []
+    undecided: set[str] = set()
     for uid, n in sorted(own.items()):
         kind = n["resource_type"]
         if kind == "seed":
             seeds.append(InventorySeed(name=n["name"], path=n.get("original_file_path", ""),
                                        schema_name=n.get("schema") or "main", alias=n.get("alias") or n["name"]))
         elif kind == "model":
+            if not _layer(n.get("fqn") or [], n["name"], n.get("original_file_path", "")):
+                undecided.add(n["name"])
             patch = n.get("patch_path") or None
             config = n.get("config") or {}
             models.append(InventoryModel(
                 name=n["name"], path=n.get("original_file_path", ""),
-                layer=_layer(n.get("fqn") or [], n["name"], n.get("original_file_path", "")),
+                layer=_layer(n.get("fqn") or [], n["name"], n.get("original_file_path", "")) or "marts",
                 materialization=str(config.get("materialized") or "view"), schema_name=n.get("schema") or "main",
                 alias=n.get("alias") or n["name"], description=n.get("description") or "",
                 columns=[InventoryColumn(name=c["name"], description=c.get("description") or "",
@@ -169,6 +189,7 @@ def inventory_from_manifest(project: Path, manifest: dict[str, Any]) -> ProjectI
                 node = f"source:{s}.{t}"
             tests.append(InventoryTest(kind=meta.get("name", ""), node=node, column=n.get("column_name"),
                                        arguments=kwargs))
+    models = _layer_by_lineage(models, undecided)
     inv = ProjectInventory(name=root, **{k: v for k, v in paths.items() if k != "name"}, packages=packages,
                            sources=list(sources.values()), seeds=seeds, models=models, tests=tests)
     inv.conventions = conventions(project, inv.model_paths, models, inv.dbt_version_required)
@@ -339,8 +360,10 @@ def project_profile(db_file: Path, inventory: ProjectInventory, sample_rows: int
                                                   "declared_keys": [k for k in declared if prof.column(k)]}))
         if not tables:
             raise WarehouseError(f"{db_file.name}: every relation is already modelled by the project's marts")
-        raw = [t for t in tables if t.origin != "model"]
-        fks = find_foreign_keys(con, raw) if raw else []
-        fks += _model_foreign_keys(con, tables, inventory)
+        # references between every relation planning sees: a project model's column into a raw table no model
+        # covers yet (stg orders → raw customers) is found as raw → raw is; the project's own declarations win
+        declared_fks = _model_foreign_keys(con, tables, inventory)
+        taken = {(f.table, f.column) for f in declared_fks}
+        fks = [f for f in find_foreign_keys(con, tables) if (f.table, f.column) not in taken] + declared_fks
     return WarehouseProfile(path=str(Path(db_file).resolve()), database=database, tables=tables,
                             foreign_keys=fks, inventory=inventory)

@@ -97,7 +97,7 @@ def test_check_command_validates_the_published_branch(repo, proposed, tmp_path):
                "--warehouse", str(repo / "dbt_project" / "warehouse" / "shop.duckdb"), "--json", cwd=clone)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    assert report["models_checked"] == 6 and report["sql_issues"] == []
+    assert report["models_checked"] == 4 and report["sql_issues"] == []
     assert report["build"]["success"]
 
 

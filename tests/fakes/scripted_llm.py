@@ -94,10 +94,11 @@ class ScriptedLLM(MeteredLLM):
         return text, estimate_tokens(messages_text(messages)), estimate_tokens(text)
 
 
-def good_answers(profile: Any, request: str) -> dict[str, BaseModel]:
+def good_answers(profile: Any, request: str, also_stage: tuple[str, ...] = ()) -> dict[str, BaseModel]:
     """What a good model answers for each task: the deterministic brain's contracts, serialized at test time.
 
     The code under test is the crew's prompting, parsing, guardrails, repair loop and the flow, not the rules.
+    ``also_stage`` adds raw tables the plan stages (a scripted mart that reads them).
     """
     from pathlib import Path
 
@@ -107,6 +108,7 @@ def good_answers(profile: Any, request: str) -> dict[str, BaseModel]:
 
     d = DeterministicBrain()
     plan = d.plan(request, profile)
+    plan = plan.model_copy(update={"source_tables": [*plan.source_tables, *also_stage]})
     sources, staging = d.model(plan, profile)
     marts = d.transform(plan, profile, staging)
     s2, m2, suites = d.test(plan, sources, staging + marts, profile)

@@ -56,9 +56,7 @@ def test_hostile_data_builds_with_sensible_tests(tmp_path, hostile):
     assert ("delta_amount", "crew_values_at_least") not in tests  # negatives exist: no lower bound
     empty = next(m for m in proposal.models if m.name == "stg_app__empty_things")
     assert all(not c.tests for c in empty.columns) and not empty.tests
-    results = {r.model: r for r in proposal.suite_results}
-    assert results["stg_app__events"].failed == 0 and results["stg_app__empty_things"].rows_validated == 0
-    assert all(r.failed == 0 and r.error is None for r in results.values())
+    assert proposal.suite_results == []  # staging only: dbt's tests say it all, GX has nothing to add
 
 
 def test_jaffle_shop_stages_builds_and_validates(tmp_path):
@@ -69,7 +67,7 @@ def test_jaffle_shop_stages_builds_and_validates(tmp_path):
     relationships = {(n.attached_to, n.column) for n in proposal.checks.build.nodes if n.test_name == "relationships"}
     assert relationships == {("stg_jaffle_shop_classic__orders", "user_id"),
                              ("stg_jaffle_shop_classic__payments", "order_id")}
-    assert all(r.failed == 0 for r in proposal.suite_results) and len(proposal.suite_results) == 3
+    assert proposal.suite_results == []  # staging only: dbt's tests say it all
     con = duckdb.connect(proposal.warehouse, read_only=True)
     total = con.execute("select sum(amount) from main.stg_jaffle_shop_classic__payments").fetchone()[0]
     raw = con.execute("select sum(amount) from raw_jaffle_shop_classic.raw_payments").fetchone()[0]
@@ -101,6 +99,4 @@ def test_hostile_names_and_a_wide_table_stage_cleanly(tmp_path):
     wide_cols = con.execute("select count(*) from information_schema.columns where table_name = 'stg_crm__wide_tables'").fetchone()[0]
     con.close()
     assert wide_cols == 511
-    wide_suite = next(s for s in proposal.suites if s.model == "stg_crm__wide_tables")
-    assert len(wide_suite.expectations) <= 150
-    assert all(r.failed == 0 for r in proposal.suite_results)
+    assert proposal.suites == []  # staging only: GX has nothing to say that dbt's tests do not

@@ -28,11 +28,18 @@ def test_mart_contract_is_enforced_with_constraints(published):
     assert "enforced: true" in yml and "type: primary_key" in yml
 
 
+def test_ddl_only_for_the_target_dialect_by_default(published):
+    proposal, *_ = published
+    assert [f for f in proposal.files if "/ddl/" in f] == ["dbt_project/ddl/duckdb/fct_daily_sales.sql"]
+
+
 @pytest.mark.parametrize("dialect", DIALECTS)
 def test_ddl_for_every_dialect_parses_back_with_the_contracted_columns(published, dialect):
+    from dataeng_crew.tools.ddl import ddl_files
+
     proposal, repo, *_ = published
-    sql = git(repo, "show", f"{proposal.branch}:dbt_project/ddl/{dialect}/fct_daily_sales.sql")
     mart = next(m for m in proposal.models if m.layer == "marts")
+    sql = ddl_files([mart], [dialect])[f"ddl/{dialect}/fct_daily_sales.sql"]  # what `--ddl DIALECT` commits
     columns = parse_back(sql, dialect)
     assert [c for c, _ in columns] == [c.name for c in mart.columns]
     assert "NOT NULL" in sql and "PRIMARY KEY (sales_date)" in sql

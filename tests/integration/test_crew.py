@@ -134,8 +134,9 @@ def test_a_model_dbt_refuses_goes_back_to_its_author(tmp_path, sample_warehouse,
     assert llm.calls_by_role["transformer"] == 2
 
 
-def test_a_repair_after_the_build_cannot_add_a_pii_exposure(tmp_path, sample_warehouse, drafts):
+def test_a_repair_after_the_build_cannot_add_a_pii_exposure(tmp_path, sample_warehouse, sample_profile):
     # the lineage guard ran before the build; a mart repaired after it is checked again, and refused
+    drafts = good_answers(sample_profile, REQUEST, also_stage=("customers",))  # the leaky repair reads customers
     mart = drafts["transform"].models[0]
     wrong_type = text_order_count(drafts)
     leaky = mart.model_copy(update={

@@ -136,7 +136,7 @@ def test_monorepo_project_with_sources_package_and_custom_paths(acme):
     added = _added(repo, proposal)
     assert "analytics/transform/staging/jaffle/stg_jaffle__payments.sql" in added  # only the unmodelled table
     assert not [p for p in added if "stg_jaffle__orders" in p or p.endswith("__sources.yml")]
-    assert "analytics/checks/generic/test_crew_values_at_least.sql" in added  # its test-paths
+    assert "analytics/checks/generic/dataeng_crew_tests.sql" in added  # its test-paths
     assert not [p for p in added if p.startswith("analytics/models/") or p.startswith("analytics/tests/")]
     mart = next(m for m in proposal.models if m.layer == "marts")
     assert "ref('stg_jaffle__orders')" in mart.sql  # the project's staging model, its customer_id

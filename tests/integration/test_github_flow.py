@@ -69,9 +69,11 @@ def test_first_run_one_branch_one_commit_with_all_files_one_pr(github_run):
     assert set(first.files) <= set(local)  # the same files on the local branch
     pr = github_run["prs_after_first"][0]
     assert len(github_run["prs_after_first"]) == 1 and pr["draft"] is True and pr["head"] == BRANCH
-    body = repo.files_at(tip)["dbt_project/proposals/daily-sales-mart.md"]
-    assert pr["body"] == body
-    for section in ("## Plan", "## Lineage", "```mermaid", "## Models", "## Validation", "roll back"):
+    body = Path(first.pr).read_text()
+    assert pr["body"] == body.rstrip("\n") or pr["body"] == body
+    assert not [p for p in repo.files_at(tip) if "/proposals/" in p]  # the PR text is the PR's, not a project file
+    for section in ("Plan: how the request was read", "```mermaid", "Models, columns and lineage", "Validation:",
+                    "Roll back", "Review it on a fresh clone"):
         assert section in pr["body"]
     assert pr["title"] == "dataeng-crew: daily_sales mart"
     expected = ["dataeng-crew", *(["needs-governance-approval"] if any(a.kind == "governance" for a in first.approvals)

@@ -29,6 +29,12 @@ class MartBrain(DeterministicBrain):
     def __init__(self, sql: str | None = None, columns: list[str] | None = None, folder: str | None = None):
         self.sql, self.columns, self.folder = sql, columns, folder
 
+    def plan(self, request, profile):
+        plan = super().plan(request, profile)
+        if self.sql and "stg_shop__customers" in self.sql:  # the attacker's mart reads customers: stage them
+            plan = plan.model_copy(update={"source_tables": [*plan.source_tables, "customers"]})
+        return plan
+
     def transform(self, plan, profile, staging):
         mart = super().transform(plan, profile, staging)[0]
         update = {}
@@ -122,6 +128,13 @@ def test_pii_in_a_mart_is_hashed_and_needs_approval(git_project):
     assert any("email" in r and "hashed" in r for r in proposal.approvals[0].reasons)
     body = Path(proposal.pr).read_text()
     assert "Needs governance approval" in body and "`fct_daily_sales.email` ←" in body
+    customers = next(m for m in proposal.models if m.name == "stg_shop__customers")  # staged: the mart reads it
+    tagged = {c.name: c.meta.get("pii_kind") for c in customers.columns if c.meta.get("pii")}
+    assert tagged == {"email": "email", "first_name": "person_name", "last_name": "person_name", "phone": "phone",
+                      "address1": "street_address"}
+    assert "pii" in customers.tags and customers.grants == {"select": ["pii_reader"]}
+    for policy in proposal.policies:  # evidence never quotes a value
+        assert "@" not in policy.evidence and "555" not in policy.evidence
 
 
 def test_policy_refuse_blocks_the_proposal(git_project):

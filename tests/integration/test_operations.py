@@ -43,7 +43,7 @@ def test_every_mart_is_explained_and_a_heavy_one_needs_cost_approval(git_project
     assert cost.materialization_advice == "incremental"
     approval = next(a for a in proposal.approvals if a.kind == "cost")
     assert approval.approvers == ["@finops"] and "fct_daily_sales" in approval.reasons[0]
-    assert "## Cost" in Path(proposal.pr).read_text()
+    assert "Cost of `fct_daily_sales`" in Path(proposal.pr).read_text()
 
 
 def test_default_policy_does_not_trip_on_the_sample(published):
@@ -128,5 +128,5 @@ def test_a_new_role_joins_proposals_and_capabilities_without_touching_flow_or_cl
         roles._ROLES.pop("reviewer")
     assert seen and "fct_daily_sales" in seen[0]
     step = next(s for s in proposal.trace if s.role == "reviewer")
-    assert step.observation == "reviewed 6 models" and step.action == "reviewer.review(models)"
+    assert step.observation == "reviewed 4 models" and step.action == "reviewer.review(models)"
     assert [s.role for s in proposal.trace if s.role != "tool"][:5] == ["planner", "modeler", "transformer", "quality", "governance"]

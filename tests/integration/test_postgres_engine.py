@@ -62,7 +62,8 @@ def engines(request, tmp_path_factory, sample_warehouse, postgres_server) -> Eng
     project = make_git_project(base / "repo", sample_warehouse)
     repo = project.parent
     warehouse = JAFFLE if name == "jaffle" else None
-    proposal = flow.propose(REQUESTS[name], project=project, warehouse=warehouse, target_dialect="postgres")
+    proposal = flow.propose(REQUESTS[name], project=project, warehouse=warehouse, target_dialect="postgres",
+                            ddl=DIALECTS)  # DDL for every dialect (`--ddl`); the default is the target's only
     raw = (repo / ".dataeng-crew" / "warehouses" / "jaffle_shop_classic.duckdb") if warehouse else sample_warehouse
     dbname = proposal.sources[0].database  # the sources pin the DuckDB catalog: same name on Postgres
     copy_tables(raw, postgres_server.conn, dbname)
@@ -118,7 +119,7 @@ def test_committed_sql_is_postgres_and_parses_back(engines):
         assert "{{ ref(" in committed or "{{ source(" in committed
     report = json.loads((Path(p.proposal_dir) / "report.json").read_text())
     assert report["target_dialect"] == "postgres"
-    pr = git(engines.repo, "show", f"{p.branch}:dbt_project/proposals/{flow.slugify(p.request)}.md")
+    pr = Path(p.pr).read_text()  # the PR description (never a file of the branch)
     assert "Model SQL committed for **postgres**" in pr
     for warning in p.dialect_warnings:
         assert warning.split(": ", 1)[1][:60].replace("|", "\\|") in pr

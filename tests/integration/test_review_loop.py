@@ -9,6 +9,7 @@ and command are ignored. Round 2: "make it weekly". Round 3: no new feedback —
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import os
 
 import duckdb
@@ -89,7 +90,7 @@ def test_review_comment_gives_one_follow_up_commit_on_top_of_the_persons_commit(
     assert "net_sales as net_revenue" in mart and "financial_status is distinct from 'refunded'" in mart
     yml = files["dbt_project/models/marts/fct_daily_sales.yml"]  # one yml per new model
     assert "name: net_revenue" in yml and "name: net_sales" not in yml
-    assert "expression: net_revenue = gross_sales - discounts - refunds" in yml  # the balance test follows the rename
+    assert not [p for p in files if p.endswith(".md") and "/proposals/" in p]  # the PR text is never committed
     state = json.loads(files["dbt_project/proposals/daily-sales-mart.revisions.json"])
     assert sorted(e["kind"] for e in state["edits"]) == ["exclude_rows", "rename_column"] and state["rounds"] == 1
 
@@ -116,7 +117,6 @@ def test_feedback_from_users_without_write_access_is_ignored(review):
 
 def test_pr_body_refreshed_with_data_diff_against_the_base_build(review):
     body, round1 = review["body1"], review["round1"]
-    assert body == review["remote"].files_at(review["tip1"])["dbt_project/proposals/daily-sales-mart.md"]
     assert "## Review rounds" in body and "## Data diff" in body and "`net_revenue`" in body
     mart = next(d for d in round1.diffs if d.model == "fct_daily_sales")
     assert mart.status == "changed" and mart.key == ["sales_date"]
@@ -187,10 +187,10 @@ def test_no_new_feedback_changes_nothing(review):
 
 
 def test_the_first_pr_already_carries_the_data_diff(review):
-    proposal, remote = review["proposal"], review["remote"]
+    proposal = review["proposal"]
     mart = next(d for d in proposal.data_diffs if d.model == "fct_daily_sales")
     rows = duckdb.connect(proposal.warehouse, read_only=True).execute(
         "select count(*) from main.fct_daily_sales").fetchone()[0]
     assert mart.status == "added" and mart.base_rows is None and mart.head_rows == rows > 300
-    body = remote.files_at(review["first"])["dbt_project/proposals/daily-sales-mart.md"]
+    body = Path(proposal.pr).read_text()  # the first PR's description (the PR's, not a file of the branch)
     assert "## Data diff" in body and f"| `fct_daily_sales` | added | – → {rows:,} |" in body

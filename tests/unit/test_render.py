@@ -22,10 +22,10 @@ def test_files_follow_dbt_layout():
         "models/staging/shop/stg_shop__orders.yml",
         "models/marts/fct_daily_sales.sql",
         "models/marts/fct_daily_sales.yml",
-        *(f"tests/generic/test_crew_{name}.sql" for name in (
-            "expression_is_true", "reconciles_with", "row_count_between", "unique_combination", "values_at_least")),
-        *(f"ddl/{d}/fct_daily_sales.sql" for d in ("duckdb", "postgres", "snowflake", "bigquery", "databricks")),
+        "ddl/duckdb/fct_daily_sales.sql",  # the target dialect's DDL only; no own generic test is used here
     }
+    more = render_project_files([SRC], [STG, MART], ddl_dialects=["duckdb", "snowflake"])
+    assert {"ddl/duckdb/fct_daily_sales.sql", "ddl/snowflake/fct_daily_sales.sql"} <= set(more)
     marts = yaml.safe_load(files["models/marts/fct_daily_sales.yml"])
     model = marts["models"][0]
     assert model["config"] == {"materialized": "table", "contract": {"enforced": True},
@@ -71,7 +71,7 @@ def test_old_dbt_projects_get_tests_key_without_arguments():
         name="n", description="N.", data_type="BIGINT",
         tests=[TestSpec(name="accepted_values", column="n", arguments={"values": [1, 2]})])]})
     files = render_project_files([], [mart], inventory=inv)
-    assert "checks/generic/test_crew_values_at_least.sql" in files
+    assert "checks/generic/dataeng_crew_tests.sql" not in files  # accepted_values is dbt's own
     column = yaml.safe_load(files["src_models/marts/fct_daily_sales.yml"])["models"][0]["columns"][0]
     assert "data_tests" not in column
     assert column["tests"] == [{"accepted_values": {"values": [1, 2]}}]
@@ -87,3 +87,29 @@ def test_a_table_of_a_declared_source_is_added_to_its_yml_keeping_comments():
     tables = yaml.safe_load(edited)["sources"][0]["tables"]
     assert [t["name"] for t in tables] == ["customers", "orders"]
     assert not any(p.endswith("__sources.yml") for p in files)
+
+
+def test_own_generic_tests_only_where_no_installed_package_has_one():
+    mart = MART.model_copy(update={"tests": [
+        TestSpec(name="crew_unique_combination", arguments={"columns": ["n", "m"]}),
+        TestSpec(name="crew_reconciles_with", arguments={"expression": "n", "to": "ref('x')", "compare_expression": "1"})],
+        "columns": [ColumnSpec(name="n", description="N.", data_type="BIGINT",
+                               tests=[TestSpec(name="unique", column="n"), TestSpec(name="not_null", column="n")]),
+                    ColumnSpec(name="m", description="M.", data_type="BIGINT",
+                               tests=[TestSpec(name="not_null", column="m"),
+                                      TestSpec(name="crew_values_at_least", column="m", arguments={"min_value": 0})])]})
+    plain = render_project_files([], [mart])
+    assert "tests/generic/dataeng_crew_tests.sql" in plain  # one file, the same bytes in every proposal
+    inv = _inventory().model_copy(update={"packages": ["dbt_utils"], "model_paths": ["models"], "test_paths": ["tests"]})
+    files = render_project_files([], [mart], inventory=inv)
+    entry = yaml.safe_load(files["models/marts/fct_daily_sales.yml"])["models"][0]
+    names = [next(iter(t)) if isinstance(t, dict) else t for t in entry["data_tests"]]
+    assert names == ["dbt_utils.unique_combination_of_columns", "crew_reconciles_with"]
+    assert entry["data_tests"][0]["dbt_utils.unique_combination_of_columns"]["arguments"] == {
+        "combination_of_columns": ["n", "m"]}
+    n, m = entry["columns"]
+    assert n["data_tests"] == ["unique", "not_null"]  # the key: the tests dbt tools look for, and the contract's
+    assert n["constraints"] == [{"type": "not_null"}, {"type": "primary_key"}]
+    assert m["constraints"] == [{"type": "not_null"}]  # a required column: the contract's constraint, no test too
+    assert m["data_tests"] == [{"dbt_utils.accepted_range": {"arguments": {"min_value": 0}}}]
+    assert "tests/generic/dataeng_crew_tests.sql" in files  # reconciles_with has no package equivalent
