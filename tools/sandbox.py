@@ -77,7 +77,17 @@ def extract_commit_tree(repo: Path, commit: str, subdir: str, dest: Path) -> Non
         raise ConfigError(f"cannot read {spec} from git: {proc.stderr.decode(errors='replace').strip()[:300]}")
     dest.mkdir(parents=True, exist_ok=True)
     with tarfile.open(fileobj=io.BytesIO(proc.stdout)) as tar:
-        tar.extractall(dest, filter="data")
+        try:
+            tar.extractall(dest, filter="data")
+        except tarfile.FilterError as exc:  # a committed link leaving the project (→ /proc/self/environ …)
+            from dataeng_crew.errors import UnsafeArtifactError
+
+            member = getattr(exc, "tarinfo", None)
+            name = member.name if member is not None else "a file"
+            target = f" to {member.linkname}" if member is not None and member.linkname else ""
+            raise UnsafeArtifactError(f"refused: {name} (committed at {commit[:10]}) is a link{target}, outside the "
+                                      "project; dbt would read it (nothing ran). Replace the link with the file "
+                                      "it should hold.") from None
 
 
 def _profile_name(project: Path) -> str:
@@ -90,6 +100,31 @@ def _profile_name(project: Path) -> str:
 def _packages_path(project: Path) -> str:
     data = yaml.safe_load((project / "dbt_project.yml").read_text()) or {}
     return str(data.get("packages-install-path") or "dbt_packages")
+
+
+def refuse_outside_links(root: Path, allowed: tuple[Path, ...]) -> None:
+    """Refuse a project whose files reach outside it before dbt reads anything.
+
+    A committed symbolic link (``models/x.sql → /proc/self/environ``) or a special file (fifo, device) would make
+    dbt read — and print into compiled SQL, logs and ``--json`` — what lies outside the project: the process
+    environment with its tokens, ``/etc/passwd``. Links that stay inside ``allowed`` (the sandbox, the user's
+    project, its repository: a local package installed as a link) are kept.
+
+    Raises:
+        UnsafeArtifactError: Naming the first offending file, relative to the project.
+    """
+    from dataeng_crew.errors import UnsafeArtifactError
+
+    bases = [a.resolve() for a in allowed]
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root).as_posix()
+        if path.is_symlink():
+            target = path.resolve()
+            if not any(target == b or b in target.parents for b in bases):
+                raise UnsafeArtifactError(f"refused: {rel} is a link to {target}, outside the project; dbt would "
+                                          "read it (nothing ran). Replace the link with the file it should hold.")
+        elif not path.is_dir() and not path.is_file():
+            raise UnsafeArtifactError(f"refused: {rel} is not a regular file (a fifo or device); nothing ran")
 
 
 def prepare_sandbox(project: Path, warehouse: Path, folder: Path, repo: Path | None = None,
@@ -114,11 +149,19 @@ def prepare_sandbox(project: Path, warehouse: Path, folder: Path, repo: Path | N
     if repo is not None and base is not None:
         extract_commit_tree(repo, base, project_in_repo, project_copy)
     else:
-        shutil.copytree(project, project_copy, ignore=SANDBOX_IGNORE, symlinks=True)
+        try:
+            shutil.copytree(project, project_copy, ignore=SANDBOX_IGNORE, symlinks=True)
+        except shutil.Error as exc:  # a fifo or device in the project: refused, as a link leaving it is
+            from dataeng_crew.errors import UnsafeArtifactError
+
+            bad = ", ".join(Path(str(e[0])).relative_to(project).as_posix() for e in exc.args[0][:3])
+            raise UnsafeArtifactError(f"refused: {bad} is not a regular file (a fifo or device); nothing ran") \
+                from None
     packages = _packages_path(project_copy)
     installed = project / packages
     if installed.is_dir() and not (project_copy / packages).exists():
         shutil.copytree(installed, project_copy / packages, symlinks=True)
+    refuse_outside_links(project_copy, (project_copy, project, *([repo] if repo is not None else [])))
     db_dir = folder / "warehouse"
     db_dir.mkdir(parents=True, exist_ok=True)
     db_file = db_dir / warehouse.name  # same stem = same DuckDB database name as the sources pin
