@@ -53,7 +53,6 @@ from dataeng_crew.tools.warehouse import primary_key, snake_case
 MAX_ACCEPTED_VALUES = 12
 MAX_EXPECTATIONS = 150  # per suite: GX costs ~25 ms an expectation; wide tables keep the most telling ones
 QUANTITY_WORDS = ("quantity", "qty", "units", "count")
-KEY_TESTS = {"unique", "relationships", "crew_unique_combination", "crew_reconciles_with", "crew_expression_is_true"}
 
 
 def expected_rows(table: TableProfile) -> int:

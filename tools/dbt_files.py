@@ -46,12 +46,8 @@ def dump_yaml(data: Any) -> str:
 PACKAGE_TESTS: dict[str, tuple[tuple[str, str, dict[str, str]], ...]] = {
     "crew_unique_combination": (("dbt_utils", "unique_combination_of_columns", {"columns": "combination_of_columns"}),
                                 ("dbt_expectations", "expect_compound_columns_to_be_unique", {"columns": "column_list"})),
-    "crew_expression_is_true": (("dbt_utils", "expression_is_true", {}),
-                                ("dbt_expectations", "expression_is_true", {})),
     "crew_values_at_least": (("dbt_utils", "accepted_range", {}),
                              ("dbt_expectations", "expect_column_values_to_be_between", {})),
-    "crew_row_count_between": (("dbt_expectations", "expect_table_row_count_to_be_between",
-                                {"min_rows": "min_value", "max_rows": "max_value"}),),
 }
 GENERIC_TESTS_FILE = "dataeng_crew_tests.sql"
 

@@ -47,20 +47,3 @@ from {{ model }}
 where {{ column_name }} < {{ min_value }}
 
 {% endtest %}
-
-{# a row-level invariant holds on every row. #}
-{% test crew_expression_is_true(model, expression) %}
-
-select * from {{ model }} where not ({{ expression }})
-
-{% endtest %}
-
-{# the model's row count lies in [min_rows, max_rows]. #}
-{% test crew_row_count_between(model, min_rows, max_rows=none) %}
-
-select count(*) as row_count
-from {{ model }}
-having count(*) < {{ min_rows }}
-{%- if max_rows is not none %} or count(*) > {{ max_rows }}{%- endif %}
-
-{% endtest %}
