@@ -76,6 +76,30 @@ def classify(models: list[ModelSpec], profile: WarehouseProfile) -> list[ColumnP
     return policies
 
 
+def classify_read_relations(models: list[ModelSpec], profile: WarehouseProfile) -> list[ColumnPolicy]:
+    """Policies for the columns of the project's own relations (models, seeds) the generated models read.
+
+    Governance follows lineage, not folders: a mart built on the project's ``stg_customers`` reads its names and
+    e-mails as surely as one built on new staging does. ``model`` is the relation's name as compiled SQL shows it.
+    """
+    from dataeng_crew.tools.sqlcheck import REF_RX
+
+    reads = {m.group(1) for model in models for m in REF_RX.finditer(model.sql)}
+    generated = {m.name for m in models}
+    policies = []
+    for table in profile.tables:
+        if table.origin not in ("model", "seed") or (table.ref_name or table.name) not in reads - generated:
+            continue
+        for col in table.columns:
+            text = col.data_type.upper().startswith("VARCHAR")
+            found = classify_column(col.name, col.sample_values if text else [])
+            if found:
+                kind, confidence, evidence = found
+                policies.append(ColumnPolicy(model=table.name, column=col.name, classification="pii",
+                                             pii_kind=kind, confidence=confidence, evidence=evidence))
+    return policies
+
+
 def apply_policies(models: list[ModelSpec], policies: list[ColumnPolicy],
                    policy: GovernancePolicy | None = None) -> list[ModelSpec]:
     """Tag restricted columns in ``meta``; tag their models ``pii`` and grant the unmasked readers."""

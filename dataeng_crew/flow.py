@@ -329,6 +329,11 @@ def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None
     with rec.stage("governance: marts vs restricted columns", "governance", "governance.find_exposures") as io:
         restricted = {(m.name, c.name) for m in models for c in m.columns
                       if c.meta.get("classification") in policy.restricted_classifications}
+        read = governance.classify_read_relations(models, profile)  # the project's own models and seeds
+        restricted |= {(p.model, p.column) for p in read if p.classification in policy.restricted_classifications
+                       and p.confidence >= policy.min_confidence}
+        policies = policies + read
+        proposal.policies = policies
         marts = [m for m in models if m.layer == "marts"]
         exposures = governance.find_exposures(marts, outcome.compiled, outcome.schema, restricted,
                                               policy.mart_pii_action)

@@ -74,3 +74,23 @@ def test_a_flat_project_is_planned_on_its_models(tmp_path):
     truth = con.execute("select count(*) from main.raw_orders").fetchone()[0]
     con.close()
     assert got == truth == 99
+
+
+def test_personal_data_read_from_the_projects_own_model_is_masked_in_the_mart(tmp_path):
+    """Governance follows lineage, not folders: the project's stg_customers holds names; a customers mart built on
+    it must not ship them raw (it did: the PR said masked while first_name and last_name were plain)."""
+    from tests.project_fixtures import jaffle_duckdb
+
+    project = jaffle_duckdb(tmp_path / "jaffle")
+    with cwd(project):
+        proposal = flow.propose("customers mart with lifetime value", project=project, publish="none")
+    mart = next(m for m in proposal.models if m.layer == "marts")
+    names = [c.name for c in mart.columns]
+    assert "first_name" not in names and "last_name" not in names and "first_name_hash" in names
+    assert {(e.column, tuple(e.sources)) for e in proposal.exposures} >= {("first_name", ("stg_customers.first_name",))}
+    con = duckdb.connect(proposal.warehouse, read_only=True)
+    raw = {r[0] for r in con.execute("select first_name from main.raw_customers").fetchall()}
+    shipped = {str(v) for row in con.execute(f"select * from main.{mart.name}").fetchall() for v in row}
+    con.close()
+    assert not raw & shipped  # no raw name anywhere in the mart
+    assert any(a.kind == "governance" for a in proposal.approvals)
