@@ -66,7 +66,7 @@ def test_the_wheel_holds_one_namespace_and_every_runtime_file(installed):
                    "dataeng_crew/prompts/dbt_style.md", "dataeng_crew/prompts/governance_policy.md",
                    "dataeng_crew/templates/dataeng-crew-pr.yml", "dataeng_crew/sample_project/dbt_project.yml",
                    "dataeng_crew/sample_project/profiles.yml", "dataeng_crew/sample_project/governance.yml",
-                   "dataeng_crew/dbt_assets/generic/test_crew_row_count_between.sql", "dataeng_crew/agents/crew.py",
+                   "dataeng_crew/dbt_assets/generic/dataeng_crew_tests.sql", "dataeng_crew/agents/crew.py",
                    "dataeng_crew/tools/git_local.py"):
         assert needed in names, needed
     where = _run(str(installed["python"]), "-c", "import dataeng_crew; print(dataeng_crew.__file__)\n"
