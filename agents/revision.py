@@ -21,7 +21,7 @@ from typing import Any
 
 from dataeng_crew.agents.modeler import staging_model_for
 from dataeng_crew.agents.planner import GRAIN_ADJECTIVE, GRAIN_WORDS
-from dataeng_crew.agents.semantics import needs_normalising, staged_name
+from dataeng_crew.agents.semantics import needs_normalising, quote_if_needed, staged_name
 from dataeng_crew.contracts import (
     BuildResult,
     ChangeRequest,
@@ -234,6 +234,9 @@ def apply_model_edits(models: list[ModelSpec], suites: list[ExpectationSuiteSpec
                 result.refuse(index, f"{target.name} has no column {edit.column!r} (columns: {', '.join(names)})")
             elif edit.value in names:
                 result.refuse(index, f"{target.name} already has a column {edit.value!r}")
+            elif quote_if_needed(str(edit.value)) != edit.value:  # `select`, `order`: every query would quote it
+                result.refuse(index, f"cannot rename {edit.column} to {edit.value!r}: it is a SQL keyword or not a "
+                                     f"plain lower-case name; pick another (e.g. {edit.value}_value)")
             else:
                 cols[:] = [(src, edit.value if out == edit.column else out) for src, out in cols]  # type: ignore[index]
                 renames.setdefault(target.name, []).append((edit.column, edit.value))  # type: ignore[arg-type]

@@ -394,10 +394,15 @@ def revise(target: str | None, project: Path | None, warehouse: Path | None, com
 
     console = _console()
     try:
-        texts = list(comments) + [p.read_text(encoding="utf-8") for p in comment_files]
-        if pr_number is None and not texts:
-            from dataeng_crew.errors import ConfigError
+        from dataeng_crew.errors import ConfigError
 
+        texts = list(comments)
+        for path in comment_files:
+            try:
+                texts.append(path.read_text(encoding="utf-8"))
+            except UnicodeDecodeError as exc:
+                raise ConfigError(f"--comment-file {path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+        if pr_number is None and not texts:
             raise ConfigError("nothing to revise from: pass --comment TEXT, --comment-file FILE or --pr N")
         brain = select_brain(llm, llm_base_url, on_llm_error, project,
                              notice=lambda msg: console.print(f"[dim]{msg}[/]", markup=True))

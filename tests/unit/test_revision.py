@@ -148,3 +148,18 @@ def test_revise_workflow_runs_only_for_writers_and_never_with_pull_request_targe
     assert "collaborators/$ACTOR/permission" in check and "admin|maintain|write" in check
     assert job["steps"][-1]["run"].strip().startswith('dataeng-crew revise --pr "$PR_NUMBER"')
     assert doc["permissions"] == {"contents": "write", "pull-requests": "write", "checks": "read"}
+
+
+def test_renaming_to_a_sql_keyword_is_refused_naming_the_word(sample_profile):
+    from dataeng_crew.agents.brains import DeterministicBrain
+
+    brain = DeterministicBrain()
+    plan = brain.plan("daily_sales mart", sample_profile)
+    sources, staging = brain.model(plan, sample_profile)
+    marts = brain.transform(plan, sample_profile, staging)
+    _s, models, suites = brain.test(plan, sources, staging + marts, sample_profile)
+    edits = _parse("rename net_sales to select")[0]
+    result = EditResult()
+    out, _ = apply_model_edits(models, suites, marts, list(enumerate(edits)), result)
+    assert "'select': it is a SQL keyword" in result.refused[0]
+    assert "net_sales" in [c.name for c in next(m for m in out if m.layer == "marts").columns]  # nothing renamed
