@@ -32,6 +32,7 @@ from dataeng_crew.contracts import (
     WarehouseProfile,
 )
 from dataeng_crew.errors import ConfigError, UnsafeArtifactError
+from dataeng_crew.settings import PII_KEY_ENV
 from dataeng_crew.tools.pii import classify_column
 
 POLICY_FILE = "governance.yml"
@@ -203,11 +204,13 @@ def mask_marts(marts: list[ModelSpec], exposures: list[PiiExposure]) -> list[Mod
                 select.append(quote_if_needed(col.name))  # reserved words ("group") stay valid
                 columns.append(col)
             elif e.action == "hash":
-                select.append(f"sha256(cast({quote_if_needed(col.name)} as varchar)) as {quote_if_needed(col.name + '_hash')}")
+                key = "'{{ env_var(\"" + PII_KEY_ENV + "\") }}'"  # keyed: a dictionary of names cannot reverse it
+                select.append(f"sha256({key} || cast({quote_if_needed(col.name)} as varchar)) as "
+                              f"{quote_if_needed(col.name + '_hash')}")
                 columns.append(ColumnSpec(
                     name=f"{col.name}_hash", data_type="VARCHAR" if col.data_type else None,
-                    description=f"SHA-256 of {col.name} (restricted: {', '.join(e.sources)}); "
-                                "masked by the governance policy.",
+                    description=f"SHA-256 of {col.name} keyed with ${PII_KEY_ENV} (restricted: "
+                                f"{', '.join(e.sources)}); masked by the governance policy.",
                     tests=[t.model_copy(update={"column": f"{col.name}_hash"}) for t in col.tests],
                     meta={"masked": True, "masked_from": e.sources}))
         body = re.sub(r"\n*select \* from final\s*$", "", mart.sql.rstrip())

@@ -470,7 +470,8 @@ def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None
         proposal.files = sorted(prefix + rel for rel in files)  # the PR text is the PR's, never a project file
         proposal.status = "published"
         proposal.review_commands = review_commands(ws.project, ws.repo, prefix, proposal.branch, wh,
-                                                   remote=publish == "github")
+                                                   remote=publish == "github",
+                                                   masked=any(e.action == "hash" for e in proposal.exposures))
         body = render_pr_body(proposal)
         with rec.stage("publish (local branch)", "tool", "git_local.commit_to_branch") as io:
             assert ws.repo is not None and base is not None

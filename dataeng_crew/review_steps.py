@@ -9,6 +9,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from dataeng_crew.settings import PII_KEY_ENV
 from dataeng_crew.tools.project_inventory import has_seeds
 from dataeng_crew.tools.sample_data import sample_template
 
@@ -39,7 +40,7 @@ def _is_sample(project: Path, repo: Path | None, prefix: str) -> bool:
 
 
 def review_commands(project: Path, repo: Path | None, prefix: str, branch: str, warehouse: Path | None,
-                    remote: bool) -> list[str]:
+                    remote: bool, masked: bool = False) -> list[str]:
     """Shell lines that check out ``branch`` and build it from nothing but the clone.
 
     Args:
@@ -49,6 +50,7 @@ def review_commands(project: Path, repo: Path | None, prefix: str, branch: str, 
         branch: The proposal's branch.
         warehouse: The DuckDB file the proposal was validated on (None: unknown).
         remote: Whether the branch is on GitHub (fetch it) or only local.
+        masked: Whether a mart hashes personal data (its key comes from ``DATAENG_CREW_PII_KEY``).
 
     Returns:
         One command (with a short ``#`` comment where it needs one) per line.
@@ -67,6 +69,9 @@ def review_commands(project: Path, repo: Path | None, prefix: str, branch: str, 
             out.append(f"dataeng-crew sample   # makes {where}, the sample warehouse (not in git)")
         elif not has_seeds(project):
             out.append(f"# the profile reads {where}, which is not in git: point it at your warehouse")
+    if masked:
+        out.append(f"export {PII_KEY_ENV}=$(openssl rand -hex 16)   # any key to review; production sets its own, "
+                   "never committed")
     if has_seeds(project):
         out.append("dbt seed")
     out.append("dbt build")

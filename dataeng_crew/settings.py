@@ -10,6 +10,9 @@ import yaml
 from dataeng_crew.errors import ConfigError
 
 STATE_DIR_NAME = ".dataeng-crew"
+# The key of the governance masking hash: set where dbt runs (the scheduler, CI), never committed; the tool's own
+# sandbox builds use a random key of their own, so the real one never reaches the tool's dbt process.
+PII_KEY_ENV = "DATAENG_CREW_PII_KEY"
 
 
 def find_project(project: Path | None) -> Path:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import threading
 import time
 from contextlib import contextmanager
@@ -14,18 +15,25 @@ from pathlib import Path
 from typing import Iterator
 
 from dataeng_crew.contracts import BuildResult, NodeResult
+from dataeng_crew.settings import PII_KEY_ENV
 
 SECRET_ENV = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|_KEY$|CREDENTIAL)", re.I)
 _LOCK = threading.Lock()
 
 
+SANDBOX_PII_KEY = secrets.token_hex(16)  # this process's masking key: hashes agree between its own builds
+
+
 @contextmanager
 def scrubbed_environment() -> Iterator[None]:
-    """Remove secret-looking variables from ``os.environ`` for the duration of a dbt call."""
+    """Remove secret-looking variables from ``os.environ`` for the duration of a dbt call; the masking key
+    (``DATAENG_CREW_PII_KEY``) is replaced by this process's random one, never the user's."""
     removed = {k: os.environ.pop(k) for k in list(os.environ) if SECRET_ENV.search(k)}
+    os.environ[PII_KEY_ENV] = SANDBOX_PII_KEY
     try:
         yield
     finally:
+        os.environ.pop(PII_KEY_ENV, None)
         os.environ.update(removed)
 
 

@@ -19,6 +19,7 @@ from sqlglot.errors import OptimizeError, ParseError
 from sqlglot.optimizer.qualify import qualify
 
 from dataeng_crew.contracts import ModelSpec, SourceSpec, SqlIssue
+from dataeng_crew.settings import PII_KEY_ENV
 
 JINJA_EXPR = re.compile(r"\{\{(.*?)\}\}", re.S)
 JINJA_STMT = re.compile(r"\{%(.*?)%\}", re.S)
@@ -26,6 +27,7 @@ JINJA_COMMENT = re.compile(r"\{#.*?#\}", re.S)
 ALLOWED_CALL = re.compile(
     r"""^\s*(ref|source|config)\(\s*(?:(['"])[\w\-. ]*\2\s*(?:,\s*(['"])[\w\-. ]*\3\s*)?|[\w\s='",\-\[\]{}:.]*)\)\s*$"""
 )
+PII_KEY_CALL = re.compile(rf"""^\s*env_var\(\s*(['"]){PII_KEY_ENV}\1\s*\)\s*$""")  # the masking key, nothing else
 HOOK_ARGS = re.compile(r"(pre[_-]hook|post[_-]hook|sql_header)", re.I)
 FILE_FUNCTIONS = {
     "read_csv", "read_csv_auto", "read_parquet", "parquet_scan", "read_json", "read_json_auto",
@@ -86,7 +88,7 @@ def check_jinja(model: str, sql: str) -> list[SqlIssue]:
         if HOOK_ARGS.search(match.group(1)):
             issues.append(SqlIssue(model=model, kind="jinja",
                                    message="hooks and sql_header in config() are not allowed (they run arbitrary SQL)"))
-        elif not ALLOWED_CALL.match(match.group(1)):
+        elif not ALLOWED_CALL.match(match.group(1)) and not PII_KEY_CALL.match(match.group(1)):
             issues.append(SqlIssue(model=model, kind="jinja",
                                    message=f"only ref(), source() and config() may be used, found {{{{{match.group(1).strip()[:80]}}}}}"))
     return issues
@@ -109,6 +111,8 @@ def compile_sql(sql: str, relations: Relations, this: tuple[str, str, str] | Non
         args = re.findall(r"""['"]([^'"]*)['"]""", call)
         if call.startswith("config"):
             return ""
+        if PII_KEY_CALL.match(call):  # inside a string literal: any text parses the same
+            return "pii_key"
         if call.startswith("ref"):
             if args[-1] not in relations.models:
                 raise KeyError(f"ref('{args[-1]}') is not a model of this project")

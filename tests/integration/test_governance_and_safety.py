@@ -111,7 +111,8 @@ select * from final
 """
 
 
-def test_pii_in_a_mart_is_hashed_and_needs_approval(git_project):
+def test_pii_in_a_mart_is_hashed_and_needs_approval(git_project, monkeypatch):
+    monkeypatch.setenv("DATAENG_CREW_PII_KEY", "the-users-real-key")  # never reaches the tool's own dbt
     brain = MartBrain(sql=EXPOSING_SQL, columns=["customer_id", "email", "shouting_name", "customers_with_email"])
     proposal = flow.propose("daily_sales mart", project=git_project, brain=brain)
     assert {(e.column, tuple(e.sources), e.action) for e in proposal.exposures} == {
@@ -125,6 +126,16 @@ def test_pii_in_a_mart_is_hashed_and_needs_approval(git_project):
     cols = [r[0] for r in con.execute("describe main.fct_daily_sales").fetchall()]
     con.close()
     assert "email" not in cols and len(row[0]) == 64 and "@" not in row[0]
+    con = duckdb.connect(proposal.warehouse, read_only=True)  # keyed: neither the plain hash nor the user's key
+    plain = {r[0] for r in con.execute("select sha256(cast(email as varchar)) from main.stg_shop__customers "
+                                       "union all select sha256('the-users-real-key' || cast(email as varchar)) "
+                                       "from main.stg_shop__customers").fetchall()}
+    hashes = {r[0] for r in con.execute("select email_hash from main.fct_daily_sales").fetchall()}
+    con.close()
+    assert hashes and not hashes & plain
+    assert "env_var(\"DATAENG_CREW_PII_KEY\")" in mart.sql
+    box = Path(proposal.proposal_dir)
+    assert not [p for p in box.rglob("*") if p.is_file() and b"the-users-real-key" in p.read_bytes()]
     assert any("email" in r and "hashed" in r for r in proposal.approvals[0].reasons)
     body = Path(proposal.pr).read_text()
     assert "Needs governance approval" in body and "`fct_daily_sales.email` ←" in body
