@@ -1,13 +1,15 @@
 """Quality role, deterministic brain: dbt tests and GX suites inferred from profiles, and triage.
 
-Tests per layer:
-- sources: one row per key and load time (dedupe must be unambiguous), freshness on the load stamp;
+Each fact is tested once, by the tool that can say it. dbt tests, per layer:
+- sources: one row per key and load time (dedupe must be unambiguous); freshness where a loader ran today;
 - staging: unique + not_null keys; not_null where the data has no nulls and the column is required by
-  meaning (event times, categories, money, flags); relationships for foreign keys found by inclusion;
-  accepted_values for low-cardinality categories; lower bounds for money and quantities; a row-count
-  floor against the profiled key count;
-- marts: period key unique + not_null, measures not_null, a row-level balance (net = gross - discounts
-  - refunds) and reconciliation of totals against staging.
+  meaning (event times, categories, money, flags); relationships (to models that exist or are built) for
+  foreign keys found by inclusion; accepted_values for low-cardinality categories; lower bounds for money
+  and quantities;
+- marts: the grain (key unique + not_null, or period × value), required measures (a contract constraint)
+  and reconciliation of totals against staging. No test that cannot fail, none copied from today's data.
+GX suites (marts only): a row-count floor from today's data, stated as such, and value ranges of shares and
+averages.
 
 Every generated test is proven by the build; :func:`triage` decides what a failure means.
 """
@@ -51,7 +53,6 @@ from dataeng_crew.tools.warehouse import primary_key, snake_case
 
 
 MAX_ACCEPTED_VALUES = 12
-MAX_EXPECTATIONS = 150  # per suite: GX costs ~25 ms an expectation; wide tables keep the most telling ones
 QUANTITY_WORDS = ("quantity", "qty", "units", "count")
 
 
