@@ -115,6 +115,9 @@ def score_tables(gold: dict[str, list[Any]], produced: dict[str, list[Any]]) -> 
 
 
 def _columns(con: Any, sql: str) -> dict[str, list[Any]]:
+    from dataeng_crew.tools.dbt_runner import SANDBOX_PII_KEY
+
+    con.execute("set variable pii_key = ?", [SANDBOX_PII_KEY])  # gold hashes PII keyed as the marts do
     cur = con.execute(sql)
     names = [d[0] for d in cur.description]
     rows = cur.fetchall()

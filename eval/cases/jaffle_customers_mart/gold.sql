@@ -28,8 +28,8 @@ customer_payments as (
 )
 select
     customers.customer_id,
-    sha256(customers.first_name) as first_name_hash,
-    sha256(customers.last_name) as last_name_hash,
+    sha256(getvariable('pii_key') || customers.first_name) as first_name_hash,
+    sha256(getvariable('pii_key') || customers.last_name) as last_name_hash,
     customer_orders.first_order,
     customer_orders.most_recent_order,
     coalesce(customer_orders.number_of_orders, 0) as number_of_orders,

@@ -43,7 +43,7 @@ per_customer as (
 )
 select
     c.id as customer_id,
-    sha256(lower(trim(c.email))) as email_hash,
+    sha256(getvariable('pii_key') || lower(trim(c.email))) as email_hash,
     c.country_code,
     coalesce(p.orders, 0) as orders,
     p.first_at,
