@@ -66,15 +66,18 @@ def classify(models: list[ModelSpec], profile: WarehouseProfile) -> list[ColumnP
         for col in staged_columns(table, profile, source_name(table.schema_name, profile.database)):
             text = col.raw.data_type.upper().startswith("VARCHAR")  # value patterns only make sense on text
             samples[(model.name, col.name)] = col.raw.sample_values if text else []
-    policies = []
-    for model in models:
-        for col in model.columns:
-            found = classify_column(col.name, samples.get((model.name, col.name), []))
-            if found:
-                kind, confidence, evidence = found
-                policies.append(ColumnPolicy(model=model.name, column=col.name, classification="pii",
-                                             pii_kind=kind, confidence=confidence, evidence=evidence))
-    return policies
+    return [p for model in models for col in model.columns
+            if (p := _policy(model.name, col.name, samples.get((model.name, col.name), []))) is not None]
+
+
+def _policy(model: str, column: str, samples: list[str]) -> ColumnPolicy | None:
+    """The PII policy of one column from its name and sample values, or None."""
+    found = classify_column(column, samples)
+    if not found:
+        return None
+    kind, confidence, evidence = found
+    return ColumnPolicy(model=model, column=column, classification="pii", pii_kind=kind, confidence=confidence,
+                        evidence=evidence)
 
 
 def classify_read_relations(models: list[ModelSpec], profile: WarehouseProfile) -> list[ColumnPolicy]:
@@ -87,18 +90,10 @@ def classify_read_relations(models: list[ModelSpec], profile: WarehouseProfile) 
 
     reads = {m.group(1) for model in models for m in REF_RX.finditer(model.sql)}
     generated = {m.name for m in models}
-    policies = []
-    for table in profile.tables:
-        if table.origin not in ("model", "seed") or (table.ref_name or table.name) not in reads - generated:
-            continue
-        for col in table.columns:
-            text = col.data_type.upper().startswith("VARCHAR")
-            found = classify_column(col.name, col.sample_values if text else [])
-            if found:
-                kind, confidence, evidence = found
-                policies.append(ColumnPolicy(model=table.name, column=col.name, classification="pii",
-                                             pii_kind=kind, confidence=confidence, evidence=evidence))
-    return policies
+    read = [t for t in profile.tables
+            if t.origin in ("model", "seed") and (t.ref_name or t.name) in reads - generated]
+    return [p for table in read for col in table.columns if (p := _policy(
+        table.name, col.name, col.sample_values if col.data_type.upper().startswith("VARCHAR") else [])) is not None]
 
 
 def apply_policies(models: list[ModelSpec], policies: list[ColumnPolicy],

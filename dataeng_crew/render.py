@@ -154,7 +154,7 @@ def _summary(proposal: Proposal) -> list[str]:
 
 def _folded(title: str, lines: list[str]) -> list[str]:
     """``lines`` inside a ``<details>`` block titled ``title`` (nothing when empty)."""
-    body = [line for line in lines]
+    body = list(lines)
     while body and not body[-1].strip():
         body.pop()
     return ["<details><summary>" + title + "</summary>", "", *body, "", "</details>", ""] if body else []

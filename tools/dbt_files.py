@@ -8,7 +8,6 @@ to that source's own yml with a round-trip edit.
 from __future__ import annotations
 
 from pathlib import Path
-import re
 from typing import Any, Callable, Sequence
 
 import yaml
@@ -175,10 +174,11 @@ def generic_test_files(test_path: str = "tests") -> dict[str, str]:
     return {f"{test_path}/generic/{GENERIC_TESTS_FILE}": (_generic_tests_dir() / GENERIC_TESTS_FILE).read_text()}
 
 
-def _uses_own_tests(files: dict[str, str]) -> bool:
-    """Whether a rendered yml names one of the tool's own generic tests."""
-    return any(path.endswith(".yml") and re.search(r"^\s*-\s*crew_\w+", text, re.MULTILINE)
-               for path, text in files.items())
+def _uses_own_tests(sources: list[SourceSpec], models: list[ModelSpec], packages: Sequence[str]) -> bool:
+    """Whether any test of the proposal stays one of the tool's own (no installed package has its equivalent)."""
+    tests = [t for m in models for t in (*m.tests, *(t for c in m.columns for t in c.tests))]
+    tests += [t for s in sources for table in s.tables for t in table.tests]
+    return any(package_test(t, packages).name.startswith("crew_") for t in tests)
 
 
 def model_yml_path(model: ModelSpec, inventory: ProjectInventory | None = None) -> str:
@@ -236,7 +236,7 @@ def render_project_files(
         current = files.get(path) or read_existing(path)
         files[path] = dump_yaml(_merge(current, "models", [model_yaml(model, dialect, conventions, packages)]))
     legacy = read_existing(f"{test_path}/generic/test_crew_values_at_least.sql") is not None  # an older proposal's
-    if _uses_own_tests(files) and not legacy:
+    if _uses_own_tests(sources, models, packages) and not legacy:
         files.update(generic_test_files(test_path))
     files.update(ddl_files(models, ddl_dialects or [dialect]))  # the physical contract, the target's by default
     return files

@@ -57,14 +57,20 @@ def test_request_level_edits_rewrite_the_request_in_order():
     assert revised_request("daily_sales mart", changes) == "monthly_sales mart by country"
 
 
-def test_rename_drop_and_tests_rewrite_the_final_select_and_follow_the_columns(sample_profile):
+def _daily_sales(profile):
+    """The deterministic brain's daily_sales proposal: (marts, all models with tests, suites)."""
     from dataeng_crew.agents.brains import DeterministicBrain
 
     brain = DeterministicBrain()
-    plan = brain.plan("daily_sales mart", sample_profile)
-    sources, staging = brain.model(plan, sample_profile)
-    marts = brain.transform(plan, sample_profile, staging)
-    _s, models, suites = brain.test(plan, sources, staging + marts, sample_profile)
+    plan = brain.plan("daily_sales mart", profile)
+    sources, staging = brain.model(plan, profile)
+    marts = brain.transform(plan, profile, staging)
+    _s, models, suites = brain.test(plan, sources, staging + marts, profile)
+    return marts, models, suites
+
+
+def test_rename_drop_and_tests_rewrite_the_final_select_and_follow_the_columns(sample_profile):
+    marts, models, suites = _daily_sales(sample_profile)
     edits = [c for text in ("rename net_sales to net_revenue", "drop the average_order_value measure",
                             "remove the unique test on sales_date", "rename missing_col to x")
              for c in _parse(text)[0]]
@@ -151,13 +157,7 @@ def test_revise_workflow_runs_only_for_writers_and_never_with_pull_request_targe
 
 
 def test_renaming_to_a_sql_keyword_is_refused_naming_the_word(sample_profile):
-    from dataeng_crew.agents.brains import DeterministicBrain
-
-    brain = DeterministicBrain()
-    plan = brain.plan("daily_sales mart", sample_profile)
-    sources, staging = brain.model(plan, sample_profile)
-    marts = brain.transform(plan, sample_profile, staging)
-    _s, models, suites = brain.test(plan, sources, staging + marts, sample_profile)
+    marts, models, suites = _daily_sales(sample_profile)
     edits = _parse("rename net_sales to select")[0]
     result = EditResult()
     out, _ = apply_model_edits(models, suites, marts, list(enumerate(edits)), result)
