@@ -1,8 +1,10 @@
-"""The flow: the one place that orders the steps of a proposal.
+"""The flow: the one place that orders the stages of a proposal.
 
-profile → plan → model → transform → test → govern → render → sqlglot → dbt build (sandbox)
-→ publish (one commit on a branch) . Every step reads and returns contracts; the user's
-project and git tree are only touched by the final, atomic branch update.
+:func:`proposal_stages` lists them top to bottom — sandbox → build the project → profile → the roles (plan, model,
+transform, test, govern) → sqlglot → governance guard → cost → render → dbt build (sandbox) → triage → Great
+Expectations → MetricFlow → data diff → publish (one commit on a branch). Each stage is a small function over one
+:class:`ProposalRun`; :func:`run_stages` runs them and records timing, trace, audit and lineage. The user's project
+and git tree are only touched by the final, atomic branch update.
 """
 
 from __future__ import annotations
@@ -12,20 +14,20 @@ import json
 import re
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal
-
+from typing import Any, Callable, Literal
 
 from dataeng_crew.agents import governance, project_plan, quality
 from dataeng_crew.agents.brains import Brain, DeterministicBrain
-from dataeng_crew.agents.roles import RoleContext, registered_roles
+from dataeng_crew.agents.roles import RoleContext, RoleInfo, registered_roles
 from dataeng_crew.contracts import (
     ApprovalRequest,
     BuildResult,
     CheckReport,
     CostEstimate,
+    ExpectationSuiteSpec,
     ModelSpec,
-    ModifiedFile,
     ProjectInventory,
     Proposal,
     SourceSpec,
@@ -35,9 +37,12 @@ from dataeng_crew.contracts import (
 from dataeng_crew.errors import (BuildError, ConfigError, DataengCrewError, SqlCheckError, Terminated,
                                  UnsafeArtifactError)
 from dataeng_crew.locking import run_lock
-from dataeng_crew.recorder import Recorder
+from dataeng_crew.recorder import Recorder, StageIO
 from dataeng_crew.repair import errors_for, with_repairs
 from dataeng_crew.render import render_pr_body, render_project_files
+from dataeng_crew.reporting import (build_summary, describe_build_failure, describe_oracle, dumps,  # noqa: F401
+                                    emit_model_lineage, model_dataset, modified_files, raw_dataset, save_changes,
+                                    summary)
 from dataeng_crew.review_steps import review_commands
 from dataeng_crew.signals import held, sigterm_as_interrupt
 from dataeng_crew.settings import Workspace, default_warehouse, find_project, state_dir_for
@@ -47,7 +52,7 @@ from dataeng_crew.tools.dialect import check_dialect, dialect_warnings, profile_
 from dataeng_crew.tools.audit import AuditLog, who
 from dataeng_crew.tools.cost import explain, inline_models
 from dataeng_crew.tools.expectations import suite_json, validate_suites
-from dataeng_crew.tools.lineage import DatasetRef, Lineage, column_lineage
+from dataeng_crew.tools.lineage import Lineage
 from dataeng_crew.tools.project_files import validate_path, write_project_files
 from dataeng_crew.tools.prompt_safety import clean_text
 from dataeng_crew.tools.sqlcheck import CheckOutcome, check_and_compile
@@ -209,8 +214,8 @@ def _propose_locked(request: str, ws: Workspace, warehouse: Path | None, publish
             git_local.check_branch_movable(ws.repo, f"dataeng-crew/{slugify(request)}", git_local.head_commit(ws.repo))
         proposal.target_dialect = target_dialect
         proposal.ddl_dialects = [check_dialect(d) for d in ddl]
-        _run(proposal, request, ws, warehouse, publish, brain, folder, rec, gh, max_repair_rounds, on_validated,
-             semantic_layer)
+        options = RunOptions(publish, gh, max_repair_rounds, on_validated, semantic_layer)
+        run_stages(ProposalRun(proposal, ws, brain, folder, rec, options, warehouse), proposal_stages())
     except KeyboardInterrupt as exc:
         with held():
             outcome = "terminated" if isinstance(exc, Terminated) else "interrupted"
@@ -263,247 +268,459 @@ def _settle_interrupted(proposal: Proposal, ws: Workspace, outcome: str, publish
         proposal.error = f"{word}; nothing was published"
 
 
-def _run(proposal: Proposal, request: str, ws: Workspace, warehouse: Path | None, publish: str,
-         brain: Brain, folder: Path, rec: Recorder, gh: tuple = (None, None),
-         max_repair_rounds: int = 2, on_validated: Callable[[Proposal, dict[str, str]], None] | None = None,
-         semantic_layer: bool | None = None) -> None:
-    base = base_commit(ws)
-    if publish in ("local", "github") and base is None and ws.repo is not None:
-        git_local.head_commit(ws.repo)  # raises PublishError before any work: the repository has no commit yet
-    committed = base is not None and ws.repo is not None and git_local.read_at(
-        ws.repo, base, (f"{ws.project_in_repo}/" if ws.project_in_repo else "") + "dbt_project.yml") is not None
-    if publish in ("local", "github") and base is not None and not committed:
-        raise ConfigError(f"{ws.project}/dbt_project.yml is not committed in {ws.repo}: a proposal is validated on, "
-                          "and committed on top of, the committed project. Commit the project first, or use --publish none")
-    sandbox_base = base if committed else None  # an uncommitted project (--publish none) is read from its folder
-    with rec.stage("sandbox + project inventory (dbt parse)", "tool", "sandbox.prepare_sandbox; project_inventory") as io:
-        wh = resolve_warehouse(ws, warehouse)
-        box = sandbox.prepare_sandbox(ws.project, wh, folder / "sandbox", ws.repo if sandbox_base else None,
-                                      sandbox_base, ws.project_in_repo)
-        inventory = project_inventory(box.project, box.profiles_dir, box.folder)
-        io.observation = (f"{len(inventory.models)} models, {len(inventory.sources)} sources, {len(inventory.seeds)} "
-                          f"seeds, {len(inventory.tests)} tests, packages: {', '.join(inventory.packages) or 'none'}; "
-                          f"sandbox from {'commit ' + sandbox_base[:12] if sandbox_base else 'the working tree'}")
-    upstream = [m.name for m in inventory.models if m.layer != "marts"]
-    if inventory.seeds or upstream:
-        with rec.stage("build the project's models (sandbox)", "tool", "dbt seed; dbt run --select +<staging>") as io:
-            for result in sandbox.build_existing(box, bool(inventory.seeds), upstream):
-                if not result.success:
-                    raise BuildError("the project's own seeds/models do not build on the base commit, so nothing can "
-                                     "be built on them:\n" + describe_build_failure(result))
-            io.observation = f"seeds loaded: {len(inventory.seeds)}; models built: {', '.join(upstream) or 'none'}"
-    with rec.stage("profile warehouse", "tool", "project_inventory.project_profile") as io:
-        profile = project_profile(box.db_file, inventory)
-        io.inputs = [raw_dataset(wh, t) for t in profile.tables if t.origin != "model"]
-        by_origin: dict[str, int] = {}
-        for t in profile.tables:
-            by_origin[t.origin] = by_origin.get(t.origin, 0) + 1
-        io.observation = (f"{len(profile.tables)} tables ({', '.join(f'{v} {k}' for k, v in sorted(by_origin.items()))}), "
-                          f"{len(profile.foreign_keys)} foreign keys")
-    policy = governance.load_policy(ws.project)
-    ctx = RoleContext(request=request, profile=profile, brain=brain, policy=policy)
-    for role in registered_roles():  # planner, modeler, transformer, quality, governance, and any role added
-        if role.step is None:
-            continue
-        with rec.stage(role.stage, role.name, role.action) as io:
-            io.thought, io.observation = role.step(ctx)
-            proposal.plan = ctx.plan
-    if ctx.plan is None:
-        raise DataengCrewError("no registered role produced a plan")
-    sources, suites, policies = ctx.sources, ctx.suites, ctx.policies
-    models = project_plan.place_models(ctx.models, inventory)  # the project's paths; never over its own models
-    proposal.sources, proposal.models, proposal.policies = sources, models, policies
-    roots = project_roots(inventory)
-    prefix = f"{ws.project_in_repo}/" if ws.project_in_repo else ""
+@dataclass
+class RunOptions:
+    """How a proposal is published, and what its caller asked for besides the request."""
 
-    def read_existing(rel: str) -> str | None:
-        if sandbox_base and ws.repo:
-            return git_local.read_at(ws.repo, sandbox_base, prefix + rel)
-        path = ws.project / rel
+    publish: str = "none"
+    github: tuple = (None, None)  # (the checked target, GithubOptions)
+    max_repair_rounds: int = 2
+    on_validated: Callable[[Proposal, dict[str, str]], None] | None = None
+    semantic_layer: bool | None = None
+
+
+@dataclass
+class ProposalRun:
+    """One proposal as its stages fill it in: each stage reads what earlier ones left and adds its own part."""
+
+    proposal: Proposal
+    ws: Workspace
+    brain: Brain
+    folder: Path
+    rec: Recorder
+    options: RunOptions
+    warehouse_arg: Path | None = None
+    base: str | None = None  # HEAD of the project's repository
+    sandbox_base: str | None = None  # the commit the sandbox holds (None: the working tree)
+    wh: Path | None = None
+    box: sandbox.Sandbox | None = None
+    inventory: ProjectInventory | None = None
+    profile: WarehouseProfile | None = None
+    policy: Any = None
+    ctx: RoleContext | None = None
+    sources: list[SourceSpec] = field(default_factory=list)
+    models: list[ModelSpec] = field(default_factory=list)
+    suites: list[ExpectationSuiteSpec] = field(default_factory=list)
+    outcome: CheckOutcome | None = None
+    restricted: set[tuple[str, str]] = field(default_factory=set)
+    translated: dict[str, Any] = field(default_factory=dict)
+    layer_files: dict[str, str] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
+    build: BuildResult | None = None
+    body: str = ""
+
+    @property
+    def prefix(self) -> str:
+        """The project folder inside the repository, as a path prefix (``''`` at the root)."""
+        return f"{self.ws.project_in_repo}/" if self.ws.project_in_repo else ""
+
+    @property
+    def publishing(self) -> bool:
+        """Whether this run commits a branch (``local`` and ``github`` both do)."""
+        return self.options.publish in ("local", "github")
+
+    def read_existing(self, rel: str) -> str | None:
+        """A project file as the proposal's base holds it (None when it does not exist there)."""
+        if self.sandbox_base and self.ws.repo:
+            return git_local.read_at(self.ws.repo, self.sandbox_base, self.prefix + rel)
+        path = self.ws.project / rel
         return path.read_text() if path.is_file() else None
 
-    with rec.stage("sqlglot check", "tool", "sqlcheck.check_and_compile(models)") as io:
-        outcome, models = with_repairs(proposal, brain, models, lambda ms: _sqlglot(proposal, ms, sources, profile),
-                                       errors_for(proposal), "sqlglot", max_repair_rounds)
-        io.observation = f"{len(models)} models: one safe query each, every table and column known"
-    with rec.stage("governance: marts vs restricted columns", "governance", "governance.find_exposures") as io:
-        restricted = {(m.name, c.name) for m in models for c in m.columns
-                      if c.meta.get("classification") in policy.restricted_classifications}
-        read = governance.classify_read_relations(models, profile)  # the project's own models and seeds
-        restricted |= {(p.model, p.column) for p in read if p.classification in policy.restricted_classifications
-                       and p.confidence >= policy.min_confidence}
-        policies = policies + read
-        proposal.policies = policies
-        marts = [m for m in models if m.layer == "marts"]
-        exposures = governance.find_exposures(marts, outcome.compiled, outcome.schema, restricted,
-                                              policy.mart_pii_action)
-        if exposures:
-            masked = {m.name: m for m in governance.mask_marts(marts, exposures)}
-            models = [masked.get(m.name, m) for m in models]
-            proposal.models = models
-            outcome = _sqlglot(proposal, models, sources, profile)  # the masked marts are what runs
-        proposal.exposures = exposures
-        proposal.approvals = governance.approvals(models, policies, exposures, policy)
-    with rec.stage("cost guardrail (EXPLAIN)", "tool", "cost.explain(mart)") as io:
-        proposal.costs = estimate_costs(models, outcome, box.db_file, policy)
-        over = [c for c in proposal.costs if c.over_threshold]
-        if over:
-            proposal.approvals.append(ApprovalRequest(kind="cost", approvers=policy.cost_approvers, reasons=[
-                f"{c.model}: ~{c.rows_scanned:,} rows scanned > {c.threshold:,}" for c in over]))
-        io.observation = "; ".join(c.explanation for c in proposal.costs) or "no mart"
-    suites = quality.expectation_suites(models, profile, proposal.plan) if exposures else suites  # masked marts changed
-    proposal.suites = suites
-    translated = {}
-    if proposal.target_dialect != "duckdb":
-        with rec.stage(f"transpile to {proposal.target_dialect}", "tool", "dialect.transpile_models") as io:
-            translated = transpile_models(models, proposal.target_dialect)
-            proposal.dialect_warnings = dialect_warnings(translated)
-            for warning in proposal.dialect_warnings:
-                rec.progress(f"warning ({proposal.target_dialect}): {warning}")
-            io.observation = (f"{len(translated)} models parsed back in {proposal.target_dialect}; "
-                              f"{len(proposal.dialect_warnings)} warning(s)")
-
-    from dataeng_crew.agents.query_layer import proposal_layer_files
-
-    mart = next((m for m in models if m.layer == "marts"), None)
-    layer_files, layer_note = proposal_layer_files(proposal.plan, profile, mart, ws.project, semantic_layer) \
-        if mart is not None and proposal.plan is not None else ({}, "")
-    if layer_note:
-        proposal.plan = proposal.plan.model_copy(update={  # type: ignore[union-attr]
-            "interpretations": proposal.plan.interpretations + [layer_note]})  # type: ignore[union-attr]
-
-    def render(dialect: str = "duckdb") -> dict[str, str]:
-        files = render_project_files(sources, models, read_existing, dialect=dialect, inventory=inventory,
-                                     ddl_dialects=proposal.ddl_dialects or [dialect])
-        files.update(layer_files)
+    def render(self, dialect: str = "duckdb") -> dict[str, str]:
+        """Every file of the proposal, project-relative; each path is checked before anything is written."""
+        roots = project_roots(self.inventory)
+        files = render_project_files(self.sources, self.models, self.read_existing, dialect=dialect,
+                                     inventory=self.inventory, ddl_dialects=self.proposal.ddl_dialects or [dialect])
+        files.update(self.layer_files)
         if dialect != "duckdb":  # the committed SQL; the sandbox built the DuckDB SQL of the same models
-            files.update({m.path: translated[m.name].sql for m in models})
-        files.update({s.path: json.dumps(suite_json(s), indent=2) + "\n" for s in suites})
-        for rel in files:  # every path is checked before anything is written anywhere
-            validate_path(ws.project, rel, roots)
+            files.update({m.path: self.translated[m.name].sql for m in self.models})
+        files.update({s.path: json.dumps(suite_json(s), indent=2) + "\n" for s in self.suites})
+        for rel in files:
+            validate_path(self.ws.project, rel, roots)
         return files
 
-    with rec.stage("render", "tool", "render.render_project_files") as io:
-        files = render()
-        io.observation = f"{len(files)} files"
-    with rec.stage("dbt build (sandbox)", "tool", "dbt build --select +model+ (sandbox)") as io:
-        project_copy, profiles_dir, db_file = box.project, box.profiles_dir, box.db_file
-        proposal.warehouse = str(db_file)
 
-        def rebuild(attempt: list[ModelSpec]) -> BuildResult:  # a repaired model is checked by sqlglot again
-            nonlocal outcome, models, files
-            if attempt is not models:
-                repaired = [m for m in attempt if m.layer == "marts" and m not in models]
-                outcome, models = _sqlglot(proposal, attempt, sources, profile), attempt
-                leaks = governance.find_exposures(repaired, outcome.compiled, outcome.schema, restricted,
-                                                  policy.mart_pii_action)
-                if leaks:  # the lineage guard ran before this repair: a repaired mart may not add an exposure
-                    raise UnsafeArtifactError("a repaired mart exposes restricted columns: " + ", ".join(
-                        f"{e.model}.{e.column}" for e in leaks))
-                files = render()
-            return _build(proposal, project_copy, profiles_dir, folder, attempt, files, roots)
-        build, models = with_repairs(proposal, brain, models, rebuild, errors_for(proposal), "dbt build",
-                                     max_repair_rounds, ok=lambda b: b.success)
-        io.inputs = [raw_dataset(wh, t) for t in profile.tables if t.name in (proposal.plan.source_tables or [])]
-        io.outputs = [model_dataset(db_file, m) for m in models]
-        io.observation = _build_summary(build)
-    if not build.success:
-        with rec.stage("triage failing tests", "quality", "quality.triage(build)") as io:
-            models, sources, decisions = brain.triage(build, models, sources, db_file)
-            proposal.triage, proposal.models, proposal.sources = decisions, models, sources
-            if decisions:
-                files = render()
-                build = _build(proposal, project_copy, profiles_dir, folder, models, files, roots)
-        if not build.success:
-            raise BuildError(describe_build_failure(build))
-    with rec.stage("Great Expectations", "tool", "expectations.validate_suites") as io:
-        proposal.suite_results = validate_suites(db_file, suites)
-        io.inputs = [model_dataset(db_file, m) for m in models]
-        if any(r.failed for r in proposal.suite_results):
-            suites, decisions = brain.triage_suites(proposal.suite_results, suites, db_file)
-            proposal.triage += decisions
-            proposal.suites = suites
-            proposal.suite_results = validate_suites(db_file, suites)
-            files = render()  # the loosened suites are what gets committed
-        broken = [r for r in proposal.suite_results if r.error]
-        if broken:
-            raise BuildError("Great Expectations could not validate: " + "; ".join(
-                f"{r.suite}: {r.error}" for r in broken))
-    if proposal.plan is not None and proposal.plan.kind == "metric":
-        with rec.stage("MetricFlow oracle", "tool", "query_layer.oracle(plan)") as io:
-            from dataeng_crew.agents.query_layer import oracle
+@dataclass(frozen=True)
+class Stage:
+    """One step of a proposal. A stage with a name is timed, traced, audited and has an OpenLineage run; a
+    step without one (bookkeeping between stages) is not."""
 
-            proposal.oracle = oracle(proposal.plan, profile, project_copy, profiles_dir, folder / "oracle",
-                                     layer_in_project=bool(layer_files))
-            io.observation = describe_oracle(proposal.oracle)
-            if proposal.oracle.differences:
-                raise BuildError("the mart disagrees with MetricFlow computing the same metric query on the "
-                                 f"generated semantic layer ({describe_oracle(proposal.oracle)}); nothing was "
-                                 "published:\n  " + "\n  ".join(proposal.oracle.detail[:5]))
-    emit_model_lineage(rec, models, outcome, wh, db_file, sources)  # triage changed tests, not SQL
+    run: Callable[[ProposalRun, StageIO], None]
+    name: str = ""
+    role: str = "tool"
+    action: str = ""
+    when: Callable[[ProposalRun], bool] = lambda _run: True
+
+
+def run_stages(run: ProposalRun, stages: Sequence[Stage]) -> None:
+    """Run ``stages`` in order over one proposal, recording each named one."""
+    for stage in stages:
+        if not stage.when(run):
+            continue
+        if not stage.name:
+            stage.run(run, StageIO())
+            continue
+        with run.rec.stage(stage.name, stage.role, stage.action) as io:
+            stage.run(run, io)
+
+
+# -- the stages, in the order they run ---------------------------------------------------------------------
+def check_base(run: ProposalRun, _io: StageIO) -> None:
+    """The committed project a proposal is built on; refused before any work when it cannot be published."""
+    ws = run.ws
+    run.base = base_commit(ws)
+    if run.publishing and run.base is None and ws.repo is not None:
+        git_local.head_commit(ws.repo)  # raises PublishError: the repository has no commit yet
+    committed = run.base is not None and ws.repo is not None and git_local.read_at(
+        ws.repo, run.base, run.prefix + "dbt_project.yml") is not None
+    if run.publishing and run.base is not None and not committed:
+        raise ConfigError(f"{ws.project}/dbt_project.yml is not committed in {ws.repo}: a proposal is validated on, "
+                          "and committed on top of, the committed project. Commit the project first, or use --publish none")
+    run.sandbox_base = run.base if committed else None  # an uncommitted project (--publish none): its folder
+
+
+def prepare(run: ProposalRun, io: StageIO) -> None:
+    """The sandbox (the project at its base commit, the warehouse attached read-only) and the project's inventory."""
+    ws = run.ws
+    run.wh = resolve_warehouse(ws, run.warehouse_arg)
+    run.box = sandbox.prepare_sandbox(ws.project, run.wh, run.folder / "sandbox",
+                                      ws.repo if run.sandbox_base else None, run.sandbox_base, ws.project_in_repo)
+    inv = run.inventory = project_inventory(run.box.project, run.box.profiles_dir, run.box.folder)
+    io.observation = (f"{len(inv.models)} models, {len(inv.sources)} sources, {len(inv.seeds)} seeds, "
+                      f"{len(inv.tests)} tests, packages: {', '.join(inv.packages) or 'none'}; sandbox from "
+                      f"{'commit ' + run.sandbox_base[:12] if run.sandbox_base else 'the working tree'}")
+
+
+def _upstream(run: ProposalRun) -> list[str]:
+    return [m.name for m in run.inventory.models if m.layer != "marts"] if run.inventory else []
+
+
+def build_project(run: ProposalRun, io: StageIO) -> None:
+    """The project's seeds and non-mart models, built in the sandbox: what the new models build on."""
+    assert run.box is not None and run.inventory is not None
+    upstream = _upstream(run)
+    for result in sandbox.build_existing(run.box, bool(run.inventory.seeds), upstream):
+        if not result.success:
+            raise BuildError("the project's own seeds/models do not build on the base commit, so nothing can "
+                             "be built on them:\n" + describe_build_failure(result))
+    io.observation = f"seeds loaded: {len(run.inventory.seeds)}; models built: {', '.join(upstream) or 'none'}"
+
+
+def profile_warehouse(run: ProposalRun, io: StageIO) -> None:
+    """Profile every relation the project has (sources, seeds, models) and set up the roles' context."""
+    assert run.box is not None and run.wh is not None
+    profile = run.profile = project_profile(run.box.db_file, run.inventory)
+    io.inputs = [raw_dataset(run.wh, t) for t in profile.tables if t.origin != "model"]
+    by_origin: dict[str, int] = {}
+    for t in profile.tables:
+        by_origin[t.origin] = by_origin.get(t.origin, 0) + 1
+    io.observation = (f"{len(profile.tables)} tables ({', '.join(f'{v} {k}' for k, v in sorted(by_origin.items()))}), "
+                      f"{len(profile.foreign_keys)} foreign keys")
+    run.policy = governance.load_policy(run.ws.project)
+    run.ctx = RoleContext(request=run.proposal.request, profile=profile, brain=run.brain, policy=run.policy)
+
+
+def role_stages() -> list[Stage]:
+    """One stage per registered role (planner, modeler, transformer, quality, governance, and any role added)."""
+    def step(role: RoleInfo) -> Callable[[ProposalRun, StageIO], None]:
+        def play(run: ProposalRun, io: StageIO) -> None:
+            assert run.ctx is not None
+            io.thought, io.observation = role.step(run.ctx)  # type: ignore[misc]
+            run.proposal.plan = run.ctx.plan
+        return play
+    return [Stage(step(r), r.stage, r.name, r.action) for r in registered_roles() if r.step is not None]
+
+
+def place_models(run: ProposalRun, _io: StageIO) -> None:
+    """The roles' models at the project's own paths; never over a model the project has."""
+    ctx = run.ctx
+    if ctx is None or ctx.plan is None:
+        raise DataengCrewError("no registered role produced a plan")
+    run.sources, run.suites = ctx.sources, ctx.suites
+    run.models = project_plan.place_models(ctx.models, run.inventory)
+    run.proposal.sources, run.proposal.models, run.proposal.policies = run.sources, run.models, ctx.policies
+
+
+def sqlglot_check(run: ProposalRun, io: StageIO) -> None:
+    """Every model parsed, qualified and compiled by sqlglot; a refused model goes back to its author."""
+    run.outcome, run.models = with_repairs(
+        run.proposal, run.brain, run.models, lambda ms: _sqlglot(run.proposal, ms, run.sources, run.profile),
+        errors_for(run.proposal), "sqlglot", run.options.max_repair_rounds)
+    io.observation = f"{len(run.models)} models: one safe query each, every table and column known"
+
+
+def guard_governance(run: ProposalRun, _io: StageIO) -> None:
+    """Restricted columns reaching a mart (through lineage, the project's models included) are masked."""
+    proposal, policy, outcome = run.proposal, run.policy, run.outcome
+    assert outcome is not None
+    run.restricted = {(m.name, c.name) for m in run.models for c in m.columns
+                      if c.meta.get("classification") in policy.restricted_classifications}
+    read = governance.classify_read_relations(run.models, run.profile)  # the project's own models and seeds
+    run.restricted |= {(p.model, p.column) for p in read if p.classification in policy.restricted_classifications
+                       and p.confidence >= policy.min_confidence}
+    proposal.policies = proposal.policies + read
+    marts = [m for m in run.models if m.layer == "marts"]
+    exposures = governance.find_exposures(marts, outcome.compiled, outcome.schema, run.restricted,
+                                          policy.mart_pii_action)
+    if exposures:
+        masked = {m.name: m for m in governance.mask_marts(marts, exposures)}
+        run.models = proposal.models = [masked.get(m.name, m) for m in run.models]
+        run.outcome = _sqlglot(proposal, run.models, run.sources, run.profile)  # the masked marts are what runs
+        run.suites = quality.expectation_suites(run.models, run.profile, proposal.plan)  # of the masked marts
+    proposal.exposures, proposal.suites = exposures, run.suites
+    proposal.approvals = governance.approvals(run.models, proposal.policies, exposures, policy)
+
+
+def cost_guardrail(run: ProposalRun, io: StageIO) -> None:
+    """EXPLAIN each mart on the warehouse; a scan over the policy's threshold needs an approver."""
+    assert run.box is not None and run.outcome is not None
+    proposal, policy = run.proposal, run.policy
+    proposal.costs = estimate_costs(run.models, run.outcome, run.box.db_file, policy)
+    over = [c for c in proposal.costs if c.over_threshold]
+    if over:
+        proposal.approvals.append(ApprovalRequest(kind="cost", approvers=policy.cost_approvers, reasons=[
+            f"{c.model}: ~{c.rows_scanned:,} rows scanned > {c.threshold:,}" for c in over]))
+    io.observation = "; ".join(c.explanation for c in proposal.costs) or "no mart"
+
+
+def transpile(run: ProposalRun, io: StageIO) -> None:
+    """The committed SQL in the target dialect, parsed back to be sure it reads."""
+    proposal = run.proposal
+    run.translated = transpile_models(run.models, proposal.target_dialect)
+    proposal.dialect_warnings = dialect_warnings(run.translated)
+    for warning in proposal.dialect_warnings:
+        run.rec.progress(f"warning ({proposal.target_dialect}): {warning}")
+    io.observation = (f"{len(run.translated)} models parsed back in {proposal.target_dialect}; "
+                      f"{len(proposal.dialect_warnings)} warning(s)")
+
+
+def semantic_layer_files(run: ProposalRun, _io: StageIO) -> None:
+    """The metric query's semantic layer beside the mart, when the project keeps one (or was asked to)."""
+    from dataeng_crew.agents.query_layer import proposal_layer_files
+
+    plan = run.proposal.plan
+    mart = next((m for m in run.models if m.layer == "marts"), None)
+    if mart is None or plan is None:
+        return
+    run.layer_files, note = proposal_layer_files(plan, run.profile, mart, run.ws.project, run.options.semantic_layer)
+    if note:
+        run.proposal.plan = plan.model_copy(update={"interpretations": plan.interpretations + [note]})
+
+
+def render(run: ProposalRun, io: StageIO) -> None:
+    """The project files of the proposal (DuckDB SQL: what the sandbox builds)."""
+    run.files = run.render()
+    io.observation = f"{len(run.files)} files"
+
+
+def _attempt_build(run: ProposalRun, attempt: list[ModelSpec]) -> BuildResult:
+    """Build ``attempt`` in the sandbox; a repaired model is checked by sqlglot and the lineage guard again."""
+    if attempt is not run.models:
+        repaired = [m for m in attempt if m.layer == "marts" and m not in run.models]
+        run.outcome, run.models = _sqlglot(run.proposal, attempt, run.sources, run.profile), attempt
+        leaks = governance.find_exposures(repaired, run.outcome.compiled, run.outcome.schema, run.restricted,
+                                          run.policy.mart_pii_action)
+        if leaks:  # the guard ran before this repair: a repaired mart may not add an exposure
+            raise UnsafeArtifactError("a repaired mart exposes restricted columns: " + ", ".join(
+                f"{e.model}.{e.column}" for e in leaks))
+        run.files = run.render()
+    return _build(run, attempt)
+
+
+def sandbox_build(run: ProposalRun, io: StageIO) -> None:
+    """``dbt build`` of the new models, their tests and what they need; a model dbt refuses goes back to its author."""
+    assert run.box is not None and run.wh is not None
+    run.proposal.warehouse = str(run.box.db_file)
+    run.build, run.models = with_repairs(run.proposal, run.brain, run.models, lambda ms: _attempt_build(run, ms),
+                                         errors_for(run.proposal), "dbt build", run.options.max_repair_rounds,
+                                         ok=lambda b: b.success)
+    read = run.proposal.plan.source_tables if run.proposal.plan else []
+    io.inputs = [raw_dataset(run.wh, t) for t in run.profile.tables if t.name in (read or [])]
+    io.outputs = [model_dataset(run.box.db_file, m) for m in run.models]
+    io.observation = build_summary(run.build)
+
+
+def _build_failed(run: ProposalRun) -> bool:
+    return run.build is not None and not run.build.success
+
+
+def triage(run: ProposalRun, _io: StageIO) -> None:
+    """Failing data tests: the quality role decides which are wrong about the data (loosened, stated) and which
+    found a real problem (kept: the build fails)."""
+    assert run.box is not None
+    models, sources, decisions = run.brain.triage(run.build, run.models, run.sources, run.box.db_file)
+    run.proposal.triage, run.proposal.models, run.proposal.sources = decisions, models, sources
+    run.models, run.sources = models, sources
+    if decisions:
+        run.files = run.render()
+        run.build = _build(run, run.models)
+
+
+def require_build(run: ProposalRun, _io: StageIO) -> None:
+    """Nothing goes further than a build that failed."""
+    if _build_failed(run):
+        raise BuildError(describe_build_failure(run.build))  # type: ignore[arg-type]
+
+
+def great_expectations(run: ProposalRun, io: StageIO) -> None:
+    """The marts' suites validated on the built tables; a failing expectation goes to triage once."""
+    assert run.box is not None
+    proposal, db_file = run.proposal, run.box.db_file
+    proposal.suite_results = validate_suites(db_file, run.suites)
+    io.inputs = [model_dataset(db_file, m) for m in run.models]
+    if any(r.failed for r in proposal.suite_results):
+        run.suites, decisions = run.brain.triage_suites(proposal.suite_results, run.suites, db_file)
+        proposal.triage += decisions
+        proposal.suites = run.suites
+        proposal.suite_results = validate_suites(db_file, run.suites)
+        run.files = run.render()  # the loosened suites are what gets committed
+    broken = [r for r in proposal.suite_results if r.error]
+    if broken:
+        raise BuildError("Great Expectations could not validate: " + "; ".join(f"{r.suite}: {r.error}" for r in broken))
+
+
+def metricflow_oracle(run: ProposalRun, io: StageIO) -> None:
+    """MetricFlow computes the same metric query on the generated semantic layer; any difference stops it."""
+    from dataeng_crew.agents.query_layer import oracle
+
+    assert run.box is not None and run.proposal.plan is not None
+    proposal = run.proposal
+    proposal.oracle = oracle(proposal.plan, run.profile, run.box.project, run.box.profiles_dir, run.folder / "oracle",
+                             layer_in_project=bool(run.layer_files))
+    io.observation = describe_oracle(proposal.oracle)
+    if proposal.oracle.differences:
+        raise BuildError("the mart disagrees with MetricFlow computing the same metric query on the generated "
+                         f"semantic layer ({describe_oracle(proposal.oracle)}); nothing was published:\n  "
+                         + "\n  ".join(proposal.oracle.detail[:5]))
+
+
+def mark_validated(run: ProposalRun, _io: StageIO) -> None:
+    """Every check passed: the model lineage is emitted and the committed files are rendered in the target dialect."""
+    assert run.box is not None and run.wh is not None and run.outcome is not None
+    proposal = run.proposal
+    emit_model_lineage(run.rec, run.models, run.outcome, run.wh, run.box.db_file, run.sources)
     proposal.status = "validated"
-    proposal.llm_usage = brain.usage_report() if hasattr(brain, "usage_report") else []  # for the PR body
-    slug = slugify(request)
+    proposal.llm_usage = run.brain.usage_report() if hasattr(run.brain, "usage_report") else []  # for the PR body
     if proposal.target_dialect != "duckdb":
-        if any(m.name not in translated or m.sql != translated[m.name].source for m in models):  # triage changes tests, not SQL; be sure
-            translated = transpile_models(models, proposal.target_dialect)
-        files = render(proposal.target_dialect)
-    proposal.modified = modified_files(files, read_existing, prefix)
-    if sandbox_base is not None and ws.repo is not None:  # the PR's data diff, against the base branch's build
-        with rec.stage("data diff against the base build", "tool", "data_diff.diff_model") as io:
-            import duckdb
-
-            from dataeng_crew.data_diffs import proposal_diffs  # it imports this module
-
-            try:
-                proposal.data_diffs, _ = proposal_diffs(
-                    models, files, db_file, lambda sub: git_local.files_under(ws.repo, sandbox_base, sub), prefix, wh, policy,
-                    folder / "diff", rec.progress)
-                io.observation = ", ".join(f"{d.model}: {d.status}" for d in proposal.data_diffs) or "no model changed"
-            except duckdb.Error as exc:  # the diff informs the review; it never blocks a validated proposal
-                io.observation = f"data diff not computed: {str(exc)[:300]}"
-    if on_validated is not None:  # revise: the validated files go on top of an existing branch
-        on_validated(proposal, files)
-    if publish in ("local", "github"):  # github also makes the local branch: rollback and history keep working
-        proposal.branch = f"dataeng-crew/{slug}"
-        proposal.pr = str(folder / "PR.md")
-        proposal.files = sorted(prefix + rel for rel in files)  # the PR text is the PR's, never a project file
-        proposal.status = "published"
-        proposal.review_commands = review_commands(ws.project, ws.repo, prefix, proposal.branch, wh,
-                                                   remote=publish == "github",
-                                                   masked=any(e.action == "hash" for e in proposal.exposures))
-        body = render_pr_body(proposal)
-        with rec.stage("publish (local branch)", "tool", "git_local.commit_to_branch") as io:
-            assert ws.repo is not None and base is not None
-            message = git_local.with_trailer(f"dataeng-crew: {request}\n\nProposal {proposal.proposal_id}. Models: "
-                                             + ", ".join(m.name for m in models) + ".\nValidated by sqlglot and dbt "
-                                             "build on a sandbox copy of the warehouse.", proposal.proposal_id)
-            save_changes(folder, ws.repo, base, {prefix + k: v for k, v in files.items()})
-            try:
-                proposal.commit = git_local.commit_to_branch(
-                    ws.repo, base, proposal.branch, {prefix + k: v for k, v in files.items()}, message)
-            except DataengCrewError:
-                proposal.status, proposal.branch, proposal.commit = "validated", None, None
-                raise
-        if publish == "github":
-            from dataeng_crew.publish_github import publish_proposal
-
-            with rec.stage("publish (GitHub pull request)", "tool", "github_pr.publish") as io:
-                publish_proposal(proposal, {prefix + k: v for k, v in files.items()}, body,
-                                 message, gh[0], gh[1], prefix)
-                io.observation = f"{proposal.pull_request.url} on {proposal.pull_request.branch}"
-    else:
-        proposal.pr = str(folder / "PR.md")
-        body = render_pr_body(proposal)
-    (folder / "PR.md").write_text(body)
+        if any(m.name not in run.translated or m.sql != run.translated[m.name].source for m in run.models):
+            run.translated = transpile_models(run.models, proposal.target_dialect)  # triage changes tests; be sure
+        run.files = run.render(proposal.target_dialect)
+    proposal.modified = modified_files(run.files, run.read_existing, run.prefix)
 
 
-def _build(proposal: Proposal, project_copy: Path, profiles_dir: Path, folder: Path, models: list[ModelSpec],
-           files: dict[str, str], roots: tuple[str, ...] = ()) -> BuildResult:
-    write_project_files(project_copy, files, roots)
-    build = run_dbt(["build", *build_selector(models), *sandbox.SKIP_SEEDS], project_copy, profiles_dir,
-                    target_path=folder / "sandbox" / "target", log_path=folder / "sandbox" / "logs", write_json=False)
-    proposal.checks.build = build
+def data_diff(run: ProposalRun, io: StageIO) -> None:
+    """The PR's data diff against the base branch's build; it informs the review, it never blocks."""
+    import duckdb
+
+    from dataeng_crew.data_diffs import proposal_diffs
+
+    assert run.box is not None and run.wh is not None and run.ws.repo is not None
+    repo, base = run.ws.repo, run.sandbox_base
+    try:
+        run.proposal.data_diffs, _ = proposal_diffs(
+            run.models, run.files, run.box.db_file, lambda sub: git_local.files_under(repo, base, sub), run.prefix,
+            run.wh, run.policy, run.folder / "diff", run.rec.progress)
+        io.observation = ", ".join(f"{d.model}: {d.status}" for d in run.proposal.data_diffs) or "no model changed"
+    except duckdb.Error as exc:
+        io.observation = f"data diff not computed: {str(exc)[:300]}"
+
+
+def hand_over(run: ProposalRun, _io: StageIO) -> None:
+    """``revise``: the validated files go on top of an existing branch, by the caller."""
+    run.options.on_validated(run.proposal, run.files)  # type: ignore[misc]
+
+
+def prepare_publication(run: ProposalRun, _io: StageIO) -> None:
+    """The branch, the files and the PR body of a published proposal."""
+    proposal, ws = run.proposal, run.ws
+    proposal.branch = f"dataeng-crew/{slugify(proposal.request)}"
+    proposal.files = sorted(run.prefix + rel for rel in run.files)  # the PR text is the PR's, never a project file
+    proposal.status, proposal.pr = "published", str(run.folder / "PR.md")
+    proposal.review_commands = review_commands(ws.project, ws.repo, run.prefix, proposal.branch, run.wh,
+                                               remote=run.options.publish == "github",
+                                               masked=any(e.action == "hash" for e in proposal.exposures))
+
+
+def _message(run: ProposalRun) -> str:
+    proposal = run.proposal
+    return git_local.with_trailer(f"dataeng-crew: {proposal.request}\n\nProposal {proposal.proposal_id}. Models: "
+                                  + ", ".join(m.name for m in run.models) + ".\nValidated by sqlglot and dbt build "
+                                  "on a sandbox of the warehouse.", proposal.proposal_id)
+
+
+def publish_local(run: ProposalRun, _io: StageIO) -> None:
+    """One commit on the proposal's branch, written atomically; before/after copies kept in its folder."""
+    proposal, repo = run.proposal, run.ws.repo
+    assert repo is not None and run.base is not None
+    run.body = render_pr_body(proposal)
+    files = {run.prefix + k: v for k, v in run.files.items()}
+    save_changes(run.folder, repo, run.base, files)
+    try:
+        proposal.commit = git_local.commit_to_branch(repo, run.base, proposal.branch, files, _message(run))
+    except DataengCrewError:
+        proposal.status, proposal.branch, proposal.commit = "validated", None, None
+        raise
+
+
+def publish_github(run: ProposalRun, io: StageIO) -> None:
+    """The same commit on a GitHub branch, and a pull request."""
+    from dataeng_crew.publish_github import publish_proposal
+
+    proposal = run.proposal
+    publish_proposal(proposal, {run.prefix + k: v for k, v in run.files.items()}, run.body, _message(run),
+                     run.options.github[0], run.options.github[1], run.prefix)
+    io.observation = f"{proposal.pull_request.url} on {proposal.pull_request.branch}"
+
+
+def write_pr_text(run: ProposalRun, _io: StageIO) -> None:
+    """The PR text in the proposal's folder (the pull request's body; never a project file)."""
+    run.proposal.pr = str(run.folder / "PR.md")
+    (run.folder / "PR.md").write_text(run.body or render_pr_body(run.proposal))
+
+
+def proposal_stages() -> list[Stage]:
+    """The stages of a proposal, top to bottom."""
+    return [
+        Stage(check_base),
+        Stage(prepare, "sandbox + project inventory (dbt parse)", action="sandbox.prepare_sandbox; project_inventory"),
+        Stage(build_project, "build the project's models (sandbox)", action="dbt seed; dbt run --select +<staging>",
+              when=lambda r: bool(r.inventory and (r.inventory.seeds or _upstream(r)))),
+        Stage(profile_warehouse, "profile warehouse", action="project_inventory.project_profile"),
+        *role_stages(),
+        Stage(place_models),
+        Stage(sqlglot_check, "sqlglot check", action="sqlcheck.check_and_compile(models)"),
+        Stage(guard_governance, "governance: marts vs restricted columns", "governance", "governance.find_exposures"),
+        Stage(cost_guardrail, "cost guardrail (EXPLAIN)", action="cost.explain(mart)"),
+        Stage(transpile, "transpile to the target dialect", action="dialect.transpile_models",
+              when=lambda r: r.proposal.target_dialect != "duckdb"),
+        Stage(semantic_layer_files),
+        Stage(render, "render", action="render.render_project_files"),
+        Stage(sandbox_build, "dbt build (sandbox)", action="dbt build --select @model (sandbox)"),
+        Stage(triage, "triage failing tests", "quality", "quality.triage(build)", when=_build_failed),
+        Stage(require_build),
+        Stage(great_expectations, "Great Expectations", action="expectations.validate_suites"),
+        Stage(metricflow_oracle, "MetricFlow oracle", action="query_layer.oracle(plan)",
+              when=lambda r: r.proposal.plan is not None and r.proposal.plan.kind == "metric"),
+        Stage(mark_validated),
+        Stage(data_diff, "data diff against the base build", action="data_diff.diff_model",
+              when=lambda r: r.sandbox_base is not None and r.ws.repo is not None),
+        Stage(hand_over, when=lambda r: r.options.on_validated is not None),
+        Stage(prepare_publication, when=lambda r: r.publishing),
+        Stage(publish_local, "publish (local branch)", action="git_local.commit_to_branch", when=lambda r: r.publishing),
+        Stage(publish_github, "publish (GitHub pull request)", action="github_pr.publish",
+              when=lambda r: r.options.publish == "github"),
+        Stage(write_pr_text),
+    ]
+
+
+def _build(run: ProposalRun, models: list[ModelSpec]) -> BuildResult:
+    """Write the proposal's files into the sandbox project and ``dbt build`` its models (results in memory)."""
+    box = run.box
+    assert box is not None
+    write_project_files(box.project, run.files, project_roots(run.inventory))
+    build = run_dbt(["build", *build_selector(models), *sandbox.SKIP_SEEDS], box.project, box.profiles_dir,
+                    target_path=box.folder / "target", log_path=box.folder / "logs", write_json=False)
+    run.proposal.checks.build = build
     return build
 
 
@@ -535,82 +752,6 @@ def _sqlglot(proposal: Proposal, models: list[ModelSpec], sources, profile) -> C
     return outcome
 
 
-def modified_files(files: dict[str, str], read_existing: Callable[[str], str | None], prefix: str = "") -> list[ModifiedFile]:
-    """Every existing project file the proposal changes, with a unified diff (for the PR)."""
-    import difflib
-
-    out = []
-    for rel, after in sorted(files.items()):
-        before = read_existing(rel)
-        if before is None or before == after:
-            continue
-        diff = "".join(difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True),
-                                            f"a/{prefix}{rel}", f"b/{prefix}{rel}"))
-        out.append(ModifiedFile(path=prefix + rel, diff=diff))
-    return out
-
-
-def raw_dataset(warehouse: Path, table) -> DatasetRef:  # noqa: ANN001 - TableProfile
-    """An OpenLineage dataset for a raw table: namespace is the DuckDB file, with its schema."""
-    return DatasetRef(namespace=f"duckdb://{warehouse.resolve()}", name=table.fqn,
-                      columns=tuple((c.name, c.data_type, "") for c in table.columns))
-
-
-def model_dataset(db_file: Path, model: ModelSpec, lineage_pairs: dict | None = None,
-                  namespaces: dict[str, str] | None = None) -> DatasetRef:
-    """An OpenLineage dataset for a built model (sandbox DuckDB), with schema and column lineage."""
-    ns = f"duckdb://{db_file.resolve()}"
-    column_lineage = tuple(
-        (col, tuple(((namespaces or {}).get(table, ns), table, field) for table, field in pairs))
-        for col, pairs in (lineage_pairs or {}).items() if pairs)
-    return DatasetRef(namespace=ns, name=f"{db_file.stem}.main.{model.name}",
-                      columns=tuple((c.name, c.data_type or "", c.description) for c in model.columns),
-                      column_lineage=column_lineage)
-
-
-def _build_summary(build: BuildResult) -> str:
-    counts: dict[str, int] = {}
-    for n in build.nodes:
-        counts[n.status] = counts.get(n.status, 0) + 1
-    return ("passed" if build.success else "FAILED") + ": " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
-
-
-def emit_model_lineage(rec: Recorder, models: list[ModelSpec], outcome: CheckOutcome, wh: Path, db_file: Path,
-                       sources) -> None:  # noqa: ANN001
-    """One OpenLineage run per generated model: inputs, output schema and sqlglot column lineage."""
-    raw_ns = f"duckdb://{wh.resolve()}"
-    raw_tables = {f"{s.database}.{s.schema_name}.{t.relation_name}" for s in sources for t in s.tables}
-    for model in models:
-        sql = outcome.compiled.get(model.name)
-        if not sql:
-            continue
-        pairs = column_lineage(sql, outcome.schema, [c.name for c in model.columns])
-        upstream = sorted({table for col in pairs.values() for table, _ in col})
-        namespaces = {t: raw_ns for t in upstream if t in raw_tables}
-        ref = rec.lineage.start(f"dataeng_crew.model.{model.name}", rec.parent)
-        inputs = [DatasetRef(namespace=namespaces.get(t, f"duckdb://{db_file.resolve()}"), name=t) for t in upstream]
-        rec.lineage.complete(ref, rec.parent, inputs, [model_dataset(db_file, model, pairs, namespaces)])
-
-
-def save_changes(folder: Path, repo: Path, base: str, files: dict[str, str]) -> None:
-    """Before/after copies of every file the proposal changes, and a manifest with their hashes."""
-    import hashlib
-
-    changes = folder / "changes"
-    manifest = []
-    for path, content in sorted(files.items()):
-        before = git_local.read_at(repo, base, path)
-        if before is not None:
-            (changes / "before" / path).parent.mkdir(parents=True, exist_ok=True)
-            (changes / "before" / path).write_text(before)
-        (changes / "after" / path).parent.mkdir(parents=True, exist_ok=True)
-        (changes / "after" / path).write_text(content)
-        manifest.append({"path": path, "existed_before": before is not None,
-                         "before_sha256": hashlib.sha256(before.encode()).hexdigest() if before is not None else None,
-                         "after_sha256": hashlib.sha256(content.encode()).hexdigest()})
-    (changes / "manifest.json").write_text(json.dumps({"base": base, "files": manifest}, indent=2))
-
-
 def estimate_costs(models: list[ModelSpec], outcome: CheckOutcome, warehouse: Path, policy) -> list[CostEstimate]:  # noqa: ANN001
     """EXPLAIN every mart (model references inlined) on the raw warehouse; advise a materialization."""
     estimates = []
@@ -637,58 +778,3 @@ def estimate_costs(models: list[ModelSpec], outcome: CheckOutcome, warehouse: Pa
     return estimates
 
 
-def describe_oracle(result) -> str:  # noqa: ANN001 - OracleResult
-    """The oracle's verdict in a few words (PR body, trace, eval)."""
-    if result.skipped_reason:
-        return f"MetricFlow could not check it: {result.skipped_reason}"
-    verdict = "agrees with" if not result.differences else "DISAGREES with"
-    return f"{verdict} MetricFlow: {result.rows} rows, {result.differences} differences"
-
-
-def describe_build_failure(build: BuildResult) -> str:
-    """A short, readable account of why a dbt build failed."""
-    lines = ["dbt build failed on the sandbox copy; nothing was published."]
-    if build.error:
-        lines.append(f"  dbt: {build.error[:800]}")
-    for node in build.failed_nodes:
-        lines.append(f"  {node.unique_id}: {node.status}" + (f" — {node.message[:400]}" if node.message else ""))
-    return "\n".join(lines)
-
-
-def summary(proposal: Proposal) -> dict:
-    """The ``--json`` object printed by ``propose``."""
-    db = Path(proposal.warehouse).stem if proposal.warehouse else None
-    return {
-        "oracle": proposal.oracle.model_dump() if proposal.oracle is not None else None,
-        "proposal_id": proposal.proposal_id,
-        "status": proposal.status,
-        "request": proposal.request,
-        "brain": proposal.brain,
-        "branch": proposal.branch,
-        "commit": proposal.commit,
-        "models": [{"name": m.name, "path": m.path, "layer": m.layer,
-                    "relation": f"{db}.main.{m.name}" if db else None} for m in proposal.models],
-        "build": None if proposal.checks.build is None else {
-            "success": proposal.checks.build.success,
-            "nodes": [{"unique_id": n.unique_id, "status": n.status, "failures": n.failures}
-                      for n in proposal.checks.build.nodes],
-        },
-        "sql_issues": [i.model_dump() for i in proposal.checks.sql_issues],
-        "needs_approval": [a.model_dump() for a in proposal.approvals],
-        "pii_exposures": [e.model_dump() for e in proposal.exposures],
-        "pr": proposal.pr,
-        "pull_request": proposal.pull_request.model_dump() if proposal.pull_request else None,
-        "warehouse": proposal.warehouse,
-        "report": str(Path(proposal.proposal_dir) / "report.json") if proposal.proposal_dir else None,
-        "error": proposal.error,
-        "timings": {t.stage: t.seconds for t in proposal.timings},
-        "target_dialect": proposal.target_dialect,
-        "dialect_warnings": proposal.dialect_warnings,
-        "llm_usage": [u.model_dump() for u in proposal.llm_usage],
-        "repairs": [r.model_dump(exclude={"sql_before", "sql_after"}) for r in proposal.repairs],
-    }
-
-
-def dumps(data: dict) -> str:
-    """JSON for the terminal."""
-    return json.dumps(data, indent=2, default=str)

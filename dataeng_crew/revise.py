@@ -22,6 +22,7 @@ import datetime as dt
 import hashlib
 import json
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -246,57 +247,26 @@ def revise(target: str | None = None, project: Path | None = None, warehouse: Pa
     ws = flow.resolve_workspace(project)
     if ws.repo is None:
         raise ConfigError(f"{ws.project} is not in a git repository; revise works on a proposal's branch")
-    prefix = f"{ws.project_in_repo}/" if ws.project_in_repo else ""
     wh = flow.resolve_warehouse(ws, warehouse)
-    inner = brain or DeterministicBrain()
-    gh_repo, answered, ignored = None, set(), []
-    if pr_number is not None:
-        from dataeng_crew.tools import github_review
-
-        github = github or github_pr.GithubOptions()
-        gh_target = github_pr.require_target(github, ws.repo)
-        token = token or github_pr.token_from_env()
-        gh_repo = github_pr.connect(gh_target, github, token)
-        with github_pr.github_errors(gh_target, github, token) as step:
-            step("reading the reviewer's feedback")
-            read = github_review.read_feedback(gh_repo, pr_number)
-        @contextlib.contextmanager
-        def errors(name: str) -> Iterator[None]:
-            with github_pr.github_errors(gh_target, github, token) as step:  # type: ignore[arg-type]
-                step(name)
-                yield
-
-        branch: Any = RemoteBranch(gh_repo, read.head_branch, read.head_sha, read.base_sha, errors)
-        feedback, answered, ignored = read.feedback, read.answered, read.ignored
-    else:
-        branch = LocalBranch(ws.repo, resolve_branch(ws, target))
-        feedback = local_feedback(comments or [], git_local._git(ws.repo, "config", "user.name", check=False) or "you")  # noqa: SLF001
+    branch, feedback, answered, ignored, gh_repo = _open_branch(ws, target, comments, pr_number, github, token)
     now = dt.datetime.now(dt.timezone.utc)
     folder = ws.state_dir / "revisions" / f"{now:%Y%m%dT%H%M%S%f}"
     folder.mkdir(parents=True)
     for why in ignored:
         progress(f"ignored {why}")
     # cheap first: the state file names the feedback already handled; nothing else is read when nothing is new
+    prefix = f"{ws.project_in_repo}/" if ws.project_in_repo else ""
     raw = branch.read(branch.tip, state_file(branch.branch, prefix))
     known = RevisionState.model_validate_json(raw) if raw else None
     new = [f for f in feedback if f.id not in (known.handled if known else []) and f.id not in answered]
     revision = Revision(proposal_id=known.proposal_id if known else "", branch=branch.branch, status="no_new_feedback",
                         round=known.rounds if known else 0, request=known.request if known else "",
                         tip_before=branch.tip, pr_number=pr_number, revision_dir=str(folder), feedback=new)
-    if not new:
-        progress("no new feedback: nothing to do")
-        (folder / "revision.json").write_text(revision.model_dump_json(indent=2))
-        return revision
-    chain = branch.chain()
-    tip_files = branch.files(branch.tip, prefix)
-    state, state_path = load_state(tip_files, chain, prefix, branch.branch)
-    new = [f for f in new if f.id not in state.handled]
-    revision.proposal_id, revision.round, revision.request = state.proposal_id, state.rounds, state.request
-    revision.base, revision.feedback = branch.base, new
+    rnd = RevisionRound(revision, ws, wh, prefix, branch, new, brain or DeterministicBrain(), folder, progress,
+                        max_rounds, gh_repo)
     try:
-        if new:
-            _round(revision, ws, wh, prefix, branch, chain, tip_files, state, state_path, new, inner, folder, progress,
-                   max_rounds, gh_repo)
+        if new and _load_round_state(rnd):
+            _round(rnd)
         else:
             progress("no new feedback: nothing to do")
     except DataengCrewError as exc:
@@ -305,6 +275,50 @@ def revise(target: str | None = None, project: Path | None = None, warehouse: Pa
     finally:
         (folder / "revision.json").write_text(revision.model_dump_json(indent=2))
     return revision
+
+
+def _open_branch(ws: Workspace, target: str | None, comments: list[str] | None, pr_number: int | None,
+                 github: github_pr.GithubOptions | None, token: str | None) -> tuple[Any, list[Feedback], set[str],
+                                                                                      list[str], Any]:
+    """The branch to revise (local, or the PR's head on GitHub) and the feedback on it.
+
+    Returns:
+        ``(branch, feedback, ids already answered, why some feedback is ignored, the GitHub repository or None)``.
+    """
+    assert ws.repo is not None
+    if pr_number is None:
+        author = git_local._git(ws.repo, "config", "user.name", check=False) or "you"  # noqa: SLF001
+        return LocalBranch(ws.repo, resolve_branch(ws, target)), local_feedback(comments or [], author), set(), [], None
+    from dataeng_crew.tools import github_review
+
+    github = github or github_pr.GithubOptions()
+    gh_target = github_pr.require_target(github, ws.repo)
+    token = token or github_pr.token_from_env()
+    gh_repo = github_pr.connect(gh_target, github, token)
+    with github_pr.github_errors(gh_target, github, token) as step:
+        step("reading the reviewer's feedback")
+        read = github_review.read_feedback(gh_repo, pr_number)
+
+    @contextlib.contextmanager
+    def errors(name: str) -> Iterator[None]:
+        with github_pr.github_errors(gh_target, github, token) as step:  # type: ignore[arg-type]
+            step(name)
+            yield
+
+    branch = RemoteBranch(gh_repo, read.head_branch, read.head_sha, read.base_sha, errors)
+    return branch, read.feedback, read.answered, read.ignored, gh_repo
+
+
+def _load_round_state(r: RevisionRound) -> bool:
+    """Read the branch's commits, files and revision state; whether any feedback is still new."""
+    r.chain = r.branch.chain()
+    r.tip_files = r.branch.files(r.branch.tip, r.prefix)
+    r.state, r.state_path = load_state(r.tip_files, r.chain, r.prefix, r.branch.branch)
+    r.new = [f for f in r.new if f.id not in r.state.handled]
+    rev = r.revision
+    rev.proposal_id, rev.round, rev.request = r.state.proposal_id, r.state.rounds, r.state.request
+    rev.base, rev.feedback = r.branch.base, r.new
+    return bool(r.new)
 
 
 def resolve_branch(ws: Workspace, target: str | None) -> str:
@@ -334,131 +348,191 @@ def _person_paths(chain: list[dict[str, Any]]) -> dict[str, str]:
     return out
 
 
-def _round(revision: Revision, ws: Workspace, wh: Path, prefix: str, branch: Any, chain: list[dict[str, Any]],
-           tip_files: dict[str, bytes], state: RevisionState, state_path: str, new: list[Feedback], inner: Any,
-           folder: Path, progress: Progress, max_rounds: int, gh_repo: Any) -> None:
-    parsed = {f.id: parse_feedback(f) for f in new}
-    new_edits = [c for f in new for c in parsed[f.id][0]]
-    if state.rounds >= max_rounds and new_edits:
-        why = (f"cannot do this offline: this proposal already had {state.rounds} revision rounds (at most "
-               f"{max_rounds}); edit the branch by hand or propose again")
-        parsed = {fid: ([], [*refusals, why]) for fid, (_c, refusals) in parsed.items()}
-        new_edits = []
-    applied: list[ChangeRequest] = []
-    commit = None
-    if new_edits:
-        progress(f"{len(new_edits)} change request(s): " + "; ".join(describe(e) for e in new_edits))
-        export = folder / "tip"
-        # the proposal's own models are generated again: left in the export, a renamed/re-grained mart's old
-        # files (and the tests on them) would sit beside the new one in the sandbox build
-        person = _person_paths(chain)
-        own_models = {p for c in chain if git_local.is_own_message(str(c["message"])) for p in c["paths"]
-                      if str(p).startswith(f"{prefix}models/") and str(p).endswith(".sql") and p not in person}
-        own_stems = {Path(p).stem for p in own_models}
-        exported: set[str] = set()  # what the sandbox build sees of the tip: it stays unless produced anew
-        for path, content in tip_files.items():
-            if path in own_models or (path.startswith(f"{prefix}models/") and path.endswith(".yml")
-                                      and Path(path).stem in own_stems and path not in person):
-                continue  # the model and its per-model yml
-            if own_stems and path.startswith(f"{prefix}models/") and path.endswith(".yml"):
-                content = without_models(content.decode(), own_stems).encode()
-            dest = export / path
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.write_bytes(content)
-            exported.add(path)
-        project_copy = export / prefix if prefix else export
-        revising = RevisingBrain(inner, state.request, [*state.edits, *new_edits])
-        captured: dict[str, Any] = {}
+@dataclass
+class RevisionRound:
+    """One review round as its steps fill it in."""
 
-        def capture(proposal: Proposal, files: dict[str, str]) -> None:
-            captured["proposal"], captured["files"] = proposal, dict(files)
+    revision: Revision
+    ws: Workspace
+    wh: Path
+    prefix: str
+    branch: Any
+    new: list[Feedback]
+    inner: Any
+    folder: Path
+    progress: Progress
+    max_rounds: int
+    gh_repo: Any
+    chain: list[dict[str, Any]] = field(default_factory=list)
+    tip_files: dict[str, bytes] = field(default_factory=dict)
+    state: RevisionState = field(default_factory=lambda: RevisionState(proposal_id="", request=""))
+    state_path: str = ""
+    parsed: dict[str, tuple[list[ChangeRequest], list[str]]] = field(default_factory=dict)
+    edits: list[ChangeRequest] = field(default_factory=list)  # the new change requests
+    exported: set[str] = field(default_factory=set)  # what the sandbox build sees of the tip
+    proposal: Proposal | None = None
+    files: dict[str, str] = field(default_factory=dict)
+    applied: list[ChangeRequest] = field(default_factory=list)
+    writes: dict[str, str] = field(default_factory=dict)
+    deletions: list[str] = field(default_factory=list)
+    gone: set[str] = field(default_factory=set)  # models the revision no longer makes
+    commit: str | None = None
 
-        try:
-            proposal = flow.propose(state.request, project=project_copy,
-                                    warehouse=wh, publish="none", brain=revising, progress=progress,
-                                    on_validated=capture)
-        except DataengCrewError as exc:
-            why = f"cannot do this offline: the revised proposal failed its checks — {str(exc).splitlines()[0][:300]}"
-            _finish(revision, new, {f.id: ([], [*parsed[f.id][1], why] if parsed[f.id][0] else parsed[f.id][1])
-                                    for f in new}, None, gh_repo, progress)
-            raise
-        refused = revising.result.refused
-        offset = len(state.edits)
-        applied = [e for i, e in enumerate(new_edits) if offset + i not in refused]
-        kept_old = [e for i, e in enumerate(state.edits) if i not in refused]
-        for i, edit in enumerate(state.edits):
-            if i in refused:
-                progress(f"an earlier change no longer applies and is dropped: {describe(edit)} — {refused[i]}")
-        for i, edit in enumerate(new_edits):
-            if offset + i in refused:
-                parsed[edit.feedback_id][1].append(refused[offset + i])
-        if applied:
-            files = captured["files"]
-            proposal = captured["proposal"]
-            build = proposal.checks.build
-            if build is not None:
-                passed = sum(n.status in {"pass", "success"} for n in build.nodes)
-                revision.build_summary = f"dbt build: {passed}/{len(build.nodes)} nodes passed"
-            proposal.request = revising.effective or state.request
-            state.edits = [*kept_old, *applied]
-            state.rounds += 1
-            state.handled = sorted({*state.handled, *(f.id for f in new)})
-            md_path = state_path.removesuffix(STATE_SUFFIX) + ".md"
-            writes = {prefix + rel: content for rel, content in files.items()}
-            writes = {p: c for p, c in writes.items() if tip_files.get(p) != c.encode()}
-            own_paths = {str(p) for c in chain if git_local.is_own_message(str(c["message"])) for p in c["paths"]}
-            produced = {prefix + rel for rel in files} | {md_path, state_path}
-            gone = {Path(p).stem for p in own_paths if p in tip_files and p not in produced and p.endswith(".sql")
-                    and p.startswith(f"{prefix}models/")}  # models the revision no longer makes
-            # a file the sandbox build saw (the sources yml …) stays, unless it belongs to a model that is gone
-            deletions = sorted(p for p in own_paths if p in tip_files and p not in produced
-                               and (p not in exported or Path(p).stem in gone)
-                               and not p.startswith(f"{prefix}proposals/"))
-            if md_path in tip_files and md_path in own_paths:  # an older version committed the PR text: it goes
-                deletions.append(md_path)
-            for path, content in sorted(files.items()):  # the yml entries of a model the revision removed go too
-                if gone and path.startswith("models/") and path.endswith(".yml"):
-                    pruned = without_models(content, gone)
-                    if pruned != content:
-                        writes[prefix + path] = pruned
-            person = _person_paths(chain)
-            conflicts = sorted(p for p in {*writes, *deletions, md_path, state_path} if p in person)
-            if conflicts:
-                why = ("cannot do this offline: a person changed " + ", ".join(f"{p} ({person[p]})" for p in conflicts)
-                       + " after the proposal; the revision would overwrite it — revise those files by hand")
-                _finish(revision, new, {f.id: ([], [*parsed[f.id][1], why]) for f in new}, None, gh_repo, progress)
-                revision.status = "nothing_applied"
-                return
-            progress("data diff against the base build")
-            revision.diff_base = branch.diff_base or revision.base
-            removed = [p for p in deletions if Path(p).stem in gone and p.endswith(".sql")]
-            diffs, base_db = data_diffs(ws, wh, branch, revision.diff_base or branch.tip, prefix, proposal, files,
-                                        folder, progress, removed)
-            revision.diffs, revision.head_warehouse = diffs, proposal.warehouse
-            revision.base_warehouse = str(base_db) if base_db else None
-            proposal.branch, proposal.status = branch.branch, "published"
-            proposal.data_diffs = diffs
-            body = render_pr_body(proposal) + "\n" + review_section(state, [])
-            writes[state_path] = state.model_dump_json(indent=2) + "\n"
-            message = (f"dataeng-crew: {proposal.request} (revision {state.rounds})\n\n"
-                       + "\n".join(f"- {describe(e)}" for e in applied)
-                       + f"\n\nFollow-up on {branch.tip[:10]}; validated by sqlglot and dbt build on a sandbox copy."
-                       + f"\n\n{git_local.TRAILER}: {state.proposal_id}\nDataeng-Crew-Revision: {state.rounds}")
-            progress(f"commit on top of {branch.branch} ({branch.tip[:10]})")
-            commit = branch.commit(writes, deletions, message)
-            revision.commit = commit
-            revision.files, revision.deleted = sorted(writes), deletions
-            revision.round, revision.status, revision.request = state.rounds, "revised", proposal.request
-            (folder / "PR.md").write_text(body)
-            if gh_repo is not None:
-                revision.remote_commit = commit
-                with branch.errors("refreshing the pull request body"):
-                    gh_repo.get_pull(revision.pr_number).edit(title=f"dataeng-crew: {proposal.request}",
-                                                              body=github_pr.fit_body(body, "_(cut to fit GitHub)_"))
-    by_feedback = {f.id: ([e for e in applied if e.feedback_id == f.id], parsed[f.id][1]) for f in new}
-    _finish(revision, new, by_feedback, commit, gh_repo, progress)
-    if not commit:
-        revision.status = "nothing_applied"
+    @property
+    def own_paths(self) -> set[str]:
+        """Paths the tool's own commits on the branch touched."""
+        return {str(p) for c in self.chain if git_local.is_own_message(str(c["message"])) for p in c["paths"]}
+
+    @property
+    def md_path(self) -> str:
+        """Where an older version committed the PR text."""
+        return self.state_path.removesuffix(STATE_SUFFIX) + ".md"
+
+
+def _round(r: RevisionRound) -> None:
+    """Parse → propose again on the tip's tree → plan the commit → never over a person's file → diff → commit →
+    reply to each piece of feedback."""
+    _parse(r)
+    if r.edits:
+        r.progress(f"{len(r.edits)} change request(s): " + "; ".join(describe(e) for e in r.edits))
+        _export_tip(r)
+        _propose_again(r)
+    if r.applied:
+        _plan_commit(r)
+    if r.applied and _clear_of_people(r):
+        _diff_and_commit(r)
+    by_feedback = {f.id: ([e for e in r.applied if e.feedback_id == f.id], r.parsed[f.id][1]) for f in r.new}
+    _finish(r.revision, r.new, by_feedback, r.commit, r.gh_repo, r.progress)
+    if not r.commit:
+        r.revision.status = "nothing_applied"
+
+
+def _parse(r: RevisionRound) -> None:
+    """The change requests in the new feedback; none past the round limit."""
+    r.parsed = {f.id: parse_feedback(f) for f in r.new}
+    r.edits = [c for f in r.new for c in r.parsed[f.id][0]]
+    if r.state.rounds >= r.max_rounds and r.edits:
+        why = (f"cannot do this offline: this proposal already had {r.state.rounds} revision rounds (at most "
+               f"{r.max_rounds}); edit the branch by hand or propose again")
+        r.parsed = {fid: ([], [*refusals, why]) for fid, (_c, refusals) in r.parsed.items()}
+        r.edits = []
+
+
+def _export_tip(r: RevisionRound) -> None:
+    """The tip's tree without the proposal's own models: they are generated again (left in, a renamed or
+    re-grained mart's old files, and the tests on them, would sit beside the new one in the sandbox build)."""
+    person = _person_paths(r.chain)
+    prefix, export = r.prefix, r.folder / "tip"
+    own_models = {p for c in r.chain if git_local.is_own_message(str(c["message"])) for p in c["paths"]
+                  if str(p).startswith(f"{prefix}models/") and str(p).endswith(".sql") and p not in person}
+    own_stems = {Path(p).stem for p in own_models}
+    for path, content in r.tip_files.items():
+        if path in own_models or (path.startswith(f"{prefix}models/") and path.endswith(".yml")
+                                  and Path(path).stem in own_stems and path not in person):
+            continue  # the model and its per-model yml
+        if own_stems and path.startswith(f"{prefix}models/") and path.endswith(".yml"):
+            content = without_models(content.decode(), own_stems).encode()
+        dest = export / path
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(content)
+        r.exported.add(path)
+
+
+def _propose_again(r: RevisionRound) -> None:
+    """The flow's stages on the exported tip with every change asked so far; which of the new edits applied."""
+    revising = RevisingBrain(r.inner, r.state.request, [*r.state.edits, *r.edits])
+    captured: dict[str, Any] = {}
+
+    def capture(proposal: Proposal, files: dict[str, str]) -> None:
+        captured["proposal"], captured["files"] = proposal, dict(files)
+
+    try:
+        flow.propose(r.state.request, project=r.folder / "tip" / r.prefix if r.prefix else r.folder / "tip",
+                     warehouse=r.wh, publish="none", brain=revising, progress=r.progress, on_validated=capture)
+    except DataengCrewError as exc:
+        why = f"cannot do this offline: the revised proposal failed its checks — {str(exc).splitlines()[0][:300]}"
+        _finish(r.revision, r.new, {f.id: ([], [*r.parsed[f.id][1], why] if r.parsed[f.id][0] else r.parsed[f.id][1])
+                                    for f in r.new}, None, r.gh_repo, r.progress)
+        raise
+    refused, offset = revising.result.refused, len(r.state.edits)
+    r.applied = [e for i, e in enumerate(r.edits) if offset + i not in refused]
+    for i, edit in enumerate(r.state.edits):
+        if i in refused:
+            r.progress(f"an earlier change no longer applies and is dropped: {describe(edit)} — {refused[i]}")
+    for i, edit in enumerate(r.edits):
+        if offset + i in refused:
+            r.parsed[edit.feedback_id][1].append(refused[offset + i])
+    if r.applied:
+        r.proposal, r.files = captured["proposal"], captured["files"]
+        r.proposal.request = revising.effective or r.state.request
+        r.state.edits = [*(e for i, e in enumerate(r.state.edits) if i not in refused), *r.applied]
+        r.state.rounds += 1
+        r.state.handled = sorted({*r.state.handled, *(f.id for f in r.new)})
+
+
+def _plan_commit(r: RevisionRound) -> None:
+    """What the follow-up commit writes and deletes: the tree the sandbox built."""
+    prefix, tip, own = r.prefix, r.tip_files, r.own_paths
+    r.writes = {prefix + rel: content for rel, content in r.files.items() if tip.get(prefix + rel) != content.encode()}
+    produced = {prefix + rel for rel in r.files} | {r.md_path, r.state_path}
+    r.gone = {Path(p).stem for p in own if p in tip and p not in produced and p.endswith(".sql")
+              and p.startswith(f"{prefix}models/")}
+    # a file the sandbox build saw (the sources yml …) stays, unless it belongs to a model that is gone
+    r.deletions = sorted(p for p in own if p in tip and p not in produced
+                         and (p not in r.exported or Path(p).stem in r.gone) and not p.startswith(f"{prefix}proposals/"))
+    if r.md_path in tip and r.md_path in own:  # an older version committed the PR text: it goes
+        r.deletions.append(r.md_path)
+    for path, content in sorted(r.files.items()):  # the yml entries of a model the revision removed go too
+        if r.gone and path.startswith("models/") and path.endswith(".yml"):
+            pruned = without_models(content, r.gone)
+            if pruned != content:
+                r.writes[prefix + path] = pruned
+
+
+def _clear_of_people(r: RevisionRound) -> bool:
+    """Whether the commit leaves every file a person changed after the proposal alone; else nothing is applied."""
+    person = _person_paths(r.chain)
+    conflicts = sorted(p for p in {*r.writes, *r.deletions, r.md_path, r.state_path} if p in person)
+    if conflicts:
+        why = ("cannot do this offline: a person changed " + ", ".join(f"{p} ({person[p]})" for p in conflicts)
+               + " after the proposal; the revision would overwrite it — revise those files by hand")
+        r.applied = []
+        for f in r.new:
+            r.parsed[f.id] = ([], [*r.parsed[f.id][1], why])
+    return not conflicts
+
+
+def _diff_and_commit(r: RevisionRound) -> None:
+    """The data diff against the base build, the follow-up commit with the state file, the refreshed PR body."""
+    rev, proposal, state, branch = r.revision, r.proposal, r.state, r.branch
+    assert proposal is not None
+    if proposal.checks.build is not None:
+        nodes = proposal.checks.build.nodes
+        rev.build_summary = f"dbt build: {sum(n.status in {'pass', 'success'} for n in nodes)}/{len(nodes)} nodes passed"
+    r.progress("data diff against the base build")
+    rev.diff_base = branch.diff_base or rev.base
+    removed = [p for p in r.deletions if Path(p).stem in r.gone and p.endswith(".sql")]
+    diffs, base_db = data_diffs(r.ws, r.wh, branch, rev.diff_base or branch.tip, r.prefix, proposal, r.files,
+                                r.folder, r.progress, removed)
+    rev.diffs, rev.head_warehouse = diffs, proposal.warehouse
+    rev.base_warehouse = str(base_db) if base_db else None
+    proposal.branch, proposal.status, proposal.data_diffs = branch.branch, "published", diffs
+    body = render_pr_body(proposal) + "\n" + review_section(state, [])
+    r.writes[r.state_path] = state.model_dump_json(indent=2) + "\n"
+    message = (f"dataeng-crew: {proposal.request} (revision {state.rounds})\n\n"
+               + "\n".join(f"- {describe(e)}" for e in r.applied)
+               + f"\n\nFollow-up on {branch.tip[:10]}; validated by sqlglot and dbt build on a sandbox."
+               + f"\n\n{git_local.TRAILER}: {state.proposal_id}\nDataeng-Crew-Revision: {state.rounds}")
+    r.progress(f"commit on top of {branch.branch} ({branch.tip[:10]})")
+    r.commit = rev.commit = branch.commit(r.writes, r.deletions, message)
+    rev.files, rev.deleted = sorted(r.writes), r.deletions
+    rev.round, rev.status, rev.request = state.rounds, "revised", proposal.request
+    (r.folder / "PR.md").write_text(body)
+    if r.gh_repo is not None:
+        rev.remote_commit = r.commit
+        with branch.errors("refreshing the pull request body"):
+            r.gh_repo.get_pull(rev.pr_number).edit(title=f"dataeng-crew: {proposal.request}",
+                                                   body=github_pr.fit_body(body, "_(cut to fit GitHub)_"))
 
 
 def _finish(revision: Revision, new: list[Feedback], by_feedback: dict[str, tuple[list[ChangeRequest], list[str]]],

@@ -25,6 +25,7 @@ import yaml
 from dataeng_crew.contracts import OracleResult
 from dataeng_crew.tools.dbt_runner import run_dbt
 from dataeng_crew.tools.semantic_yaml import dump_yaml, has_time_spine, time_spine_files
+from dataeng_crew.tools.warehouse import connect
 
 TOLERANCE = 0.01
 DEFAULT_TIMEOUT = 120.0
@@ -72,9 +73,7 @@ def _duckdb_client(db_file: Path) -> Any:
         """MetricFlow's SqlClient protocol, answered by DuckDB."""
 
         def __init__(self, path: Path) -> None:
-            self.connection = duckdb.connect(str(path), read_only=True, config={
-                "enable_external_access": False, "autoload_known_extensions": False,
-                "autoinstall_known_extensions": False})
+            self.connection = connect(path)  # a sandbox's warehouse attached read-only, then locked
             self._renderer = DuckDbSqlPlanRenderer()
 
         @property
@@ -252,7 +251,7 @@ def read_mart(db_file: Path, mart: str) -> list[dict[str, Any]]:
     """
     import duckdb
 
-    con = duckdb.connect(str(db_file), read_only=True, config={"enable_external_access": False})
+    con = connect(db_file)
     try:
         found = con.execute(
             "select schema_name from duckdb_tables() where table_name = $name and database_name = current_database() "

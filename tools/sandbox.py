@@ -1,14 +1,17 @@
-"""Sandbox: a throw-away copy of the dbt project and the warehouse that dbt may build into.
+"""Sandbox: a throw-away copy of the dbt project and a new, small DuckDB file that dbt may build into.
 
 What is validated is what is committed: the sandbox holds the base commit's tree of the project (not the
 working tree) when the project is in git, plus the installed packages (``packages-install-path``, which git
-does not hold) and a copy of the warehouse. Seeds are loaded with ``dbt seed`` and the project's models are
-built from raw data there, never in the user's files.
+does not hold). The warehouse is never copied: the sandbox's DuckDB file (named as the warehouse, so the
+database name sources pin is the same) holds one view per warehouse relation over the warehouse attached
+read-only; seeds and models are written into the sandbox file, never into the user's files.
 """
 
 from __future__ import annotations
 
+import copy
 import io
+import json
 import shutil
 import subprocess
 import tarfile
@@ -18,8 +21,9 @@ from pathlib import Path
 import yaml
 
 from dataeng_crew.contracts import BuildResult
-from dataeng_crew.errors import ConfigError
+from dataeng_crew.errors import ConfigError, WarehouseError
 from dataeng_crew.tools.dbt_runner import run_dbt
+from dataeng_crew.tools.warehouse import ATTACH_SUFFIX, attachments, connect, explain_open_error, quote_ident
 
 SANDBOX_IGNORE = shutil.ignore_patterns("target", "logs", "dbt_packages", ".dataeng-crew", "*.duckdb",
                                         "*.duckdb.wal", ".user.yml", "warehouse", ".git")
@@ -51,15 +55,17 @@ def write_sandbox_profile(sandbox: Path, profile_name: str, db_file: Path, threa
     """
     profiles_dir = sandbox / "profiles"
     profiles_dir.mkdir(parents=True, exist_ok=True)
-    locked = {"enable_external_access": False, "autoload_known_extensions": False,
-              "autoinstall_known_extensions": False, "memory_limit": memory_limit, "lock_configuration": True}
-    base = {"type": "duckdb", "path": str(db_file), "threads": threads, "schema": "main"}
+    options = {"autoload_known_extensions": False, "autoinstall_known_extensions": False, "memory_limit": memory_limit}
+    base = {"type": "duckdb", "path": str(db_file), "threads": threads, "schema": "main", "config_options": options}
+    attached = attachments(db_file)
+    if attached:  # the warehouse the sandbox's views read, attached read-only on every connection
+        base["attach"] = [{"path": a["path"], "alias": a["alias"], "read_only": True} for a in attached]
     (profiles_dir / "profiles.yml").write_text(yaml.safe_dump({
         profile_name: {"target": "sandbox", "outputs": {
-            # defence in depth behind sqlglot: model SQL cannot read files or load extensions
-            "sandbox": {**base, "config_options": locked},
-            "seed": {**base, "config_options": {"autoload_known_extensions": False,
-                                                "autoinstall_known_extensions": False, "memory_limit": memory_limit}},
+            # defence in depth behind sqlglot: model SQL cannot read or write files, attach databases or load
+            # extensions. Set on each cursor after the attach; DuckDB never lets SQL switch it on again.
+            "sandbox": {**copy.deepcopy(base), "settings": {"enable_external_access": "false"}},
+            "seed": copy.deepcopy(base),
         }}
     }))
     return profiles_dir
@@ -88,6 +94,46 @@ def extract_commit_tree(repo: Path, commit: str, subdir: str, dest: Path) -> Non
             raise UnsafeArtifactError(f"refused: {name} (committed at {commit[:10]}) is a link{target}, outside the "
                                       "project; dbt would read it (nothing ran). Replace the link with the file "
                                       "it should hold.") from None
+
+
+WAREHOUSE_ALIAS = "dataeng_crew_warehouse"
+
+
+def mirror_warehouse(warehouse: Path, folder: Path) -> Path:
+    """A new DuckDB file in ``folder``, named as ``warehouse``, with one view per relation of the warehouse
+    over it attached read-only: the sandbox reads the data where it is and never copies it.
+
+    Returns:
+        The sandbox's DuckDB file (its attachment recorded beside it, see :func:`warehouse.attachments`).
+
+    Raises:
+        WarehouseError: When the warehouse cannot be opened (locked by a writer, not DuckDB).
+    """
+    import duckdb
+
+    folder.mkdir(parents=True, exist_ok=True)
+    db_file = folder / warehouse.name  # same stem = same DuckDB database name as the sources pin
+    for stale in (db_file, Path(f"{db_file}.wal"), Path(f"{db_file}{ATTACH_SUFFIX}")):
+        stale.unlink(missing_ok=True)
+    attached = [{"path": str(warehouse.resolve()), "alias": WAREHOUSE_ALIAS}]
+    Path(f"{db_file}{ATTACH_SUFFIX}").write_text(json.dumps(attached))
+    try:
+        con = connect(db_file, read_only=False)
+    except duckdb.Error as exc:
+        raise WarehouseError(explain_open_error(warehouse, exc)) from None
+    try:
+        relations = con.execute(
+            "select schema_name, table_name from duckdb_tables() where database_name = $db union all "
+            "select schema_name, view_name from duckdb_views() where database_name = $db and not internal",
+            {"db": WAREHOUSE_ALIAS}).fetchall()
+        for schema in sorted({s for s, _ in relations} - {"main"}):
+            con.execute(f"create schema if not exists {quote_ident(schema)}")
+        for schema, name in relations:
+            relation = f"{quote_ident(schema)}.{quote_ident(name)}"
+            con.execute(f"create view {relation} as select * from {quote_ident(WAREHOUSE_ALIAS)}.{relation}")
+    finally:
+        con.close()
+    return db_file
 
 
 def _profile_name(project: Path) -> str:
@@ -162,10 +208,7 @@ def prepare_sandbox(project: Path, warehouse: Path, folder: Path, repo: Path | N
     if installed.is_dir() and not (project_copy / packages).exists():
         shutil.copytree(installed, project_copy / packages, symlinks=True)
     refuse_outside_links(project_copy, (project_copy, project, *([repo] if repo is not None else [])))
-    db_dir = folder / "warehouse"
-    db_dir.mkdir(parents=True, exist_ok=True)
-    db_file = db_dir / warehouse.name  # same stem = same DuckDB database name as the sources pin
-    shutil.copyfile(warehouse, db_file)
+    db_file = mirror_warehouse(warehouse, folder / "warehouse")
     profiles_dir = write_sandbox_profile(folder, _profile_name(project_copy), db_file)
     box = Sandbox(folder=folder, project=project_copy, profiles_dir=profiles_dir, db_file=db_file)
     declared = any((project_copy / f).is_file() for f in ("packages.yml", "dependencies.yml"))

@@ -6,6 +6,7 @@ Profiling is bounded: tables above ``sample_rows`` are profiled on a repeatable 
 
 from __future__ import annotations
 
+import json
 import re
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,6 +42,41 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+ATTACH_SUFFIX = ".attach.json"  # beside a sandbox's DuckDB file: the warehouse it reads, attached read-only
+
+
+def attachments(path: Path) -> list[dict[str, str]]:
+    """The databases a sandbox's DuckDB file reads through its views (``[{"path", "alias"}]``; none for others)."""
+    sidecar = Path(str(path) + ATTACH_SUFFIX)
+    return json.loads(sidecar.read_text()) if sidecar.is_file() else []
+
+
+def connect(path: Path, read_only: bool = True, memory_limit: str = "2GB", threads: int = 2
+            ) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with external access and extension loading off, its configuration locked.
+
+    A sandbox's file reads the user's warehouse through views over it: that warehouse is attached read-only
+    first, then external access is switched off (one way: it cannot be switched on again from SQL).
+
+    Raises:
+        duckdb.Error: When the file cannot be opened.
+    """
+    attached = attachments(path)
+    config = {"autoload_known_extensions": False, "autoinstall_known_extensions": False,
+              "memory_limit": memory_limit, "threads": threads}
+    con = duckdb.connect(str(path), read_only=read_only,
+                         config=config if attached else {**config, "enable_external_access": False})
+    try:
+        for db in attached:
+            con.execute(f"attach if not exists '{db['path'].replace(chr(39), chr(39) * 2)}' as {quote_ident(db['alias'])} (read_only)")
+        con.execute("set enable_external_access = false")
+        con.execute("set lock_configuration = true")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
 @contextmanager
 def open_readonly(path: Path, memory_limit: str = "2GB", threads: int = 2) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open a DuckDB file read-only with external access and extension autoloading disabled.
@@ -61,16 +97,8 @@ def open_readonly(path: Path, memory_limit: str = "2GB", threads: int = 2) -> It
         raise WarehouseError(f"warehouse file not found: {path}")
     if path.stat().st_size == 0:
         raise WarehouseError(f"cannot open {path} as a DuckDB database: the file is empty (0 bytes)")
-    config = {
-        "enable_external_access": False,
-        "autoload_known_extensions": False,
-        "autoinstall_known_extensions": False,
-        "memory_limit": memory_limit,
-        "threads": threads,
-    }
     try:
-        con = duckdb.connect(str(path), read_only=True, config=config)
-        con.execute("set lock_configuration = true")
+        con = connect(path, True, memory_limit, threads)
     except duckdb.Error as exc:
         raise WarehouseError(explain_open_error(path, exc)) from None
     try:
