@@ -195,6 +195,11 @@ def propose(request: str, project: Path | None, warehouse: Path | None, publish:
         for warning in pr.warnings:
             console.print(f"[yellow]![/] {warning}", markup=True)
     console.print(f"  warehouse with the built models: {proposal.warehouse}")
+    from dataeng_crew.tools.warehouse import attachments
+
+    for db in attachments(Path(proposal.warehouse)) if proposal.warehouse else []:
+        console.print(f"  (its raw relations are views over {db['path']}: in a DuckDB shell, first "
+                      f"ATTACH '{db['path']}' AS {db['alias']} (READ_ONLY))", markup=False)
     for usage in proposal.llm_usage:
         console.print(f"  {usage.role}: {usage.calls} LLM calls, {usage.tokens_in:,} tokens in, {usage.tokens_out:,} out"
                       + (f" [yellow](deterministic fallback: {usage.fallback})[/]" if usage.fallback else ""),

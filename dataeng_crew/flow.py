@@ -51,7 +51,8 @@ from dataeng_crew.tools.dbt_runner import run_dbt
 from dataeng_crew.tools.dialect import check_dialect, dialect_warnings, profile_dialect, transpile_models
 from dataeng_crew.tools.audit import AuditLog, who
 from dataeng_crew.tools.cost import explain, inline_models
-from dataeng_crew.tools.expectations import suite_json, validate_suites
+from dataeng_crew.tools import expectations
+from dataeng_crew.tools.expectations import suite_json
 from dataeng_crew.tools.lineage import Lineage
 from dataeng_crew.tools.project_files import validate_path, write_project_files
 from dataeng_crew.tools.prompt_safety import clean_text
@@ -295,6 +296,7 @@ class ProposalRun:
     wh: Path | None = None
     box: sandbox.Sandbox | None = None
     inventory: ProjectInventory | None = None
+    parsed: dict[str, Any] = field(default_factory=dict)  # the manifest dbt parsed: later commands reuse it
     profile: WarehouseProfile | None = None
     policy: Any = None
     ctx: RoleContext | None = None
@@ -365,6 +367,11 @@ def run_stages(run: ProposalRun, stages: Sequence[Stage]) -> None:
 
 
 # -- the stages, in the order they run ---------------------------------------------------------------------
+def start_workers(_run: ProposalRun, _io: StageIO) -> None:
+    """Great Expectations is imported in its own process while the sandbox is prepared and dbt builds."""
+    expectations.WORKER.start()
+
+
 def check_base(run: ProposalRun, _io: StageIO) -> None:
     """The committed project a proposal is built on; refused before any work when it cannot be published."""
     ws = run.ws
@@ -385,7 +392,7 @@ def prepare(run: ProposalRun, io: StageIO) -> None:
     run.wh = resolve_warehouse(ws, run.warehouse_arg)
     run.box = sandbox.prepare_sandbox(ws.project, run.wh, run.folder / "sandbox",
                                       ws.repo if run.sandbox_base else None, run.sandbox_base, ws.project_in_repo)
-    inv = run.inventory = project_inventory(run.box.project, run.box.profiles_dir, run.box.folder)
+    inv = run.inventory = project_inventory(run.box.project, run.box.profiles_dir, run.box.folder, run.parsed)
     io.observation = (f"{len(inv.models)} models, {len(inv.sources)} sources, {len(inv.seeds)} seeds, "
                       f"{len(inv.tests)} tests, packages: {', '.join(inv.packages) or 'none'}; sandbox from "
                       f"{'commit ' + run.sandbox_base[:12] if run.sandbox_base else 'the working tree'}")
@@ -399,7 +406,7 @@ def build_project(run: ProposalRun, io: StageIO) -> None:
     """The project's seeds and non-mart models, built in the sandbox: what the new models build on."""
     assert run.box is not None and run.inventory is not None
     upstream = _upstream(run)
-    for result in sandbox.build_existing(run.box, bool(run.inventory.seeds), upstream):
+    for result in sandbox.build_existing(run.box, bool(run.inventory.seeds), upstream, run.parsed.get("manifest")):
         if not result.success:
             raise BuildError("the project's own seeds/models do not build on the base commit, so nothing can "
                              "be built on them:\n" + describe_build_failure(result))
@@ -566,13 +573,13 @@ def great_expectations(run: ProposalRun, io: StageIO) -> None:
     """The marts' suites validated on the built tables; a failing expectation goes to triage once."""
     assert run.box is not None
     proposal, db_file = run.proposal, run.box.db_file
-    proposal.suite_results = validate_suites(db_file, run.suites)
+    proposal.suite_results = expectations.WORKER.validate(db_file, run.suites)
     io.inputs = [model_dataset(db_file, m) for m in run.models]
     if any(r.failed for r in proposal.suite_results):
         run.suites, decisions = run.brain.triage_suites(proposal.suite_results, run.suites, db_file)
         proposal.triage += decisions
         proposal.suites = run.suites
-        proposal.suite_results = validate_suites(db_file, run.suites)
+        proposal.suite_results = expectations.WORKER.validate(db_file, run.suites)
         run.files = run.render()  # the loosened suites are what gets committed
     broken = [r for r in proposal.suite_results if r.error]
     if broken:
@@ -682,6 +689,7 @@ def proposal_stages() -> list[Stage]:
     """The stages of a proposal, top to bottom."""
     return [
         Stage(check_base),
+        Stage(start_workers),
         Stage(prepare, "sandbox + project inventory (dbt parse)", action="sandbox.prepare_sandbox; project_inventory"),
         Stage(build_project, "build the project's models (sandbox)", action="dbt seed; dbt run --select +<staging>",
               when=lambda r: bool(r.inventory and (r.inventory.seeds or _upstream(r)))),

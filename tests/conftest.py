@@ -34,6 +34,14 @@ def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout.strip()
 
 
+def open_built(db_file: str | Path):
+    """A read-only connection to a proposal's sandbox DuckDB file, its warehouse attached as the tool attaches it
+    (the sandbox's raw relations are views over the warehouse)."""
+    from dataeng_crew.tools.warehouse import connect
+
+    return connect(Path(db_file))
+
+
 def make_git_project(dest: Path, warehouse: Path) -> Path:
     """A git repo holding a copy of the sample dbt project (in ``dbt_project/``) and its warehouse."""
     dest.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from dataeng_crew.contracts import BuildResult, NodeResult
 from dataeng_crew.settings import PII_KEY_ENV
@@ -52,7 +52,8 @@ def _release_duckdb() -> None:
 
 
 def run_dbt(args: list[str], project_dir: Path, profiles_dir: Path, target_path: Path | None = None,
-            log_path: Path | None = None, write_json: bool = True) -> BuildResult:
+            log_path: Path | None = None, write_json: bool = True, manifest: Any = None,
+            keep: dict[str, Any] | None = None) -> BuildResult:
     """Run one dbt command in-process and collect per-node results.
 
     Args:
@@ -62,6 +63,9 @@ def run_dbt(args: list[str], project_dir: Path, profiles_dir: Path, target_path:
         target_path: Where dbt writes ``target/`` (defaults to the project's).
         log_path: Where dbt writes its logs.
         write_json: Whether dbt writes manifest.json and run_results.json.
+        manifest: A manifest parsed earlier from the same files (``keep["manifest"]`` of a ``parse``): dbt does
+            not parse again. Only for commands that run on the files that manifest was parsed from.
+        keep: When given, a ``parse`` leaves its manifest object there (``keep["manifest"]``).
 
     Returns:
         The outcome: success, the error when dbt itself failed, and one result per node.
@@ -80,7 +84,7 @@ def run_dbt(args: list[str], project_dir: Path, profiles_dir: Path, target_path:
     started = time.perf_counter()
     with _LOCK, scrubbed_environment():
         try:
-            res = dbtRunner().invoke(full)
+            res = dbtRunner(manifest=manifest).invoke(full)
         except Exception as exc:  # dbt raises on some internal failures instead of returning
             return BuildResult(command=args, success=False, error=f"{type(exc).__name__}: {exc}",
                                elapsed_seconds=time.perf_counter() - started)
@@ -88,6 +92,8 @@ def run_dbt(args: list[str], project_dir: Path, profiles_dir: Path, target_path:
             _release_duckdb()
     if isinstance(res.exception, KeyboardInterrupt):
         raise res.exception  # SIGTERM stays Terminated; dbt swallows Ctrl-C into its result; the flow must see it
+    if keep is not None and args[:1] == ["parse"] and res.success:
+        keep["manifest"] = res.result
     nodes = []
     results = getattr(res.result, "results", None) or []
     for r in results:

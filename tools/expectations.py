@@ -7,9 +7,14 @@ expectations then use the exact count). GX is imported lazily: it costs ~3 s.
 
 from __future__ import annotations
 
+import atexit
+import json
 import logging
 import os
 import re
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -145,3 +150,76 @@ def validate_suites(db_file: Path, suites: list[ExpectationSuiteSpec], schema: s
                                        failed=len(outcomes) - passed, rows_validated=len(frame), sampled=sampled,
                                        outcomes=outcomes))
     return results
+
+
+# -- Great Expectations off the critical path -----------------------------------------------------------------
+class ExpectationsWorker:
+    """A Python process that imports Great Expectations (~3 s of CPU) while dbt builds, then validates suites.
+
+    The import runs on another core instead of after the build; the validation itself takes a fraction of a
+    second. One worker serves every proposal of a process. When the worker cannot be used (it died, or GX is
+    already imported here) suites are validated in this process: same function, same results.
+    """
+
+    def __init__(self) -> None:
+        self._proc: subprocess.Popen[str] | None = None
+
+    def start(self) -> None:
+        """Start the worker unless it runs, or GX is imported here already (then in-process is as fast)."""
+        if self._proc is not None and self._proc.poll() is None or "great_expectations" in sys.modules:
+            return
+        from dataeng_crew.tools.dbt_runner import SECRET_ENV
+
+        env = {k: v for k, v in os.environ.items() if not SECRET_ENV.search(k)}  # GX never sees a token
+        env["GX_ANALYTICS_ENABLED"] = "false"
+        try:
+            self._proc = subprocess.Popen([sys.executable, "-m", "dataeng_crew.tools.expectations"], text=True,
+                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                          stderr=subprocess.DEVNULL, env=env)
+        except OSError:
+            self._proc = None
+
+    def validate(self, db_file: Path, suites: list[ExpectationSuiteSpec]) -> list[SuiteResult]:
+        """:func:`validate_suites` in the worker (in this process when there is none)."""
+        proc = self._proc
+        if not suites or proc is None or proc.poll() is not None or proc.stdin is None or proc.stdout is None:
+            return validate_suites(db_file, suites)
+        try:
+            proc.stdin.write(json.dumps({"db_file": str(db_file),
+                                         "suites": [s.model_dump(mode="json") for s in suites]}) + "\n")
+            proc.stdin.flush()
+            answer = json.loads(proc.stdout.readline())
+            return [SuiteResult.model_validate(r) for r in answer]
+        except (OSError, ValueError):  # the worker died or answered garbage: validate here
+            self.close()
+            return validate_suites(db_file, suites)
+
+    def close(self) -> None:
+        """Stop the worker (it also exits by itself when this process goes away: its stdin closes)."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+WORKER = ExpectationsWorker()
+atexit.register(WORKER.close)
+
+
+def _serve() -> None:
+    """The worker: import GX, then answer one JSON line per request until stdin closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it closes the worker
+    _context(_gx())
+    for line in sys.stdin:
+        request = json.loads(line)
+        suites = [ExpectationSuiteSpec.model_validate(s) for s in request["suites"]]
+        try:
+            results = validate_suites(Path(request["db_file"]), suites)
+            sys.stdout.write(json.dumps([r.model_dump(mode="json") for r in results]) + "\n")
+        except Exception:  # noqa: BLE001 - the parent validates in-process on a bad answer
+            sys.stdout.write("error\n")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    _serve()

@@ -64,7 +64,6 @@ class OracleQuery:
 
 def _duckdb_client(db_file: Path) -> Any:
     """A MetricFlow ``SqlClient`` over a read-only DuckDB connection (external access and extensions off)."""
-    import duckdb
     from metricflow.data_table.mf_table import MetricFlowDataTable
     from metricflow.protocols.sql_client import SqlEngine
     from metricflow.sql.render.duckdb_renderer import DuckDbSqlPlanRenderer

@@ -196,13 +196,16 @@ def inventory_from_manifest(project: Path, manifest: dict[str, Any]) -> ProjectI
     return inv
 
 
-def project_inventory(project: Path, profiles_dir: Path, workdir: Path) -> ProjectInventory:
+def project_inventory(project: Path, profiles_dir: Path, workdir: Path, keep: dict[str, Any] | None = None
+                      ) -> ProjectInventory:
     """Parse ``project`` with ``dbt parse`` (no warehouse connection) into its inventory.
 
     Args:
         project: The dbt project (a sandbox copy: dbt writes nothing into it, target and logs go to ``workdir``).
         profiles_dir: Folder with the profile to parse with (the sandbox's).
-        workdir: Scratch folder for dbt's target and logs.
+        workdir: Scratch folder for dbt's target (``workdir/target``: where later dbt commands of the sandbox
+            find the saved parse and only parse files that changed) and logs.
+        keep: When given, receives the parsed manifest object (``keep["manifest"]``) for later dbt commands.
 
     Returns:
         The project inventory.
@@ -210,8 +213,8 @@ def project_inventory(project: Path, profiles_dir: Path, workdir: Path) -> Proje
     Raises:
         ConfigError: When dbt cannot parse the project (the message says why).
     """
-    target = workdir / "parse-target"
-    result = run_dbt(["parse"], project, profiles_dir, target_path=target, log_path=workdir / "logs")
+    target = workdir / "target"
+    result = run_dbt(["parse"], project, profiles_dir, target_path=target, log_path=workdir / "logs", keep=keep)
     manifest_file = target / "manifest.json"
     if not result.success or not manifest_file.is_file():
         raise ConfigError(f"dbt could not parse the project {project.name}: {(result.error or 'see dbt logs')[:600]}")

@@ -17,6 +17,7 @@ import subprocess
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -38,10 +39,11 @@ class Sandbox:
     profiles_dir: Path
     db_file: Path
 
-    def dbt(self, args: list[str], write_json: bool = False) -> BuildResult:
-        """Run a dbt command in the sandbox (target and logs inside the sandbox folder)."""
+    def dbt(self, args: list[str], write_json: bool = False, manifest: Any = None) -> BuildResult:
+        """Run a dbt command in the sandbox (target and logs inside the sandbox folder); with ``manifest`` (parsed
+        from the sandbox's files as they are) dbt does not parse again."""
         return run_dbt(args, self.project, self.profiles_dir, target_path=self.folder / "target",
-                       log_path=self.folder / "logs", write_json=write_json)
+                       log_path=self.folder / "logs", write_json=write_json, manifest=manifest)
 
 
 def write_sandbox_profile(sandbox: Path, profile_name: str, db_file: Path, threads: int = 4,
@@ -99,9 +101,24 @@ def extract_commit_tree(repo: Path, commit: str, subdir: str, dest: Path) -> Non
 WAREHOUSE_ALIAS = "dataeng_crew_warehouse"
 
 
-def mirror_warehouse(warehouse: Path, folder: Path) -> Path:
+def project_outputs(project: Path) -> set[str]:
+    """Names of the relations the project builds itself: its seeds (CSV files) and models (SQL files)."""
+    data = yaml.safe_load((project / "dbt_project.yml").read_text()) or {}
+    names: set[str] = set()
+    for key, default, pattern in (("seed-paths", ["seeds"], "*.csv"), ("model-paths", ["models"], "*.sql")):
+        for folder in data.get(key) or default:
+            if (project / str(folder)).is_dir():
+                names |= {f.stem.lower() for f in (project / str(folder)).rglob(pattern)}
+    return names
+
+
+def mirror_warehouse(warehouse: Path, folder: Path, built: set[str] = frozenset()) -> Path:  # type: ignore[assignment]
     """A new DuckDB file in ``folder``, named as ``warehouse``, with one view per relation of the warehouse
     over it attached read-only: the sandbox reads the data where it is and never copies it.
+
+    Relations of the sandbox's target schema (``main``, ``main_<custom>``) named as a seed or model in ``built``
+    are left out: the sandbox builds them itself from their inputs (an earlier ``dbt seed``/``dbt run`` into the
+    user's warehouse left them there).
 
     Returns:
         The sandbox's DuckDB file (its attachment recorded beside it, see :func:`warehouse.attachments`).
@@ -126,6 +143,8 @@ def mirror_warehouse(warehouse: Path, folder: Path) -> Path:
             "select schema_name, table_name from duckdb_tables() where database_name = $db union all "
             "select schema_name, view_name from duckdb_views() where database_name = $db and not internal",
             {"db": WAREHOUSE_ALIAS}).fetchall()
+        relations = [(s, n) for s, n in relations
+                     if not ((s == "main" or s.startswith("main_")) and n.lower() in built)]
         for schema in sorted({s for s, _ in relations} - {"main"}):
             con.execute(f"create schema if not exists {quote_ident(schema)}")
         for schema, name in relations:
@@ -208,7 +227,7 @@ def prepare_sandbox(project: Path, warehouse: Path, folder: Path, repo: Path | N
     if installed.is_dir() and not (project_copy / packages).exists():
         shutil.copytree(installed, project_copy / packages, symlinks=True)
     refuse_outside_links(project_copy, (project_copy, project, *([repo] if repo is not None else [])))
-    db_file = mirror_warehouse(warehouse, folder / "warehouse")
+    db_file = mirror_warehouse(warehouse, folder / "warehouse", project_outputs(project_copy))
     profiles_dir = write_sandbox_profile(folder, _profile_name(project_copy), db_file)
     box = Sandbox(folder=folder, project=project_copy, profiles_dir=profiles_dir, db_file=db_file)
     declared = any((project_copy / f).is_file() for f in ("packages.yml", "dependencies.yml"))
@@ -223,15 +242,21 @@ def prepare_sandbox(project: Path, warehouse: Path, folder: Path, repo: Path | N
 SKIP_SEEDS = ["--exclude", "resource_type:seed"]  # builds after build_existing: the seeds are loaded already
 
 
-def build_existing(box: Sandbox, seeds: bool, models: list[str]) -> list[BuildResult]:
+def build_existing(box: Sandbox, seeds: bool, models: list[str], manifest: Any = None) -> list[BuildResult]:
     """Load the seeds (``dbt seed``) and run ``models`` with their parents in the sandbox, from raw data.
+
+    Args:
+        box: The sandbox.
+        seeds: Whether the project has seeds.
+        models: The models to run (with their parents).
+        manifest: The manifest parsed from the sandbox's files, when there is one: no command parses again.
 
     Returns:
         The dbt results (seed, run); a failure is returned, not raised: the caller decides.
     """
     results = []
     if seeds:  # the only step with file reads on: dbt loads the committed CSVs
-        results.append(box.dbt(["seed", "--target", "seed"]))
+        results.append(box.dbt(["seed", "--target", "seed"], manifest=manifest))
     if models:
-        results.append(box.dbt(["run", "--select", *[f"+{m}" for m in models]]))
+        results.append(box.dbt(["run", "--select", *[f"+{m}" for m in models]], manifest=manifest))
     return results

@@ -9,10 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from tests.conftest import GOLD_DAILY_SALES, SAMPLE_PROJECT, git
+from tests.conftest import open_built
 
 pytestmark = pytest.mark.slow
 CLI = str(Path(sys.executable).with_name("dataeng-crew"))
@@ -56,7 +56,7 @@ def test_propose_json_and_mart_matches_raw_to_the_cent(repo, proposed):
     for stage in ("profile warehouse", "sqlglot check", "dbt build (sandbox)", "publish (local branch)"):
         assert stage in done.stderr
 
-    con = duckdb.connect(out["warehouse"], read_only=True)
+    con = open_built(out["warehouse"])
     rows, first, last, net = con.execute(
         f"select count(*), min(sales_date), max(sales_date), sum(net_sales) from {mart['relation']}").fetchone()
     truth = con.execute(f"select round(sum(net) * 100), min(day), max(day) from ({GOLD_DAILY_SALES})").fetchone()

@@ -11,11 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from dataeng_crew.tools import git_local
 from tests.conftest import GOLD_DAILY_SALES, git
+from tests.conftest import open_built
 
 pytestmark = pytest.mark.slow
 CLI = str(Path(sys.executable).with_name("dataeng-crew"))
@@ -79,7 +79,7 @@ def test_the_weekly_mart_equals_hand_written_sql(revised):
     data = json.loads(revised["first"].stdout)
     assert data["build_summary"].startswith("dbt build: ") and data["build_summary"].split()[2].split("/")[0] == \
         data["build_summary"].split()[2].split("/")[1]  # every node passed
-    con = duckdb.connect(data["head_warehouse"], read_only=True)  # the sandbox copy: raw tables + the built mart
+    con = open_built(data["head_warehouse"])  # the sandbox copy: raw tables + the built mart
     weeks, wrong = con.execute(f"""
         with gold as ({GOLD_DAILY_SALES}),
         weekly as (

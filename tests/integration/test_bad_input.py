@@ -10,6 +10,7 @@ import pytest
 
 from dataeng_crew import flow
 from tests.conftest import JAFFLE, SAMPLE_PROJECT
+from tests.conftest import open_built
 
 pytestmark = pytest.mark.slow
 
@@ -68,7 +69,7 @@ def test_jaffle_shop_stages_builds_and_validates(tmp_path):
     assert relationships == {("stg_jaffle_shop_classic__orders", "user_id"),
                              ("stg_jaffle_shop_classic__payments", "order_id")}
     assert proposal.suite_results == []  # staging only: dbt's tests say it all
-    con = duckdb.connect(proposal.warehouse, read_only=True)
+    con = open_built(proposal.warehouse)
     total = con.execute("select sum(amount) from main.stg_jaffle_shop_classic__payments").fetchone()[0]
     raw = con.execute("select sum(amount) from raw_jaffle_shop_classic.raw_payments").fetchone()[0]
     con.close()
@@ -93,7 +94,7 @@ def test_hostile_names_and_a_wide_table_stage_cleanly(tmp_path):
     assert {"order_id", "item_name", "grosse", "amount", "created_at", "select"} <= set(names)
     assert any(n.startswith("col_") for n in names)  # 東京 gets a stable ASCII name
     assert '"Item Name" as item_name' in items.sql and '"select"' in items.sql
-    con = duckdb.connect(proposal.warehouse, read_only=True)
+    con = open_built(proposal.warehouse)
     built = [r[0] for r in con.execute("describe main.stg_crm__order_items").fetchall()]
     assert built == names
     wide_cols = con.execute("select count(*) from information_schema.columns where table_name = 'stg_crm__wide_tables'").fetchone()[0]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import duckdb
 import pytest
@@ -12,13 +11,14 @@ from dataeng_crew import flow
 from dataeng_crew.errors import BuildError
 from tests.conftest import git
 from dataeng_crew.tools.ddl import DIALECTS, parse_back
+from tests.conftest import open_built
 
 pytestmark = pytest.mark.slow
 
 
 def test_mart_contract_is_enforced_with_constraints(published):
     proposal, repo, *_ = published
-    con = duckdb.connect(proposal.warehouse, read_only=True)
+    con = open_built(proposal.warehouse)
     constraints = con.execute("select constraint_type, constraint_column_names from duckdb_constraints() "
                               "where table_name = 'fct_daily_sales'").fetchall()
     con.close()

@@ -7,7 +7,6 @@ import hashlib
 import json
 from pathlib import Path
 
-import duckdb
 import pytest
 import yaml
 
@@ -17,6 +16,7 @@ from dataeng_crew.contracts import ColumnSpec
 from dataeng_crew.errors import SqlCheckError, UnsafeArtifactError
 from tests.conftest import git, make_git_project
 from tests.fakes.scripted_llm import ScriptedLLM, good_answers, good_script, react
+from tests.conftest import open_built
 
 pytestmark = pytest.mark.slow
 REQUEST = "daily_sales mart"
@@ -113,7 +113,7 @@ def test_destructive_sql_is_refused_and_never_executed(tmp_path, sample_warehous
     assert proposal.repairs[0].stage == "sqlglot" and "unsafe" in proposal.repairs[0].error
     assert proposal.status == "published"  # published only after the repaired, safe model passed
     assert hashlib.sha256(warehouse.read_bytes()).hexdigest() == before
-    with duckdb.connect(proposal.warehouse, read_only=True) as con:  # the sandbox copy the build ran on
+    with open_built(proposal.warehouse) as con:  # the sandbox copy the build ran on
         assert con.execute("select count(*) from stg_shop__orders").fetchone()[0] > 0
     assert llm.calls_by_role["transformer"] == 2
 

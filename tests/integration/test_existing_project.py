@@ -6,13 +6,13 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import duckdb
 import pytest
 import yaml
 
 from dataeng_crew import flow
 from dataeng_crew.checks import check_project, validate_project
 from dataeng_crew.contracts import Proposal
+from tests.conftest import open_built
 from tests.project_fixtures import acme_monorepo, dbt_here, git, jaffle_duckdb
 
 pytestmark = pytest.mark.slow
@@ -79,13 +79,13 @@ def test_jaffle_yml_uses_the_keys_its_dbt_version_understands(jaffle):
 
 def test_jaffle_marts_equal_hand_written_sql_over_the_seeds(jaffle):
     _project, daily, customers = jaffle
-    with duckdb.connect(daily.warehouse, read_only=True) as con:
+    with open_built(daily.warehouse) as con:
         got = con.execute("select sales_date, order_count, customer_count, gross_sales from daily_sales "
                           "where order_count > 0 order by 1").fetchall()
         gold = con.execute(GOLD_JAFFLE_DAILY + " order by 1").fetchall()
         assert len(got) == len(gold) > 50
         assert [(d, n, c, float(g)) for d, n, c, g in got] == [(d, n, c, pytest.approx(float(g))) for d, n, c, g in gold]
-    with duckdb.connect(customers.warehouse, read_only=True) as con:  # what the project's own `customers` computes
+    with open_built(customers.warehouse) as con:  # what the project's own `customers` computes
         diff = con.execute("""
             with gold as (
                 select c.id as customer_id, coalesce(sum(p.amount), 0) / 100.0 as lifetime_value
@@ -149,7 +149,7 @@ def test_monorepo_project_with_sources_package_and_custom_paths(acme):
     body = Path(proposal.pr).read_text()
     assert "Modified existing files (1)" in body and "+      - name: payments" in body
     assert [m.path for m in proposal.modified] == ["analytics/transform/staging/jaffle/_jaffle__sources.yml"]
-    with duckdb.connect(proposal.warehouse, read_only=True) as con:
+    with open_built(proposal.warehouse) as con:
         got = con.execute("select sum(order_count), sum(customer_count), sum(gross_sales) "
                           "from fct_daily_sales_v2").fetchone()
         gold = con.execute("with d as (select order_date, count(*) n, count(distinct user_id) c "

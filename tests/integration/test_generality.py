@@ -11,12 +11,12 @@ import shutil
 from decimal import Decimal
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from dataeng_crew import flow
 from tests.conftest import JAFFLE, REPO, SAMPLE_PROJECT
 from tests.fakes.hostile_shop import build_hostile_shop
+from tests.conftest import open_built
 
 pytestmark = pytest.mark.slow
 CASES = REPO / "eval" / "cases"
@@ -46,7 +46,7 @@ def hostile_customers(tmp_path_factory, hostile_shop):
 def _rows(db: str, sql: str) -> list[tuple]:
     from dataeng_crew.tools.dbt_runner import SANDBOX_PII_KEY
 
-    con = duckdb.connect(db, read_only=True)
+    con = open_built(db)
     try:
         con.execute("set variable pii_key = ?", [SANDBOX_PII_KEY])  # the key this process's builds hash with
         return con.execute(sql).fetchall()

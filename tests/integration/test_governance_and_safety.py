@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from dataeng_crew.agents.brains import DeterministicBrain
 from dataeng_crew import flow
 from dataeng_crew.errors import SqlCheckError, UnsafeArtifactError
 from tests.conftest import git
+from tests.conftest import open_built
 
 pytestmark = pytest.mark.slow
 
@@ -121,12 +121,12 @@ def test_pii_in_a_mart_is_hashed_and_needs_approval(git_project, monkeypatch):
     }
     mart = next(m for m in proposal.models if m.layer == "marts")
     assert [c.name for c in mart.columns] == ["customer_id", "email_hash", "shouting_name_hash", "customers_with_email"]
-    con = duckdb.connect(proposal.warehouse, read_only=True)
+    con = open_built(proposal.warehouse)
     row = con.execute("select email_hash, shouting_name_hash from main.fct_daily_sales limit 1").fetchone()
     cols = [r[0] for r in con.execute("describe main.fct_daily_sales").fetchall()]
     con.close()
     assert "email" not in cols and len(row[0]) == 64 and "@" not in row[0]
-    con = duckdb.connect(proposal.warehouse, read_only=True)  # keyed: neither the plain hash nor the user's key
+    con = open_built(proposal.warehouse)  # keyed: neither the plain hash nor the user's key
     plain = {r[0] for r in con.execute("select sha256(cast(email as varchar)) from main.stg_shop__customers "
                                        "union all select sha256('the-users-real-key' || cast(email as varchar)) "
                                        "from main.stg_shop__customers").fetchall()}
@@ -169,7 +169,7 @@ def test_policy_drop_removes_the_column(git_project):
     proposal = flow.propose("daily_sales mart", project=git_project, brain=brain, publish="none")
     mart = next(m for m in proposal.models if m.layer == "marts")
     assert [c.name for c in mart.columns] == ["customer_id", "customers_with_email"]
-    con = duckdb.connect(proposal.warehouse, read_only=True)
+    con = open_built(proposal.warehouse)
     cols = [r[0] for r in con.execute("describe main.fct_daily_sales").fetchall()]
     con.close()
     assert cols == ["customer_id", "customers_with_email"]

@@ -1,7 +1,8 @@
 """Incremental event marts: an incremental run after new and late-arriving raw rows equals a full refresh.
 
 Real dbt on the proposal's sandbox: the mart is built by `propose`, raw rows are appended to the
-sandbox warehouse, `dbt build` runs incrementally, then `--full-refresh` rebuilds from scratch.
+warehouse (which the sandbox reads through views), `dbt build` runs incrementally, then `--full-refresh`
+rebuilds from scratch.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def built(tmp_path_factory):
     policy = project / "governance.yml"
     policy.write_text(policy.read_text() + "incremental_above_rows: 100\nincremental_lookback_periods: 2\n")
     proposal = flow.propose("daily payments", project=project, warehouse=db, publish="none")
-    return proposal, Path(proposal.proposal_dir) / "sandbox"
+    return proposal, Path(proposal.proposal_dir) / "sandbox", db
 
 
 def _mart(db: str) -> list[tuple]:
@@ -49,7 +50,7 @@ def _mart(db: str) -> list[tuple]:
         con.close()
 
 
-def _append(db: str, rows: list[tuple[int, str, int]]) -> None:
+def _append(db: Path, rows: list[tuple[int, str, int]]) -> None:
     con = duckdb.connect(db)
     con.executemany("insert into raw_billing.payments values (?, cast(? as timestamp), ?, 'card')", rows)
     con.close()
@@ -61,7 +62,7 @@ def _build(sandbox: Path, *extra: str):  # noqa: ANN202
 
 
 def test_plan_and_sql_are_incremental(built):
-    proposal, _ = built
+    proposal, _, _ = built
     mart = next(m for m in proposal.models if m.name == MART)
     assert mart.materialization == "incremental" and proposal.plan.incremental_lookback == 2
     assert "unique_key='event_date'" in mart.sql and "{% if is_incremental() %}" in mart.sql
@@ -71,13 +72,13 @@ def test_plan_and_sql_are_incremental(built):
 
 
 def test_incremental_run_equals_full_refresh_with_late_rows(built):
-    proposal, sandbox = built
+    proposal, sandbox, raw = built
     db = proposal.warehouse
     before = {r[0]: r for r in _mart(db)}
     last = max(before)
     assert str(last) == "2032-03-30"
     # two new days (one empty day between) and a late row in an already-built day inside the lookback window
-    _append(db, [(10_001, "2032-04-01 10:00", 1234), (10_002, "2032-04-02 11:00", 500),
+    _append(raw, [(10_001, "2032-04-01 10:00", 1234), (10_002, "2032-04-02 11:00", 500),
                  (10_003, "2032-03-29 23:00", 777)])
     incremental = _build(sandbox)
     assert incremental.success, incremental.failed_nodes
@@ -94,10 +95,10 @@ def test_incremental_run_equals_full_refresh_with_late_rows(built):
 
 def test_rows_older_than_the_lookback_need_a_full_refresh(built):
     """Proves the is_incremental() filter is live: a row far in the past is not picked up incrementally."""
-    proposal, sandbox = built
+    proposal, sandbox, raw = built
     db = proposal.warehouse
     before = _mart(db)
-    _append(db, [(10_004, "2032-03-02 09:00", 999)])
+    _append(raw, [(10_004, "2032-03-02 09:00", 999)])
     run = _build(sandbox)
     assert _mart(db) == before  # the model ran incrementally and left that old day alone …
     assert [n.status for n in run.nodes if n.resource_type == "model"] == ["success"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from dataeng_crew import flow
@@ -13,6 +12,7 @@ from dataeng_crew.tools import sandbox
 from dataeng_crew.tools.dbt_runner import run_dbt
 from tests.conftest import git
 from tests.project_fixtures import JAFFLE_DUCKDB, commit_all, cwd, dbt_here
+from tests.conftest import open_built
 
 pytestmark = pytest.mark.slow
 
@@ -69,7 +69,7 @@ def test_a_flat_project_is_planned_on_its_models(tmp_path):
     mart = next(m for m in proposal.models if m.layer == "marts")
     assert "ref('orders')" in mart.sql  # built on the project's model, not restaged from the seed
     assert not any(m.layer == "staging" for m in proposal.models)
-    con = duckdb.connect(proposal.warehouse, read_only=True)
+    con = open_built(proposal.warehouse)
     got = con.execute(f"select sum(order_count) from main.{mart.name}").fetchone()[0]
     truth = con.execute("select count(*) from main.raw_orders").fetchone()[0]
     con.close()
@@ -88,7 +88,7 @@ def test_personal_data_read_from_the_projects_own_model_is_masked_in_the_mart(tm
     names = [c.name for c in mart.columns]
     assert "first_name" not in names and "last_name" not in names and "first_name_hash" in names
     assert {(e.column, tuple(e.sources)) for e in proposal.exposures} >= {("first_name", ("stg_customers.first_name",))}
-    con = duckdb.connect(proposal.warehouse, read_only=True)
+    con = open_built(proposal.warehouse)
     raw = {r[0] for r in con.execute("select first_name from main.raw_customers").fetchall()}
     shipped = {str(v) for row in con.execute(f"select * from main.{mart.name}").fetchall() for v in row}
     con.close()

@@ -16,6 +16,7 @@ import pytest
 from dataeng_crew import flow
 from dataeng_crew.agents.query_layer import oracle
 from dataeng_crew.tools.sandbox import write_sandbox_profile
+from dataeng_crew.tools.warehouse import ATTACH_SUFFIX
 from tests.conftest import make_git_project
 
 pytestmark = pytest.mark.slow
@@ -47,6 +48,7 @@ def test_metricflow_agrees_with_the_mart_and_catches_a_doctored_one(built, sampl
     db_copy = tmp_path / "warehouse" / Path(proposal.warehouse).name
     db_copy.parent.mkdir()
     shutil.copyfile(proposal.warehouse, db_copy)
+    shutil.copyfile(proposal.warehouse + ATTACH_SUFFIX, f"{db_copy}{ATTACH_SUFFIX}")  # its views read the warehouse
     mart = proposal.plan.mart_name
     con = duckdb.connect(str(db_copy))
     try:

@@ -6,16 +6,16 @@ import json
 import shutil
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from dataeng_crew.agents.brains import DeterministicBrain
 from dataeng_crew import flow
 from dataeng_crew.contracts import TestSpec
 from dataeng_crew.errors import BuildError, RequestError, SqlCheckError
-from tests.conftest import GOLD_DAILY_SALES, git, make_git_project, tree_state as _tree_state
+from tests.conftest import GOLD_DAILY_SALES, git, tree_state as _tree_state
 from dataeng_crew.tools import sandbox
 from dataeng_crew.tools.dbt_runner import run_dbt
+from tests.conftest import open_built
 
 pytestmark = pytest.mark.slow
 
@@ -65,7 +65,7 @@ def test_build_passed_with_tests_on_every_model(published):
 
 def test_mart_equals_independent_raw_computation_day_by_day(published):
     proposal = published[0]
-    con = duckdb.connect(proposal.warehouse, read_only=True)
+    con = open_built(proposal.warehouse)
     mart = con.execute("""
         select sales_date, order_count, customer_count, gross_sales, discounts, refunds, net_sales
         from main.fct_daily_sales order by 1""").fetchall()
@@ -86,7 +86,7 @@ def test_mart_equals_independent_raw_computation_day_by_day(published):
     assert sum(cents(r[6]) for r in mart) == sum(cents(t[6]) for t in truth)
 
 def test_staging_cleans_the_mess(published):
-    con = duckdb.connect(published[0].warehouse, read_only=True)
+    con = open_built(published[0].warehouse)
     q = lambda sql: con.execute(sql).fetchall()  # noqa: E731
     assert q("select count(*) - count(distinct order_id) from main.stg_shop__orders") == [(0,)]
     assert {r[0] for r in q("select distinct financial_status from main.stg_shop__orders")} <= {
@@ -225,7 +225,7 @@ def test_publish_none_validates_without_git(tmp_path, sample_warehouse):
                     ignore=shutil.ignore_patterns("warehouse", "target", "logs"))
     proposal = flow.propose("weekly sales", project=project, warehouse=sample_warehouse, publish="none")
     assert proposal.status == "validated" and proposal.branch is None
-    con = duckdb.connect(proposal.warehouse, read_only=True)
+    con = open_built(proposal.warehouse)
     weeks = con.execute("select count(*), count(distinct dayofweek(week_start_date)) from main.fct_weekly_sales").fetchone()
     con.close()
     assert weeks[0] >= 52 and weeks[1] == 1  # every week, all starting on the same weekday

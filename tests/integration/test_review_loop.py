@@ -18,6 +18,7 @@ import pytest
 from dataeng_crew.tools import github_pr
 from tests.conftest import git, make_git_project
 from tests.fakes.github_server import FakeGitHub
+from tests.conftest import open_built
 
 TOKEN = "ghp_REVIEWsecret0123456789abcdefFAKE"
 REPO = "acme/shop"
@@ -189,7 +190,7 @@ def test_no_new_feedback_changes_nothing(review):
 def test_the_first_pr_already_carries_the_data_diff(review):
     proposal = review["proposal"]
     mart = next(d for d in proposal.data_diffs if d.model == "fct_daily_sales")
-    rows = duckdb.connect(proposal.warehouse, read_only=True).execute(
+    rows = open_built(proposal.warehouse).execute(
         "select count(*) from main.fct_daily_sales").fetchone()[0]
     assert mart.status == "added" and mart.base_rows is None and mart.head_rows == rows > 300
     body = Path(proposal.pr).read_text()  # the first PR's description (the PR's, not a file of the branch)
