@@ -215,8 +215,13 @@ def _propose_locked(request: str, ws: Workspace, warehouse: Path | None, publish
             git_local.check_branch_movable(ws.repo, f"dataeng-crew/{slugify(request)}", git_local.head_commit(ws.repo))
         proposal.target_dialect = target_dialect
         proposal.ddl_dialects = [check_dialect(d) for d in ddl]
-        options = RunOptions(publish, gh, max_repair_rounds, on_validated, semantic_layer)
-        run_stages(ProposalRun(proposal, ws, brain, folder, rec, options, warehouse), proposal_stages())
+        run = ProposalRun(proposal, ws, brain, folder, rec, RunOptions(publish, gh, max_repair_rounds, on_validated,
+                                                                       semantic_layer), warehouse)
+        try:
+            run_stages(run, proposal_stages())
+        finally:
+            if run.box is not None:
+                sandbox.pin_profile(run.box)
     except KeyboardInterrupt as exc:
         with held():
             outcome = "terminated" if isinstance(exc, Terminated) else "interrupted"
@@ -387,15 +392,23 @@ def check_base(run: ProposalRun, _io: StageIO) -> None:
 
 
 def prepare(run: ProposalRun, io: StageIO) -> None:
-    """The sandbox (the project at its base commit, the warehouse attached read-only) and the project's inventory."""
+    """The sandbox: the project at its base commit, a new DuckDB file reading the warehouse attached read-only."""
     ws = run.ws
     run.wh = resolve_warehouse(ws, run.warehouse_arg)
     run.box = sandbox.prepare_sandbox(ws.project, run.wh, run.folder / "sandbox",
-                                      ws.repo if run.sandbox_base else None, run.sandbox_base, ws.project_in_repo)
+                                      ws.repo if run.sandbox_base else None, run.sandbox_base, ws.project_in_repo,
+                                      parse_cache=ws.state_dir / "parse")
+    io.observation = f"sandbox from {'commit ' + run.sandbox_base[:12] if run.sandbox_base else 'the working tree'}"
+
+
+def read_inventory(run: ProposalRun, io: StageIO) -> None:
+    """``dbt parse`` of the sandbox project into its inventory; only files changed since the last proposal's
+    parse are parsed again, and later dbt commands reuse the manifest."""
+    assert run.box is not None
     inv = run.inventory = project_inventory(run.box.project, run.box.profiles_dir, run.box.folder, run.parsed)
+    sandbox.remember_parse(run.box, run.ws.state_dir / "parse")
     io.observation = (f"{len(inv.models)} models, {len(inv.sources)} sources, {len(inv.seeds)} seeds, "
-                      f"{len(inv.tests)} tests, packages: {', '.join(inv.packages) or 'none'}; sandbox from "
-                      f"{'commit ' + run.sandbox_base[:12] if run.sandbox_base else 'the working tree'}")
+                      f"{len(inv.tests)} tests, packages: {', '.join(inv.packages) or 'none'}")
 
 
 def _upstream(run: ProposalRun) -> list[str]:
@@ -690,7 +703,8 @@ def proposal_stages() -> list[Stage]:
     return [
         Stage(check_base),
         Stage(start_workers),
-        Stage(prepare, "sandbox + project inventory (dbt parse)", action="sandbox.prepare_sandbox; project_inventory"),
+        Stage(prepare, "sandbox", action="sandbox.prepare_sandbox"),
+        Stage(read_inventory, "project inventory (dbt parse)", action="project_inventory.project_inventory"),
         Stage(build_project, "build the project's models (sandbox)", action="dbt seed; dbt run --select +<staging>",
               when=lambda r: bool(r.inventory and (r.inventory.seeds or _upstream(r)))),
         Stage(profile_warehouse, "profile warehouse", action="project_inventory.project_profile"),

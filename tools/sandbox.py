@@ -10,8 +10,10 @@ read-only; seeds and models are written into the sandbox file, never into the us
 from __future__ import annotations
 
 import copy
+import hashlib
 import io
 import json
+import os
 import shutil
 import subprocess
 import tarfile
@@ -24,7 +26,8 @@ import yaml
 from dataeng_crew.contracts import BuildResult
 from dataeng_crew.errors import ConfigError, WarehouseError
 from dataeng_crew.tools.dbt_runner import run_dbt
-from dataeng_crew.tools.warehouse import ATTACH_SUFFIX, attachments, connect, explain_open_error, quote_ident
+from dataeng_crew.tools.warehouse import (ATTACH_SUFFIX, attachments, connect, explain_open_error, quote_ident,
+                                         refuse_unopenable)
 
 SANDBOX_IGNORE = shutil.ignore_patterns("target", "logs", "dbt_packages", ".dataeng-crew", "*.duckdb",
                                         "*.duckdb.wal", ".user.yml", "warehouse", ".git")
@@ -98,41 +101,46 @@ def extract_commit_tree(repo: Path, commit: str, subdir: str, dest: Path) -> Non
                                       "it should hold.") from None
 
 
-WAREHOUSE_ALIAS = "dataeng_crew_warehouse"
-
-
-def project_outputs(project: Path) -> set[str]:
-    """Names of the relations the project builds itself: its seeds (CSV files) and models (SQL files)."""
+def project_seeds(project: Path) -> set[str]:
+    """Names of the project's seeds (its CSV files): ``dbt seed`` loads them in the sandbox, and refuses to load
+    over a view. (Models may replace a view of the same name: dbt drops a relation of another type.)"""
     data = yaml.safe_load((project / "dbt_project.yml").read_text()) or {}
     names: set[str] = set()
-    for key, default, pattern in (("seed-paths", ["seeds"], "*.csv"), ("model-paths", ["models"], "*.sql")):
-        for folder in data.get(key) or default:
-            if (project / str(folder)).is_dir():
-                names |= {f.stem.lower() for f in (project / str(folder)).rglob(pattern)}
+    for folder in data.get("seed-paths") or ["seeds"]:
+        if (project / str(folder)).is_dir():
+            names |= {f.stem.lower() for f in (project / str(folder)).rglob("*.csv")}
     return names
+
+
+def warehouse_alias(warehouse: Path) -> str:
+    """The name a sandbox attaches ``warehouse`` under: one per file, so a sandbox built on another sandbox's file
+    (slim CI deferring to a base build) attaches both without one's views reading themselves."""
+    return "dataeng_crew_wh_" + hashlib.sha256(str(warehouse.resolve()).encode()).hexdigest()[:10]
 
 
 def mirror_warehouse(warehouse: Path, folder: Path, built: set[str] = frozenset()) -> Path:  # type: ignore[assignment]
     """A new DuckDB file in ``folder``, named as ``warehouse``, with one view per relation of the warehouse
     over it attached read-only: the sandbox reads the data where it is and never copies it.
 
-    Relations of the sandbox's target schema (``main``, ``main_<custom>``) named as a seed or model in ``built``
-    are left out: the sandbox builds them itself from their inputs (an earlier ``dbt seed``/``dbt run`` into the
-    user's warehouse left them there).
+    Relations of the sandbox's target schema (``main``, ``main_<custom>``) named as a seed in ``built`` are left
+    out: the sandbox loads them itself (an earlier ``dbt seed`` into the user's warehouse left them there). The
+    project's models built in the warehouse stay readable: a slim build deferring to them reads them there.
 
     Returns:
-        The sandbox's DuckDB file (its attachment recorded beside it, see :func:`warehouse.attachments`).
+        The sandbox's DuckDB file (its attachments recorded beside it, see :func:`warehouse.attachments`).
 
     Raises:
-        WarehouseError: When the warehouse cannot be opened (locked by a writer, not DuckDB).
+        WarehouseError: When the warehouse cannot be opened (missing, empty, locked by a writer, not DuckDB).
     """
     import duckdb
 
+    refuse_unopenable(warehouse)
     folder.mkdir(parents=True, exist_ok=True)
     db_file = folder / warehouse.name  # same stem = same DuckDB database name as the sources pin
     for stale in (db_file, Path(f"{db_file}.wal"), Path(f"{db_file}{ATTACH_SUFFIX}")):
         stale.unlink(missing_ok=True)
-    attached = [{"path": str(warehouse.resolve()), "alias": WAREHOUSE_ALIAS}]
+    alias = warehouse_alias(warehouse)
+    attached = [*attachments(warehouse), {"path": str(warehouse.resolve()), "alias": alias}]  # its own views' too
     Path(f"{db_file}{ATTACH_SUFFIX}").write_text(json.dumps(attached))
     try:
         con = connect(db_file, read_only=False)
@@ -142,14 +150,14 @@ def mirror_warehouse(warehouse: Path, folder: Path, built: set[str] = frozenset(
         relations = con.execute(
             "select schema_name, table_name from duckdb_tables() where database_name = $db union all "
             "select schema_name, view_name from duckdb_views() where database_name = $db and not internal",
-            {"db": WAREHOUSE_ALIAS}).fetchall()
+            {"db": alias}).fetchall()
         relations = [(s, n) for s, n in relations
                      if not ((s == "main" or s.startswith("main_")) and n.lower() in built)]
         for schema in sorted({s for s, _ in relations} - {"main"}):
             con.execute(f"create schema if not exists {quote_ident(schema)}")
         for schema, name in relations:
             relation = f"{quote_ident(schema)}.{quote_ident(name)}"
-            con.execute(f"create view {relation} as select * from {quote_ident(WAREHOUSE_ALIAS)}.{relation}")
+            con.execute(f"create view {relation} as select * from {quote_ident(alias)}.{relation}")
     finally:
         con.close()
     return db_file
@@ -193,7 +201,7 @@ def refuse_outside_links(root: Path, allowed: tuple[Path, ...]) -> None:
 
 
 def prepare_sandbox(project: Path, warehouse: Path, folder: Path, repo: Path | None = None,
-                    base: str | None = None, project_in_repo: str = "") -> Sandbox:
+                    base: str | None = None, project_in_repo: str = "", parse_cache: Path | None = None) -> Sandbox:
     """Copy the project (the base commit's tree when given) and the warehouse into ``folder``.
 
     Args:
@@ -203,6 +211,8 @@ def prepare_sandbox(project: Path, warehouse: Path, folder: Path, repo: Path | N
         repo: The git repository holding the project; with ``base``, the project is read from that commit.
         base: The commit whose tree the sandbox holds (None: the working tree, minus build output).
         project_in_repo: The project folder inside ``repo`` (posix, '' at the root).
+        parse_cache: A folder kept between proposals of one repository: dbt's saved parse of the last sandbox
+            is seeded into this one, so dbt parses only the files that differ (see :func:`remember_parse`).
 
     Returns:
         The sandbox. Installed packages are copied from the working tree; when the project declares
@@ -227,9 +237,14 @@ def prepare_sandbox(project: Path, warehouse: Path, folder: Path, repo: Path | N
     if installed.is_dir() and not (project_copy / packages).exists():
         shutil.copytree(installed, project_copy / packages, symlinks=True)
     refuse_outside_links(project_copy, (project_copy, project, *([repo] if repo is not None else [])))
-    db_file = mirror_warehouse(warehouse, folder / "warehouse", project_outputs(project_copy))
-    profiles_dir = write_sandbox_profile(folder, _profile_name(project_copy), db_file)
+    db_file = mirror_warehouse(warehouse, folder / "warehouse", project_seeds(project_copy))
+    profiles_dir = write_sandbox_profile(folder, _profile_name(project_copy),
+                                         _stable_path(parse_cache, db_file) if parse_cache else db_file)
     box = Sandbox(folder=folder, project=project_copy, profiles_dir=profiles_dir, db_file=db_file)
+    saved = parse_cache / PARTIAL_PARSE if parse_cache else None
+    if saved is not None and saved.is_file():
+        (folder / "target").mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(saved, folder / "target" / PARTIAL_PARSE)
     declared = any((project_copy / f).is_file() for f in ("packages.yml", "dependencies.yml"))
     if declared and not (project_copy / packages).is_dir():
         deps = run_dbt(["deps"], box.project, box.profiles_dir, log_path=folder / "logs")  # no target options
@@ -237,6 +252,38 @@ def prepare_sandbox(project: Path, warehouse: Path, folder: Path, repo: Path | N
             raise ConfigError(f"dbt deps failed in the sandbox (install the project's packages first): "
                               f"{(deps.error or '')[:400]}")
     return box
+
+
+PARTIAL_PARSE = "partial_parse.msgpack"
+
+
+def _stable_path(cache: Path, db_file: Path) -> Path:
+    """The sandbox's DuckDB file through a link that keeps its path between proposals.
+
+    dbt's saved parse is valid only for the same connection settings, the DuckDB path among them; every proposal
+    has its own sandbox folder, so the profile names ``<cache>/sandbox/<file>`` and the link points at this one.
+    """
+    cache.mkdir(parents=True, exist_ok=True)
+    link, tmp = cache / "sandbox", cache / f"sandbox.{os.getpid()}.tmp"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(db_file.parent.resolve(), target_is_directory=True)
+    os.replace(tmp, link)  # atomic: a reader sees the old sandbox or the new one
+    return link / db_file.name
+
+
+def remember_parse(box: Sandbox, cache: Path) -> None:
+    """Keep the sandbox's saved parse (of the project as the base commit holds it) for the next proposal."""
+    parsed = box.folder / "target" / PARTIAL_PARSE
+    if parsed.is_file():
+        cache.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(parsed, cache / f"{PARTIAL_PARSE}.tmp")
+        os.replace(cache / f"{PARTIAL_PARSE}.tmp", cache / PARTIAL_PARSE)
+
+
+def pin_profile(box: Sandbox) -> None:
+    """Point the sandbox's profile at its own DuckDB file (not the shared link): ``dbt build`` with it later
+    builds this proposal's sandbox, whatever ran since."""
+    write_sandbox_profile(box.folder, _profile_name(box.project), box.db_file)
 
 
 SKIP_SEEDS = ["--exclude", "resource_type:seed"]  # builds after build_existing: the seeds are loaded already

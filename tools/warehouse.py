@@ -93,10 +93,7 @@ def open_readonly(path: Path, memory_limit: str = "2GB", threads: int = 2) -> It
         WarehouseError: When the file is missing or is not a DuckDB database.
     """
     path = Path(path)
-    if not path.is_file():
-        raise WarehouseError(f"warehouse file not found: {path}")
-    if path.stat().st_size == 0:
-        raise WarehouseError(f"cannot open {path} as a DuckDB database: the file is empty (0 bytes)")
+    refuse_unopenable(path)
     try:
         con = connect(path, True, memory_limit, threads)
     except duckdb.Error as exc:
@@ -105,6 +102,18 @@ def open_readonly(path: Path, memory_limit: str = "2GB", threads: int = 2) -> It
         yield con
     finally:
         con.close()
+
+
+def refuse_unopenable(path: Path) -> None:
+    """Refuse a warehouse file that is missing or empty, naming it.
+
+    Raises:
+        WarehouseError: Saying which.
+    """
+    if not path.is_file():
+        raise WarehouseError(f"warehouse file not found: {path}")
+    if path.stat().st_size == 0:
+        raise WarehouseError(f"cannot open {path} as a DuckDB database: the file is empty (0 bytes)")
 
 
 def explain_open_error(path: Path, exc: BaseException) -> str:

@@ -51,8 +51,8 @@ ATTACKS = {
     "reads a file": "select * from read_csv('/etc/passwd')",
     "attaches another file": "{{ config(pre_hook=\"attach '/tmp/dataeng_crew_evil.duckdb' as evil\") }} select 1 as x",
     "writes a file": "{{ config(post_hook=\"copy (select 1) to '/tmp/dataeng_crew_evil.csv'\") }} select 1 as x",
-    "writes into the warehouse": "{{ config(database='dataeng_crew_warehouse', materialized='table') }} select 1 as x",
-    "drops a warehouse relation": "{{ config(pre_hook='drop table dataeng_crew_warehouse.raw_shop.orders') }} select 1 as x",
+    "writes into the warehouse": "{{ config(database='ALIAS', materialized='table') }} select 1 as x",
+    "drops a warehouse relation": "{{ config(pre_hook='drop table ALIAS.raw_shop.orders') }} select 1 as x",
 }
 
 
@@ -60,7 +60,7 @@ ATTACKS = {
 def test_agent_sql_cannot_leave_the_sandbox(box, sql):
     made, warehouse, before = box
     model = made.project / "models" / "evil_model.sql"
-    model.write_text(sql + "\n")
+    model.write_text(sql.replace("ALIAS", sandbox.warehouse_alias(warehouse)) + "\n")
     try:
         result = made.dbt(["run", "--select", "evil_model"])
     finally:

@@ -33,5 +33,6 @@ def test_sandbox_holds_the_base_commit_and_the_installed_packages(tmp_path: Path
     assert (box.project / "vendor" / "utils" / "dbt_project.yml").is_file()
     assert box.db_file.name == "wh.duckdb" and box.db_file.is_file()
     profile = yaml.safe_load((box.profiles_dir / "profiles.yml").read_text())["p"]["outputs"]
-    assert profile["sandbox"]["config_options"]["enable_external_access"] is False  # what agent SQL runs on
-    assert "enable_external_access" not in profile["seed"]["config_options"]  # dbt seed reads the CSVs
+    assert profile["sandbox"]["settings"]["enable_external_access"] == "false"  # what agent SQL runs on
+    assert "settings" not in profile["seed"]  # dbt seed reads the CSVs
+    assert [a["read_only"] for a in profile["sandbox"]["attach"]] == [True]  # the warehouse, never written
