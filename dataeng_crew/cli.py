@@ -414,9 +414,11 @@ def revise(target: str | None, project: Path | None, warehouse: Path | None, com
         result = revising.revise(target, project=project, warehouse=warehouse, comments=texts, pr_number=pr_number,
                                  github=GithubOptions(repo=gh_repo, api_url=github_url), brain=brain,
                                  progress=lambda s: console.print(f"[cyan]→[/] {s}", markup=True), max_rounds=max_rounds)
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted: nothing was committed[/]")
-        sys.exit(130)
+    except KeyboardInterrupt as exc:  # the record says what git holds: the commit, or nothing committed
+        revision = getattr(exc, "revision", None)
+        _interrupted(exc, as_json, revision.model_dump() if revision is not None else
+                     {"error": "interrupted before the branch was read; nothing was committed"})
+        return
     except DataengCrewError as exc:
         _fail(exc, as_json)
         return

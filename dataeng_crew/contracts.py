@@ -872,7 +872,7 @@ class Revision(Contract):
 
     proposal_id: str
     branch: str
-    status: Literal["revised", "no_new_feedback", "nothing_applied", "failed"]
+    status: Literal["revised", "no_new_feedback", "nothing_applied", "failed", "interrupted"]
     round: int = 0
     request: str = ""
     feedback: list[Feedback] = Field(default_factory=list)

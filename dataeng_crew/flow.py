@@ -14,6 +14,7 @@ import json
 import re
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal
@@ -132,6 +133,7 @@ def propose(
     on_validated: Callable[[Proposal, dict[str, str]], None] | None = None,
     semantic_layer: bool | None = None,
     ddl: Sequence[str] = (),
+    hold_lock: bool = True,
 ) -> Proposal:
     """Turn a request into a validated dbt change, then publish it on a branch.
 
@@ -152,6 +154,7 @@ def propose(
             the mart: True, False, or None (when the project already has a semantic layer).
         on_validated: Called with the proposal and its files (project-relative) once every check passed,
             before publishing (``revise`` publishes them itself, on top of the branch tip).
+        hold_lock: Take the repository's run lock (``revise`` holds it already around its whole round).
 
     Returns:
         The proposal (also written as ``report.json`` in its folder).
@@ -173,7 +176,7 @@ def propose(
     if publish in ("local", "github") and ws.repo is None:
         raise ConfigError(f"{ws.project} is not in a git repository: run `git init` and commit it, "
                           "or use --publish none")
-    with sigterm_as_interrupt(), run_lock(ws.state_dir, f"propose {request}"):
+    with sigterm_as_interrupt(), run_lock(ws.state_dir, f"propose {request}") if hold_lock else nullcontext():
         return _propose_locked(request, ws, warehouse, publish, brain, progress, target_dialect,
                                (gh_target, github), max_repair_rounds, on_validated, semantic_layer, ddl)
 

@@ -40,9 +40,11 @@ from dataeng_crew.contracts import (
     Revision,
     RevisionState,
 )
-from dataeng_crew.errors import ConfigError, DataengCrewError
+from dataeng_crew.errors import ConfigError, DataengCrewError, Terminated
+from dataeng_crew.locking import run_lock
 from dataeng_crew.render import render_pr_body
 from dataeng_crew.settings import Workspace
+from dataeng_crew.signals import held, sigterm_as_interrupt
 from dataeng_crew.tools import git_local, github_pr
 from dataeng_crew.tools.prompt_safety import clean_text
 
@@ -248,33 +250,68 @@ def revise(target: str | None = None, project: Path | None = None, warehouse: Pa
     if ws.repo is None:
         raise ConfigError(f"{ws.project} is not in a git repository; revise works on a proposal's branch")
     wh = flow.resolve_warehouse(ws, warehouse)
-    branch, feedback, answered, ignored, gh_repo = _open_branch(ws, target, comments, pr_number, github, token)
-    now = dt.datetime.now(dt.timezone.utc)
-    folder = ws.state_dir / "revisions" / f"{now:%Y%m%dT%H%M%S%f}"
-    folder.mkdir(parents=True)
-    for why in ignored:
-        progress(f"ignored {why}")
-    # cheap first: the state file names the feedback already handled; nothing else is read when nothing is new
-    prefix = f"{ws.project_in_repo}/" if ws.project_in_repo else ""
+    # one writer at a time: from reading the tip to writing the ref (a propose of the same request waits)
+    with sigterm_as_interrupt(), run_lock(ws.state_dir, f"revise {target or f'PR #{pr_number}'}"):
+        branch, feedback, answered, ignored, gh_repo = _open_branch(ws, target, comments, pr_number, github, token)
+        now = dt.datetime.now(dt.timezone.utc)
+        folder = ws.state_dir / "revisions" / f"{now:%Y%m%dT%H%M%S%f}"
+        folder.mkdir(parents=True)
+        for why in ignored:
+            progress(f"ignored {why}")
+        prefix = f"{ws.project_in_repo}/" if ws.project_in_repo else ""
+        revision, new = _new_revision(branch, feedback, answered, prefix, pr_number, folder)
+        rnd = RevisionRound(revision, ws, wh, prefix, branch, new, brain or DeterministicBrain(), folder, progress,
+                            max_rounds, gh_repo)
+        try:
+            if new and _load_round_state(rnd):
+                _round(rnd)
+            else:
+                progress("no new feedback: nothing to do")
+        except KeyboardInterrupt as exc:
+            with held():
+                _settle_interrupted(rnd, exc)
+                exc.revision = revision  # type: ignore[attr-defined] - the CLI reports what git holds
+            raise
+        except DataengCrewError as exc:
+            revision.status, revision.error = "failed", str(exc)
+            raise
+        finally:
+            with held():
+                (folder / "revision.json").write_text(revision.model_dump_json(indent=2))
+    return revision
+
+
+def _new_revision(branch: Any, feedback: list[Feedback], answered: set[str], prefix: str, pr_number: int | None,
+                  folder: Path) -> tuple[Revision, list[Feedback]]:
+    """The round's record and its new feedback. Cheap first: the branch's state file names the feedback already
+    handled; nothing else is read when nothing is new."""
     raw = branch.read(branch.tip, state_file(branch.branch, prefix))
     known = RevisionState.model_validate_json(raw) if raw else None
     new = [f for f in feedback if f.id not in (known.handled if known else []) and f.id not in answered]
-    revision = Revision(proposal_id=known.proposal_id if known else "", branch=branch.branch, status="no_new_feedback",
-                        round=known.rounds if known else 0, request=known.request if known else "",
-                        tip_before=branch.tip, pr_number=pr_number, revision_dir=str(folder), feedback=new)
-    rnd = RevisionRound(revision, ws, wh, prefix, branch, new, brain or DeterministicBrain(), folder, progress,
-                        max_rounds, gh_repo)
-    try:
-        if new and _load_round_state(rnd):
-            _round(rnd)
-        else:
-            progress("no new feedback: nothing to do")
-    except DataengCrewError as exc:
-        revision.status, revision.error = "failed", str(exc)
-        raise
-    finally:
-        (folder / "revision.json").write_text(revision.model_dump_json(indent=2))
-    return revision
+    return Revision(proposal_id=known.proposal_id if known else "", branch=branch.branch, status="no_new_feedback",
+                    round=known.rounds if known else 0, request=known.request if known else "",
+                    tip_before=branch.tip, pr_number=pr_number, revision_dir=str(folder), feedback=new), new
+
+
+def _settle_interrupted(r: RevisionRound, exc: KeyboardInterrupt) -> None:
+    """After Ctrl-C/SIGTERM, make the record say what git holds: the branch has this round's commit (the ref was
+    written before the signal arrived) or nothing was committed."""
+    rev = r.revision
+    word = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted by the user"
+    commit = r.commit
+    if commit is None and isinstance(r.branch, LocalBranch):
+        now = git_local.branch_commit(r.branch.repo, r.branch.branch)
+        if now and now != rev.tip_before and f"Dataeng-Crew-Revision: {r.state.rounds}" in git_local._git(  # noqa: SLF001
+                r.branch.repo, "log", "-1", "--format=%B", now):
+            commit = now
+    rev.status, rev.commit = "interrupted", commit
+    if commit:
+        rev.error = (f"{word} after the commit was written: {rev.branch} ({commit[:10]}) holds revision "
+                     f"{r.state.rounds}; replies to the feedback may be missing — run revise again to post them")
+    elif r.gh_repo is not None and r.applied:
+        rev.error = f"{word}; the pull request's branch may have moved: check {rev.branch} before running revise again"
+    else:
+        rev.error = f"{word}; nothing was committed"
 
 
 def _open_branch(ws: Workspace, target: str | None, comments: list[str] | None, pr_number: int | None,
@@ -448,7 +485,8 @@ def _propose_again(r: RevisionRound) -> None:
 
     try:
         flow.propose(r.state.request, project=r.folder / "tip" / r.prefix if r.prefix else r.folder / "tip",
-                     warehouse=r.wh, publish="none", brain=revising, progress=r.progress, on_validated=capture)
+                     warehouse=r.wh, publish="none", brain=revising, progress=r.progress, on_validated=capture,
+                     hold_lock=False)  # revise holds the repository's lock around the whole round
     except DataengCrewError as exc:
         why = f"cannot do this offline: the revised proposal failed its checks — {str(exc).splitlines()[0][:300]}"
         _finish(r.revision, r.new, {f.id: ([], [*r.parsed[f.id][1], why] if r.parsed[f.id][0] else r.parsed[f.id][1])

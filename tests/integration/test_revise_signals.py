@@ -1,0 +1,87 @@
+"""`revise` under Ctrl-C and SIGTERM says what git holds, like `propose`: the commit when the branch ref was
+written before the signal, "nothing was committed" otherwise; 130 for Ctrl-C, 143 for SIGTERM; `--json` is one
+object; and revise holds the repository's run lock from reading the tip to writing the ref."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from dataeng_crew import flow
+from dataeng_crew import revise as revising
+from dataeng_crew.cli import main
+from dataeng_crew.errors import BusyError, Terminated
+from dataeng_crew.tools import git_local
+from tests.conftest import git
+
+BRANCH = "dataeng-crew/daily-sales-mart"
+
+
+@pytest.fixture()
+def proposed(git_project):
+    proposal = flow.propose("daily_sales mart", project=git_project, publish="local")
+    assert proposal.status == "published"
+    return git_project, git(git_project.parent, "rev-parse", BRANCH)
+
+
+def _revise_cli(project, *extra: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, ["revise", BRANCH, "--project", str(project), "--comment", "make it weekly",
+                                       "--json", *extra])
+    assert "Traceback" not in result.stdout + result.stderr
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_sigterm_after_the_ref_was_written_reports_the_commit(proposed, monkeypatch):
+    project, tip = proposed
+    real = git_local.commit_on_top
+
+    def commit_then_killed(*args, **kwargs):
+        real(*args, **kwargs)  # the ref moved; the signal lands before revise learns the commit id
+        raise Terminated()
+
+    monkeypatch.setattr(git_local, "commit_on_top", commit_then_killed)
+    code, out, err = _revise_cli(project)
+    now = git(project.parent, "rev-parse", BRANCH)
+    assert code == 143 and now != tip
+    data = json.loads(out)  # one object
+    assert data["status"] == "interrupted" and data["commit"] == now
+    assert "holds revision 1" in data["error"] and now[:10] in err
+    record = json.loads(next((project.parent / ".dataeng-crew" / "revisions").glob("*/revision.json")).read_text())
+    assert record["status"] == "interrupted" and record["commit"] == now
+
+
+def test_ctrl_c_before_the_commit_says_nothing_was_committed(proposed, monkeypatch):
+    project, tip = proposed
+
+    def interrupted(*_a, **_k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(revising, "data_diffs", interrupted)  # after the sandbox build, before the commit
+    code, out, _err = _revise_cli(project)
+    assert code == 130 and git(project.parent, "rev-parse", BRANCH) == tip
+    data = json.loads(out)
+    assert data["status"] == "interrupted" and data["commit"] is None and "nothing was committed" in data["error"]
+
+
+def test_revise_waits_for_the_run_lock_of_another_run(proposed, monkeypatch):
+    project, tip = proposed
+    monkeypatch.setenv("DATAENG_CREW_LOCK_WAIT", "0")
+    ws = flow.resolve_workspace(project)
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
+                               "from dataeng_crew.locking import run_lock\n"
+                               "with run_lock(Path(sys.argv[1]), 'propose daily sales'):\n"
+                               "    print('held', flush=True); time.sleep(60)", str(ws.state_dir)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(BusyError, match="another dataeng-crew run .*propose daily sales"):
+            revising.revise(BRANCH, project=project, comments=["make it weekly"])
+    finally:
+        holder.kill()
+        holder.wait()
+    assert git(project.parent, "rev-parse", BRANCH) == tip
+    assert revising.revise(BRANCH, project=project, comments=["make it weekly"]).status == "revised"  # released
