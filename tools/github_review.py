@@ -10,6 +10,7 @@ stay).
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 WRITE_PERMISSIONS = {"admin", "maintain", "write"}
 COMMAND = "/dataeng-crew revise"
 MARKER = "<!-- dataeng-crew:reply-to:{id} -->"
+MARKER_ID = re.compile(r"<!-- dataeng-crew:reply-to:(\S+) -->")
 MAX_FEEDBACK_CHARS = 4000
 FAILED = {"failure", "timed_out", "action_required", "cancelled"}
 # a failing dbt node in the `validate --markdown` summary table: | dbt model | `name` | **error** | message |
@@ -110,11 +112,12 @@ def read_feedback(repo: "Repository", number: int, me: str | None = None) -> Pul
     answered: set[str] = set()
     comments = list(pr.get_review_comments())
     issue_comments = list(pr.get_issue_comments())
-    for text in [c.body or "" for c in comments] + [c.body or "" for c in issue_comments]:
-        answered.update(re.findall(r"<!-- dataeng-crew:reply-to:(\S+) -->", text))
+    for c in [*comments, *issue_comments]:  # only the tool's own replies say what was answered: a marker planted
+        if c.user.login.lower() == me.lower():  # by anyone else silences nobody
+            answered.update(MARKER_ID.findall(c.body or ""))
 
     def admit(login: str, fid: str, text: str = "") -> bool:
-        if login.lower() == me.lower() or "<!-- dataeng-crew:reply-to:" in text:
+        if login.lower() == me.lower():
             return False
         if not can_write(repo, login, cache):
             ignored.append(f"{fid} by {login}: no write access to {repo.full_name}")
@@ -147,16 +150,26 @@ def read_feedback(repo: "Repository", number: int, me: str | None = None) -> Pul
                                feedback=feedback, ignored=ignored, answered=answered)
 
 
+def inert(text: str) -> str:
+    """Text the bot writes back (quoted feedback, its answer) made inert on GitHub: no raw HTML (hidden markers
+    included), no mention that pings a person or a team, no image (tracking pixel) or rendered link."""
+    text = html.escape(text, quote=False)
+    text = re.sub(r"!\[([^\]]*)\]\([^)]*\)", r"\1", text)  # an image: its alt text
+    text = re.sub(r"\[([^\]]*)\]\(([^)\s]*)[^)]*\)", r"\1 (`\2`)", text)  # a link: its text, the address as code
+    text = re.sub(r"(?<![`\w])(https?://[^\s`]+)", r"`\1`", text)  # a bare address: as code, not a link
+    return re.sub(r"(?<![`\w])@([A-Za-z0-9][A-Za-z0-9-]*(?:/[A-Za-z0-9][\w-]*)?)", r"`@\1`", text)  # a mention: as code
+
+
 def reply(repo: "Repository", number: int, feedback: Feedback, text: str) -> None:
     """Answer one piece of feedback: in its thread for a review comment, else as a PR comment quoting it."""
     marker = MARKER.format(id=feedback.id)
     pr = repo.get_pull(number)
     if feedback.kind == "review_comment":
-        pr.create_review_comment_reply(int(feedback.id.split(":")[1]), f"{text}\n\n{marker}")
+        pr.create_review_comment_reply(int(feedback.id.split(":")[1]), f"{inert(text)}\n\n{marker}")
         return
-    who = f"@{feedback.author}" if feedback.kind != "check" else feedback.author
-    quoted = "\n".join(f"> {line}" for line in feedback.body.splitlines()[:6])
-    pr.create_issue_comment(f"{who}:\n{quoted}\n\n{text}\n\n{marker}")
+    who = f"@{feedback.author}" if feedback.kind != "check" else inert(feedback.author)
+    quoted = "\n".join(f"> {inert(line)}" for line in feedback.body.splitlines()[:6])
+    pr.create_issue_comment(f"{who}:\n{quoted}\n\n{inert(text)}\n\n{marker}")
 
 
 def branch_files(repo: "Repository", sha: str, prefix: str) -> dict[str, bytes]:
