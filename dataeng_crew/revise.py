@@ -51,6 +51,7 @@ from dataeng_crew.tools.prompt_safety import clean_text
 Progress = Callable[[str], None]
 MAX_ROUNDS = 5
 STATE_SUFFIX = ".revisions.json"
+REF = re.compile(r"""\bref\(\s*['"]([^'"]+)['"]\s*\)""")
 
 
 # -- where the branch lives ----------------------------------------------------------------------------------
@@ -460,8 +461,12 @@ def _export_tip(r: RevisionRound) -> None:
     re-grained mart's old files, and the tests on them, would sit beside the new one in the sandbox build)."""
     person = _person_paths(r.chain)
     prefix, export = r.prefix, r.folder / "tip"
+    # a model a person edited stays as they wrote it, and so do the models it refers to (else it cannot parse)
+    kept = {m for p in person if p.endswith(".sql") and p in r.tip_files
+            for m in REF.findall(r.tip_files[p].decode(errors="replace"))}
     own_models = {p for c in r.chain if git_local.is_own_message(str(c["message"])) for p in c["paths"]
-                  if str(p).startswith(f"{prefix}models/") and str(p).endswith(".sql") and p not in person}
+                  if str(p).startswith(f"{prefix}models/") and str(p).endswith(".sql") and p not in person
+                  and Path(p).stem not in kept}
     own_stems = {Path(p).stem for p in own_models}
     for path, content in r.tip_files.items():
         if path in own_models or (path.startswith(f"{prefix}models/") and path.endswith(".yml")

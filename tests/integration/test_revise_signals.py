@@ -85,3 +85,22 @@ def test_revise_waits_for_the_run_lock_of_another_run(proposed, monkeypatch):
         holder.wait()
     assert git(project.parent, "rev-parse", BRANCH) == tip
     assert revising.revise(BRANCH, project=project, comments=["make it weekly"]).status == "revised"  # released
+
+
+def test_a_persons_edit_of_the_generated_mart_is_kept_and_named(proposed):
+    """The person's edited mart stays as they wrote it: the round that would rewrite it is refused naming the file
+    and the commit (it used to stop with dbt's "depends on a node named 'stg_shop__orders' which was not found")."""
+    project, tip = proposed
+    repo = project.parent
+    git(repo, "checkout", "-q", BRANCH)
+    mart = project / "models" / "marts" / "fct_daily_sales.sql"
+    mart.write_text(mart.read_text() + "\n-- reviewed by alice: keep the daily grain\n")
+    git(repo, "commit", "-qam", "alice: a note in the mart")
+    person = git(repo, "rev-parse", "HEAD")
+    git(repo, "checkout", "-q", "main")
+    result = revising.revise(BRANCH, project=project, comments=["make it weekly"])
+    assert result.status == "nothing_applied" and result.commit is None
+    reply = result.outcomes[0].reply
+    assert "models/marts/fct_daily_sales.sql" in reply and person[:10] in reply and "by hand" in reply
+    assert git(repo, "rev-parse", BRANCH) == person
+    assert "-- reviewed by alice" in git(repo, "show", f"{BRANCH}:dbt_project/models/marts/fct_daily_sales.sql")
