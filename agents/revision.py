@@ -249,6 +249,9 @@ def apply_model_edits(models: list[ModelSpec], suites: list[ExpectationSuiteSpec
             elif next(src for src, out in cols if out == edit.column) in {keyish, *dims}:  # type: ignore[union-attr]
                 result.refuse(index, f"{edit.column} is part of the grain of {target.name}, not a measure; "
                                      "change the grain or the breakdown instead")
+            elif all(src in {keyish, *dims} for src, out in cols if out != edit.column):  # type: ignore[union-attr]
+                result.refuse(index, f"cannot drop {edit.column}: it is the last measure of {target.name}, which "
+                                     "would be left with its grain only (propose refuses a mart without measures)")
             else:
                 cols[:] = [(s, o) for s, o in cols if o != edit.column]  # type: ignore[index]
                 touched.add(target.name)

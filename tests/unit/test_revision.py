@@ -163,3 +163,17 @@ def test_renaming_to_a_sql_keyword_is_refused_naming_the_word(sample_profile):
     out, _ = apply_model_edits(models, suites, marts, list(enumerate(edits)), result)
     assert "'select': it is a SQL keyword" in result.refused[0]
     assert "net_sales" in [c.name for c in next(m for m in out if m.layer == "marts").columns]  # nothing renamed
+
+
+def test_dropping_every_measure_refuses_the_last_one(sample_profile):
+    """A mart of dates only answers nothing: the drop that would leave no measure is refused, naming it."""
+    marts, models, suites = _daily_sales(sample_profile)
+    mart = next(m for m in models if m.layer == "marts")
+    grain = mart.columns[0].name
+    measures = [c.name for c in mart.columns if c.name != grain]
+    edits = [c for name in measures for c in _parse(f"drop {name}")[0]]
+    result = EditResult()
+    out, _ = apply_model_edits(models, suites, marts, list(enumerate(edits)), result)
+    assert list(result.refused) == [len(measures) - 1]
+    assert f"cannot drop {measures[-1]}: it is the last measure" in result.refused[len(measures) - 1]
+    assert [c.name for c in next(m for m in out if m.layer == "marts").columns] == [grain, measures[-1]]
