@@ -170,6 +170,32 @@ def _profile_name(project: Path) -> str:
     return str(data["profile"])
 
 
+def require_dbt_version(project: Path) -> None:
+    """Honour the project's ``require-dbt-version`` (the tool runs dbt with ``--no-version-check`` so that an
+    installed package's own range does not stop it; the project's rule is checked here).
+
+    Raises:
+        ConfigError: When the installed dbt does not satisfy it (exit 2), naming both.
+    """
+    data = yaml.safe_load((project / "dbt_project.yml").read_text()) or {}
+    rule = data.get("require-dbt-version") if isinstance(data, dict) else None
+    if not rule:
+        return
+    from dbt.version import installed
+    from dbt_common.semver import VersionSpecifier, versions_compatible
+
+    rules = [str(r) for r in (rule if isinstance(rule, list) else [rule])]
+    try:
+        ok = versions_compatible(VersionSpecifier.from_version_string(str(installed).lstrip("=")),
+                                 *[VersionSpecifier.from_version_string(r) for r in rules])
+    except Exception as exc:  # noqa: BLE001 - dbt's own error for a malformed rule
+        raise ConfigError(f"dbt_project.yml: require-dbt-version {rules} cannot be read: {exc}") from None
+    if not ok:
+        raise ConfigError(f"dbt_project.yml requires dbt {', '.join(rules)}; the installed dbt-core is "
+                          f"{str(installed).lstrip('=')}: install a dbt-core that matches, or change the rule "
+                          "(nothing ran)")
+
+
 def _packages_path(project: Path) -> str:
     data = yaml.safe_load((project / "dbt_project.yml").read_text()) or {}
     return str(data.get("packages-install-path") or "dbt_packages")
@@ -237,6 +263,7 @@ def prepare_sandbox(project: Path, warehouse: Path, folder: Path, repo: Path | N
     if installed.is_dir() and not (project_copy / packages).exists():
         shutil.copytree(installed, project_copy / packages, symlinks=True)
     refuse_outside_links(project_copy, (project_copy, project, *([repo] if repo is not None else [])))
+    require_dbt_version(project_copy)
     db_file = mirror_warehouse(warehouse, folder / "warehouse", project_seeds(project_copy))
     profiles_dir = write_sandbox_profile(folder, _profile_name(project_copy),
                                          _stable_path(parse_cache, db_file) if parse_cache else db_file)

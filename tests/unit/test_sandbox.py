@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import pytest
 import yaml
 
 from dataeng_crew.tools.sandbox import prepare_sandbox
@@ -36,3 +37,21 @@ def test_sandbox_holds_the_base_commit_and_the_installed_packages(tmp_path: Path
     assert profile["sandbox"]["settings"]["enable_external_access"] == "false"  # what agent SQL runs on
     assert "settings" not in profile["seed"]  # dbt seed reads the CSVs
     assert [a["read_only"] for a in profile["sandbox"]["attach"]] == [True]  # the warehouse, never written
+
+
+@pytest.mark.parametrize(("rule", "ok"), [(">=99.0.0", False), ([">=1.0.0", "<99.0.0"], True), (None, True),
+                                          ("<1.0.0", False)])
+def test_the_projects_dbt_version_rule_is_honoured(tmp_path, rule, ok):
+    """require-dbt-version: the tool passes --no-version-check to dbt (packages' own ranges), so it checks the
+    project's rule itself and names the mismatch (exit 2) before anything runs."""
+    from dataeng_crew.errors import ConfigError
+    from dataeng_crew.tools.sandbox import require_dbt_version
+
+    data = {"name": "p", "profile": "p", **({"require-dbt-version": rule} if rule else {})}
+    (tmp_path / "dbt_project.yml").write_text(yaml.safe_dump(data))
+    if ok:
+        require_dbt_version(tmp_path)
+    else:
+        with pytest.raises(ConfigError, match="requires dbt .*installed dbt-core is 1\\.") as info:
+            require_dbt_version(tmp_path)
+        assert info.value.exit_code == 2
