@@ -519,7 +519,7 @@ def capabilities(project: Path | None, warehouse: Path | None, as_json: bool) ->
 def history(project: Path | None, as_json: bool) -> None:
     """Past proposals, newest first: status, branch, commit and PR description."""
     from dataeng_crew import flow
-    from dataeng_crew.history import git_state, load_proposals
+    from dataeng_crew.history import commit_state, git_state, load_proposals, load_revisions
 
     try:
         ws = flow.resolve_workspace(project)
@@ -529,8 +529,11 @@ def history(project: Path | None, as_json: bool) -> None:
     rows = [{"proposal_id": p.proposal_id, "status": p.status, "request": p.request, "branch": p.branch,
              "commit": p.commit, "pr": p.pr, "created_at": p.created_at, "in_git": git_state(ws.repo, p)}
             for p in load_proposals(ws.state_dir)]
+    revisions = [{"proposal_id": r.proposal_id, "round": r.round, "status": r.status, "request": r.request,
+                  "branch": r.branch, "commit": r.commit, "in_git": commit_state(ws.repo, r.branch, r.commit)}
+                 for r in load_revisions(ws.state_dir)]
     if as_json:
-        click.echo(flow.dumps({"proposals": rows}))
+        click.echo(flow.dumps({"proposals": rows, "revisions": revisions}))
         return
     from rich.table import Table
 
@@ -540,6 +543,9 @@ def history(project: Path | None, as_json: bool) -> None:
     for r in rows:
         table.add_row(r["proposal_id"], r["status"], r["request"], r["branch"] or "", r["in_git"], r["pr"] or "",
                       )
+        for rev in (v for v in revisions if v["proposal_id"] == r["proposal_id"]):
+            table.add_row(f"  revision {rev['round']} ({(rev['commit'] or '')[:10]})", rev["status"], rev["request"],
+                          rev["branch"], rev["in_git"], "")
     _console().print(table)
 
 
@@ -548,7 +554,8 @@ def history(project: Path | None, as_json: bool) -> None:
 @click.option("--project", type=click.Path(path_type=Path, file_okay=False), help="dbt project folder.")
 @click.option("--json", "as_json", is_flag=True)
 def rollback(proposal_id: str | None, project: Path | None, as_json: bool) -> None:
-    """Undo PROPOSAL_ID (default: the latest published): delete its branch, or propose a revert if merged."""
+    """Undo PROPOSAL_ID (default: the latest published): undo its latest revision (one commit on top), delete its
+    branch, or propose a revert if merged."""
     import dataclasses
 
     from dataeng_crew import flow

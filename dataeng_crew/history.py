@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from dataeng_crew.contracts import Proposal
+from dataeng_crew.contracts import Proposal, Revision
 from dataeng_crew.errors import PublishError
 
 
@@ -17,6 +16,19 @@ def load_proposals(state_dir: Path) -> list[Proposal]:
             out.append(Proposal.model_validate_json(report.read_text()))
         except ValueError:
             continue  # a report from an older version of the tool: skipped, never fatal
+    return out
+
+
+def load_revisions(state_dir: Path) -> list[Revision]:
+    """Every ``revise`` round that committed (its ``revision.json`` names a commit), newest first."""
+    out = []
+    for record in sorted((state_dir / "revisions").glob("*/revision.json"), reverse=True):
+        try:
+            revision = Revision.model_validate_json(record.read_text())
+        except ValueError:
+            continue
+        if revision.commit and not revision.pr_number:  # a --pr round's commit is on GitHub, not in this clone
+            out.append(revision)
     return out
 
 
@@ -49,13 +61,21 @@ def git_state(repo: Path | None, proposal: Proposal) -> str:
     Returns:
         ``branch at commit``, ``merged``, ``branch moved on``, ``branch gone`` or ``-`` (never published).
     """
+
+    return commit_state(repo, proposal.branch, proposal.commit)
+
+
+def commit_state(repo: Path | None, branch: str | None, commit: str | None) -> str:
+    """What git holds for one of the tool's commits on ``branch`` (see :func:`git_state`)."""
     from dataeng_crew.tools import git_local
 
-    if repo is None or not proposal.branch or not proposal.commit:
+    if repo is None or not branch or not commit:
         return "-"
-    tip = git_local.branch_commit(repo, proposal.branch)
-    if tip == proposal.commit:
+    tip = git_local.branch_commit(repo, branch)
+    if tip == commit:
         return "branch at commit"
-    if git_local.is_merged(repo, proposal.commit):
+    if git_local.is_merged(repo, commit):
         return "merged"
+    if tip and git_local.is_merged(repo, commit, into=tip):
+        return "commits on top"
     return "branch moved on" if tip else "branch gone"

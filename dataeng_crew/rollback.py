@@ -3,6 +3,8 @@
 - Not merged: delete its branch (only if it still points at the proposal's commit).
 - Published on GitHub too (``--publish github``): first close its open pull request and delete the
   GitHub branch (only if it still points at the proposal's remote commit), then the local branch.
+- Its branch ends with a revision commit the tool made (``revise``): ONE commit on top of it that undoes that
+  revision (never over a person's later commits: the branch must still end with it).
 - Merged into the current branch: refuse to rewrite history; instead build a revert branch
   ``dataeng-crew/revert-<slug>`` with ONE commit that restores every file from the before copies
   (files the proposal added are removed), for review like any proposal.
@@ -14,7 +16,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from dataeng_crew.contracts import Proposal
+from dataeng_crew.contracts import Proposal, Revision, RevisionState
 from dataeng_crew.errors import PublishError
 from dataeng_crew.history import find_proposal
 from dataeng_crew.settings import Workspace
@@ -27,7 +29,7 @@ class RollbackResult:
     """What rollback did."""
 
     proposal_id: str
-    action: str  # "branch_deleted" | "revert_branch" | "nothing_to_do"
+    action: str  # "branch_deleted" | "revision_reverted" | "revert_branch" | "nothing_to_do"
     branch: str | None
     commit: str | None
     message: str
@@ -71,6 +73,9 @@ def rollback(ws: Workspace, proposal_id: str | None = None, github: GithubOption
         return RollbackResult(proposal.proposal_id, "branch_deleted" if remote else "nothing_to_do", None, None,
                               remote + f"{branch} no longer exists locally" + ("" if remote else
                                                                               " and was not merged: nothing to undo"))
+    revision = _latest_revision(ws, proposal, tip)
+    if revision is not None:
+        return _undo_revision(ws.repo, proposal, revision, tip)
     if tip != commit:
         raise PublishError(f"{branch} moved on since proposal {proposal.proposal_id} ({tip[:10]} ≠ {commit[:10]}); "
                            "refusing to delete work that is not the proposal's")
@@ -78,6 +83,43 @@ def rollback(ws: Workspace, proposal_id: str | None = None, github: GithubOption
     _mark(proposal)
     return RollbackResult(proposal.proposal_id, "branch_deleted", branch, None,
                           remote + f"deleted {branch}; the working tree and other branches are untouched")
+
+
+def _latest_revision(ws: Workspace, proposal: Proposal, tip: str) -> Revision | None:
+    """The tool's revision round whose commit the proposal's branch ends with, if any."""
+    from dataeng_crew.history import load_revisions
+
+    return next((r for r in load_revisions(ws.state_dir)
+                 if r.proposal_id == proposal.proposal_id and r.branch == proposal.branch and r.commit == tip), None)
+
+
+def _undo_revision(repo: Path, proposal: Proposal, revision: Revision, tip: str) -> RollbackResult:
+    """One commit on top of the revision restoring its parent's files; the state keeps the feedback handled (so
+    the next ``revise`` does not apply it again) and loses the revision's edits."""
+    parent = git_local._git(repo, "rev-parse", f"{tip}^")  # noqa: SLF001
+    restore: dict[str, str] = {}
+    delete: list[str] = []
+    for path in [*revision.files, *revision.deleted]:
+        before = git_local.read_at(repo, parent, path)
+        if before is None:
+            delete.append(path)
+        else:
+            restore[path] = before
+    state = next((p for p in revision.files if p.endswith(".revisions.json")), None)
+    now = git_local.read_at(repo, tip, state) if state else None
+    if state and now is not None:  # feedback handled stays handled; the revision's edits go
+        kept = RevisionState.model_validate_json(now)
+        earlier = RevisionState.model_validate_json(restore[state]) if state in restore else \
+            kept.model_copy(update={"edits": [], "rounds": 0})
+        restore[state] = earlier.model_copy(update={"handled": kept.handled}).model_dump_json(indent=2) + "\n"
+        if state in delete:
+            delete.remove(state)
+    message = (f"dataeng-crew: undo revision {revision.round} of {proposal.request}\n\nReverts {tip[:10]}; the "
+               f"feedback it answered stays answered.\n\n{git_local.TRAILER}: {proposal.proposal_id}\n"
+               f"Dataeng-Crew-Revision: undo {revision.round}")
+    commit = git_local.commit_on_top(repo, proposal.branch or "", tip, restore, delete, message)
+    return RollbackResult(proposal.proposal_id, "revision_reverted", proposal.branch, commit,
+                          f"undid revision {revision.round} ({tip[:10]}) with {commit[:10]} on {proposal.branch}")
 
 
 def _undo_on_github(proposal: Proposal, options: GithubOptions | None) -> str:

@@ -104,3 +104,26 @@ def test_a_persons_edit_of_the_generated_mart_is_kept_and_named(proposed):
     assert "models/marts/fct_daily_sales.sql" in reply and person[:10] in reply and "by hand" in reply
     assert git(repo, "rev-parse", BRANCH) == person
     assert "-- reviewed by alice" in git(repo, "show", f"{BRANCH}:dbt_project/models/marts/fct_daily_sales.sql")
+
+
+def test_history_lists_a_revision_and_rollback_undoes_it_with_one_commit(proposed):
+    project, tip = proposed
+    repo = project.parent
+    result = revising.revise(BRANCH, project=project, comments=["make it weekly"])
+    assert result.status == "revised"
+    runner = CliRunner()
+    listed = json.loads(runner.invoke(main, ["history", "--project", str(project), "--json"]).stdout)
+    assert [(r["round"], r["commit"], r["in_git"]) for r in listed["revisions"]] == [(1, result.commit,
+                                                                                       "branch at commit")]
+    undone = runner.invoke(main, ["rollback", "--project", str(project), "--json"])
+    assert undone.exit_code == 0, undone.stdout + undone.stderr
+    data = json.loads(undone.stdout)
+    assert data["action"] == "revision_reverted"
+    now = git(repo, "rev-parse", BRANCH)
+    assert git(repo, "rev-parse", f"{now}^") == result.commit  # ONE commit on top of the revision
+    models = git(repo, "ls-tree", "-r", "--name-only", BRANCH, "dbt_project/models/marts").splitlines()
+    assert models == git(repo, "ls-tree", "-r", "--name-only", tip, "dbt_project/models/marts").splitlines()
+    for path in models:
+        assert git(repo, "show", f"{BRANCH}:{path}") == git(repo, "show", f"{tip}:{path}")
+    again = revising.revise(BRANCH, project=project, comments=["make it weekly"])
+    assert again.status == "no_new_feedback"  # the feedback the undone revision answered stays answered
