@@ -8,12 +8,17 @@ and — for prompts — wrapped in a fenced block labelled as untrusted data.
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 
 MAX_VALUE_CHARS = 60
 # bidi overrides/isolates and zero-width characters that can hide or reorder text
 INVISIBLE = {"\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u202a", "\u202b", "\u202c", "\u202d", "\u202e",
              "\u2066", "\u2067", "\u2068", "\u2069", "\u200e", "\u200f", "\u061c"}
+
+
+# terminal escape sequences: CSI (ESC [ … final byte), OSC (ESC ] … BEL or ESC \\), and two-byte ESC x
+ANSI_ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])|\x9b[0-?]*[ -/]*[@-~]")
 
 
 def clean_text(value: object, limit: int = MAX_VALUE_CHARS) -> str:
@@ -26,7 +31,7 @@ def clean_text(value: object, limit: int = MAX_VALUE_CHARS) -> str:
     Returns:
         The cleaned text.
     """
-    text = str(value)
+    text = ANSI_ESCAPE.sub("", str(value))  # a colour or cursor sequence goes whole, not just its ESC byte
     kept = []
     for ch in text:
         if ch in INVISIBLE:
