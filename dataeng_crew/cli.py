@@ -257,6 +257,8 @@ def check(project: Path | None, warehouse: Path | None, as_json: bool) -> None:
     if build:
         for node in build.failed_nodes:
             console.print(f"[red]✗[/] {node.unique_id}: {node.status} {node.message or ''}", markup=False)
+        if build.error and not build.failed_nodes:  # dbt stopped before any node ran: a Jinja error, a missing ref
+            console.print(f"[red]✗[/] dbt {' '.join(build.command[:1])}: {build.error[:1500]}", markup=False)
         console.print(f"dbt build: {'passed' if build.success else 'FAILED'} ({len(build.nodes)} nodes)")
     if as_json:
         click.echo(flow.dumps(result.model_dump()))

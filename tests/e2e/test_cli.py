@@ -113,6 +113,17 @@ def test_check_refuses_unsafe_sql_before_running_it(repo, tmp_path):
     assert report["sql_issues"][0]["kind"] == "unsafe" and report["sql_issues"][0]["model"] == "evil"
 
 
+def test_check_names_the_file_when_dbt_stops_before_any_node(repo, tmp_path):
+    """A missing ref stops dbt before any node runs: check names the model and its file, not only 'FAILED (0 nodes)'."""
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(repo), str(clone))
+    (clone / "dbt_project" / "models" / "broken.sql").write_text("select * from {{ ref('no_such_model') }}\n")
+    done = run("check", "--project", str(clone / "dbt_project"),
+               "--warehouse", str(repo / "dbt_project" / "warehouse" / "shop.duckdb"), cwd=clone)
+    assert done.returncode == 1
+    assert "models/broken.sql" in done.stderr and "no_such_model" in done.stderr and "FAILED (0 nodes)" in done.stderr
+
+
 def test_help_does_not_import_heavy_libraries():
     code = ("import sys\nfrom dataeng_crew.cli import main\n"
             "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
