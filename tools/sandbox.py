@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import tarfile
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -274,7 +275,14 @@ def prepare_sandbox(project: Path, warehouse: Path, folder: Path, repo: Path | N
         shutil.copyfile(saved, folder / "target" / PARTIAL_PARSE)
     declared = any((project_copy / f).is_file() for f in ("packages.yml", "dependencies.yml"))
     if declared and not (project_copy / packages).is_dir():
-        deps = run_dbt(["deps"], box.project, box.profiles_dir, log_path=folder / "logs")  # no target options
+        downloads = folder / "tmp"  # dbt deps downloads into a temp folder it leaves behind when it fails
+        downloads.mkdir(parents=True, exist_ok=True)
+        before, tempfile.tempdir = tempfile.tempdir, str(downloads)
+        try:
+            deps = run_dbt(["deps"], box.project, box.profiles_dir, log_path=folder / "logs")  # no target options
+        finally:
+            tempfile.tempdir = before
+            shutil.rmtree(downloads, ignore_errors=True)
         if not deps.success:
             raise ConfigError(f"dbt deps failed in the sandbox (install the project's packages first): "
                               f"{(deps.error or '')[:400]}")

@@ -55,3 +55,24 @@ def test_the_projects_dbt_version_rule_is_honoured(tmp_path, rule, ok):
         with pytest.raises(ConfigError, match="requires dbt .*installed dbt-core is 1\\.") as info:
             require_dbt_version(tmp_path)
         assert info.value.exit_code == 2
+
+
+def test_a_failed_offline_dbt_deps_leaves_no_download_folder(tmp_path, monkeypatch):
+    import tempfile
+
+    from dataeng_crew.errors import ConfigError
+
+    project = tmp_path / "p"
+    (project / "models").mkdir(parents=True)
+    (project / "dbt_project.yml").write_text(yaml.safe_dump({"name": "p", "profile": "p", "version": "1.0"}))
+    (project / "packages.yml").write_text("packages:\n  - package: dbt-labs/dbt_utils\n    version: 1.3.0\n")
+    warehouse = tmp_path / "wh.duckdb"
+    duckdb.connect(str(warehouse)).close()
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    monkeypatch.setenv("DBT_PACKAGE_HUB_URL", "http://127.0.0.1:9/")  # nothing listens: offline for sure
+    with pytest.raises(ConfigError, match="dbt deps failed"):
+        prepare_sandbox(project, warehouse, tmp_path / "box")
+    assert not list(scratch.glob("dbt-downloads-*"))
+    assert tempfile.tempdir == str(scratch)
