@@ -69,7 +69,9 @@ class LocalBranch:
         """Commits from the proposal's base to the tip, oldest first (sha, message, author, paths)."""
         base = git_local.proposal_base(self.repo, self.tip)
         if base is None:
-            raise ConfigError(f"{self.branch} holds no dataeng-crew proposal commit")
+            raise ConfigError(f"{self.branch} holds no commit dataeng-crew made as it made it (a commit with its "
+                              "trailer whose files a person changed — an amend, a rebase — is the person's): revise "
+                              "the branch by hand, or propose again on a new branch")
         self.base = base
         head = git_local._git(self.repo, "rev-parse", "--verify", "--quiet", "HEAD", check=False)  # noqa: SLF001
         merged = git_local._git(self.repo, "merge-base", head, self.tip, check=False) if head else ""  # noqa: SLF001
@@ -104,9 +106,12 @@ class RemoteBranch:
 
         with self.errors("reading the branch's commits"):
             commits = github_review.branch_commits(self.gh, self.tip, self.base_sha, git_local.is_own_message)
-        own = [i for i, c in enumerate(commits) if git_local.is_own_message(c["message"])]
+            for c in commits:  # the tool's only when its content is what it recorded (an amend keeps the trailer)
+                c["own"] = github_review.is_own_remote(self.gh, c)
+        own = [i for i, c in enumerate(commits) if c["own"]]
         if not own:
-            raise ConfigError(f"{self.branch} on GitHub holds no dataeng-crew proposal commit")
+            raise ConfigError(f"{self.branch} on GitHub holds no commit dataeng-crew made as it made it (an amended "
+                              "or rebased one is a person's): revise the branch by hand, or propose again")
         oldest = own[-1]
         self.base = commits[oldest]["parents"][0] if commits[oldest]["parents"] else None
         # the PR's base branch, when the branch contains it (the base moved on otherwise: the proposal's base)
@@ -114,7 +119,7 @@ class RemoteBranch:
         out = []
         with self.errors("reading the branch's commits"):
             for c in reversed(commits[:oldest + 1]):
-                out.append({"sha": c["sha"], "message": c["message"], "author": "",
+                out.append({"sha": c["sha"], "message": c["message"], "author": "", "own": c["own"],
                             "paths": github_review.changed_paths(self.gh, c)})
         return out
 
@@ -171,7 +176,7 @@ def state_file(branch: str, prefix: str) -> str:
 def load_state(files: dict[str, bytes], chain: list[dict[str, Any]], prefix: str, branch: str
                ) -> tuple[RevisionState, str]:
     """The branch's revision state and its file path (from the first own commit when there is none yet)."""
-    first = next(c for c in chain if git_local.is_own_message(str(c["message"])))
+    first = next(c for c in chain if c["own"])
     path = state_file(branch, prefix)
     if path in files:
         return RevisionState.model_validate_json(files[path]), path
@@ -380,7 +385,7 @@ def _person_paths(chain: list[dict[str, Any]]) -> dict[str, str]:
     """Paths changed by commits dataeng-crew did not make → the commit that changed them last."""
     out: dict[str, str] = {}
     for commit in chain:
-        if not git_local.is_own_message(str(commit["message"])):
+        if not commit["own"]:
             for path in commit["paths"]:
                 out[str(path)] = f"{str(commit['sha'])[:10]}" + (f" by {commit['author']}" if commit.get("author") else "")
     return out
@@ -419,7 +424,7 @@ class RevisionRound:
     @property
     def own_paths(self) -> set[str]:
         """Paths the tool's own commits on the branch touched."""
-        return {str(p) for c in self.chain if git_local.is_own_message(str(c["message"])) for p in c["paths"]}
+        return {str(p) for c in self.chain if c["own"] for p in c["paths"]}
 
     @property
     def md_path(self) -> str:
@@ -464,7 +469,7 @@ def _export_tip(r: RevisionRound) -> None:
     # a model a person edited stays as they wrote it, and so do the models it refers to (else it cannot parse)
     kept = {m for p in person if p.endswith(".sql") and p in r.tip_files
             for m in REF.findall(r.tip_files[p].decode(errors="replace"))}
-    own_models = {p for c in r.chain if git_local.is_own_message(str(c["message"])) for p in c["paths"]
+    own_models = {p for c in r.chain if c["own"] for p in c["paths"]
                   if str(p).startswith(f"{prefix}models/") and str(p).endswith(".sql") and p not in person
                   and Path(p).stem not in kept}
     own_stems = {Path(p).stem for p in own_models}

@@ -8,6 +8,7 @@ checked out, so the user's files, index and HEAD stay exactly as they were, even
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import subprocess
@@ -96,6 +97,53 @@ def is_own_message(message: str) -> bool:
     return message.startswith("dataeng-crew: ") and bool(re.search(r"^Proposal \S+\. Models: ", message, re.MULTILINE))
 
 
+CONTENT_TRAILER = "Dataeng-Crew-Content"
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+
+
+def content_digest(changes: dict[str, str | None]) -> str:
+    """A digest of what a commit changed: ``{path: new blob id, or None when deleted}`` (order-free)."""
+    lines = sorted(f"{blob or '-'} {path}" for path, blob in changes.items())
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:24]
+
+
+def tree_changes(repo: Path, old: str, new: str) -> dict[str, str | None]:
+    """``{path: new blob id or None}`` for every path that differs between two trees (or commits)."""
+    out = _git(repo, "diff-tree", "-r", "--no-renames", "--raw", "-z", old, new)
+    fields = out.split("\0")
+    changes: dict[str, str | None] = {}
+    for meta, path in zip(fields[0::2], fields[1::2]):
+        parts = meta.split()
+        if len(parts) >= 5:
+            changes[path] = None if set(parts[3]) == {"0"} else parts[3]
+    return changes
+
+
+def is_own_commit(repo: Path, sha: str, message: str | None = None) -> bool:
+    """True for a commit the tool made *with the content it recorded*: its message carries the trailer and its
+    changes hash to the ``Dataeng-Crew-Content`` the tool wrote. A person's amend, rebase or cherry-pick that
+    changes any file is a person's commit, even with the trailer left in the message.
+
+    Commits from before the content was recorded (trailer, no content line) are taken by their message.
+    """
+    message = commit_message(repo, sha) if message is None else message
+    if not is_own_message(message):
+        return False
+    recorded = trailer_value(message, CONTENT_TRAILER)
+    if recorded is None:
+        return True
+    parent = _git(repo, "rev-parse", "--verify", "--quiet", f"{sha}^", check=False) or EMPTY_TREE
+    return content_digest(tree_changes(repo, parent, sha)) == recorded
+
+
+def trailer_value(message: str, key: str) -> str | None:
+    """The value of the last ``key: value`` line of a commit message, or None."""
+    for line in reversed(message.splitlines()):
+        if line.startswith(key + ":"):
+            return line.split(":", 1)[1].strip() or None
+    return None
+
+
 def commit_message(repo: Path, commit: str) -> str:
     """The full message of ``commit``."""
     return _git(repo, "log", "-1", "--format=%B", commit)
@@ -122,7 +170,7 @@ def foreign_commits(repo: Path, branch: str, base: str) -> list[str]:
         if not record:
             continue
         sha, _, body = record.partition("\x00")
-        if not is_own_message(body):
+        if not is_own_commit(repo, sha.strip(), body):
             foreign.append(sha.strip())
     return foreign
 
@@ -211,6 +259,9 @@ def _commit_over(repo: Path, parent: str, files: dict[str, str], deletions: list
         for path in sorted(deletions):
             _git(repo, "update-index", "--force-remove", path, env=env)
         tree = _git(repo, "write-tree", env=env)
+        if is_own_message(message):  # what the tool made is recorded in its own message: a later change shows
+            message = (message.rstrip("\n") + f"\n{CONTENT_TRAILER}: "
+                       f"{content_digest(tree_changes(repo, parent, tree))}")
         return _git(repo, "commit-tree", tree, "-p", parent, "-m", message, env=env)
 
 
@@ -242,7 +293,8 @@ def branch_log(repo: Path, base: str, tip: str) -> list[dict[str, object]]:
             continue
         sha, author, message, paths = (record.split("\x1f") + ["", "", "", ""])[:4]
         commits.append({"sha": sha.strip(), "author": author, "message": message.strip(),
-                        "paths": [p for p in paths.split("\n") if p.strip()]})
+                        "paths": [p for p in paths.split("\n") if p.strip()],
+                        "own": is_own_commit(repo, sha.strip(), message)})
     return commits
 
 
@@ -252,7 +304,7 @@ def proposal_base(repo: Path, tip: str, limit: int = 500) -> str | None:
     shas = _git(repo, "rev-list", "--first-parent", f"--max-count={limit}", tip).split()
     base = None
     for sha in shas:
-        if is_own_message(_git(repo, "log", "-1", "--format=%B", sha)):
+        if is_own_commit(repo, sha):
             base = _git(repo, "rev-parse", "--verify", "--quiet", f"{sha}^", check=False) or None
     return base
 

@@ -368,7 +368,7 @@ def _find_open_pr(repo: "Repository", branch: str, base: str) -> Any:
 def remote_foreign_commits(repo: "Repository", tip: str, base_sha: str, limit: int = 50) -> list[str]:
     """Commits on a GitHub branch the tool did not make: walking back from ``tip``, every commit before the
     base or a commit with the ``Dataeng-Crew-Proposal`` trailer (the tool's own, built on a base)."""
-    from dataeng_crew.tools.git_local import is_own_message
+    from dataeng_crew.tools.github_review import is_own_remote
 
     foreign, todo, seen = [], [tip], set()
     while todo and len(seen) < limit:
@@ -377,7 +377,8 @@ def remote_foreign_commits(repo: "Repository", tip: str, base_sha: str, limit: i
             continue
         seen.add(sha)
         commit = repo.get_git_commit(sha)
-        if is_own_message(commit.message or ""):
+        if is_own_remote(repo, {"message": commit.message or "", "parents": [p.sha for p in commit.parents],
+                                "tree": commit.tree.sha}):  # the trailer and the content the tool recorded
             continue
         foreign.append(sha)
         todo.extend(p.sha for p in commit.parents)

@@ -218,14 +218,30 @@ def branch_commits(repo: "Repository", tip: str, stop: str = "", is_own: Any = l
     return chain
 
 
+def tree_changes(repo: "Repository", commit: dict[str, Any]) -> dict[str, str | None]:
+    """``{path: new blob id or None}`` for what a commit changed against its first parent (as git_local's)."""
+    before: dict[str, str] = {}
+    if commit["parents"]:
+        parent = repo.get_git_commit(commit["parents"][0])
+        before = {i.path: i.sha for i in repo.get_git_tree(parent.tree.sha, recursive=True).tree if i.type == "blob"}
+    after = {i.path: i.sha for i in repo.get_git_tree(commit["tree"], recursive=True).tree if i.type == "blob"}
+    return {p: after.get(p) for p in before.keys() | after.keys() if before.get(p) != after.get(p)}
+
+
 def changed_paths(repo: "Repository", commit: dict[str, Any]) -> list[str]:
     """Paths a commit changed against its first parent."""
-    if not commit["parents"]:
-        return []
-    parent = repo.get_git_commit(commit["parents"][0])
-    before = {i.path: i.sha for i in repo.get_git_tree(parent.tree.sha, recursive=True).tree if i.type == "blob"}
-    after = {i.path: i.sha for i in repo.get_git_tree(commit["tree"], recursive=True).tree if i.type == "blob"}
-    return sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
+    return sorted(tree_changes(repo, commit)) if commit["parents"] else []
+
+
+def is_own_remote(repo: "Repository", commit: dict[str, Any]) -> bool:
+    """:func:`git_local.is_own_commit` on GitHub: the trailer, and the content the tool recorded."""
+    from dataeng_crew.tools.git_local import CONTENT_TRAILER, content_digest, is_own_message, trailer_value
+
+    message = str(commit["message"] or "")
+    if not is_own_message(message):
+        return False
+    recorded = trailer_value(message, CONTENT_TRAILER)
+    return recorded is None or content_digest(tree_changes(repo, commit)) == recorded
 
 
 def commit_on_top(repo: "Repository", branch: str, tip: str, files: dict[str, str], deletions: list[str],
@@ -237,6 +253,11 @@ def commit_on_top(repo: "Repository", branch: str, tip: str, files: dict[str, st
     elements = [InputGitTreeElement(p, "100644", "blob", content=c) for p, c in sorted(files.items())]
     elements += [InputGitTreeElement(p, "100644", "blob", sha=None) for p in sorted(deletions)]
     tree = repo.create_git_tree(elements, base_tree=parent.tree)
+    from dataeng_crew.tools.git_local import CONTENT_TRAILER, content_digest, is_own_message
+
+    if is_own_message(message):  # recorded as locally: a person's later amend of this commit shows
+        digest = content_digest(tree_changes(repo, {"parents": [tip], "tree": tree.sha}))
+        message = message.rstrip("\n") + f"\n{CONTENT_TRAILER}: {digest}"
     commit = repo.create_git_commit(message, tree, [parent])
     repo.get_git_ref(f"heads/{branch}").edit(commit.sha, force=False)  # 422 when the branch moved meanwhile
     return commit.sha

@@ -51,7 +51,7 @@ class Sandbox:
 
 
 def write_sandbox_profile(sandbox: Path, profile_name: str, db_file: Path, threads: int = 4,
-                          memory_limit: str = "4GB") -> Path:
+                          memory_limit: str = "1GB") -> Path:
     """A ``profiles.yml`` for the sandbox: DuckDB at ``db_file``, locked down.
 
     External access (file reads, ATTACH of other files, httpfs) and extension autoloading are off, so

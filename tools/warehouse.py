@@ -51,7 +51,7 @@ def attachments(path: Path) -> list[dict[str, str]]:
     return json.loads(sidecar.read_text()) if sidecar.is_file() else []
 
 
-def connect(path: Path, read_only: bool = True, memory_limit: str = "2GB", threads: int = 2
+def connect(path: Path, read_only: bool = True, memory_limit: str = "1GB", threads: int = 2
             ) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with external access and extension loading off, its configuration locked.
 
@@ -78,7 +78,7 @@ def connect(path: Path, read_only: bool = True, memory_limit: str = "2GB", threa
 
 
 @contextmanager
-def open_readonly(path: Path, memory_limit: str = "2GB", threads: int = 2) -> Iterator[duckdb.DuckDBPyConnection]:
+def open_readonly(path: Path, memory_limit: str = "1GB", threads: int = 2) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open a DuckDB file read-only with external access and extension autoloading disabled.
 
     Args:
@@ -311,8 +311,8 @@ def profile_table(
     """Profile one table: row count, per-column nulls, distincts, min/max, samples, candidate keys.
 
     Tables larger than ``sample_rows`` are profiled on a repeatable reservoir sample, so time and
-    memory stay bounded; above ``SYSTEM_SAMPLE_ABOVE`` × that, the reservoir is drawn from a block sample
-    (DuckDB skips the other blocks), so a table's size costs nothing. The row count is always exact.
+    memory stay bounded; above ``SYSTEM_SAMPLE_ABOVE`` × that, on a sample of whole blocks (DuckDB reads only
+    those), so a table's size costs little. The row count is always exact.
 
     Args:
         con: Connection to the warehouse.
@@ -329,10 +329,10 @@ def profile_table(
     row_count = con.execute(f"select count(*) from {relation}").fetchone()[0]
     sampled = row_count > sample_rows
     source = f"(select * from {relation} using sample reservoir({sample_rows} rows) repeatable (42))" if sampled else relation
-    if row_count > SYSTEM_SAMPLE_ABOVE * sample_rows:  # a reservoir reads every row; blocks first, then the reservoir
-        share = min(100.0, 100.0 * 2 * sample_rows / row_count)
-        source = (f"(select * from (select * from {relation} using sample {share:.6f}% (system, 42)) "
-                  f"using sample reservoir({sample_rows} rows) repeatable (42))")
+    if row_count > SYSTEM_SAMPLE_ABOVE * sample_rows:  # a reservoir reads every row: sample whole blocks instead
+        share = 100.0 * sample_rows / row_count
+        source = f"(select * from {relation} using sample {share:.6f}% (system, 42))"  # ≈ sample_rows (no LIMIT: it
+        # stops DuckDB from skipping the other blocks)
     con.execute(f"create or replace temp table __profile as select * from {source}")
     try:
         profiled_rows = con.execute("select count(*) from __profile").fetchone()[0]
