@@ -29,8 +29,10 @@ DEFAULT_MODELS = {"openai": "gpt-4o", "anthropic": "claude-sonnet-4-5"}
 KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
 CONFIG_ENV = "DATAENG_CREW_CONFIG"
 DEFAULT_CONFIG = Path("~/.config/dataeng-crew/config.yml")
-SECRET_TEXT = re.compile(r"(sk-[A-Za-z0-9_\-]{8,}|ghp_[A-Za-z0-9]{8,}|(?i:bearer)\s+[A-Za-z0-9._\-]{8,}|"
-                         r"(?i:api[_-]?key)\s*[=:]\s*\S+)")
+SECRET_TEXT = re.compile(r"(sk-[A-Za-z0-9_\-]{8,}|gh[pousr]_[A-Za-z0-9]{8,}|github_pat_[A-Za-z0-9_]{8,}|"
+                         r"xox[abprs]-[A-Za-z0-9\-]{8,}|AKIA[0-9A-Z]{16}|(?i:bearer)\s+[A-Za-z0-9._\-]{8,}|"
+                         r"(?i:api[_-]?key|token|password|passwd|secret)\s*[=:]\s*\S+|"
+                         r"(?<=://)[^/\s:@]+:[^/\s@]+(?=@))")  # the user:password of a URL
 
 
 class ProviderError(DataengCrewError):

@@ -184,9 +184,12 @@ def propose(
 def clean_request(request: str) -> str:
     """The request without control, bidi or zero-width characters, whitespace collapsed.
 
-    It reaches the commit message, the PR, yml descriptions and DDL comments: nothing invisible may.
+    It reaches the commit message, the PR, yml descriptions, DDL comments, the proposal's folder name, its report
+    and lineage: nothing invisible may, and a secret pasted into it (a token, a URL's password) is removed.
     """
-    return " ".join(clean_text(request or "", MAX_REQUEST_CHARS).split())
+    from dataeng_crew.agents.llm import SECRET_TEXT
+
+    return " ".join(SECRET_TEXT.sub(" ", clean_text(request or "", MAX_REQUEST_CHARS)).split())
 
 
 def _propose_locked(request: str, ws: Workspace, warehouse: Path | None, publish: str, brain: Brain,

@@ -29,6 +29,7 @@ from typing import Any, Callable, Iterator
 from dataeng_crew import flow
 from dataeng_crew.agents import governance
 from dataeng_crew.agents.brains import DeterministicBrain
+from dataeng_crew.agents.llm import SECRET_TEXT
 from dataeng_crew.agents.revision import RevisingBrain, describe, parse_feedback
 from dataeng_crew.data_diffs import proposal_diffs
 from dataeng_crew.contracts import (
@@ -150,7 +151,8 @@ def local_feedback(texts: list[str], author: str) -> list[Feedback]:
     """``--comment`` texts (or file contents) as feedback; the id is the text's hash, so the same text is one."""
     out = []
     for text in texts:
-        body = "\n".join(clean_text(line, 400) for line in text.replace("\r\n", "\n").split("\n"))[:4000]
+        body = "\n".join(SECRET_TEXT.sub("[redacted]", clean_text(line, 400))
+                         for line in text.replace("\r\n", "\n").split("\n"))[:4000]
         out.append(Feedback(id="local:" + hashlib.sha256(body.encode()).hexdigest()[:12], kind="local",
                             author=author, body=body))
     return out

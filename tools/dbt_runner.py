@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -35,6 +36,18 @@ def scrubbed_environment() -> Iterator[None]:
     finally:
         os.environ.pop(PII_KEY_ENV, None)
         os.environ.update(removed)
+
+
+@contextmanager
+def _argv(argv: list[str]) -> Iterator[None]:
+    """dbt logs ``sys.argv`` as its invocation command (``dbt.log``, ``run_results.json``): during a dbt call it
+    is dbt's own arguments, never this process's command line (which may hold an ``--llm-base-url`` password)."""
+    before = sys.argv
+    sys.argv = argv
+    try:
+        yield
+    finally:
+        sys.argv = before
 
 
 def _release_duckdb() -> None:
@@ -82,7 +95,7 @@ def run_dbt(args: list[str], project_dir: Path, profiles_dir: Path, target_path:
     full += ["--no-use-colors", "--log-level", "none", "--log-level-file", "debug",
              "--no-send-anonymous-usage-stats", "--no-version-check"]
     started = time.perf_counter()
-    with _LOCK, scrubbed_environment():
+    with _LOCK, scrubbed_environment(), _argv(["dbt", *full]):
         try:
             res = dbtRunner(manifest=manifest).invoke(full)
         except Exception as exc:  # dbt raises on some internal failures instead of returning

@@ -127,3 +127,21 @@ def test_history_lists_a_revision_and_rollback_undoes_it_with_one_commit(propose
         assert git(repo, "show", f"{BRANCH}:{path}") == git(repo, "show", f"{tip}:{path}")
     again = revising.revise(BRANCH, project=project, comments=["make it weekly"])
     assert again.status == "no_new_feedback"  # the feedback the undone revision answered stays answered
+
+
+def test_a_secret_on_the_command_line_or_in_the_request_reaches_no_file(git_project, monkeypatch):
+    """A password typed on the command line (`--llm-base-url http://user:PASS@host/v1`) or a token pasted into the
+    request reaches no file the run writes: not dbt's log (dbt logs sys.argv), the report, the lineage, the lock,
+    the proposal's folder name, the commit."""
+    password, token = "S3cretPassw0rdXyz", "ghp_ABCDEFGH12345678abcd"
+    monkeypatch.setattr(sys, "argv", ["dataeng-crew", "propose", "daily_sales mart", "--llm-base-url",
+                                      f"http://alice:{password}@127.0.0.1:9/v1"])
+    proposal = flow.propose(f"daily_sales mart {token}", project=git_project, publish="local")
+    assert proposal.status == "published" and token not in proposal.request
+    repo = git_project.parent
+    for path in (repo / ".dataeng-crew").rglob("*"):
+        assert password not in str(path) and token not in str(path)
+        if path.is_file() and path.stat().st_size < 50_000_000:
+            data = path.read_bytes()
+            assert password.encode() not in data and token.encode() not in data, path
+    assert token not in git(repo, "log", "--all", "--format=%B")
