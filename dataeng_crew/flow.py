@@ -770,9 +770,14 @@ def project_relations(profile: WarehouseProfile) -> tuple[list[SourceSpec], dict
 
 def _sqlglot(proposal: Proposal, models: list[ModelSpec], sources, profile) -> CheckOutcome:  # noqa: ANN001
     declared, refs = project_relations(profile)
-    own = {s.name for s in sources}
-    outcome = check_and_compile(models, [*sources, *(d for d in declared if d.name not in own)],
-                                warehouse_schema(profile), model_database=profile.database, existing_models=refs)
+    merged = {s.name: s for s in sources}
+    for spec in declared:  # the project's declared tables of a source the proposal also adds a table to stay known
+        mine = merged.get(spec.name)
+        have = {t.name for t in mine.tables} if mine else set()
+        extra = [t for t in spec.tables if t.name not in have]
+        merged[spec.name] = spec if mine is None else mine.model_copy(update={"tables": [*mine.tables, *extra]})
+    outcome = check_and_compile(models, list(merged.values()), warehouse_schema(profile),
+                                model_database=profile.database, existing_models=refs)
     proposal.checks = CheckReport(sql_issues=outcome.issues, models_checked=len(models))
     if outcome.issues:
         raise SqlCheckError("sqlglot refused the generated SQL:\n" + "\n".join(

@@ -11,7 +11,6 @@ from pathlib import Path
 
 from dataeng_crew.settings import PII_KEY_ENV
 from dataeng_crew.tools.project_inventory import has_seeds
-from dataeng_crew.tools.sample_data import sample_template
 
 
 def _tracked(repo: Path, path: Path) -> bool:
@@ -29,6 +28,8 @@ def _is_sample(project: Path, repo: Path | None, prefix: str) -> bool:
     """Whether ``project`` is dataeng-crew's sample project: its committed README is the sample's (a clone gets
     the committed one, whatever the working tree holds)."""
     try:
+        from dataeng_crew.tools.sample_data import sample_template  # numpy: only when asked
+
         template = (sample_template() / "README.md").read_text()
     except Exception:  # noqa: BLE001 - no template in this installation: not the sample
         return False
