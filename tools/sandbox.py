@@ -113,6 +113,9 @@ def project_seeds(project: Path) -> set[str]:
     return names
 
 
+COPY_BELOW_ROWS = 100_000  # a table of the target schema this small is copied (hooks may write into it)
+
+
 def warehouse_alias(warehouse: Path) -> str:
     """The name a sandbox attaches ``warehouse`` under: one per file, so a sandbox built on another sandbox's file
     (slim CI deferring to a base build) attaches both without one's views reading themselves."""
@@ -125,7 +128,9 @@ def mirror_warehouse(warehouse: Path, folder: Path, built: set[str] = frozenset(
 
     Relations of the sandbox's target schema (``main``, ``main_<custom>``) named as a seed in ``built`` are left
     out: the sandbox loads them itself (an earlier ``dbt seed`` into the user's warehouse left them there). The
-    project's models built in the warehouse stay readable: a slim build deferring to them reads them there.
+    project's models built in the warehouse stay readable: a slim build deferring to them reads them there. The
+    target schema is also where a project's hooks write (an audit table): its tables of at most
+    ``COPY_BELOW_ROWS`` rows are copied, so they stay writable; larger ones are views like the rest.
 
     Returns:
         The sandbox's DuckDB file (its attachments recorded beside it, see :func:`warehouse.attachments`).
@@ -149,16 +154,20 @@ def mirror_warehouse(warehouse: Path, folder: Path, built: set[str] = frozenset(
         raise WarehouseError(explain_open_error(warehouse, exc)) from None
     try:
         relations = con.execute(
-            "select schema_name, table_name from duckdb_tables() where database_name = $db union all "
-            "select schema_name, view_name from duckdb_views() where database_name = $db and not internal",
+            "select schema_name, table_name, estimated_size from duckdb_tables() where database_name = $db union all "
+            "select schema_name, view_name, null from duckdb_views() where database_name = $db and not internal",
             {"db": alias}).fetchall()
-        relations = [(s, n) for s, n in relations
-                     if not ((s == "main" or s.startswith("main_")) and n.lower() in built)]
-        for schema in sorted({s for s, _ in relations} - {"main"}):
+        target = [(s, n, rows) for s, n, rows in relations if s == "main" or s.startswith("main_")]
+        relations = [r for r in relations if r not in target or r[1].lower() not in built]
+        for schema in sorted({s for s, _, _ in relations} - {"main"}):
             con.execute(f"create schema if not exists {quote_ident(schema)}")
-        for schema, name in relations:
+        for schema, name, rows in relations:
             relation = f"{quote_ident(schema)}.{quote_ident(name)}"
-            con.execute(f"create view {relation} as select * from {quote_ident(alias)}.{relation}")
+            # the target schema is where the project writes (hooks' audit tables …): a small table there is a
+            # writable copy; everything else is read where it is
+            kind = "table" if (schema, name, rows) in target and rows is not None and rows <= COPY_BELOW_ROWS \
+                else "view"
+            con.execute(f"create {kind} {relation} as select * from {quote_ident(alias)}.{relation}")
     finally:
         con.close()
     return db_file

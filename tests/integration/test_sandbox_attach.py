@@ -82,3 +82,28 @@ def test_a_harmless_model_builds_in_the_sandbox_file_only(box):
     with open_readonly(made.db_file) as con:
         assert con.execute("select n from main.ok_model").fetchone()[0] > 0
     assert _digest(warehouse) == before
+
+
+def test_the_target_schema_keeps_small_tables_writable_for_the_projects_hooks(tmp_path, sample_warehouse):
+    """A project's hook writes into its target schema (an audit table left by its own runs): a small table there is
+    a copy the hook can write; a large one is read where it is; the warehouse is never written."""
+    from tests.conftest import make_git_project
+
+    project = make_git_project(tmp_path / "repo", sample_warehouse)
+    warehouse = project / "warehouse" / "shop.duckdb"
+    con = duckdb.connect(str(warehouse))
+    con.execute("create table main.audit_run as select 1 as run_id")
+    con.execute(f"create table main.big_raw as select range as id from range({sandbox.COPY_BELOW_ROWS + 1})")
+    con.close()
+    before = _digest(warehouse)
+    made = sandbox.prepare_sandbox(project, warehouse, tmp_path / "box")
+    with open_readonly(made.db_file) as box:
+        kinds = dict(box.execute("select table_name, 'table' from duckdb_tables() where database_name = "
+                                 "current_database() union all select view_name, 'view' from duckdb_views() "
+                                 "where database_name = current_database() and not internal").fetchall())
+    assert kinds["audit_run"] == "table" and kinds["big_raw"] == "view" and kinds["orders"] == "view"
+    model = made.project / "models" / "hooked.sql"
+    model.write_text("{{ config(post_hook='insert into main.audit_run values (2)') }} select 1 as x\n")
+    result = made.dbt(["run", "--select", "hooked"])
+    assert result.success, result.error or [n.message for n in result.nodes]
+    assert _digest(warehouse) == before
