@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, TypeVar
@@ -309,14 +310,18 @@ class CrewBrain:
         from crewai import Crew, Process, Task
 
         offline_environment(self.storage_dir)
-        cfg = self.tasks_cfg[task_key]
-        agent = self._agent(role)
-        task = Task(description=cfg["description"], expected_output=cfg["expected_output"], agent=agent,
-                    output_pydantic=output_cls, converter_cls=local_converter(), guardrail=make_guardrail(output_cls, check),
-                    guardrail_max_retries=self.guardrail_retries)
-        crew = Crew(agents=[agent], tasks=[task], process=Process.sequential, verbose=False, memory=False,
-                    tracing=False)
-        result = crew.kickoff(inputs={"request": self._request, **inputs})
+        before, tempfile.tempdir = tempfile.tempdir, str(self.storage_dir)  # CrewAI's lock files: in its storage
+        try:  # (removed at exit), not `crewai:*.lock` left in the system temp dir
+            cfg = self.tasks_cfg[task_key]
+            agent = self._agent(role)
+            task = Task(description=cfg["description"], expected_output=cfg["expected_output"], agent=agent,
+                        output_pydantic=output_cls, converter_cls=local_converter(),
+                        guardrail=make_guardrail(output_cls, check), guardrail_max_retries=self.guardrail_retries)
+            crew = Crew(agents=[agent], tasks=[task], process=Process.sequential, verbose=False, memory=False,
+                        tracing=False)
+            result = crew.kickoff(inputs={"request": self._request, **inputs})
+        finally:
+            tempfile.tempdir = before
         return parse_contract(str(result.raw), output_cls)  # the guardrail's cleaned JSON, strict contract
 
     def _role(self, role: str, task_key: str, output_cls: type[C], inputs: dict[str, Any],

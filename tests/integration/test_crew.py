@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -58,12 +59,17 @@ def report_of(project: Path) -> dict:
     return json.loads(reports[-1].read_text())
 
 
-def test_full_propose_through_the_crew_publishes_the_same_shape(tmp_path, sample_warehouse, drafts, published):
+def test_full_propose_through_the_crew_publishes_the_same_shape(tmp_path, sample_warehouse, drafts, published,
+                                                                 monkeypatch):
     # the transformer answers a hand-written change to the draft: a different mart description
     improved = mart_with(drafts, description=NEW_DESCRIPTION)
     llm = ScriptedLLM.with_script(good_script(drafts, transformer=[react(improved)]))
     project = make_git_project(tmp_path / "crew", sample_warehouse)
+    system_tmp = tmp_path / "system-tmp"
+    system_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(system_tmp))
     proposal, _brain = run(project, llm, tmp_path)
+    assert not list(system_tmp.glob("crewai:*.lock"))  # CrewAI's lock files stay in its own storage
     deterministic = published[0]  # the deterministic brain's proposal on the same sample (session fixture)
 
     assert proposal.status == deterministic.status == "published"
