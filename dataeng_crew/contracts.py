@@ -889,6 +889,8 @@ class Revision(Contract):
     head_warehouse: str | None = Field(default=None, description="The sandbox DuckDB holding the revised build.")
     base_warehouse: str | None = Field(default=None, description="The sandbox DuckDB holding the base build, if built.")
     build_summary: str = Field(default="", description="The revised proposal's dbt build, e.g. '79/79 nodes passed'.")
+    local_branch: str = Field(default="", description="With --pr: whether the local branch was moved to the new "
+                                                        "commit, and why not.")
     revision_dir: str | None = None
     error: str | None = None
 

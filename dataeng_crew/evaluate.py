@@ -164,7 +164,7 @@ def run_case(case: Case, cache: Path | None = None) -> CaseResult:
     import duckdb
 
     from dataeng_crew import flow
-    from dataeng_crew.tools.warehouse import load_folder
+    from dataeng_crew.tools.warehouse import connect, load_folder
 
     started = time.perf_counter()
     result = CaseResult(case=case.name, request=case.request, score=0.0, matched=0, gold_columns=0,
@@ -183,7 +183,7 @@ def run_case(case: Case, cache: Path | None = None) -> CaseResult:
             shutil.copytree(sample_template(), project, ignore=shutil.ignore_patterns("warehouse", "target", "logs"))
             proposal = flow.propose(case.request, project=project, warehouse=warehouse, publish="none")
             result.oracle = flow.describe_oracle(proposal.oracle) if proposal.oracle is not None else None
-            con = duckdb.connect(str(proposal.warehouse), read_only=True)
+            con = connect(Path(proposal.warehouse))  # its staging views read the warehouse, attached read-only
             try:
                 produced = _columns(con, f'select * from main."{case.target_model}"')
             except duckdb.Error:

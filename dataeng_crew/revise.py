@@ -21,7 +21,9 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
+import os
 import re
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -583,6 +585,31 @@ def _diff_and_commit(r: RevisionRound) -> None:
         with branch.errors("refreshing the pull request body"):
             r.gh_repo.get_pull(rev.pr_number).edit(title=f"dataeng-crew: {proposal.request}",
                                                    body=github_pr.fit_body(body, "_(cut to fit GitHub)_"))
+        rev.local_branch = _follow_locally(r.ws.repo, branch.branch, rev.tip_before or "", r.commit)
+        r.progress(rev.local_branch)
+
+
+def _follow_locally(repo: Path | None, branch: str, before: str, commit: str) -> str:
+    """After a commit on GitHub: move the local branch to it when the local branch is the tool's and was at the
+    pull request's head before the round (fetched from ``origin``, compare-and-swap); else say why not."""
+    local = git_local.branch_commit(repo, branch) if repo else None
+    if repo is None or local is None:
+        return f"no local branch {branch}: nothing to move"
+    if git_local.current_branch(repo) == branch:
+        return f"the local {branch} was not moved: it is checked out (`git pull` it)"
+    if local != before:
+        return (f"the local {branch} ({local[:10]}) was not moved: it is not the pull request's head before this "
+                f"round ({before[:10]}; commits pushed to GitHub or made here differ) — `git fetch` and compare")
+    fetched = subprocess.run(["git", "-C", str(repo), "fetch", "--quiet", "origin", f"refs/heads/{branch}"],
+                             capture_output=True, text=True, timeout=60,
+                             env={**os.environ, "GIT_TERMINAL_PROMPT": "0",
+                                  "GIT_SSH_COMMAND": "ssh -o BatchMode=yes -o ConnectTimeout=10"})
+    head = git_local._git(repo, "rev-parse", "--verify", "--quiet", "FETCH_HEAD", check=False)  # noqa: SLF001
+    if fetched.returncode != 0 or head != commit:
+        return (f"the local {branch} was not moved: `git fetch origin {branch}` did not bring {commit[:10]} "
+                f"({(fetched.stderr or '').strip().splitlines()[-1][:120] if fetched.stderr else 'another head'})")
+    git_local._git(repo, "update-ref", "-m", "dataeng-crew revise --pr", f"refs/heads/{branch}", commit, before)  # noqa: SLF001
+    return f"moved the local {branch} to {commit[:10]}"
 
 
 def _finish(revision: Revision, new: list[Feedback], by_feedback: dict[str, tuple[list[ChangeRequest], list[str]]],

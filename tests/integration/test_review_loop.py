@@ -180,6 +180,12 @@ def test_make_it_weekly_is_one_more_commit_that_keeps_earlier_changes(review):
     assert len(reply) == 1 and "changed the grain to weekly" in reply[0]["body"]
 
 
+def test_the_local_branch_is_moved_only_when_it_is_the_pull_requests_head(review):
+    """--pr: the local branch lacks the person's commit pushed to GitHub, so it is left as it is, and said so."""
+    note = review["round1"].local_branch
+    assert "was not moved" in note and "not the pull request's head" in note
+
+
 def test_no_new_feedback_changes_nothing(review):
     round3 = review["round3"]
     assert round3.status == "no_new_feedback" and round3.commit is None
