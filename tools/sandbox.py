@@ -4,7 +4,8 @@ What is validated is what is committed: the sandbox holds the base commit's tree
 working tree) when the project is in git, plus the installed packages (``packages-install-path``, which git
 does not hold). The warehouse is never copied: the sandbox's DuckDB file (named as the warehouse, so the
 database name sources pin is the same) holds one view per warehouse relation over the warehouse attached
-read-only; seeds and models are written into the sandbox file, never into the user's files.
+read-only (small tables of the target schema, where hooks write, are copied); seeds and models are written into
+the sandbox file, never into the user's files.
 """
 
 from __future__ import annotations
@@ -238,11 +239,13 @@ def refuse_outside_links(root: Path, allowed: tuple[Path, ...]) -> None:
 
 def prepare_sandbox(project: Path, warehouse: Path, folder: Path, repo: Path | None = None,
                     base: str | None = None, project_in_repo: str = "", parse_cache: Path | None = None) -> Sandbox:
-    """Copy the project (the base commit's tree when given) and the warehouse into ``folder``.
+    """Copy the project (the base commit's tree when given) into ``folder`` beside a sandbox DuckDB file that reads
+    the warehouse (see :func:`mirror_warehouse`).
 
     Args:
         project: The user's dbt project folder (read, never written).
-        warehouse: The DuckDB file (copied; the copy keeps its name, so its database name is the same).
+        warehouse: The DuckDB file (attached read-only, never copied; the sandbox file keeps its name, so its
+            database name is the same).
         folder: Where the sandbox goes (replaced when it exists).
         repo: The git repository holding the project; with ``base``, the project is read from that commit.
         base: The commit whose tree the sandbox holds (None: the working tree, minus build output).
