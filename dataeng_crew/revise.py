@@ -473,9 +473,8 @@ def _export_tip(r: RevisionRound) -> None:
     # a model a person edited stays as they wrote it, and so do the models it refers to (else it cannot parse)
     kept = {m for p in person if p.endswith(".sql") and p in r.tip_files
             for m in REF.findall(r.tip_files[p].decode(errors="replace"))}
-    own_models = {p for c in r.chain if c["own"] for p in c["paths"]
-                  if str(p).startswith(f"{prefix}models/") and str(p).endswith(".sql") and p not in person
-                  and Path(p).stem not in kept}
+    own_models = {p for p in r.own_paths if p.startswith(f"{prefix}models/") and p.endswith(".sql")
+                  and p not in person and Path(p).stem not in kept}
     own_stems = {Path(p).stem for p in own_models}
     for path, content in r.tip_files.items():
         if path in own_models or (path.startswith(f"{prefix}models/") and path.endswith(".yml")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 
-from dataeng_crew.tools.warehouse import attachments, model_schema, quote_ident
+from dataeng_crew.tools.warehouse import attach_sql, attachments, model_schema
 
 from dataeng_crew.contracts import ModelDiff, SchemaChange
 from dataeng_crew.tools.prompt_safety import clean_text
@@ -34,8 +34,7 @@ def _columns(con: duckdb.DuckDBPyConnection, catalog: str, table: str) -> list[t
 def _connect(base: Path | None, head: Path) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(":memory:")
     for db in [*attachments(head), *(attachments(base) if base is not None else [])]:  # what their views read
-        con.execute(f"attach if not exists '{db['path'].replace(chr(39), chr(39) * 2)}' as {quote_ident(db['alias'])} "
-                    "(read_only)")
+        con.execute(attach_sql(db))
     con.execute(f"attach '{str(head).replace(chr(39), chr(39) * 2)}' as head_db (read_only)")
     if base is not None:
         con.execute(f"attach '{str(base).replace(chr(39), chr(39) * 2)}' as base_db (read_only)")

@@ -14,6 +14,7 @@ import re
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 from dataeng_crew.errors import PublishError
 
@@ -84,10 +85,7 @@ def with_trailer(message: str, proposal_id: str) -> str:
 
 def trailer_of(message: str) -> str | None:
     """The proposal id in a commit message's ``Dataeng-Crew-Proposal:`` trailer, or None."""
-    for line in reversed(message.splitlines()):
-        if line.startswith(TRAILER + ":"):
-            return line.split(":", 1)[1].strip() or None
-    return None
+    return trailer_value(message, TRAILER)
 
 
 def is_own_message(message: str) -> bool:
@@ -126,14 +124,27 @@ def is_own_commit(repo: Path, sha: str, message: str | None = None) -> bool:
 
     Commits from before the content was recorded (trailer, no content line) are taken by their message.
     """
-    message = commit_message(repo, sha) if message is None else message
+    def changes() -> dict[str, str | None]:
+        parent = _git(repo, "rev-parse", "--verify", "--quiet", f"{sha}^", check=False) or EMPTY_TREE
+        return tree_changes(repo, parent, sha)
+
+    return owns(commit_message(repo, sha) if message is None else message, changes)
+
+
+def owns(message: str, changes: Callable[[], dict[str, str | None]]) -> bool:
+    """Whether a commit with ``message`` and these ``changes`` (read only when needed) is the tool's: the trailer,
+    and — when recorded — the content digest (see :func:`is_own_commit`; GitHub's commits use it too)."""
     if not is_own_message(message):
         return False
     recorded = trailer_value(message, CONTENT_TRAILER)
-    if recorded is None:
-        return True
-    parent = _git(repo, "rev-parse", "--verify", "--quiet", f"{sha}^", check=False) or EMPTY_TREE
-    return content_digest(tree_changes(repo, parent, sha)) == recorded
+    return recorded is None or content_digest(changes()) == recorded
+
+
+def with_content(message: str, changes: dict[str, str | None]) -> str:
+    """The tool's commit message with the digest of what the commit changes (other messages as they are)."""
+    if not is_own_message(message):
+        return message
+    return message.rstrip("\n") + f"\n{CONTENT_TRAILER}: {content_digest(changes)}"
 
 
 def trailer_value(message: str, key: str) -> str | None:
@@ -259,9 +270,7 @@ def _commit_over(repo: Path, parent: str, files: dict[str, str], deletions: list
         for path in sorted(deletions):
             _git(repo, "update-index", "--force-remove", path, env=env)
         tree = _git(repo, "write-tree", env=env)
-        if is_own_message(message):  # what the tool made is recorded in its own message: a later change shows
-            message = (message.rstrip("\n") + f"\n{CONTENT_TRAILER}: "
-                       f"{content_digest(tree_changes(repo, parent, tree))}")
+        message = with_content(message, tree_changes(repo, parent, tree))  # a later change of it shows
         return _git(repo, "commit-tree", tree, "-p", parent, "-m", message, env=env)
 
 

@@ -235,13 +235,9 @@ def changed_paths(repo: "Repository", commit: dict[str, Any]) -> list[str]:
 
 def is_own_remote(repo: "Repository", commit: dict[str, Any]) -> bool:
     """:func:`git_local.is_own_commit` on GitHub: the trailer, and the content the tool recorded."""
-    from dataeng_crew.tools.git_local import CONTENT_TRAILER, content_digest, is_own_message, trailer_value
+    from dataeng_crew.tools.git_local import owns
 
-    message = str(commit["message"] or "")
-    if not is_own_message(message):
-        return False
-    recorded = trailer_value(message, CONTENT_TRAILER)
-    return recorded is None or content_digest(tree_changes(repo, commit)) == recorded
+    return owns(str(commit["message"] or ""), lambda: tree_changes(repo, commit))
 
 
 def commit_on_top(repo: "Repository", branch: str, tip: str, files: dict[str, str], deletions: list[str],
@@ -253,11 +249,9 @@ def commit_on_top(repo: "Repository", branch: str, tip: str, files: dict[str, st
     elements = [InputGitTreeElement(p, "100644", "blob", content=c) for p, c in sorted(files.items())]
     elements += [InputGitTreeElement(p, "100644", "blob", sha=None) for p in sorted(deletions)]
     tree = repo.create_git_tree(elements, base_tree=parent.tree)
-    from dataeng_crew.tools.git_local import CONTENT_TRAILER, content_digest, is_own_message
+    from dataeng_crew.tools.git_local import with_content
 
-    if is_own_message(message):  # recorded as locally: a person's later amend of this commit shows
-        digest = content_digest(tree_changes(repo, {"parents": [tip], "tree": tree.sha}))
-        message = message.rstrip("\n") + f"\n{CONTENT_TRAILER}: {digest}"
+    message = with_content(message, tree_changes(repo, {"parents": [tip], "tree": tree.sha}))  # as locally
     commit = repo.create_git_commit(message, tree, [parent])
     repo.get_git_ref(f"heads/{branch}").edit(commit.sha, force=False)  # 422 when the branch moved meanwhile
     return commit.sha

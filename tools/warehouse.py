@@ -51,6 +51,11 @@ def attachments(path: Path) -> list[dict[str, str]]:
     return json.loads(sidecar.read_text()) if sidecar.is_file() else []
 
 
+def attach_sql(db: dict[str, str]) -> str:
+    """``ATTACH`` of one of :func:`attachments`, read-only, under its alias."""
+    return f"attach if not exists '{db['path'].replace(chr(39), chr(39) * 2)}' as {quote_ident(db['alias'])} (read_only)"
+
+
 def connect(path: Path, read_only: bool = True, memory_limit: str = "1GB", threads: int = 2
             ) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with external access and extension loading off, its configuration locked.
@@ -68,7 +73,7 @@ def connect(path: Path, read_only: bool = True, memory_limit: str = "1GB", threa
                          config=config if attached else {**config, "enable_external_access": False})
     try:
         for db in attached:
-            con.execute(f"attach if not exists '{db['path'].replace(chr(39), chr(39) * 2)}' as {quote_ident(db['alias'])} (read_only)")
+            con.execute(attach_sql(db))
         con.execute("set enable_external_access = false")
         con.execute("set lock_configuration = true")
     except BaseException:
@@ -328,11 +333,13 @@ def profile_table(
     columns = table_columns(con, schema, table)
     row_count = con.execute(f"select count(*) from {relation}").fetchone()[0]
     sampled = row_count > sample_rows
-    source = f"(select * from {relation} using sample reservoir({sample_rows} rows) repeatable (42))" if sampled else relation
     if row_count > SYSTEM_SAMPLE_ABOVE * sample_rows:  # a reservoir reads every row: sample whole blocks instead
-        share = 100.0 * sample_rows / row_count
-        source = f"(select * from {relation} using sample {share:.6f}% (system, 42))"  # ≈ sample_rows (no LIMIT: it
-        # stops DuckDB from skipping the other blocks)
+        # ≈ sample_rows; no LIMIT (it stops DuckDB from skipping the other blocks)
+        source = f"(select * from {relation} using sample {100.0 * sample_rows / row_count:.6f}% (system, 42))"
+    elif sampled:
+        source = f"(select * from {relation} using sample reservoir({sample_rows} rows) repeatable (42))"
+    else:
+        source = relation
     con.execute(f"create or replace temp table __profile as select * from {source}")
     try:
         profiled_rows = con.execute("select count(*) from __profile").fetchone()[0]
