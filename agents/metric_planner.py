@@ -18,6 +18,7 @@ from dataeng_crew.agents.semantic_layer import (
     WAIT_WORDS,
     SemanticModel,
     clean_value,
+    kept_statuses,
     infer_layer,
     name_tokens,
     prefix_of,
@@ -589,6 +590,9 @@ class _Compiler:
             self.choices.append(Choice(topic="validity", chosen=f.reason, rule="a careful analyst excludes rows that "
                                        "are not completed business events",
                                        alternatives=[alternative.get(f.column, "counting them")]))
+        self.choices += [Choice(topic="validity", chosen=kept, rule="only values that mark rows that did not happen "
+                                "(cancelled, void, test …) are excluded", alternatives=[])
+                         for kept in kept_statuses(table)]
         if tied:
             self.choices.append(Choice(topic="fact", chosen=table.name, rule="the fact named by the request, else the "
                                        "one other facts reference most (the business process's own grain), else the "

@@ -35,7 +35,8 @@ from dataeng_crew.contracts import (
     TableProfile,
     WarehouseProfile,
 )
-from dataeng_crew.errors import RequestError
+from dataeng_crew.errors import AlreadyAnswered, RequestError
+from dataeng_crew.tools.project_inventory import row_key, upstream_models
 from dataeng_crew.tools.warehouse import bare_name, column_prefix, primary_key
 
 
@@ -51,6 +52,7 @@ AOV_WORDS = {"average", "avg", "value", "aov"}  # "average order value": a measu
 FILLER = {"mart", "marts", "model", "models", "table", "fct", "fact", "a", "an", "the", "build", "create",
           "make", "me", "please", "of", "for", "report", "dashboard", "new"}
 MAX_REQUEST_CHARS = 500
+PER_PERIOD = re.compile(r"\b(by|per|each|every|a)\s+(day|week|month|quarter|year)\b", re.IGNORECASE)
 WORD = re.compile(r"[^\W_]+", re.UNICODE)  # Unicode words: "für österreich" stays two words
 
 
@@ -329,6 +331,37 @@ def entity_measure(col: ColumnProfile, child: TableProfile, qty: ColumnProfile |
     return f"total_{child_entity}_{name}", f"{child.name}.{col.name}"
 
 
+LIFETIME = re.compile(r"(^|_)(lifetime|ltv|clv)(_|$)")
+
+
+def _refuse_if_answered(text: str, table: TableProfile, rest: list[str], profile: WarehouseProfile) -> None:
+    """Refuse an entity mart the project already has: ``table`` is one of its marts, one row per entity, and it
+    holds what the request adds (a lifetime value) or the request adds nothing.
+
+    Raises:
+        RequestError: Naming the project's model and the column that answers.
+    """
+    inv = profile.inventory
+    key = row_key(table)
+    if inv is None or key is None:
+        return
+    marts = [t for t in [table, *(t for t in profile.tables if t is not table)] if t.origin == "model"
+             and t.ref_name and row_key(t) == key and (m := inv.model(t.ref_name)) is not None
+             and m.layer == "marts"]  # one row per the same entity
+    wants_ltv = bool({"lifetime", "ltv", "clv"} & set(rest))
+    for mart in marts:
+        ltv = next((c.name for c in mart.columns if LIFETIME.search(snake_case(c.name))), None)
+        if wants_ltv and ltv is None or not wants_ltv and mart is not table:
+            continue
+        model = inv.model(mart.ref_name)  # type: ignore[arg-type]
+        entity = re.sub(r"^(dim|fct)_", "", entity_name(table.name))
+        has = f" with {ltv}" if wants_ltv else ""
+        raise AlreadyAnswered(
+            f"the project's mart {model.name} ({model.path}) already answers {text!r}: one row per "  # type: ignore[union-attr]
+            f"{singular(entity)} keyed on {key}{has}. Nothing was written. Ask for what it lacks "
+            f"(a period, a breakdown, another measure), e.g. 'monthly {plural(entity)}'.")
+
+
 def entity_plan(text: str, table: TableProfile, rest: list[str], profile: WarehouseProfile) -> Plan:
     """One row per entity: its staged attributes plus aggregates of every fact that references it.
 
@@ -344,6 +377,7 @@ def entity_plan(text: str, table: TableProfile, rest: list[str], profile: Wareho
     unknown = [w for w in rest if w not in ENTITY_WORDS and w not in children_words]
     if unknown:
         raise _refuse(text, profile, f"words not understood for an entity mart: {', '.join(unknown)}")
+    _refuse_if_answered(text, table, rest, profile)
     ent = entity_name(table.name)
     name = plural(ent)
     mart = f"dim_{plural(entity_name(table.name).removeprefix(shared_table_prefix(profile)))}"
@@ -633,12 +667,17 @@ def _parents(table: TableProfile, profile: WarehouseProfile) -> list[TableProfil
     return [t for fk in profile.foreign_keys if fk.table == table.name and (t := profile.table(fk.ref_table))]
 
 
+def _flag_word(flag: ColumnProfile) -> str:
+    """What an exclusion flag marks: ``cancelled`` or ``deleted``."""
+    return "cancelled" if "cancel" in flag.name.lower() else "deleted"
+
+
 def measures(binding: SalesBinding) -> list[MeasureSpec]:
     """The measures a sales mart computes, with definitions that name their sources."""
     unit = f"in {binding.currency} (major units)" if binding.currency else "in the shop currency (major units)"
     excluded = ["test orders"] if binding.test_flag else []
     if binding.cancelled:
-        excluded.append("cancelled orders")
+        excluded.append(f"{_flag_word(binding.cancelled)} orders")
     valid = "Orders" + (f" excluding {' and '.join(excluded)}" if excluded else "")
     if binding.lines and binding.line_quantity:
         gross_src = f"sum of quantity × unit price over {binding.lines.name}"
@@ -687,6 +726,7 @@ def plan(request: str, profile: WarehouseProfile) -> Plan:
         raise _refuse(request, profile, "the request is empty")
     if len(text) > MAX_REQUEST_CHARS:
         raise _refuse(text[:60] + "…", profile, f"the request is longer than {MAX_REQUEST_CHARS} characters")
+    text = PER_PERIOD.sub(lambda m: GRAIN_ADJECTIVE[GRAIN_WORDS[m.group(2).lower()]], text)  # "by month": monthly
     words = [w for w in request_words(text) if w not in FILLER]
     if words and set(words) <= STAGING_WORDS | _table_words(profile) and set(words) & STAGING_WORDS:
         return staging_plan(text, words, profile)
@@ -694,6 +734,8 @@ def plan(request: str, profile: WarehouseProfile) -> Plan:
     if entity is not None:
         try:
             return entity_plan(text, entity[0], entity[1], profile)
+        except AlreadyAnswered:
+            raise
         except RequestError as entity_error:  # "average fare by zone", "open tickets by team": a metric query
             from dataeng_crew.agents.metric_planner import plan_metric
 
@@ -739,6 +781,14 @@ def plan(request: str, profile: WarehouseProfile) -> Plan:
     except RequestError:
         if metric_error is not None:
             raise metric_error from None
+        if dim is None:
+            raise
+        from dataeng_crew.agents.metric_planner import plan_metric
+
+        try:  # "revenue by payment method": the payments answer where the orders cannot be broken down
+            return plan_metric(text, subject_words, grains[0] if grains else None, dim, flt, profile)
+        except RequestError:
+            pass
         raise
 
 
@@ -782,12 +832,14 @@ def _legacy_plan(text: str, words: list[str], grains: list[Grain], dim: str | No
     if binding.test_flag:
         interpretations.append(f"Test orders ({o}.{binding.test_flag.name} = true) are excluded.")
     if binding.cancelled:
-        interpretations.append(f"Cancelled orders ({o}.{binding.cancelled.name} set) are excluded.")
-    from dataeng_crew.agents.semantic_layer import validity_rules
+        interpretations.append(f"{_flag_word(binding.cancelled).capitalize()} orders ({o}.{binding.cancelled.name} "
+                               "set) are excluded.")
+    from dataeng_crew.agents.semantic_layer import kept_statuses, validity_rules
 
     status_rules = [v for v in validity_rules(binding.orders) if v.op == "not_in"]
     for v in status_rules:
         interpretations.append(f"Orders: {v.rule}; not chosen: {v.alternative}.")
+    interpretations += [f"Orders: {kept}." for kept in kept_statuses(binding.orders)]
     if binding.discount_percent is not None:
         interpretations.append(f"Discounts are {o}.{binding.discount_percent.name} (a percentage of "
                                f"{o}.{binding.order_amount.name}), rounded to the cent; net sales are after them.")  # type: ignore[union-attr]
@@ -848,23 +900,6 @@ def _with_breakdown(p: Plan, dim: str | None, flt: str | None, text: str, profil
     return out.model_copy(update={"source_tables": tables})
 
 
-def _upstream(model: str, profile: WarehouseProfile) -> set[str]:
-    """Every project model ``model`` is built from (transitively), by name."""
-    inv = profile.inventory
-    if inv is None:
-        return set()
-    seen: set[str] = set()
-    todo = [model]
-    while todo:
-        m = inv.model(todo.pop())
-        for dep in (m.depends_on if m is not None else []):
-            name = dep.split(":", 1)[1]
-            if dep.startswith("model:") and name not in seen:
-                seen.add(name)
-                todo.append(name)
-    return seen
-
-
 def _one_reference_per_fact(fks: list[ForeignKey], profile: WarehouseProfile, alternatives: list[str]
                             ) -> list[ForeignKey]:
     """The facts an entity mart aggregates, each once: a fact referencing the entity twice (home and visiting
@@ -880,7 +915,8 @@ def _one_reference_per_fact(fks: list[ForeignKey], profile: WarehouseProfile, al
                                 f"not {fk.column} (ask for the other by name).")
             continue
         child = tables[fk.table]
-        built_from = _upstream(child.ref_name, profile) if child is not None and child.ref_name else set()
+        built_from = (upstream_models(child.ref_name, profile.inventory) if child is not None and child.ref_name
+                      and profile.inventory is not None else set())
         base = next((k for k in fks if k.table != fk.table and tables[k.table] is not None
                      and (tables[k.table].ref_name or k.table) in built_from), None)  # type: ignore[union-attr]
         if base is not None:

@@ -275,6 +275,20 @@ def invalid_values(col: ColumnProfile) -> list[str]:
     return [v for v in normalised_values(col) if v in INVALID_VALUES or v.replace(" ", "_") in INVALID_VALUES]
 
 
+def kept_statuses(table: TableProfile) -> list[str]:
+    """Statements for status columns whose values are all kept although some are disputed (returned, pending):
+    the choice is made either way, so the plan says it (``orders.status: returned, return_pending are kept``)."""
+    out = []
+    for col in table.columns:
+        disputed = [v for v in normalised_values(col) if v in DISPUTED_VALUES or v.replace(" ", "_") in DISPUTED_VALUES
+                    or any(w in DISPUTED_VALUES for w in v.replace("-", "_").split("_"))] if is_status(col) else []
+        if disputed and not invalid_values(col):
+            out.append(f"rows whose {table.name}.{col.name} is {', '.join(disputed)} are kept: no value of it marks "
+                       "a row that did not happen (returns and refunds are their own metric); ask to exclude them "
+                       "by name")
+    return out
+
+
 @dataclass(frozen=True)
 class Validity:
     """One stated exclusion rule: rows of ``column`` matching ``op``/``values`` do not count."""
@@ -289,17 +303,20 @@ class Validity:
 def validity_rules(table: TableProfile) -> list[Validity]:
     """Every exclusion rule a fact's columns imply (status values, test/deleted/cancelled flags)."""
     out = []
+    statuses = [c.name for c in table.columns if invalid_values(c)]
     for col in table.columns:
         bad = invalid_values(col)
         if bad:
             kept = [v for v in normalised_values(col) if v not in bad]
             disputed = [v for v in kept if v in DISPUTED_VALUES]
+            others = [n for n in statuses if n != col.name]
             out.append(Validity(
                 f"{table.name}.{col.name}", "not_in", tuple(bad),
                 f"rows whose {col.name} is {', '.join(bad)} are excluded (they are not completed business events)",
                 f"counting every row, {', '.join(bad)} included" + (
                     f"; rows that are {', '.join(disputed)} are kept (they happened; refunds/returns are "
-                    "their own metric)" if disputed else "")))
+                    "their own metric)" + (f" unless the rule on {', '.join(others)} excludes them" if others else "")
+                    if disputed else "")))
             continue
         name = snake_case(col.name)
         if re.fullmatch(INVALID_FLAGS, name) or re.fullmatch(INVALID_FLAGS, entity_name(col.name)):

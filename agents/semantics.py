@@ -457,7 +457,7 @@ def _bind_fact(orders: TableProfile, profile: WarehouseProfile) -> SalesBinding 
         order_time=order_time,
         customer=customer,
         test_flag=find_column(orders, r"(is_)?test(_order)?"),
-        cancelled=find_column(orders, r"cancell?ed_at", r"is_cancell?ed"),
+        cancelled=find_column(orders, r"cancell?ed_at", r"is_cancell?ed", r"is_deleted", r"deleted_at", r"_?fivetran_deleted"),
         discount=find_column(orders, r"total_discounts?", r"discounts?(_amount)?", money=True),
         lines=lines, line_order=line_order, line_quantity=line_quantity, line_price=line_price,
         order_amount=order_amount,

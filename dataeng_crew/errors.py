@@ -35,6 +35,10 @@ class RequestError(DataengCrewError):
     exit_code = 3
 
 
+class AlreadyAnswered(RequestError):
+    """A model the project already has answers the request: nothing new is proposed (no other reading is tried)."""
+
+
 class UnsafeArtifactError(DataengCrewError):
     """An artifact (SQL, Jinja or a file path) breaks the safety rules; nothing was written or run."""
 

@@ -321,6 +321,7 @@ class ProposalRun:
     files: dict[str, str] = field(default_factory=dict)
     build: BuildResult | None = None
     body: str = ""
+    unbuilt: frozenset[str] = frozenset()  # project marts that did not build in the sandbox
 
     @property
     def prefix(self) -> str:
@@ -417,25 +418,32 @@ def read_inventory(run: ProposalRun, io: StageIO) -> None:
                       f"{len(inv.tests)} tests, packages: {', '.join(inv.packages) or 'none'}")
 
 
-def _upstream(run: ProposalRun) -> list[str]:
-    return [m.name for m in run.inventory.models if m.layer != "marts"] if run.inventory else []
-
-
 def build_project(run: ProposalRun, io: StageIO) -> None:
-    """The project's seeds and non-mart models, built in the sandbox: what the new models build on."""
+    """The project's seeds and models, built in the sandbox: what the new models build on.
+
+    A staging or intermediate model that fails stops the proposal (nothing can be built on it); a mart that
+    fails is only left out of planning, and the trace says so.
+    """
     assert run.box is not None and run.inventory is not None
-    upstream = _upstream(run)
-    for result in sandbox.build_existing(run.box, bool(run.inventory.seeds), upstream, run.parsed.get("manifest")):
-        if not result.success:
-            raise BuildError("the project's own seeds/models do not build on the base commit, so nothing can "
-                             "be built on them:\n" + describe_build_failure(result))
-    io.observation = f"seeds loaded: {len(run.inventory.seeds)}; models built: {', '.join(upstream) or 'none'}"
+    models = [m.name for m in run.inventory.models]
+    results = sandbox.build_existing(run.box, bool(run.inventory.seeds), models, run.parsed.get("manifest"))
+    marts = {m.name for m in run.inventory.models if m.layer == "marts"}
+    failed = {n.unique_id.rsplit(".", 1)[-1] for r in results for n in r.nodes
+              if n.status not in ("success", "pass")}
+    broken = [r for r in results if not r.success and (r.error and not r.nodes or failed - marts)]
+    if broken:
+        raise BuildError("the project's own seeds/models do not build on the base commit, so nothing can "
+                         "be built on them:\n" + describe_build_failure(broken[0]))
+    run.unbuilt = frozenset(failed & marts)
+    io.observation = (f"seeds loaded: {len(run.inventory.seeds)}; models built: {len(models) - len(run.unbuilt)}"
+                      + (f"; marts that did not build (left out of planning): {', '.join(sorted(run.unbuilt))}"
+                         if run.unbuilt else ""))
 
 
 def profile_warehouse(run: ProposalRun, io: StageIO) -> None:
     """Profile every relation the project has (sources, seeds, models) and set up the roles' context."""
     assert run.box is not None and run.wh is not None
-    profile = run.profile = project_profile(run.box.db_file, run.inventory)
+    profile = run.profile = project_profile(run.box.db_file, run.inventory, unbuilt=run.unbuilt)
     io.inputs = [raw_dataset(run.wh, t) for t in profile.tables if t.origin != "model"]
     by_origin: dict[str, int] = {}
     for t in profile.tables:
@@ -711,8 +719,8 @@ def proposal_stages() -> list[Stage]:
         Stage(start_workers),
         Stage(prepare, "sandbox", action="sandbox.prepare_sandbox"),
         Stage(read_inventory, "project inventory (dbt parse)", action="project_inventory.project_inventory"),
-        Stage(build_project, "build the project's models (sandbox)", action="dbt seed; dbt run --select +<staging>",
-              when=lambda r: bool(r.inventory and (r.inventory.seeds or _upstream(r)))),
+        Stage(build_project, "build the project's models (sandbox)", action="dbt seed; dbt run (every model)",
+              when=lambda r: bool(r.inventory and (r.inventory.seeds or r.inventory.models))),
         Stage(profile_warehouse, "profile warehouse", action="project_inventory.project_profile"),
         *role_stages(),
         Stage(place_models),

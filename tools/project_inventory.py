@@ -314,17 +314,76 @@ def _model_foreign_keys(con: Any, tables: list[TableProfile], inventory: Project
     return list(found.values())
 
 
-def project_profile(db_file: Path, inventory: ProjectInventory, sample_rows: int | None = None) -> WarehouseProfile:
-    """Profile what a proposal may build on: the project's staging and intermediate models (built in the
-    sandbox), and the seeds, source tables and raw tables no project model reads yet.
+def row_key(table: TableProfile) -> str | None:
+    """The key of a relation whose rows are entities or business events (an id-like column unique in the data,
+    not a time): ``orders.order_id`` has one; an aggregate (one row per day or per region) has none, and neither
+    has a model whose declared key repeats (a join that fans out: its sums would count rows twice)."""
+    from dataeng_crew.tools.warehouse import _is_id_like, _key_like_name, column_prefix, primary_key
 
-    Relations that are outputs of the project's marts are left out (they are project-owned results, never raw
-    data); relations a project model already reads are left out too (the model is what a proposal reads).
+    prefix = column_prefix([c.name for c in table.columns])
+    for key in dict.fromkeys([primary_key(table), *table.declared_keys, *table.candidate_keys]):
+        col = table.column(key) if key in table.candidate_keys else None  # unique in the data, not only declared
+        if col is None or col.data_type.upper().startswith(("DATE", "TIMESTAMP", "TIME")):
+            continue
+        if _is_id_like(col.name, table.name, prefix) or _key_like_name(col.name, prefix):
+            return col.name
+    return None
+
+
+def upstream_models(model: str, inventory: ProjectInventory) -> set[str]:
+    """Every project model ``model`` is built from (transitively), by name."""
+    seen: set[str] = set()
+    todo = [model]
+    while todo:
+        m = inventory.model(todo.pop())
+        for dep in (m.depends_on if m is not None else []):
+            name = dep.split(":", 1)[1]
+            if dep.startswith("model:") and name not in seen:
+                seen.add(name)
+                todo.append(name)
+    return seen
+
+
+def covering_model(table: TableProfile, tables: list[TableProfile], inventory: ProjectInventory
+                   ) -> TableProfile | None:
+    """A project model downstream of ``table`` that holds every row and column of it under the same key (the
+    project's ``orders`` mart over ``stg_orders``): the model a proposal builds on instead of ``table``."""
+    key = row_key(table)
+    if table.origin != "model" or not table.ref_name or key is None:
+        return None
+    names = {c.name.lower() for c in table.columns}
+    for other in tables:
+        if (other is table or other.origin != "model" or not other.ref_name or row_key(other) != key
+                or other.row_count != table.row_count
+                or table.ref_name not in upstream_models(other.ref_name, inventory)):
+            continue
+        if names <= {c.name.lower() for c in other.columns}:
+            return other
+    return None
+
+
+def _without_covered(tables: list[TableProfile], inventory: ProjectInventory) -> list[TableProfile]:
+    """``tables`` without the models another project model covers (row for row, column for column); the most
+    downstream such model is what planning sees."""
+    return [t for t in tables if covering_model(t, tables, inventory) is None]
+
+
+def project_profile(db_file: Path, inventory: ProjectInventory, sample_rows: int | None = None,
+                    unbuilt: frozenset[str] = frozenset()) -> WarehouseProfile:
+    """Profile what a proposal may build on: every model of the project (built in the sandbox), and the seeds,
+    source tables and raw tables no project model reads yet.
+
+    A mart is a building block when its rows are entities or events (an id-like key: the project's ``orders``,
+    ``customers``); aggregate marts (one row per day, per region) are left out, and so are marts dataeng-crew
+    made. A model another model covers row for row and column for column (``stg_orders`` under the ``orders``
+    mart) is left out: the proposal reads the project's most complete model. Relations a project model already
+    reads are left out too (the model is what a proposal reads).
 
     Args:
         db_file: The sandbox's DuckDB file, with seeds loaded and the project's models built.
         inventory: The project inventory.
         sample_rows: Rows profiled per table (the profiler's default when None).
+        unbuilt: Marts that did not build in the sandbox (left out).
 
     Returns:
         The catalog: table profiles with ``origin``, ``ref_name`` and ``declared_keys``, foreign keys, and
@@ -352,15 +411,19 @@ def project_profile(db_file: Path, inventory: ProjectInventory, sample_rows: int
             node_name = (cls.node or "").split(":", 1)[-1]
             if cls.origin == "model":
                 model = inventory.model(node_name)
-                if model is None or model.layer == "marts":
+                if model is None or (model.layer == "marts" and (model.made_by_crew or node_name in unbuilt)):
                     continue
             elif cls.covered_by:
                 continue
             prof = profile_table(con, d, s, t, rows)
             ref = node_name if cls.origin in ("model", "seed", "source") else None
             declared = inventory.declared_keys(cls.node) if cls.node else []
-            tables.append(prof.model_copy(update={"origin": cls.origin, "ref_name": ref,
-                                                  "declared_keys": [k for k in declared if prof.column(k)]}))
+            prof = prof.model_copy(update={"origin": cls.origin, "ref_name": ref,
+                                           "declared_keys": [k for k in declared if prof.column(k)]})
+            if cls.origin == "model" and model.layer == "marts" and row_key(prof) is None:
+                continue  # an aggregate (one row per day, per region …): its rows are not business events
+            tables.append(prof)
+        tables = _without_covered(tables, inventory)
         if not tables:
             raise WarehouseError(f"{db_file.name}: every relation is already modelled by the project's marts")
         # references between every relation planning sees: a project model's column into a raw table no model

@@ -12,6 +12,7 @@ import yaml
 from dataeng_crew import flow
 from dataeng_crew.checks import check_project, validate_project
 from dataeng_crew.contracts import Proposal
+from dataeng_crew.errors import AlreadyAnswered
 from tests.conftest import open_built
 from tests.project_fixtures import acme_monorepo, dbt_here, git, jaffle_duckdb
 
@@ -31,8 +32,8 @@ def jaffle(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Proposal, Pr
     """jaffle_shop_duckdb (seeded) with two proposals made from the same base."""
     project = jaffle_duckdb(tmp_path_factory.mktemp("jaffle") / "jaffle_shop")
     daily = flow.propose("daily_sales mart", project=project, publish="local")
-    customers = flow.propose("customers mart with lifetime value", project=project, publish="local")
-    return project, daily, customers
+    weekly = flow.propose("weekly orders by status", project=project, publish="local")
+    return project, daily, weekly
 
 
 @pytest.fixture(scope="session")
@@ -50,22 +51,33 @@ def _changed(repo: Path, proposal: Proposal) -> list[str]:
     return git(repo, "diff", "--name-only", "--diff-filter=M", f"{proposal.commit}~1", proposal.commit).splitlines()
 
 
-def test_jaffle_marts_build_on_the_projects_staging_models(jaffle):
-    project, daily, customers = jaffle
-    for proposal in (daily, customers):
+def test_jaffle_marts_build_on_the_projects_own_marts(jaffle):
+    project, daily, weekly = jaffle
+    for proposal in (daily, weekly):
         assert proposal.status == "published"
         assert proposal.sources == []  # the seeds are already modelled: no source, no new staging
         assert not [m for m in proposal.models if m.layer == "staging"]
         assert not [p for p in _added(project, proposal) if "/staging/" in p or p.endswith("sources.yml")]
         assert _changed(project, proposal) == [] and proposal.modified == []
-    assert "{{ ref('stg_orders') }}" in daily.models[0].sql and "{{ ref('stg_payments') }}" in daily.models[0].sql
+        # the project's `orders` mart holds every row and column of stg_orders, plus the order amount: built on it
+        assert "{{ ref('orders') }}" in proposal.models[0].sql and "stg_" not in proposal.models[0].sql
+        assert any("Builds on the project's own models orders" in i for i in proposal.plan.interpretations)
     assert daily.models[0].name == "daily_sales"  # the project's marts carry no prefix
     assert daily.models[0].path == "models/daily_sales.sql"  # where the project keeps its marts
-    # its own `customers` mart is never replaced: the new one takes the style-guide name and says why
-    assert [m.name for m in customers.models][-1] == "dim_customers"
-    assert any("customers is already a model of the project" in i for i in customers.plan.interpretations)
-    assert git(project, "show", f"{customers.commit}:models/customers.sql") == \
-        (project / "models" / "customers.sql").read_text().strip()
+    # the returned orders are kept, and the plan says so
+    assert any("returned" in i and "kept" in i for i in daily.plan.interpretations)
+
+
+def test_a_request_the_projects_mart_answers_is_refused_naming_it(jaffle):
+    project, _, _ = jaffle
+    head = git(project, "rev-parse", "HEAD")
+    branches = git(project, "branch", "--list")
+    for request in ("customers mart with lifetime value", "customers mart"):
+        with pytest.raises(AlreadyAnswered) as refused:
+            flow.propose(request, project=project, publish="local")
+        assert "already answers" in str(refused.value) and "models/customers.sql" in str(refused.value)
+        assert ("customer_lifetime_value" in str(refused.value)) == ("lifetime" in request)
+    assert git(project, "rev-parse", "HEAD") == head and git(project, "branch", "--list") == branches
 
 
 def test_jaffle_yml_uses_the_keys_its_dbt_version_understands(jaffle):
@@ -78,41 +90,40 @@ def test_jaffle_yml_uses_the_keys_its_dbt_version_understands(jaffle):
 
 
 def test_jaffle_marts_equal_hand_written_sql_over_the_seeds(jaffle):
-    _project, daily, customers = jaffle
+    _project, daily, weekly = jaffle
     with open_built(daily.warehouse) as con:
         got = con.execute("select sales_date, order_count, customer_count, gross_sales from daily_sales "
                           "where order_count > 0 order by 1").fetchall()
         gold = con.execute(GOLD_JAFFLE_DAILY + " order by 1").fetchall()
         assert len(got) == len(gold) > 50
         assert [(d, n, c, float(g)) for d, n, c, g in got] == [(d, n, c, pytest.approx(float(g))) for d, n, c, g in gold]
-    with open_built(customers.warehouse) as con:  # what the project's own `customers` computes
-        diff = con.execute("""
+    with open_built(weekly.warehouse) as con:  # every status counted, week by week (weeks start on Monday)
+        got = con.execute("select * exclude (order_count) from weekly_orders_by_status limit 0").description
+        status = [d[0] for d in got if d[0] != "week_start_date"][0]
+        diff = con.execute(f"""
             with gold as (
-                select c.id as customer_id, coalesce(sum(p.amount), 0) / 100.0 as lifetime_value
-                from raw_customers as c
-                left join raw_orders as o on o.user_id = c.id
-                left join raw_payments as p on p.order_id = o.id
-                group by c.id)
-            select count(*) from gold full join dim_customers as d using (customer_id)
-            where d.customer_id is null or gold.customer_id is null
-               or abs(coalesce(d.lifetime_value, 0) - gold.lifetime_value) > 0.001""").fetchone()
+                select cast(date_trunc('week', order_date) as date) as week_start_date, status, count(*) as n
+                from raw_orders group by all)
+            select count(*) from gold full join (select * from weekly_orders_by_status where order_count > 0) as w
+                on gold.week_start_date = w.week_start_date and gold.status = w.{status}
+            where w.order_count is distinct from gold.n""").fetchone()
         assert diff == (0,)
 
 
 def test_two_proposals_merge_and_a_fresh_clone_builds_green(jaffle, tmp_path):
-    project, daily, customers = jaffle
+    project, daily, weekly = jaffle
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", "-b", daily.branch, str(project), str(clone)], check=True)
     git(clone, "config", "user.name", "Reviewer")
     git(clone, "config", "user.email", "r@example.com")
-    git(clone, "fetch", "-q", "origin", customers.branch)
+    git(clone, "fetch", "-q", "origin", weekly.branch)
     git(clone, "merge", "-q", "--no-edit", "FETCH_HEAD")  # raises on a conflict
-    assert (clone / "models" / "daily_sales.sql").is_file() and (clone / "models" / "dim_customers.sql").is_file()
+    assert (clone / "models" / "daily_sales.sql").is_file() and (clone / "models" / "weekly_orders_by_status.sql").is_file()
     assert dbt_here(clone, "seed").success
     build = dbt_here(clone, "build")  # with the project's own profile, as a user runs it
     assert build.success, build.error
     built = {n.unique_id.split(".")[-1] for n in build.nodes if n.resource_type == "model"}
-    assert {"daily_sales", "dim_customers", "customers", "orders", "stg_orders"} <= built
+    assert {"daily_sales", "weekly_orders_by_status", "customers", "orders", "stg_orders"} <= built
 
 
 def test_check_and_validate_work_on_a_project_with_seeds(jaffle):
