@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dataeng_crew.agents.planner import GRAIN_ADJECTIVE
+from dataeng_crew.agents.planner import GRAIN_ADJECTIVE, _plans
 from dataeng_crew.agents.roles import registered_roles
 from dataeng_crew.agents.semantics import bind_sales
 from dataeng_crew.contracts import WarehouseProfile
@@ -27,8 +27,9 @@ def suggestions(profile: WarehouseProfile) -> list[dict[str, str]]:
             gross = f"{o}.{binding.order_amount.name}"  # type: ignore[union-attr]
         refunds = f"; refunds from {binding.refunds.name}.{binding.refund_amount.name}" if binding.refunds else ""  # type: ignore[union-attr]
         for adjective in GRAIN_ADJECTIVE.values():
-            out.append({"request": f"{adjective}_sales mart",
-                        "from": f"{o}.{binding.order_time.name}; gross sales from {gross}{refunds}"})
+            if _plans(f"{adjective}_sales mart", profile):  # only what propose plans is suggested
+                out.append({"request": f"{adjective}_sales mart",
+                            "from": f"{o}.{binding.order_time.name}; gross sales from {gross}{refunds}"})
     from dataeng_crew.agents.planner import capabilities as buildable  # breakdowns, filters, entity marts
 
     listed = {o["request"] for o in out}

@@ -107,10 +107,11 @@ def capabilities(profile: WarehouseProfile, validate: bool = True) -> list[str]:
     marts += [f"daily {word}" for word in ("signups", "refunds", "payments")
               if event_tables(EVENT_SUBJECTS[word], profile)]
     if binding is not None:
-        dims = dimension_candidates([binding.orders, *_parents(binding.orders, profile)])
+        dims = [d for d in dimension_candidates([binding.orders, *_parents(binding.orders, profile)])
+                if _suggestable(*d)]
         if dims:
             marts.append(f"monthly sales by {_words(dims[0][1], dims[0][0])}")
-        own = [(t, c) for t, c in dimension_candidates([binding.orders]) if len(c.top_values) > 1]
+        own = [(t, c) for t, c in dimension_candidates([binding.orders]) if len(c.top_values) > 1 and _suggestable(t, c)]
         if own:
             marts.append(f"weekly orders for {_words(own[0][1], own[0][0])} "
                          f"{sorted(own[0][1].top_values)[0].strip().lower()}")
@@ -121,7 +122,7 @@ def capabilities(profile: WarehouseProfile, validate: bool = True) -> list[str]:
             continue
         subject = plural(entity_name(table.name).removeprefix(prefix).split("_")[-1])
         marts.append(f"daily {subject}")
-        own = [(t, c) for t, c in dimension_candidates([table]) if 1 < len(c.top_values)]
+        own = [(t, c) for t, c in dimension_candidates([table]) if 1 < len(c.top_values) and _suggestable(t, c)]
         if own:
             t, c = own[0]
             marts.append(f"monthly {subject} by {_words(c, t)}")
@@ -131,6 +132,18 @@ def capabilities(profile: WarehouseProfile, validate: bool = True) -> list[str]:
     if validate:
         marts = [m for m in marts if _plans(m, profile)]
     return marts + ["staging models"]
+
+
+def _suggestable(table: TableProfile, col: ColumnProfile) -> bool:
+    """A breakdown worth suggesting: a category with repeating values, never an identifier (``order_id``,
+    ``customer_key``, a unique code), which would give one row per key."""
+    from dataeng_crew.tools.warehouse import _key_like_name
+
+    prefix = column_prefix([c.name for c in table.columns])
+    rows = max(table.profiled_rows, 1)
+    return (col.name not in table.candidate_keys and not _key_like_name(col.name, prefix)
+            and not re.search(r"(^|_)(id|key|uuid|guid|hash|code)$", snake_case(col.name))
+            and col.distinct_count <= max(2, rows // 2))
 
 
 def _plans(request: str, profile: WarehouseProfile) -> bool:

@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from dataeng_crew import flow
 from dataeng_crew.tools import sandbox
@@ -67,7 +68,9 @@ def test_a_flat_project_is_planned_on_its_models(tmp_path):
         proposal = flow.propose("monthly orders", project=project, publish="local")
     assert proposal.status == "published" and proposal.checks.build.success
     mart = next(m for m in proposal.models if m.layer == "marts")
-    assert "ref('orders')" in mart.sql  # built on the project's model, not restaged from the seed
+    # built on the project's models (the order_totals mart holds every order), not restaged from the seed
+    assert "ref('orders')" in mart.sql or "ref('order_totals')" in mart.sql
+    assert "raw_orders" not in mart.sql
     assert not any(m.layer == "staging" for m in proposal.models)
     con = open_built(proposal.warehouse)
     got = con.execute(f"select sum(order_count) from main.{mart.name}").fetchone()[0]
@@ -82,6 +85,12 @@ def test_personal_data_read_from_the_projects_own_model_is_masked_in_the_mart(tm
     from tests.project_fixtures import jaffle_duckdb
 
     project = jaffle_duckdb(tmp_path / "jaffle")
+    # without the project's own customers mart (which already answers this request), the mart reads stg_customers
+    (project / "models" / "customers.sql").unlink()
+    schema = yaml.safe_load((project / "models" / "schema.yml").read_text())
+    schema["models"] = [m for m in schema["models"] if m["name"] != "customers"]
+    (project / "models" / "schema.yml").write_text(yaml.safe_dump(schema, sort_keys=False))
+    commit_all(project)
     with cwd(project):
         proposal = flow.propose("customers mart with lifetime value", project=project, publish="none")
     mart = next(m for m in proposal.models if m.layer == "marts")
