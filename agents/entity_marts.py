@@ -13,7 +13,7 @@ import re
 
 from dataeng_crew.agents.modeler import StagedColumn, source_name, staged_columns, staging_model_for
 from dataeng_crew.agents.planner import PRICE, entity_measure
-from dataeng_crew.agents.semantics import (INTEGER_TYPES, entity_name, line_value_sql, plural, quote_if_needed, singular,
+from dataeng_crew.agents.semantics import (INTEGER_TYPES, import_cte, entity_name, line_value_sql, plural, quote_if_needed, singular,
                                           staged_name)
 from dataeng_crew.contracts import ColumnSpec, ModelSpec, Plan, TableProfile, WarehouseProfile
 from dataeng_crew.errors import RequestError
@@ -65,8 +65,6 @@ def _as(expr: str, name: str, source: str | None = None) -> str:
     return expr if (source or expr) == name else f"{expr} as {name}"
 
 
-def _import(alias: str, model: str) -> str:
-    return f"{alias} as (\n\n    select * from {{{{ ref('{model}') }}}}\n\n)"
 
 
 def _sql(ctes: list[str], last: str) -> str:
@@ -88,12 +86,12 @@ def _sales_child(plan: Plan, profile: WarehouseProfile, i: int, key: str, fk: St
     """CTEs and ``(column, type, aggregate)`` of the order fact aggregated to the entity, with lifetime value."""
     order_key = staged_name(child.column(primary_key(child)), child)  # type: ignore[arg-type]
     ent = singular(entity_name(child.name))
-    ctes = [_import("orders", _stg(child, profile))]
+    ctes = [import_cte("orders", _stg(child, profile), profile)]
     lines, refunds = plan.roles.get("lines"), plan.roles.get("refunds")
     if lines:
-        ctes.append(_import("order_parts", _stg(_table(plan, profile, "lines"), profile)))
+        ctes.append(import_cte("order_parts", _stg(_table(plan, profile, "lines"), profile), profile))
     if refunds and plan.roles.get("refund_amount"):
-        ctes.append(_import("refunds", _stg(_table(plan, profile, "refunds"), profile)))
+        ctes.append(import_cte("refunds", _stg(_table(plan, profile, "refunds"), profile), profile))
     discount = _col(plan, profile, "discount")
     amount = _col(plan, profile, "order_amount")
     where = [f"orders.{quote_if_needed(fk.name)} is not null"] + child_filters(plan, profile, i, "orders")
@@ -143,7 +141,7 @@ def _generic_child(plan: Plan, profile: WarehouseProfile, i: int, key: str, fk: 
     """CTEs and ``(column, type, aggregate)`` of any fact aggregated to the entity."""
     ent = singular(entity_name(child.name))
     alias = _alias(plural(ent), "fact")
-    ctes = [_import(alias, _stg(child, profile))]
+    ctes = [import_cte(alias, _stg(child, profile), profile)]
     where = [f"{alias}.{quote_if_needed(fk.name)} is not null"] + child_filters(plan, profile, i, alias)
     join = ""
     via = plan.roles.get(f"child_{i}_via_orders")
@@ -154,7 +152,7 @@ def _generic_child(plan: Plan, profile: WarehouseProfile, i: int, key: str, fk: 
         src = source_name(child.schema_name, profile.database)
         fk_to_orders = next(c.name for c in staged_columns(child, profile, src) if c.raw.name == order_fk.column)
         order_key = staged_name(orders.column(primary_key(orders)), orders)  # type: ignore[arg-type]
-        ctes.append(_import("orders", _stg(orders, profile)))
+        ctes.append(import_cte("orders", _stg(orders, profile), profile))
         join = (f"\n    inner join orders\n        on {alias}.{quote_if_needed(fk_to_orders)} = "
                 f"orders.{quote_if_needed(order_key)}")
         where += [flag_filter("orders", _col(plan, profile, r).name)  # type: ignore[union-attr]
@@ -204,7 +202,7 @@ def transform_entity(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
     ent = singular(ent_plural)
     definitions = {m.name: m.definition for m in plan.measures}
     alias = _alias(ent_plural, "entity")
-    mart_ctes = [_import(alias, _stg(table, profile))]
+    mart_ctes = [import_cte(alias, _stg(table, profile), profile)]
     select = [f"{alias}.{quote_if_needed(c.name)}" for c in attrs]
     columns = [ColumnSpec(name=c.name, data_type=c.data_type,
                           description=(f"Primary key of the {ent}." if c.name == key else c.description))
@@ -225,7 +223,7 @@ def transform_entity(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
             sql=_sql(ctes, "aggregated"),
             columns=[ColumnSpec(name=key, data_type=key_col.data_type, description=f"The {ent}.")]
             + [ColumnSpec(name=n, data_type=t, description=definitions.get(n, n)) for n, t, _ in aggs]))
-        mart_ctes.append(_import(name, name))
+        mart_ctes.append(import_cte(name, name, profile))
         joins += f"\n    left join {name}\n        on {alias}.{quote_if_needed(key)} = {name}.{key}"
         for n, t, _ in aggs:
             zero = n.endswith("_count") or n.startswith("total_") or t == MONEY

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataeng_crew.agents.modeler import staging_model_for
 from dataeng_crew.agents.planner import GRAIN_ADJECTIVE
-from dataeng_crew.agents.semantics import base_type, quote_if_needed, staged_name
+from dataeng_crew.agents.semantics import base_type, import_cte, quote_if_needed, staged_name
 from dataeng_crew.agents.transformer import _period, dimension, dimension_ctes
 from dataeng_crew.contracts import ColumnSpec, Metric, MetricQuery, ModelSpec, Plan, RowFilter, WarehouseProfile
 from dataeng_crew.errors import RequestError
@@ -139,12 +139,11 @@ def _time_join(q: MetricQuery, fact, profile: WarehouseProfile) -> tuple[str, st
 def _event_ctes(q: MetricQuery, fact, model: str, dim: dict | None, dname: str | None,  # noqa: ANN001
                 profile: WarehouseProfile) -> list[str]:
     """Import CTEs and ``events``: the staged fact, with its parent's time or its breakdown joined when needed."""
-    ctes = [f"events as (\n\n    select * from {{{{ ref('{model}') }}}}\n\n)"]
+    ctes = [import_cte("events", model, profile)]
     time_join = _time_join(q, fact, profile)
     if time_join and not (dim and dim.get("model")):  # dated by a parent (a payment by its order's date)
         parent_model, fk, pk, column = time_join
-        return [f"events_source as (\n\n    select * from {{{{ ref('{model}') }}}}\n\n)",
-                f"time_source as (\n\n    select * from {{{{ ref('{parent_model}') }}}}\n\n)",
+        return [import_cte("events_source", model, profile), import_cte("time_source", parent_model, profile),
                 "events as (\n\n    select\n        events_source.*,\n"
                 f"        time_source.{column}\n\n    from events_source\n    left join time_source\n"
                 f"        on events_source.{fk} = time_source.{pk}\n\n)"]
@@ -152,7 +151,7 @@ def _event_ctes(q: MetricQuery, fact, model: str, dim: dict | None, dname: str |
         raise RequestError("a breakdown on a parent table and a time from a parent table in one mart are not "
                            "supported yet; ask without the breakdown")
     if dim and dim.get("model"):
-        return dimension_ctes(model, dim, dname)  # type: ignore[arg-type]
+        return dimension_ctes(model, dim, dname, profile)  # type: ignore[arg-type]
     return ctes
 
 

@@ -487,7 +487,7 @@ def entity_plan(text: str, table: TableProfile, rest: list[str], profile: Wareho
         interpretations.append("'lifetime value' is the lifetime_value column.")
     return Plan(request=text, kind="entity", mart_name=mart, subject=name, measures=measures_,
                 source_tables=list(dict.fromkeys(tables)), roles=roles, interpretations=interpretations,
-                alternatives=alternatives)
+                alternatives=list(dict.fromkeys(alternatives)))
 
 
 BREAKDOWN = re.compile(r"\bby\s+(?P<dim>.+?)(?=\s+(?:for|where|with|only)\b|$)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import PurePosixPath
 
+from dataeng_crew.agents.semantics import deduplication_notes
 from dataeng_crew.contracts import ModelSpec, Plan, ProjectInventory, WarehouseProfile
 from dataeng_crew.errors import RequestError
 
@@ -66,9 +67,11 @@ def describe_origins(plan: Plan, profile: WarehouseProfile) -> Plan:
              "source": "tables of the project's declared sources {} (new staging over them)",
              "raw": "raw tables no model covers yet {} (new source entries and staging)"}
     parts = [words[k].format(", ".join(v)) for k, v in groups.items() if v]
-    if not parts:
+    notes = deduplication_notes([t for n in plan.source_tables if (t := profile.table(n)) is not None])
+    if not parts and not notes:
         return plan
-    return plan.model_copy(update={"interpretations": plan.interpretations + ["Builds on " + "; ".join(parts) + "."]})
+    built_on = ["Builds on " + "; ".join(parts) + "."] if parts else []
+    return plan.model_copy(update={"interpretations": plan.interpretations + built_on + notes})
 
 
 def degenerate_measures(plan: Plan, profile: WarehouseProfile) -> list[str]:

@@ -22,7 +22,7 @@ from typing import Any
 from dataeng_crew.agents.catalog import fk_path
 from dataeng_crew.agents.marts import render
 from dataeng_crew.agents.modeler import staging_model_for
-from dataeng_crew.agents.semantics import entity_name, plural, quote_if_needed, singular, staged_name
+from dataeng_crew.agents.semantics import entity_name, plural, quote_if_needed, repeated_key, singular, staged_name
 from dataeng_crew.contracts import (
     ColumnProfile,
     ForeignKey,
@@ -399,6 +399,11 @@ def oracle(plan: Plan, profile: WarehouseProfile, project_dir: Path, profiles_di
     """
     if plan.kind != "metric" or plan.query is None:
         return OracleResult(skipped_reason=f"a {plan.kind} plan is not a metric query")
+    repeated = [f"{t.ref_name or t.name}.{repeated_key(t)}" for n in plan.source_tables
+                if repeated_key(t := profile.table(n))]  # type: ignore[arg-type]
+    if repeated:  # the mart keeps one row per key; a semantic model over the same relation would count copies
+        return OracleResult(skipped_reason=f"{', '.join(repeated)} repeats in the project's model and the mart "
+                            "deduplicates it; MetricFlow's semantic model over that relation would count the copies")
     try:
         built = semantic_layer(plan.query, plan, profile)
         problems = validate_layer(built.semantic_models, built.metrics)

@@ -465,3 +465,42 @@ def _bind_fact(orders: TableProfile, profile: WarehouseProfile) -> SalesBinding 
         currency=currency, line_rate=line_rate, line_amount=line_amount,
         discount_percent=_discount_percent(orders) if order_amount is not None and lines is None else None,
     )
+
+
+def repeated_key(table: TableProfile | None) -> str | None:
+    """The key of one of the project's models whose rows repeat it (re-synced copies the project does not
+    dedupe: a key it tests unique, or an id with a few repeats); None when every key is unique."""
+    if table is None or table.origin != "model":
+        return None
+    return next((k for k in [*table.declared_keys, *table.duplicate_key_rows] if k not in table.candidate_keys
+                 and table.column(k) is not None), None)
+
+
+def newest_first(table: TableProfile) -> str:
+    """The column that orders a key's copies newest first: the update or load time, else the key itself."""
+    when = (find_column(table, r"updated_?at", r"_?loaded_?at", r"modified_?at", r"_?synced_?at")
+            or load_timestamp(table))
+    return f"{when.name} desc" if when is not None else str(repeated_key(table))
+
+
+def import_cte(alias: str, model: str, profile: WarehouseProfile | None = None) -> str:
+    """``alias as (select * from ref(model))``; a project model whose key repeats keeps one row per key (the
+    newest), or every sum over it would count the copies."""
+    table = next((t for t in profile.tables if t.ref_name == model or t.name == model), None) if profile else None
+    key = repeated_key(table)
+    dedupe = (f"\n    qualify row_number() over (partition by {key} order by {newest_first(table)}) = 1"  # type: ignore[arg-type]
+              if key else "")
+    return f"{alias} as (\n\n    select * from {{{{ ref('{model}') }}}}{dedupe}\n\n)"
+
+
+def deduplication_notes(tables: list[TableProfile]) -> list[str]:
+    """One plan statement per project model read whose key repeats."""
+    out = []
+    for t in tables:
+        key = repeated_key(t)
+        if key:
+            extra = t.duplicate_key_rows.get(key)
+            out.append(f"{t.ref_name or t.name} repeats {key}" + (f" ({extra} extra rows in the profile)" if extra else "")
+                       + f" and the project's model does not deduplicate it: one row per {key} is kept (ordered by "
+                       f"{newest_first(t)}), so nothing is counted twice.")
+    return out

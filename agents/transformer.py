@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataeng_crew.agents.modeler import staging_model_for
 from dataeng_crew.agents.planner import GRAIN_ADJECTIVE
-from dataeng_crew.agents.semantics import (base_type, entity_name, is_rate, line_value_sql, needs_normalising, quote_if_needed,
+from dataeng_crew.agents.semantics import (base_type, import_cte, entity_name, is_rate, line_value_sql, needs_normalising, quote_if_needed,
                                           singular, staged_name)
 from dataeng_crew.agents.roles import RoleContext, explain, register_role
 from dataeng_crew.contracts import ColumnSpec, Grain, ModelSpec, Plan, TableProfile, WarehouseProfile
@@ -137,14 +137,13 @@ def _hop_joins(hops: list, dim: dict, base: str = "orders_source") -> str:
                    f"{aliases[n + 1]}.{quote_if_needed(hop['pk'])}" for n, hop in enumerate(hops))
 
 
-def dimension_ctes(model: str, dim: dict, name: str) -> list[str]:
+def dimension_ctes(model: str, dim: dict, name: str, profile: WarehouseProfile | None = None) -> list[str]:
     """Import CTEs and ``events``: the staged fact with its breakdown joined from the table it references
     (over every hop), so the aggregation reads one relation."""
     hops = list(dim.get("hops") or [])
-    ctes = [f"events_source as (\n\n    select * from {{{{ ref('{model}') }}}}\n\n)"]
-    ctes += [f"hop_{n}_source as (\n\n    select * from {{{{ ref('{hop['model']}') }}}}\n\n)"
-             for n, hop in enumerate(hops[:-1], start=1)]
-    ctes.append(f"dimension_source as (\n\n    select * from {{{{ ref('{dim['model']}') }}}}\n\n)")
+    ctes = [import_cte("events_source", model, profile)]
+    ctes += [import_cte(f"hop_{n}_source", hop["model"], profile) for n, hop in enumerate(hops[:-1], start=1)]
+    ctes.append(import_cte("dimension_source", dim["model"], profile))
     ctes.append("events as (\n\n    select\n        events_source.*,\n"
                 f"        dimension_source.{quote_if_needed(dim['column'])} as {name}\n\n"
                 "    from events_source" + _hop_joins(hops, dim, "events_source") + "\n\n)")
@@ -245,7 +244,7 @@ def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
         imports.append(("order_lines", role["lines"][0]))
     if role["refunds"] and role["refund_amount"] and role["refund_time"]:
         imports.append(("refunds", role["refunds"][0]))
-    ctes = [f"{alias} as (\n\n    select * from {{{{ ref('{model}') }}}}\n\n)" for alias, model in imports]
+    ctes = [import_cte(alias, model, profile) for alias, model in imports]
     if parent_join:  # the breakdown lives on a parent of the order: join it once, up front
         assert dim is not None
         ctes.append(
@@ -459,8 +458,8 @@ def transform_event(plan: Plan, profile: WarehouseProfile) -> ModelSpec:
     sums = "".join(f",\n        sum({m}) as {m}" for m in measures)
     config = (f"{{{{ config(materialized='incremental', unique_key='{period}', "
               "on_schema_change='fail') }}\n\n" if lookback else "")
-    ctes = dimension_ctes(model, dim, dim["name"]) if dim and dim.get("model") else [
-        f"events as (\n\n    select * from {{{{ ref('{model}') }}}}\n\n)"]
+    ctes = dimension_ctes(model, dim, dim["name"], profile) if dim and dim.get("model") else [
+        import_cte("events", model, profile)]
     ctes += [
         "counted as (\n\n    select\n"
         f"        {_period(when, grain)} as {period}{d},\n"
