@@ -188,7 +188,7 @@ def render(plan: Plan, profile: WarehouseProfile) -> ModelSpec:
         raise RequestError(f"metric query over unknown table {q.fact!r}")
     model = staging_model_for(fact, profile)
     grain = q.grain
-    when = time_expression(q, profile)
+    when = time_expression(q, profile) if q.time_column or q.time_parts else ""  # none: totals per breakdown value
     period = (f"{grain.value}_start_date" if grain.value != "day" else "event_date") if grain else None
     dim = dimension(plan, profile, fact)
     dname = quote_if_needed(dim["name"]) if dim else None

@@ -34,6 +34,7 @@ from dataeng_crew.contracts import (
     MetricQuery,
     Plan,
     RowFilter,
+    TableProfile,
     WarehouseProfile,
 )
 from dataeng_crew.errors import RequestError
@@ -101,7 +102,7 @@ def _bind(model: SemanticModel, words: list[str], op: str | None, duration_unit:
           profile: WarehouseProfile) -> Binding:
     """Bind the subject words to one fact: its rows, then the richest of an event, measure, duration, entity."""
     b = Binding(model)
-    b.fact_words = {w for w in words if any(same_word(w, t) for t in _entity_tokens(model.name))}
+    b.fact_words = {w for w in words if any(same_word(w, t) for t in [*_entity_tokens(model.name), *model.row_nouns()])}
     if PEOPLE.fullmatch(entity_name(model.name).split("_")[-1]):  # signups are new rows of a table of people
         b.fact_words |= {w for w in words if w in SIGNUP_WORDS}
     rest = [w for w in words if w not in b.fact_words]
@@ -285,6 +286,24 @@ def plan_metric(text: str, words: list[str], grain: Grain | None, dim: str | Non
     if not subject:
         raise _refuse(text, profile, "name what to measure (a fact, a measure or an event), e.g. 'weekly logins'")
     layer = infer_layer(profile)
+    if grain is None and dim:  # totals per breakdown value: a table without a time answers too, when nothing else does
+        try:
+            return _plan_on(layer, text, words, subject, op, op_words, unit, grain, dim, flt, profile)
+        except RequestError as timed_error:
+            timeless = infer_layer(profile, timeless=True)
+            if len(timeless) == len(layer):
+                raise timed_error from None
+            try:
+                return _plan_on(timeless, text, words, subject, op, op_words, unit, grain, dim, flt, profile)
+            except RequestError as timeless_error:
+                raise (timed_error if layer else timeless_error) from None
+    return _plan_on(layer, text, words, subject, op, op_words, unit, grain, dim, flt, profile)
+
+
+def _plan_on(layer: list[SemanticModel], text: str, words: list[str], subject: list[str], op: str | None,
+             op_words: set[str], unit: str | None, grain: Grain | None, dim: str | None, flt: str | None,
+             profile: WarehouseProfile) -> Plan:
+    """The metric query over ``layer``'s best binding (see :func:`plan_metric`)."""
     if not layer:
         empty = [t.name for t in profile.tables if t.row_count == 0]
         why = ("every table is empty" if empty and len(empty) == len(profile.tables)
@@ -302,6 +321,9 @@ def plan_metric(text: str, words: list[str], grain: Grain | None, dim: str | Non
                       f"value, time or entity); closest: {partial.model.name}")
     if op == "rate" and any(b.event for b in complete):  # a rate divides rows with an event by rows of the fact
         complete = [b for b in complete if b.event]
+    if dim and len(complete) > 1:  # "revenue by payment method": the fact whose rows carry the breakdown
+        carrying = [b for b in complete if _breaks_down(b.model.table, dim, text, profile)]
+        complete = carrying or complete
     if op == "distinct" and any(b.entity for b in complete):  # activity: a transaction (a fact with a measure)
         complete = sorted((b for b in complete if b.entity), reverse=True, key=lambda b: (  # before a plain log
             len(b.used), any(m.additive for m in b.model.measures), b.model.table.row_count))
@@ -319,6 +341,15 @@ def plan_metric(text: str, words: list[str], grain: Grain | None, dim: str | Non
         raise _refuse(text, profile, f"'{' '.join(op_words)}' counts distinct entities, but no foreign key of "
                       f"{best.model.name} references a table named {' '.join(subject)!r}")
     return _compile(text, subject, best, op, op_words, unit, grain, dim, flt, profile, tied, layer)
+
+
+def _breaks_down(table: TableProfile, dim: str, text: str, profile: WarehouseProfile) -> bool:
+    """Whether ``table`` (or a table it references) has the column the breakdown phrase names."""
+    try:
+        base.resolve_column(dim, [table, *(t for t, _ in base.reachable(table, profile))], text, profile, "breakdown")
+    except RequestError:
+        return False
+    return True
 
 
 def _event_filter(ev, table) -> RowFilter:
@@ -376,7 +407,11 @@ class _Compiler:
 
     @property
     def fact_word(self) -> str:
-        return fact_noun(self.table.name)
+        """What one row is called: the request's noun when it named the rows by their key ("games" of a table
+        keyed by game_id), else the table's noun."""
+        nouns = self.b.model.row_nouns()
+        named = sorted(w for w in self.b.fact_words if any(same_word(w, t) for t in nouns))
+        return singular(named[0]) if named else fact_noun(self.table.name)
 
     def refuse(self, why: str) -> RequestError:
         return _refuse(self.text, self.profile, why)
@@ -574,17 +609,33 @@ class _Compiler:
         time_col, time_rule = self.time()
         self.near_values()
         metrics = self.metrics()
-        if time_col is None and model.parts is None:
+        if time_col is None and model.parts is None and (grain is not None or model.time is not None
+                                                          or model.null_times):
             raise self.refuse(f"{', '.join(f'{table.name}.{c}' for c in model.null_times)} is NULL in every row, so "
                               "no period can be counted" if model.null_times else f"{table.name} has no time to count by")
         if table.row_count == 0:
             raise self.refuse(f"{table.name} is empty: a mart over it would have no rows")
         time_table = model.time_via.ref_table if model.time_via is not None and time_col is model.time else table.name
+        if time_col is None and model.parts is None:  # totals per breakdown value over a table without a time
+            self.choices.insert(0, Choice(topic="time", chosen="none: one row per breakdown value, over every row",
+                                          rule=model.time_rule, alternatives=[]))
+            self._state(validity, tied)
+            return MetricQuery(fact=table.name, grain=None, metrics=_dedupe(metrics), validity=validity,
+                               choices=self.choices)
         self.choices.insert(0, Choice(topic="time", chosen=(
             f"{time_table}.{time_col.name}" if time_col is not None and (model.parts is None or time_col is not model.time)
             else "/".join(c.name for c in model.parts or ())), rule=time_rule, alternatives=[
                 c.name for c in table.columns if c is not time_col and time_role(c) not in {"load"} and
                 is_temporal(c)]))
+        use_parts = model.parts is not None and (time_col is model.time or time_col is None)
+        self._state(validity, tied)
+        return MetricQuery(fact=table.name, time_column=None if use_parts else f"{time_table}.{time_col.name}",
+                           time_parts=[f"{table.name}.{c.name}" for c in model.parts] if use_parts else [],
+                           grain=grain, metrics=_dedupe(metrics), validity=validity, choices=self.choices)
+
+    def _state(self, validity: list, tied: list[Binding]) -> None:
+        """State the choices on validity and on the fact."""
+        model, table = self.b.model, self.table
         alternative = {v.column: v.alternative for v in model.validity}
         for f in validity:  # what the SQL excludes, as adjusted above (never the rule before adjustment)
             self.choices.append(Choice(topic="validity", chosen=f.reason, rule="a careful analyst excludes rows that "
@@ -597,10 +648,6 @@ class _Compiler:
             self.choices.append(Choice(topic="fact", chosen=table.name, rule="the fact named by the request, else the "
                                        "one other facts reference most (the business process's own grain), else the "
                                        "one with most rows", alternatives=[t.model.name for t in tied]))
-        use_parts = model.parts is not None and (time_col is model.time or time_col is None)
-        return MetricQuery(fact=table.name, time_column=None if use_parts else f"{time_table}.{time_col.name}",
-                           time_parts=[f"{table.name}.{c.name}" for c in model.parts] if use_parts else [],
-                           grain=grain, metrics=_dedupe(metrics), validity=validity, choices=self.choices)
 
 
 def _compile(text: str, subject: list[str], b: Binding, op: str | None, op_words: set[str], unit: str | None,
@@ -640,6 +687,8 @@ def _plan(text: str, query: MetricQuery, model: SemanticModel, grain: Grain | No
         interpretations.append("No time grain given: one row per day.")
     elif grain is None:
         interpretations.append(f"No time grain given: one row per {dim} value over all time.")
+        query = query.model_copy(update={"metrics": [m.model_copy(update={"description": m.description.replace(
+            " in the period", " over all time")}) for m in query.metrics]})
     tables = query_tables(query, profile)
     roles = {"fact": table.name}
     if query.time_column:

@@ -518,11 +518,18 @@ def _phrase_key(phrase: str) -> str:
     return "_".join(request_words(phrase))
 
 
-def dimension_candidates(tables: list[TableProfile]) -> list[tuple[TableProfile, ColumnProfile]]:
-    """Columns a mart can be broken down by: low-cardinality text (statuses, types, methods, countries)."""
+MAX_BREAKDOWN_VALUES = 1000
+
+
+def dimension_candidates(tables: list[TableProfile], named: bool = False) -> list[tuple[TableProfile, ColumnProfile]]:
+    """Columns a mart can be broken down by: low-cardinality text (statuses, types, methods, countries); with
+    ``named`` (a breakdown the request names), any repeating text column too ("by home team": 30 teams)."""
+    def repeating(t: TableProfile, c: ColumnProfile) -> bool:
+        return named and 1 < c.distinct_count <= min(MAX_BREAKDOWN_VALUES, t.profiled_rows // 2)
+
     return [(t, c) for t in tables for c in t.columns
-            if base_type(c.data_type) in {"VARCHAR", "BOOLEAN"} and c.top_values and not is_temporal(c)
-            and not _personal(c, t) and not re.fullmatch(EXCLUDE_FLAG, snake_case(c.name))]
+            if base_type(c.data_type) in {"VARCHAR", "BOOLEAN"} and (c.top_values or repeating(t, c))
+            and not is_temporal(c) and not _personal(c, t) and not re.fullmatch(EXCLUDE_FLAG, snake_case(c.name))]
 
 
 CONTACT = r"(^|_)(email|e_mail|phone|address\d*|street|zip|postcode|birth\w*|ssn|iban|first_?name|last_?name)($|_)"
@@ -550,7 +557,8 @@ def resolve_column(phrase: str, tables: list[TableProfile], text: str, profile: 
         RequestError: When no column matches; the message lists the candidate columns.
     """
     key = _phrase_key(phrase)
-    cands = dimension_candidates(tables)
+    cands = dimension_candidates(tables, named=what == "breakdown")
+
     def bare(t: TableProfile, c: ColumnProfile) -> str:
         return bare_name(c.name, column_prefix([x.name for x in t.columns]))
 
@@ -650,9 +658,9 @@ def apply_breakdown(p: Plan, dim: str | None, flt: str | None, fact: TableProfil
             below = True
         roles["dimension"] = f"{table.name}.{col.name}"
         interpretations.append(
-            f"Breakdown {dim!r}: one row per period and {table.name}.{col.name}"
+            f"Breakdown {dim!r}: one row per {'period and ' if p.grain else ''}{table.name}.{col.name}"
             + ("" if table is fact or below else f" (joined from {fact.name} to its parent {table.name})")
-            + "; every value seen appears in every period, with zeros.")
+            + ("; every value seen appears in every period, with zeros." if p.grain else "."))
         if below:
             roles["dimension_level"] = "line"
             interpretations.append(
@@ -721,6 +729,12 @@ def measures(binding: SalesBinding) -> list[MeasureSpec]:
 
 
 def plan(request: str, profile: WarehouseProfile) -> Plan:
+    """Map a request onto the warehouse (see :func:`_plan_request`); the plan keeps the request as written."""
+    out = _plan_request(request, profile)
+    return out if out.request == (request or "").strip() else out.model_copy(update={"request": request.strip()})
+
+
+def _plan_request(request: str, profile: WarehouseProfile) -> Plan:
     """Map a request onto the warehouse.
 
     Args:
@@ -739,7 +753,9 @@ def plan(request: str, profile: WarehouseProfile) -> Plan:
         raise _refuse(request, profile, "the request is empty")
     if len(text) > MAX_REQUEST_CHARS:
         raise _refuse(text[:60] + "…", profile, f"the request is longer than {MAX_REQUEST_CHARS} characters")
-    text = PER_PERIOD.sub(lambda m: GRAIN_ADJECTIVE[GRAIN_WORDS[m.group(2).lower()]], text)  # "by month": monthly
+    per = PER_PERIOD.search(text)  # "revenue per week by method" reads "weekly revenue by method"
+    if per:
+        text = GRAIN_ADJECTIVE[GRAIN_WORDS[per.group(2).lower()]] + " " + " ".join(PER_PERIOD.sub(" ", text).split())
     words = [w for w in request_words(text) if w not in FILLER]
     if words and set(words) <= STAGING_WORDS | _table_words(profile) and set(words) & STAGING_WORDS:
         return staging_plan(text, words, profile)

@@ -433,11 +433,23 @@ class SemanticModel:
     def words(self) -> set[str]:
         """Words a request may use for this fact's rows."""
         name = entity_name(self.table.name)
-        return {name, name.split("_")[-1], *name.split("_"), *re.findall(r"[^\W_]+", self.table.name.lower())}
+        return {name, name.split("_")[-1], *name.split("_"), *re.findall(r"[^\W_]+", self.table.name.lower()),
+                *self.row_nouns()}
+
+    def row_nouns(self) -> list[str]:
+        """What one row is, by the key when the table's name does not say it: a table keyed by ``game_id`` holds
+        games, one keyed by ``team`` holds teams (``schedules``, ``ratings`` in a flat project)."""
+        key = primary_key(self.table)
+        stem = re.sub(r"(^|_)(id|key|code|number|no)$", "", snake_case(key)) if key else ""
+        if not stem or stem.endswith("_") or singular(stem) == singular(entity_name(self.table.name)):
+            return []
+        last = stem.split("_")[-1]
+        return list(dict.fromkeys([stem, plural(stem), last, plural(last)]))
 
 
-def semantic_model(table: TableProfile, profile: WarehouseProfile) -> SemanticModel | None:
-    """The semantic model of one table, or None when it has no event time (not a fact)."""
+def semantic_model(table: TableProfile, profile: WarehouseProfile, timeless: bool = False) -> SemanticModel | None:
+    """The semantic model of one table, or None when it has no event time (not a fact); with ``timeless``, a
+    table without any time is a model too (for totals per breakdown value: "average rating by conference")."""
     parts = date_parts(table)
     time, rule = fact_time(table)
     null_times = [c.name for c in table.columns if is_temporal(c) and c.null_fraction >= 1 and table.row_count]
@@ -451,8 +463,10 @@ def semantic_model(table: TableProfile, profile: WarehouseProfile) -> SemanticMo
                 rule = (f"{table.name} has no time of its own: each row is dated by its {fk.ref_table} "
                         f"({fk.ref_table}.{parent_time.name}, joined over {table.name}.{fk.column})")
                 break
-        if time is None:
+        if time is None and (not timeless or not table.row_count):
             return None
+        if time is None:
+            rule = f"{table.name} has no time: totals over every row"
     if parts is not None and (time is None or time_role(time) not in {"creation"}):
         rule = ("the calendar date its year/month/day columns state (a derived timestamp may be in another time "
                 "zone)")
@@ -465,9 +479,9 @@ def semantic_model(table: TableProfile, profile: WarehouseProfile) -> SemanticMo
                          entities=entities, null_times=null_times, time_via=time_via)
 
 
-def infer_layer(profile: WarehouseProfile) -> list[SemanticModel]:
-    """Every fact's semantic model, largest first."""
-    models = [m for t in profile.tables if (m := semantic_model(t, profile))]
+def infer_layer(profile: WarehouseProfile, timeless: bool = False) -> list[SemanticModel]:
+    """Every fact's semantic model, largest first (with ``timeless``, tables without a time too)."""
+    models = [m for t in profile.tables if (m := semantic_model(t, profile, timeless))]
     return sorted(models, key=lambda m: -m.table.row_count)
 
 

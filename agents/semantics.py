@@ -21,6 +21,10 @@ MONEY_WORDS = ("price", "amount", "total", "subtotal", "discount", "tax", "shipp
                "usd", "eur", "gbp", "dollars", "euros")
 NOT_MONEY_WORDS = ("pct", "percent", "percentage", "perc", "ratio", "bps", "basis", "share", "count", "number",
                    "qty", "quantity", "units", "rate_pct")
+COUNT_NOUNS = {"win", "wins", "losses", "goals", "points", "games", "matches", "visits", "sessions", "clicks",
+               "views", "pageviews", "guests", "nights", "seats", "passengers", "steps", "calories", "downloads",
+               "installs", "signups", "followers", "likes", "shares", "comments", "runs", "hits", "assists",
+               "rebounds", "votes", "attempts", "calls", "messages", "tickets", "trips", "rides", "loans"}
 CATEGORY_WORDS = ("status", "type", "kind", "state", "category", "method", "gateway", "currency",
                   "channel", "tier", "source", "segment")
 INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
@@ -112,6 +116,8 @@ def is_money(col: ColumnProfile) -> bool:
     text = is_text_number(col) and not name.endswith(("_cents", "_minor", "_micros"))  # text cents: not guessed
     if set(tokens) & set(NOT_MONEY_WORDS) or ("rate" in tokens and is_rate(col)) or epoch_scale(col) is not None:
         return False
+    if set(tokens) & COUNT_NOUNS and set(tokens) & set(MONEY_WORDS) <= {"total", "value"}:
+        return False  # a total of wins, goals or visits is a count, not money
     return (numeric or text) and any(word in tokens or name.endswith(word) for word in MONEY_WORDS) \
         and not name.endswith("_id")
 

@@ -14,7 +14,7 @@ from dataeng_crew.checks import check_project, validate_project
 from dataeng_crew.contracts import Proposal
 from dataeng_crew.errors import AlreadyAnswered
 from tests.conftest import open_built
-from tests.project_fixtures import acme_monorepo, dbt_here, git, jaffle_duckdb
+from tests.project_fixtures import acme_monorepo, cwd, dbt_here, git, jaffle_duckdb
 
 pytestmark = pytest.mark.slow
 
@@ -108,6 +108,25 @@ def test_jaffle_marts_equal_hand_written_sql_over_the_seeds(jaffle):
                 on gold.week_start_date = w.week_start_date and gold.status = w.{status}
             where w.order_count is distinct from gold.n""").fetchone()
         assert diff == (0,)
+
+
+def test_revenue_by_a_payment_column_reads_the_payments(jaffle):
+    """The orders mart carries the order amount, but only payments carry the method: "revenue by payment method"
+    is the payments' amount per method, dated by the order (jaffle payments have no time of their own)."""
+    project, _, _ = jaffle
+    with cwd(project):
+        proposal = flow.propose("revenue per week by payment method", project=project, publish="none")
+    assert proposal.status == "validated"
+    mart = next(m for m in proposal.models if m.layer == "marts")
+    assert mart.name == "weekly_revenue_by_payment_method" and "ref('stg_payments')" in mart.sql
+    with open_built(proposal.warehouse) as con:
+        got = con.execute(f"select week_start_date, payment_method, revenue from {mart.name} where revenue <> 0 "
+                          "order by 1, 2").fetchall()
+        gold = con.execute("""
+            select cast(date_trunc('week', o.order_date) as date), p.payment_method, sum(p.amount) / 100.0
+            from raw_payments as p join raw_orders as o on o.id = p.order_id
+            group by 1, 2 having sum(p.amount) <> 0 order by 1, 2""").fetchall()
+    assert [(w, m, float(r)) for w, m, r in got] == [(w, m, pytest.approx(float(r))) for w, m, r in gold]
 
 
 def test_two_proposals_merge_and_a_fresh_clone_builds_green(jaffle, tmp_path):

@@ -126,13 +126,44 @@ def test_blueprint_branches_merge_and_build_green_from_a_fresh_clone_without_raw
                 assert not raw & {str(v) for row in rows for v in row}
 
 
-def test_nba_flat_project_entity_mart_counts_every_home_game(tmp_path):
-    project = _real_project("nba_monte_carlo", tmp_path / "nba")
+@pytest.fixture(scope="module")
+def nba(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    project = _real_project("nba_monte_carlo", tmp_path_factory.mktemp("nba") / "nba")
     with cwd(project):
-        proposal = flow.propose("ratings mart", project=project, publish="local")
+        proposals = {r: flow.propose(r, project=project, publish="local")
+                     for r in ("ratings mart", "average elo rating by conference", "games by home team")}
+    return project, proposals
+
+
+def test_nba_flat_project_entity_mart_counts_every_home_game(nba):
+    _project, proposals = nba
+    proposal = proposals["ratings mart"]
     assert proposal.status == "published" and proposal.checks.build.success
     mart = next(m for m in proposal.models if m.layer == "marts")
     with open_built(proposal.warehouse) as con:
         got = dict(con.execute(f"select team_long, schedule_count from {mart.name}").fetchall())
         gold = dict(con.execute(f"select homeneutral, count(*) from {_raw(con, 'raw_schedule')} group by 1").fetchall())
     assert got == gold and sum(got.values()) == 1230  # one regular season: 1,230 games
+
+
+def test_nba_totals_per_breakdown_value_without_any_time(nba):
+    """No relation of the project has a time (the schedule's date is dropped by its models): a request that asks for
+    no period is answered per breakdown value over every row, and the plan says so."""
+    _project, proposals = nba
+    elo, games = proposals["average elo rating by conference"], proposals["games by home team"]
+    assert elo.status == games.status == "published"
+    assert any("No time grain given" in i for i in elo.plan.interpretations)
+    with open_built(elo.warehouse) as con:
+        mart = next(m for m in elo.models if m.layer == "marts").name
+        got = con.execute(f"select conf, average_elo_rating, ratings_count from {mart} order by 1").fetchall()
+        gold = con.execute(f"select conf, avg(elo_rating), count(*) from {_raw(con, 'raw_team_ratings')} "
+                           "group by 1 order by 1").fetchall()
+    assert [(c, round(float(a), 2), n) for c, a, n in got] == [(c, round(float(a), 2), n) for c, a, n in gold]
+    with open_built(games.warehouse) as con:
+        mart = next(m for m in games.models if m.layer == "marts")
+        assert [c.name for c in mart.columns] == ["home_team", "game_count"]  # the request's noun, not the table's
+        got = dict(con.execute(f"select home_team, game_count from {mart.name}").fetchall())
+        gold = dict(con.execute(f"""
+            select r.team, count(*) from {_raw(con, 'raw_schedule')} as s
+            join {_raw(con, 'raw_team_ratings')} as r on r.team_long = s.homeneutral group by 1""").fetchall())
+    assert got == gold and len(got) == 30

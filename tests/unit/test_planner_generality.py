@@ -121,3 +121,47 @@ def test_an_entity_without_a_key_is_refused_precisely(tmp_path):
     con.close()
     with pytest.raises(RequestError, match="visits has no primary key"):
         plan("visits mart", profile_warehouse(db))
+
+
+@pytest.fixture(scope="module")
+def league_profile(tmp_path_factory):
+    """A league with no time anywhere: teams keyed by a code, games keyed by game_id referencing them twice."""
+    import duckdb
+
+    db = tmp_path_factory.mktemp("league") / "league.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute("create table ratings as select * from (values ('BOS', 'East', 1672, 53.5), ('MIL', 'East', 1665, 52.5),"
+                " ('DEN', 'West', 1600, 50.0), ('LAL', 'West', 1500, 45.5), ('NYK', 'East', 1550, 47.0)) "
+                "as t(team, conf, elo_rating, win_total)")
+    con.execute("create table schedules as select range as game_id, "
+                "(['BOS','MIL','DEN','LAL','NYK'])[range % 5 + 1] as home_team, "
+                "(['MIL','DEN','LAL','NYK','BOS'])[range % 5 + 1] as visiting_team from range(40)")
+    con.close()
+    return profile_warehouse(db)
+
+
+@pytest.mark.parametrize("request_, fact, measures, dimension", [
+    ("average elo rating by conference", "ratings", ["average_elo_rating", "ratings_count"], "ratings.conf"),
+    ("games by home team", "schedules", ["game_count"], "schedules.home_team"),  # rows named by their key
+    ("teams by conference", "ratings", ["team_count"], "ratings.conf"),  # win_total: a count of wins, not money
+])
+def test_totals_per_breakdown_value_need_no_time(request_, fact, measures, dimension, league_profile):
+    p = plan(request_, league_profile)
+    assert (p.kind, p.query.fact, p.query.grain, p.query.time_column) == ("metric", fact, None, None)
+    assert [m.name for m in p.measures] == measures and p.roles["dimension"] == dimension
+    assert any("No time grain given" in i for i in p.interpretations)
+    assert not any("in the period" in m.definition for m in p.measures)
+
+
+def test_a_period_still_needs_a_time(league_profile):
+    with pytest.raises(RequestError, match="no table has an event time"):
+        plan("monthly games by home team", league_profile)
+
+
+@pytest.mark.parametrize("request_, mart", [
+    ("revenue per week by payment method", "fct_weekly_revenue_by_payment_method"),
+    ("average order value by month", "fct_monthly_sales"),
+])
+def test_a_period_phrase_is_the_grain(request_, mart, jaffle_profile):
+    p = plan(request_, jaffle_profile)
+    assert p.mart_name == mart and p.request == request_  # the plan keeps the request as written
