@@ -40,6 +40,18 @@ def _is_sample(project: Path, repo: Path | None, prefix: str) -> bool:
     return done.returncode == 0 and done.stdout == template
 
 
+SKIPPED_FOLDERS = {"target", "dbt_packages", "logs", ".dataeng-crew", ".git", ".venv"}
+
+
+def _reads_pii_key(project: Path) -> bool:
+    """Whether a model of the project (a masking mart merged earlier) reads the keyed-hash key: a bare
+    ``dbt build`` of the branch then stops with "Env var required" until it is set."""
+    for path in project.rglob("*.sql"):
+        if SKIPPED_FOLDERS.isdisjoint(path.relative_to(project).parts) and PII_KEY_ENV in path.read_text(errors="ignore"):
+            return True
+    return False
+
+
 def review_commands(project: Path, repo: Path | None, prefix: str, branch: str, warehouse: Path | None,
                     remote: bool, masked: bool = False) -> list[str]:
     """Shell lines that check out ``branch`` and build it from nothing but the clone.
@@ -51,7 +63,8 @@ def review_commands(project: Path, repo: Path | None, prefix: str, branch: str, 
         branch: The proposal's branch.
         warehouse: The DuckDB file the proposal was validated on (None: unknown).
         remote: Whether the branch is on GitHub (fetch it) or only local.
-        masked: Whether a mart hashes personal data (its key comes from ``DATAENG_CREW_PII_KEY``).
+        masked: Whether a mart hashes personal data (its key comes from ``DATAENG_CREW_PII_KEY``); a model of the
+            project that already reads that key asks for it too.
 
     Returns:
         One command (with a short ``#`` comment where it needs one) per line.
@@ -70,7 +83,7 @@ def review_commands(project: Path, repo: Path | None, prefix: str, branch: str, 
             out.append(f"dataeng-crew sample   # makes {where}, the sample warehouse (not in git)")
         elif not has_seeds(project):
             out.append(f"# the profile reads {where}, which is not in git: point it at your warehouse")
-    if masked:
+    if masked or _reads_pii_key(project):
         out.append(f"export {PII_KEY_ENV}=$(openssl rand -hex 16)   # any key to review; production sets its own, "
                    "never committed")
     if has_seeds(project):
