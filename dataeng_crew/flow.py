@@ -59,6 +59,7 @@ from dataeng_crew.tools.project_files import validate_path, write_project_files
 from dataeng_crew.tools.prompt_safety import clean_text
 from dataeng_crew.tools.sqlcheck import CheckOutcome, check_and_compile
 from dataeng_crew.tools.project_inventory import project_inventory, project_profile
+from dataeng_crew.tools.sql_style import wrap_long_lines
 from dataeng_crew.tools.warehouse import load_folder, warehouse_schema
 
 Progress = Callable[[str], None]
@@ -466,12 +467,14 @@ def role_stages() -> list[Stage]:
 
 
 def place_models(run: ProposalRun, _io: StageIO) -> None:
-    """The roles' models at the project's own paths; never over a model the project has."""
+    """The roles' models at the project's own paths (never over a model the project has), laid out in lines of
+    at most 80 characters."""
     ctx = run.ctx
     if ctx is None or ctx.plan is None:
         raise DataengCrewError("no registered role produced a plan")
     run.sources, run.suites = ctx.sources, ctx.suites
-    run.models = project_plan.place_models(ctx.models, run.inventory)
+    run.models = [m.model_copy(update={"sql": wrap_long_lines(m.sql)})  # ≤ 80 columns, as dbt's style guide
+                  for m in project_plan.place_models(ctx.models, run.inventory)]
     run.proposal.sources, run.proposal.models, run.proposal.policies = run.sources, run.models, ctx.policies
 
 
