@@ -734,6 +734,36 @@ def plan(request: str, profile: WarehouseProfile) -> Plan:
     return out if out.request == (request or "").strip() else out.model_copy(update={"request": request.strip()})
 
 
+PER_ENTITY = re.compile(r"\s+(?:per|for each|for every|each)\s+(?=[a-z])", re.IGNORECASE)
+ENTITY_TOTAL_WORDS = {"revenue", "sales", "spend", "spending", "value", "orders", "order", "count", "number",
+                      "total", "purchases"}
+
+
+def _per_entity_plan(text: str, words: list[str], profile: WarehouseProfile, shown: str) -> Plan | None:
+    """"revenue by customer", "orders per customer" over all time: one row per customer with its orders and their
+    value, i.e. the entity mart (its lifetime value when money is asked); None when the request is not that."""
+    if set(words) & set(GRAIN_WORDS):
+        return None
+    rest, dim, flt = split_breakdown(text)
+    subject = [w for w in request_words(rest) if w not in FILLER]
+    if not dim or flt or not subject or not set(subject) <= ENTITY_TOTAL_WORDS | {"of"}:
+        return None
+    named = entity_table([w for w in request_words(dim) if w not in FILLER], profile)
+    binding = bind_sales(profile)
+    if named is None or named[1] or binding is None:
+        return None
+    facts = {binding.orders.name} | ({binding.lines.name} if binding.lines is not None else set())
+    via = next((fk.table for fk in profile.foreign_keys if fk.table in facts and fk.ref_table == named[0].name), None)
+    if via is None:
+        return None
+    money = bool(set(subject) & {"revenue", "sales", "spend", "spending", "value"})
+    ltv = money and via == binding.orders.name  # a customer's orders: its lifetime value; a product's lines: their value
+    p = entity_plan(text, named[0], ["lifetime", "value"] if ltv else [], profile)
+    return p.model_copy(update={"interpretations": [
+        f"'{shown}' over all time is one row per {singular(entity_name(named[0].name))} with its {via} rows"
+        + (" and their value" if money else "") + ": an entity mart."] + p.interpretations})
+
+
 def _plan_request(request: str, profile: WarehouseProfile) -> Plan:
     """Map a request onto the warehouse.
 
@@ -756,9 +786,13 @@ def _plan_request(request: str, profile: WarehouseProfile) -> Plan:
     per = PER_PERIOD.search(text)  # "revenue per week by method" reads "weekly revenue by method"
     if per:
         text = GRAIN_ADJECTIVE[GRAIN_WORDS[per.group(2).lower()]] + " " + " ".join(PER_PERIOD.sub(" ", text).split())
+    text = PER_ENTITY.sub(" by ", text)  # "orders per customer" reads "orders by customer"
     words = [w for w in request_words(text) if w not in FILLER]
     if words and set(words) <= STAGING_WORDS | _table_words(profile) and set(words) & STAGING_WORDS:
         return staging_plan(text, words, profile)
+    per_entity = _per_entity_plan(text, words, profile, request.strip())
+    if per_entity is not None:
+        return per_entity
     entity = entity_table(words, profile) if not {w for w in words if w in GRAIN_WORDS} else None
     if entity is not None:
         try:
@@ -772,8 +806,9 @@ def _plan_request(request: str, profile: WarehouseProfile) -> Plan:
             try:
                 return plan_metric(text, [w for w in request_words(rest) if w not in FILLER], None, dim, flt,
                                    profile)
-            except RequestError:
-                raise entity_error from None
+            except RequestError as metric_error:  # the entity reading did not know its words: the metric's reason
+                raise (metric_error if dim and not flt and "words not understood" in str(entity_error)
+                       else entity_error) from None
     keyless = [t.name for t in profile.tables if not primary_key(t) and any(_same_entity(w, t.name) for w in words)]
     if keyless and not set(words) & (set(GRAIN_WORDS) | STAGING_WORDS):
         raise _refuse(text, profile, f"{', '.join(keyless)} has no primary key (no unique, non-null id-like column), "

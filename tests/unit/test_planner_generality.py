@@ -165,3 +165,15 @@ def test_a_period_still_needs_a_time(league_profile):
 def test_a_period_phrase_is_the_grain(request_, mart, jaffle_profile):
     p = plan(request_, jaffle_profile)
     assert p.mart_name == mart and p.request == request_  # the plan keeps the request as written
+
+
+@pytest.mark.parametrize("request_, entity, measure", [
+    ("revenue by customer", "customers", "lifetime_value"),  # over all time: each customer's lifetime value
+    ("orders per customer", "customers", "order_count"),
+    ("revenue by product", "products", "total_order_line_value"),  # the lines sold, never a list price
+])
+def test_a_total_per_entity_is_the_entity_mart(request_, entity, measure, sample_profile):
+    p = plan(request_, sample_profile)
+    assert (p.kind, p.roles["entity"]) == ("entity", entity) and measure in {m.name for m in p.measures}
+    assert p.interpretations[0].startswith(f"'{request_}' over all time is one row per")
+    assert p.request == request_
