@@ -38,6 +38,7 @@ from dataeng_crew.contracts import (
     WarehouseProfile,
 )
 from dataeng_crew.errors import RequestError
+from dataeng_crew.tools.project_inventory import upstream_models
 from dataeng_crew.tools.warehouse import primary_key
 
 OPERATORS = {
@@ -330,7 +331,8 @@ def _plan_on(layer: list[SemanticModel], text: str, words: list[str], subject: l
     else:
         complete.sort(key=lambda b: b.score(), reverse=True)
     best = complete[0]
-    tied = [b for b in complete[1:] if b.score()[:3] == best.score()[:3]]
+    tied = [b for b in complete[1:] if b.score()[:3] == best.score()[:3]
+            and not _same_rows(b.model.table, best.model.table, profile)]
     if tied and best.fact_words == set() and any(b.model.table.row_count == best.model.table.row_count for b in tied):
         raise _refuse(text, profile, f"{' '.join(subject)!r} is answered equally by {best.model.name} and "
                       f"{', '.join(b.model.name for b in tied)}; name the table")
@@ -341,6 +343,15 @@ def _plan_on(layer: list[SemanticModel], text: str, words: list[str], subject: l
         raise _refuse(text, profile, f"'{' '.join(op_words)}' counts distinct entities, but no foreign key of "
                       f"{best.model.name} references a table named {' '.join(subject)!r}")
     return _compile(text, subject, best, op, op_words, unit, grain, dim, flt, profile, tied, layer)
+
+
+def _same_rows(a: TableProfile, b: TableProfile, profile: WarehouseProfile) -> bool:
+    """Two project models holding the same rows, one built from the other (``int_order_status_categorized`` from
+    ``stg_orders``): one reading, not two."""
+    inv = profile.inventory
+    if inv is None or a.row_count != b.row_count or not a.ref_name or not b.ref_name:
+        return False
+    return a.ref_name in upstream_models(b.ref_name, inv) or b.ref_name in upstream_models(a.ref_name, inv)
 
 
 def _breaks_down(table: TableProfile, dim: str, text: str, profile: WarehouseProfile) -> bool:

@@ -355,12 +355,15 @@ def _refuse_if_answered(text: str, table: TableProfile, rest: list[str], profile
         RequestError: Naming the project's model and the column that answers.
     """
     inv = profile.inventory
-    key = row_key(table)
+    key = row_key(table) or primary_key(table)
     if inv is None or key is None:
         return
+    def per_entity(t: TableProfile) -> bool:  # one row per the same entity: its key, or a unique reference to it
+        return row_key(t) == key or any(fk.table == t.name and fk.ref_table == table.name
+                                        and fk.column in t.candidate_keys for fk in profile.foreign_keys)
+
     marts = [t for t in [table, *(t for t in profile.tables if t is not table)] if t.origin == "model"
-             and t.ref_name and row_key(t) == key and (m := inv.model(t.ref_name)) is not None
-             and m.layer == "marts"]  # one row per the same entity
+             and t.ref_name and per_entity(t) and (m := inv.model(t.ref_name)) is not None and m.layer == "marts"]
     wants_ltv = bool({"lifetime", "ltv", "clv"} & set(rest))
     for mart in marts:
         ltv = next((c.name for c in mart.columns if LIFETIME.search(snake_case(c.name))), None)
@@ -409,8 +412,8 @@ def entity_plan(text: str, table: TableProfile, rest: list[str], profile: Wareho
         roles["entity_dates"] = "true"
         interpretations.append("First and most recent events are given as dates, as the request asks.")
     children = _one_reference_per_fact(
-        [fk for fk in profile.foreign_keys if fk.ref_table == table.name and fk.table != table.name],
-        profile, alternatives)
+        [fk for fk in profile.foreign_keys if fk.ref_table == table.name and fk.table != table.name
+         and not _one_to_one(fk, profile)], profile, alternatives)
     for i, fk in enumerate(children):
         child = profile.table(fk.table)
         if child is None:
@@ -753,8 +756,14 @@ def _per_entity_plan(text: str, words: list[str], profile: WarehouseProfile, sho
     if named is None or named[1] or binding is None:
         return None
     facts = {binding.orders.name} | ({binding.lines.name} if binding.lines is not None else set())
-    via = next((fk.table for fk in profile.foreign_keys if fk.table in facts and fk.ref_table == named[0].name), None)
-    if via is None:
+    phrase = "_".join(w for w in request_words(dim) if w not in FILLER)
+    for entity in [named[0], *(t for t in profile.tables if t is not named[0] and _same_entity(phrase, t.name)
+                               and primary_key(t))]:  # the table of that entity the sales facts reference
+        via = next((fk.table for fk in profile.foreign_keys if fk.table in facts and fk.ref_table == entity.name), None)
+        if via is not None:
+            named = (entity, [])
+            break
+    else:
         return None
     money = bool(set(subject) & {"revenue", "sales", "spend", "spending", "value"})
     ltv = money and via == binding.orders.name  # a customer's orders: its lifetime value; a product's lines: their value
@@ -962,6 +971,13 @@ def _with_breakdown(p: Plan, dim: str | None, flt: str | None, text: str, profil
     if dim_table and dim_table not in tables:
         tables.append(dim_table)
     return out.model_copy(update={"source_tables": tables})
+
+
+def _one_to_one(fk: ForeignKey, profile: WarehouseProfile) -> bool:
+    """A reference unique in its table (``dim_customers.customer_id`` → ``stg_customers``): the same entity again,
+    not a fact of it; counting its rows per entity would count the entity."""
+    child = profile.table(fk.table)
+    return child is not None and child.row_count > 1 and fk.column in child.candidate_keys
 
 
 def _one_reference_per_fact(fks: list[ForeignKey], profile: WarehouseProfile, alternatives: list[str]
