@@ -527,8 +527,12 @@ MAX_BREAKDOWN_VALUES = 1000
 def dimension_candidates(tables: list[TableProfile], named: bool = False) -> list[tuple[TableProfile, ColumnProfile]]:
     """Columns a mart can be broken down by: low-cardinality text (statuses, types, methods, countries); with
     ``named`` (a breakdown the request names), any repeating text column too ("by home team": 30 teams)."""
-    def repeating(t: TableProfile, c: ColumnProfile) -> bool:
-        return named and 1 < c.distinct_count <= min(MAX_BREAKDOWN_VALUES, t.profiled_rows // 2)
+    def repeating(t: TableProfile, c: ColumnProfile) -> bool:  # an entity's name repeats across its facts' rows
+        if not named or c.distinct_count < 2:
+            return False
+        if re.search(r"(^|_)(name|title|label)$", snake_case(c.name)) and t.row_count > 1:  # names one row each,
+            return c.distinct_count == t.profiled_rows <= MAX_BREAKDOWN_VALUES  # or namesakes would be summed
+        return c.distinct_count <= min(MAX_BREAKDOWN_VALUES, t.profiled_rows // 2)
 
     return [(t, c) for t in tables for c in t.columns
             if base_type(c.data_type) in {"VARCHAR", "BOOLEAN"} and (c.top_values or repeating(t, c))
@@ -589,8 +593,14 @@ def resolve_column(phrase: str, tables: list[TableProfile], text: str, profile: 
             raise _refuse(text, profile, f"{what} {phrase!r} is ambiguous: it names columns of several tables "
                           f"equally near the fact. Say which: {options}")
         exact = tied + [tc for tc in exact if tc not in tied]
-    loose = [(t, c) for t, c in cands if (t, c) not in exact and words_match(t, c)]
-    # a phrase that names a table (not a column of it) means that table's name/title column
+    def names_the_column(t: TableProfile, c: ColumnProfile) -> bool:  # not only through its table's name
+        own = set(bare(t, c).split("_")) | set(snake_case(c.name).split("_"))
+        return any({w, singular(w)} & own or any(same_word(w, h) for h in own) for w in key.split("_"))
+
+    # a phrase that names a table (not a column of it) means that table's name/title column, never another one
+    # ("by driver" is never drivers.vehicle_type)
+    loose = [(t, c) for t, c in cands if (t, c) not in exact and words_match(t, c)
+             and (names_the_column(t, c) or re.search(r"(^|_)(name|title|label)$", bare(t, c)))]
     loose.sort(key=lambda tc: not re.search(r"(^|_)(name|title|label|description)$", bare(*tc)))
     found = exact + loose
     if not found:
@@ -749,24 +759,24 @@ def _per_entity_plan(text: str, words: list[str], profile: WarehouseProfile, sho
         return None
     rest, dim, flt = split_breakdown(text)
     subject = [w for w in request_words(rest) if w not in FILLER]
-    if not dim or flt or not subject or not set(subject) <= ENTITY_TOTAL_WORDS | {"of"}:
+    named = entity_table([w for w in request_words(dim) if w not in FILLER], profile) if dim else None
+    if flt or not subject or named is None or named[1]:
         return None
-    named = entity_table([w for w in request_words(dim) if w not in FILLER], profile)
     binding = bind_sales(profile)
-    if named is None or named[1] or binding is None:
-        return None
-    facts = {binding.orders.name} | ({binding.lines.name} if binding.lines is not None else set())
-    phrase = "_".join(w for w in request_words(dim) if w not in FILLER)
+    facts = {t.name for t in profile.tables if event_time(t) is not None} | (  # every fact, with the sales lines
+        {binding.orders.name} | ({binding.lines.name} if binding.lines is not None else set()) if binding else set())
+    phrase = "_".join(w for w in request_words(dim or "") if w not in FILLER)
     for entity in [named[0], *(t for t in profile.tables if t is not named[0] and _same_entity(phrase, t.name)
-                               and primary_key(t))]:  # the table of that entity the sales facts reference
-        via = next((fk.table for fk in profile.foreign_keys if fk.table in facts and fk.ref_table == entity.name), None)
-        if via is not None:
-            named = (entity, [])
+                               and primary_key(t))]:  # the table of that entity the facts reference
+        refs = [fk.table for fk in profile.foreign_keys if fk.table in facts and fk.ref_table == entity.name]
+        fact_words = {w for r in refs for n in entity_words(r) for w in (n, plural(n), singular(n))}
+        if refs and set(subject) <= ENTITY_TOTAL_WORDS | fact_words | {"of"}:
+            named, via = (entity, []), refs[0]
             break
     else:
         return None
     money = bool(set(subject) & {"revenue", "sales", "spend", "spending", "value"})
-    ltv = money and via == binding.orders.name  # a customer's orders: its lifetime value; a product's lines: their value
+    ltv = money and binding is not None and via == binding.orders.name  # a customer's orders: its lifetime value
     p = entity_plan(text, named[0], ["lifetime", "value"] if ltv else [], profile)
     return p.model_copy(update={"interpretations": [
         f"'{shown}' over all time is one row per {singular(entity_name(named[0].name))} with its {via} rows"

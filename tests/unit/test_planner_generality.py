@@ -177,3 +177,19 @@ def test_a_total_per_entity_is_the_entity_mart(request_, entity, measure, sample
     assert (p.kind, p.roles["entity"]) == ("entity", entity) and measure in {m.name for m in p.measures}
     assert p.interpretations[0].startswith(f"'{request_}' over all time is one row per")
     assert p.request == request_
+
+
+@pytest.fixture(scope="module")
+def rides_profile(tmp_path_factory):
+    from dataeng_crew.eval_datasets import build_dataset
+
+    return profile_warehouse(build_dataset("rides", tmp_path_factory.mktemp("rides")))
+
+
+def test_a_breakdown_that_names_a_table_is_its_name_never_another_column(rides_profile, sample_profile):
+    with pytest.raises(RequestError, match="no breakdown column matches 'driver'"):  # it was drivers.vehicle_type;
+        plan("monthly rides by driver", rides_profile)  # drivers' full names repeat: summing namesakes is refused
+    assert plan("monthly sales by product", sample_profile).roles["dimension"] == "products.title"
+    entity = plan("rides per driver", rides_profile)  # over all time: one row per driver
+    assert (entity.kind, entity.roles["entity"]) == ("entity", "drivers")
+    assert {"ride_count", "total_ride_fare"} <= {m.name for m in entity.measures}
