@@ -572,14 +572,17 @@ def resolve_column(phrase: str, tables: list[TableProfile], text: str, profile: 
     exact = [(t, c) for t, c in cands if key in {snake_case(c.name), staged_name(c, t), bare(t, c)}
              or key.replace("_", "") == bare(t, c).replace("_", "")]
 
+    def hit(w: str, have: set[str]) -> bool:  # a word, a synonym, or a part of a compound name (segment in mktsegment)
+        forms = {w, singular(w)} | SYNONYMS.get(w, set())
+        return bool(forms & have) or any(len(f) >= 4 and f in h or len(f) >= 3 and h.startswith(f)
+                                         for f in forms for h in have) or any(same_word(w, h) for h in have)
+
+    def own_words(t: TableProfile, c: ColumnProfile) -> set[str]:
+        return set(bare(t, c).split("_")) | set(snake_case(c.name).split("_"))
+
     def words_match(t: TableProfile, c: ColumnProfile) -> bool:  # every word of the phrase, or a synonym of it
-        have = set(bare(t, c).split("_")) | set(snake_case(c.name).split("_")) | {
-            singular(w) for w in entity_words(t.name)}
-        def hit(w: str) -> bool:  # a word, a synonym, or a part of a compound name (segment in mktsegment)
-            forms = {w, singular(w)} | SYNONYMS.get(w, set())
-            return bool(forms & have) or any(len(f) >= 4 and f in h or len(f) >= 3 and h.startswith(f)
-                                             for f in forms for h in have) or any(same_word(w, h) for h in have)
-        return all(hit(w) for w in key.split("_"))
+        have = own_words(t, c) | {singular(w) for w in entity_words(t.name)}
+        return all(hit(w, have) for w in key.split("_"))
 
     if len({t.name for t, _ in exact}) > 1:  # the same column name on several tables equally near: ask
         from dataeng_crew.agents.catalog import reachable as hops
@@ -593,9 +596,8 @@ def resolve_column(phrase: str, tables: list[TableProfile], text: str, profile: 
             raise _refuse(text, profile, f"{what} {phrase!r} is ambiguous: it names columns of several tables "
                           f"equally near the fact. Say which: {options}")
         exact = tied + [tc for tc in exact if tc not in tied]
-    def names_the_column(t: TableProfile, c: ColumnProfile) -> bool:  # not only through its table's name
-        own = set(bare(t, c).split("_")) | set(snake_case(c.name).split("_"))
-        return any({w, singular(w)} & own or any(same_word(w, h) for h in own) for w in key.split("_"))
+    def names_the_column(t: TableProfile, c: ColumnProfile) -> bool:  # a word names it, not only its table
+        return any(hit(w, own_words(t, c)) for w in key.split("_"))
 
     # a phrase that names a table (not a column of it) means that table's name/title column, never another one
     # ("by driver" is never drivers.vehicle_type)
@@ -683,7 +685,8 @@ def apply_breakdown(p: Plan, dim: str | None, flt: str | None, fact: TableProfil
                 "discounts and refunds are allocated in proportion to each value's share of the order's gross, "
                 "rounded to the cent.")
         alternatives += alts
-        name += f"_by_{staged_name(col, table)}"
+        title = table is not fact and re.search(r"(^|_)(name|title|label)$", snake_case(col.name))
+        name += f"_by_{singular(entity_name(table.name)) if title else staged_name(col, table)}"  # by_product
     if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
         name = re.sub(r"[^a-z0-9_]+", "_", name.lower()).strip("_")
     return p.model_copy(update={"roles": roles, "filters": filters, "mart_name": name,
