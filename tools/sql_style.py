@@ -43,7 +43,9 @@ def _split_call(text: str) -> tuple[str, list[str], str] | None:
             depth -= 1
             if depth == 0 and start is not None:
                 args.append(text[last:i].strip())
-                return text[: start + 1], [a for a in args if a], text[i:]
+                if any(args):
+                    return text[: start + 1], [a for a in args if a], text[i:]
+                start, args = None, []  # ``row_number()``: nothing to break, look further
         elif ch == "," and depth == 1 and start is not None:
             args.append(text[last:i].strip())
             last = i + 1

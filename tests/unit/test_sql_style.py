@@ -19,6 +19,8 @@ CASES = [
       "                try_strptime(created_at, '%Y-%m-%dT%H:%M:%SZ')", "            ) as timestamp",
       "        ) as created_at,"]),
     ("        count(*) as order_count,", ["        count(*) as order_count,"]),  # short: unchanged
+    ("    qualify row_number() over (partition by order_id order by updated_at desc) = 1",  # no argument to break
+     ["    qualify row_number() over (partition by order_id order by updated_at desc) = 1"]),
     ("    select * from {{ ref('a_very_long_model_name_that_goes_on_and_on_and_on_and_on_and_on') }} as x",
      ["    select * from {{ ref('a_very_long_model_name_that_goes_on_and_on_and_on_and_on_and_on') }} as x"]),
     ("        'a, string (with) commas and parens that is long enough to pass eighty characters' as label,",
