@@ -352,12 +352,13 @@ def _refuse_if_answered(text: str, table: TableProfile, rest: list[str], profile
     holds what the request adds (a lifetime value) or the request adds nothing.
 
     Raises:
-        RequestError: Naming the project's model and the column that answers.
+        AlreadyAnswered: Naming the project's model and the column that answers.
     """
     inv = profile.inventory
     key = row_key(table) or primary_key(table)
     if inv is None or key is None:
         return
+
     def per_entity(t: TableProfile) -> bool:  # one row per the same entity: its key, or a unique reference to it
         return row_key(t) == key or any(fk.table == t.name and fk.ref_table == table.name
                                         and fk.column in t.candidate_keys for fk in profile.foreign_keys)
@@ -774,12 +775,13 @@ def _per_entity_plan(text: str, words: list[str], profile: WarehouseProfile, sho
         refs = [fk.table for fk in profile.foreign_keys if fk.table in facts and fk.ref_table == entity.name]
         fact_words = {w for r in refs for n in entity_words(r) for w in (n, plural(n), singular(n))}
         if refs and set(subject) <= ENTITY_TOTAL_WORDS | fact_words | {"of"}:
-            named, via = (entity, []), refs[0]
+            named = (entity, [])
             break
     else:
         return None
     money = bool(set(subject) & {"revenue", "sales", "spend", "spending", "value"})
-    ltv = money and binding is not None and via == binding.orders.name  # a customer's orders: its lifetime value
+    ltv = money and binding is not None and binding.orders.name in refs  # a customer's orders: its lifetime value
+    via = binding.orders.name if ltv else refs[0]  # type: ignore[union-attr]
     p = entity_plan(text, named[0], ["lifetime", "value"] if ltv else [], profile)
     return p.model_copy(update={"interpretations": [
         f"'{shown}' over all time is one row per {singular(entity_name(named[0].name))} with its {via} rows"
