@@ -109,7 +109,7 @@ def _bind(model: SemanticModel, words: list[str], op: str | None, duration_unit:
     rest = [w for w in words if w not in b.fact_words]
     best_event = _bind_event(b, words, rest)
     candidates = [(k, v) for k, v in (
-        ("event", best_event), ("measure", _bind_measure(b, words, rest)),
+        ("event", best_event), ("measure", _bind_measure(b, words, rest, op)),
         ("duration", _bind_duration(b, rest, op, duration_unit)),
         ("entity", _bind_entity(model, rest) if op == "distinct" else None)) if v]
     best_duration = next((v for k, v in candidates if k == "duration"), None)
@@ -160,9 +160,10 @@ def _bind_event(b: Binding, words: list[str], rest: list[str]) -> tuple | None:
     return (pair[0][0], pair[0][1] | pair[1][1])
 
 
-def _bind_measure(b: Binding, words: list[str], rest: list[str]) -> tuple | None:
+def _bind_measure(b: Binding, words: list[str], rest: list[str], op: str | None = None) -> tuple | None:
     """A measure whose column the words name (fares ~ fare_cents, kwh, billed amount); revenue words → the
-    fact's own money amount (``b.revenue``)."""
+    fact's own money amount (``b.revenue``); an average of the rows themselves ("average bill") → their own money
+    amount too (the average of a row is the average of its value, never of a count)."""
     best = None
     for m in b.model.measures:
         toks = [t for t in _tokens(b.model, m.column) if t not in {"cents", "micros", "minor", "amount", "amt", "value"}]
@@ -172,6 +173,11 @@ def _bind_measure(b: Binding, words: list[str], rest: list[str]) -> tuple | None
                 best is None or len(hit) > len(best[1])):
             best = (m, hit)
     revenue = {w for w in rest if w in REVENUE_WORDS or w in GROSS_WORDS}
+    if best is None and op == "average" and not rest and b.fact_words:  # "average bill", "average order"
+        money = [m for m in b.model.measures if m.meaning == "money" and m.additive and not re.search(
+            r"discount|tax|refund|tip|fee|balance|cost|spend|shipping", m.column.lower())]
+        if money:
+            return min(money, key=lambda m: (_revenue_rank(m.column), m.column)), set()
     if best is None and revenue & REVENUE_WORDS:
         money = [m for m in b.model.measures if m.meaning == "money" and m.additive and not re.search(
             r"discount|tax|refund|tip|fee|balance|cost|spend|shipping", m.column.lower())]

@@ -193,3 +193,11 @@ def test_a_breakdown_that_names_a_table_is_its_name_never_another_column(rides_p
     entity = plan("rides per driver", rides_profile)  # over all time: one row per driver
     assert (entity.kind, entity.roles["entity"]) == ("entity", "drivers")
     assert {"ride_count", "total_ride_fare"} <= {m.name for m in entity.measures}
+
+
+def test_the_average_of_a_row_is_the_average_of_its_value(tmp_path_factory):
+    from dataeng_crew.eval_datasets import build_dataset
+
+    meters = profile_warehouse(build_dataset("meters", tmp_path_factory.mktemp("meters")))
+    p = plan("average bill by meter type", meters)  # it was the bills' count and summed amount, no average
+    assert [m.name for m in p.measures] == ["average_billed_amount", "bills_count"]
