@@ -86,7 +86,7 @@ def aggregate(m: Metric, profile: WarehouseProfile) -> str | None:
     if m.kind == "ratio":
         return None
     col = _column(m.column or "", profile)
-    value = col
+    value = col if not m.quantity else f"{col} * {_column(m.quantity, profile)}"
     if m.discount:
         d = _column(m.discount, profile)
         value = {"percent": f"{col} * (1 - coalesce({d}, 0) / 100.0)", "rate": f"{col} * (1 - coalesce({d}, 0))",
@@ -140,7 +140,7 @@ def _event_ctes(q: MetricQuery, fact, model: str, dim: dict | None, dname: str |
                 profile: WarehouseProfile) -> list[str]:
     """Import CTEs and ``events``: the staged fact, with its parent's time or its breakdown joined when needed."""
     ctes = [import_cte("events", model, profile)]
-    time_join = _time_join(q, fact, profile)
+    time_join = _time_join(q, fact, profile) if q.grain else None  # totals over all time need no time
     if time_join and not (dim and dim.get("model")):  # dated by a parent (a payment by its order's date)
         parent_model, fk, pk, column = time_join
         return [import_cte("events_source", model, profile), import_cte("time_source", parent_model, profile),

@@ -20,6 +20,7 @@ from dataeng_crew.agents.semantic_layer import (
     clean_value,
     kept_statuses,
     infer_layer,
+    quantity_of,
     name_tokens,
     prefix_of,
     same_word,
@@ -179,8 +180,8 @@ def _bind_measure(b: Binding, words: list[str], rest: list[str], op: str | None 
         if money:
             return min(money, key=lambda m: (_revenue_rank(m.column), m.column)), set()
     if best is None and revenue & REVENUE_WORDS:
-        money = [m for m in b.model.measures if m.meaning == "money" and m.additive and not re.search(
-            r"discount|tax|refund|tip|fee|balance|cost|spend|shipping", m.column.lower())]
+        money = [m for m in b.model.measures if m.meaning == "money" and (m.additive or quantity_of(b.model))
+                 and not re.search(r"discount|tax|refund|tip|fee|balance|cost|spend|shipping", m.column.lower())]
         if money:
             best = (min(money, key=lambda m: (_revenue_rank(m.column), m.column)), revenue)
             b.revenue = True
@@ -567,10 +568,16 @@ class _Compiler:
 
     def measure(self, all_rows: Metric, counted_event: bool) -> list[Metric]:
         m, model, table, b = self.b.measure, self.b.model, self.table, self.b
+        per_unit = m.meaning == "money" and not m.additive and quantity_of(model) is not None
         agg = {"average": "average", "min": "min", "max": "max", "total": "sum"}.get(
-            self.op or "", "sum" if m.additive else "average")
-        if not m.additive and agg == "sum":
+            self.op or "", "sum" if m.additive or per_unit and b.revenue else "average")
+        if not m.additive and agg == "sum" and not per_unit:
             raise self.refuse(f"{m.column} is a {m.meaning} and cannot be summed; ask for its average")
+        quantity = quantity_of(model) if per_unit and agg == "sum" else None
+        if quantity is not None:
+            self.choices.append(Choice(topic="measure", chosen=f"{m.column} × {quantity.column} (the line's value)",
+                                       rule="a unit price is money per unit: it is summed only times the quantity",
+                                       alternatives=[f"the sum of {m.column} alone"]))
         label = "_".join(t for t in name_tokens(m.column, prefix_of(table)) if t not in {"cents", "micros", "minor"})
         name = ("revenue" if b.revenue else label) if agg == "sum" else f"{agg}_{label}"
         discount, kind_ = (None, None)
@@ -592,9 +599,12 @@ class _Compiler:
         if discount:
             self.choices.append(Choice(topic="discount", chosen=f"{m.column} less {discount.split('.')[1]}",
                                        rule="revenue is net of the row's discount", alternatives=[f"gross {m.column}"]))
-        out = [Metric(name=name, kind=agg, column=f"{table.name}.{m.column}", unit=m.unit or m.meaning,  # type: ignore[arg-type]
+        out = [Metric(name=name, kind=agg, column=f"{table.name}.{m.column}",  # type: ignore[arg-type]
+                      unit=(m.unit or m.meaning).removesuffix(" per unit") if quantity else m.unit or m.meaning,
+                      quantity=f"{table.name}.{quantity.column}" if quantity else None,
                       discount=discount, discount_kind=kind_, where=self.event_where(),
-                      description=f"{agg.capitalize()} of {table.name}.{m.column} ({m.meaning}"
+                      description=f"{agg.capitalize()} of {table.name}.{m.column}"
+                      + (f" × {quantity.column}" if quantity else "") + f" ({m.meaning}"
                       + (f", {m.unit}" if m.unit else "") + ")"
                       + (f", less its discount {discount.split('.')[1]}" if discount else "") + ".")]
         return out + ([] if counted_event else [all_rows])
@@ -712,7 +722,7 @@ def _plan(text: str, query: MetricQuery, model: SemanticModel, grain: Grain | No
         roles["event_time"] = query.time_column
     if query.time_parts:
         roles.update(dict(zip(("event_time", "event_month", "event_day"), query.time_parts)))
-    columns = [c for m in query.metrics for c in (m.column, m.start_column, m.discount) if c]
+    columns = [c for m in query.metrics for c in (m.column, m.start_column, m.discount, m.quantity) if c]
     roles.update({f"measure_{i}": c for i, c in enumerate(dict.fromkeys(columns))})
     roles.update({f"exclude_{i}": v.column for i, v in enumerate(query.validity)})
     p = Plan(request=text, kind="metric", mart_name=mart_name(text), grain=query.grain,
@@ -740,7 +750,7 @@ def _plan(text: str, query: MetricQuery, model: SemanticModel, grain: Grain | No
 def _refs(query: MetricQuery) -> list[str]:
     """Every raw 'table.column' a metric query reads."""
     refs = [query.time_column, *query.time_parts, *query.group_by]
-    refs += [c for m in query.metrics for c in (m.column, m.start_column, m.discount) if c]
+    refs += [c for m in query.metrics for c in (m.column, m.start_column, m.discount, m.quantity) if c]
     refs += [f.column for f in (*query.validity, *query.filters, *(w for m in query.metrics for w in m.where))]
     refs += [v for m in query.metrics for f in m.where if f.op == "has_child" for v in f.values]
     return [r for r in refs if r]

@@ -204,7 +204,7 @@ def _measure_expr(m: Metric, layer: _Layer) -> str:
     if m.kind == "count":
         return "1"
     col = layer.fact_column(m.column, f"{m.name} column")
-    value = col
+    value = col if not m.quantity else f"{col} * {layer.fact_column(m.quantity, f'{m.name} quantity')}"
     if m.discount:
         d = layer.fact_column(m.discount, f"{m.name} discount")
         value = {"percent": f"{col} * (1 - coalesce({d}, 0) / 100.0)", "rate": f"{col} * (1 - coalesce({d}, 0))",

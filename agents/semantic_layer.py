@@ -232,8 +232,10 @@ def measure_of(col: ColumnProfile, table: TableProfile) -> Measure | None:
     if is_money(col):
         scale = minor_unit_scale(col)
         unit = {100: "converted from cents", 1_000_000: "converted from micros (1e-6)"}.get(scale, "")
-        return Measure(table.name, col.name, "money", ("major currency units " + (f"({unit})" if unit else "")).strip(),
-                       True)
+        per_unit = bool(tokens & {"price", "unitprice", "rate"}) and not tokens & {  # a unit price: money per unit,
+            "total", "extended", "gross", "net", "subtotal", "line", "amount", "paid", "charged"}  # never summed
+        return Measure(table.name, col.name, "money", ("major currency units " + (f"({unit})" if unit else "")).strip()
+                       + (" per unit" if per_unit else ""), not per_unit)
     if base_type(col.data_type) not in NUMERIC_TYPES:
         return None
     if tokens & RATE_WORDS or is_rate(col) and tokens & {"discount", "tax", "conversion", "churn", "interest"}:
@@ -470,13 +472,19 @@ def semantic_model(table: TableProfile, profile: WarehouseProfile, timeless: boo
     if parts is not None and (time is None or time_role(time) not in {"creation"}):
         rule = ("the calendar date its year/month/day columns state (a derived timestamp may be in another time "
                 "zone)")
-    part_names = {c.name for c in parts or ()}
-    measures = [m for c in table.columns if c.name not in part_names and (m := measure_of(c, table))]
+    part_names = {c.name for c in parts or ()} | {fk.column for fk in profile.foreign_keys if fk.table == table.name}
+    measures = [m for c in table.columns if c.name not in part_names and (m := measure_of(c, table))]  # never a key
     entities = {fk.column: fk.ref_table for fk in profile.foreign_keys if fk.table == table.name}
     return SemanticModel(table=table, time=time, time_rule=rule, parts=parts, measures=measures,
                          events=value_events(table, profile), durations=durations(table),
                          validity=validity_rules(table),
                          entities=entities, null_times=null_times, time_via=time_via)
+
+
+def quantity_of(model: SemanticModel) -> Measure | None:
+    """The row's quantity (units, items, qty), which its unit price is multiplied by."""
+    return next((m for m in model.measures if m.meaning == "quantity"
+                 and set(snake_case(m.column).split("_")) & {"quantity", "qty", "units", "items"}), None)
 
 
 def infer_layer(profile: WarehouseProfile, timeless: bool = False) -> list[SemanticModel]:

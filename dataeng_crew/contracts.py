@@ -199,6 +199,8 @@ class Metric(Contract):
     discount: str | None = Field(default=None, description="Raw 'table.column' of a discount applied to a money "
                                  "sum: a rate/percent (× (1 − rate)) or an amount (−).")
     discount_kind: Literal["rate", "percent", "amount"] | None = None
+    quantity: str | None = Field(default=None, description="Raw 'table.column' a unit price is multiplied by "
+                                 "(the line's value: unit price × quantity).")
     where: list[RowFilter] = Field(default_factory=list, description="Rows this metric counts (value metrics).")
     numerator: str | None = Field(default=None, description="Ratio: name of the numerator metric.")
     denominator: str | None = Field(default=None, description="Ratio: name of the denominator metric.")
