@@ -461,8 +461,9 @@ def eval_(cases_dir: Path, as_json: bool) -> None:
     console.print(table)
     total = sum(r.score for r in results)
     agreed = sum(1 for r in results if r.oracle and r.oracle.startswith("agrees"))
+    unchecked = sum(1 for r in results if r.oracle and "could not" in r.oracle)
     console.print(f"total: {total:.0f}/{len(results)}; MetricFlow agrees on {agreed} metric marts "
-                  f"({sum(1 for r in results if r.oracle)} checked)")
+                  f"({sum(1 for r in results if r.oracle) - unchecked} checked, {unchecked} it cannot express)")
     if as_json:
         click.echo(flow.dumps({"total": total, "cases": len(results), "results": [r.model_dump() for r in results]}))
     sys.exit(0 if total == len(results) else 1)
