@@ -13,7 +13,7 @@ import re
 
 from dataeng_crew.agents.modeler import StagedColumn, source_name, staged_columns, staging_model_for
 from dataeng_crew.agents.planner import PRICE, entity_measure
-from dataeng_crew.agents.semantics import (INTEGER_TYPES, import_cte, entity_name, line_value_sql, plural, quote_if_needed, singular,
+from dataeng_crew.agents.semantics import (INTEGER_TYPES, import_cte, needs_normalising, entity_name, line_value_sql, plural, quote_if_needed, singular,
                                           staged_name)
 from dataeng_crew.contracts import ColumnSpec, ModelSpec, Plan, TableProfile, WarehouseProfile
 from dataeng_crew.errors import RequestError
@@ -56,8 +56,24 @@ def flag_filter(alias: str, col: str) -> str:
 
 def child_filters(plan: Plan, profile: WarehouseProfile, i: int, alias: str) -> list[str]:
     """Predicates on the staged child fact ``i`` that drop test, cancelled and deleted rows."""
+    from dataeng_crew.agents.semantic_layer import clean_value, invalid_values
+
     roles = sorted(r for r in plan.roles if r.startswith(f"child_{i}_exclude_"))
-    return [flag_filter(alias, _col(plan, profile, r).name) for r in roles]  # type: ignore[union-attr]
+    out = [flag_filter(alias, _col(plan, profile, r).name) for r in roles]  # type: ignore[union-attr]
+    for r in sorted(r for r in plan.roles if r.startswith(f"child_{i}_invalid_")):  # cancelled, void, no-show …
+        table_name, _, column_name = plan.roles[r].partition(".")
+        table = profile.table(table_name)
+        raw = table.column(column_name) if table else None
+        staged = _col(plan, profile, r)
+        if table is None or raw is None or staged is None:
+            continue
+        bad = invalid_values(raw)
+        if table.origin == "model" or not needs_normalising(raw):  # staging keeps the values as they are
+            bad = sorted({v for v in raw.top_values if clean_value(v) in bad})
+        values = ", ".join("'" + v.replace("'", "''") + "'" for v in bad)
+        ref = f"{alias}.{quote_if_needed(staged.name)}"
+        out.append(f"({ref} is null or {ref} not in ({values}))")
+    return out
 
 
 def _as(expr: str, name: str, source: str | None = None) -> str:

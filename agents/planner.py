@@ -429,6 +429,12 @@ def entity_plan(text: str, table: TableProfile, rest: list[str], profile: Wareho
         for j, flag in enumerate(exclusion_flags(child)):
             roles[f"child_{i}_exclude_{j}"] = f"{child.name}.{flag.name}"
             interpretations.append(f"{child.name} rows flagged by {flag.name} (test, cancelled or deleted) are not counted.")
+        from dataeng_crew.agents.semantic_layer import invalid_values
+
+        for j, col in enumerate(c for c in child.columns if invalid_values(c)):  # as the metric marts count them
+            roles[f"child_{i}_invalid_{j}"] = f"{child.name}.{col.name}"
+            interpretations.append(f"{child.name} rows whose {col.name} is {', '.join(invalid_values(col))} are not "
+                                   "counted (they are not completed business events).")
         count = f"{child_entity}_count" if child_entity != singular(ent) else f"child_{child_entity}_count"
         measures_.append(MeasureSpec(name=count, definition=f"Number of {child.name} rows of the {singular(ent)} "
                                      f"(via {child.name}.{fk.column}); 0 when none."))

@@ -1,5 +1,5 @@
 -- Hand-written over the raw sample tables: one row per customer (latest load), valid orders only
--- (not test, not cancelled), lifetime value = line items - order discounts - refunds, in dollars.
+-- (not test, not cancelled, not voided), lifetime value = line items - order discounts - refunds, in dollars.
 with customers as (
     select * from raw_shop.customers
     qualify row_number() over (partition by id order by _loaded_at desc) = 1
@@ -25,6 +25,7 @@ valid as (
                  try_strptime(o.created_at, '%Y-%m-%dT%H:%M:%SZ')) as placed
     from orders as o
     where not o.test and o.cancelled_at is null and o.customer_id is not null
+      and lower(trim(o.financial_status)) <> 'voided'  -- as the sales marts: a voided order was never a sale
 ),
 per_order as (
     select
