@@ -374,10 +374,11 @@ def project_profile(db_file: Path, inventory: ProjectInventory, sample_rows: int
     source tables and raw tables no project model reads yet.
 
     A mart is a building block when its rows are entities or events (an id-like key: the project's ``orders``,
-    ``customers``); aggregate marts (one row per day, per region) are left out, and so are marts dataeng-crew
-    made. A model another model covers row for row and column for column (``stg_orders`` under the ``orders``
-    mart) is left out: the proposal reads the project's most complete model. Relations a project model already
-    reads are left out too (the model is what a proposal reads).
+    ``customers``); aggregate marts (one row per day, per region) are left out, and so are the marts and
+    intermediate models dataeng-crew made (its staging models are building blocks). A model another model
+    covers row for row and column for column (``stg_orders`` under the ``orders`` mart) is left out: the proposal
+    reads the project's most complete model. Relations a project model already reads are left out too (the model
+    is what a proposal reads).
 
     Args:
         db_file: The sandbox's DuckDB file, with seeds loaded and the project's models built.
@@ -411,8 +412,9 @@ def project_profile(db_file: Path, inventory: ProjectInventory, sample_rows: int
             node_name = (cls.node or "").split(":", 1)[-1]
             if cls.origin == "model":
                 model = inventory.model(node_name)
-                if model is None or (model.layer == "marts" and (model.made_by_crew or node_name in unbuilt)):
-                    continue
+                if model is None or model.layer != "staging" and model.made_by_crew or (
+                        model.layer == "marts" and node_name in unbuilt):
+                    continue  # a generated mart, or the intermediate aggregate inside one, is never a building block
             elif cls.covered_by:
                 continue
             prof = profile_table(con, d, s, t, rows)

@@ -167,3 +167,19 @@ def test_nba_totals_per_breakdown_value_without_any_time(nba):
             select r.team, count(*) from {_raw(con, 'raw_schedule')} as s
             join {_raw(con, 'raw_team_ratings')} as r on r.team_long = s.homeneutral group by 1""").fetchall())
     assert got == gold and len(got) == 30
+
+
+def test_nba_after_a_merge_the_generated_models_are_not_building_blocks(nba):
+    """Once the ratings mart is merged, its intermediate aggregate (one row per team) is a model of the project; a
+    request about teams still reads the project's own ratings, not dataeng-crew's aggregate (it bound a constant
+    schedule_count and was refused)."""
+    project, proposals = nba
+    git(project, "merge", "-q", "--no-edit", proposals["ratings mart"].branch)
+    with cwd(project):
+        teams = flow.propose("teams by conference", project=project, publish="local")
+    assert teams.status == "published" and teams.plan.query.fact == "ratings"
+    with open_built(teams.warehouse) as con:
+        mart = next(m for m in teams.models if m.layer == "marts").name
+        got = dict(con.execute(f"select conf, team_count from {mart}").fetchall())
+        gold = dict(con.execute(f"select conf, count(*) from {_raw(con, 'raw_team_ratings')} group by 1").fetchall())
+    assert got == gold == {"East": 15, "West": 15}
