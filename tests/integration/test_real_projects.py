@@ -183,3 +183,13 @@ def test_nba_after_a_merge_the_generated_models_are_not_building_blocks(nba):
         got = dict(con.execute(f"select conf, team_count from {mart}").fetchall())
         gold = dict(con.execute(f"select conf, count(*) from {_raw(con, 'raw_team_ratings')} group by 1").fetchall())
     assert got == gold == {"East": 15, "West": 15}
+    clone = project.parent / "nba_clone"  # main with the two merged marts builds green from a fresh clone
+    subprocess.run(["git", "clone", "-q", str(project), str(clone)], check=True)
+    git(project, "merge", "-q", "--no-edit", teams.branch)
+    git(clone, "pull", "-q", "--no-edit", "origin", "main")
+    with cwd(clone):
+        assert dbt_here(clone, "seed").success
+        build = dbt_here(clone, "build")
+    assert build.success, build.error
+    built = {n.unique_id.split(".")[-1] for n in build.nodes if n.resource_type == "model"}
+    assert {"dim_ratings", mart} <= built
