@@ -420,13 +420,16 @@ def read_inventory(run: ProposalRun, io: StageIO) -> None:
 
 
 def build_project(run: ProposalRun, io: StageIO) -> None:
-    """The project's seeds and models, built in the sandbox: what the new models build on.
+    """The project's seeds and models, built in the sandbox: what the new models build on (the marts and
+    intermediate models dataeng-crew made are not: they are never building blocks, and the sandbox build makes what
+    a new model needs).
 
     A staging or intermediate model that fails stops the proposal (nothing can be built on it); a mart that
     fails is only left out of planning, and the trace says so.
     """
     assert run.box is not None and run.inventory is not None
-    models = [m.name for m in run.inventory.models]
+    models = [m.name for m in run.inventory.models  # generated marts are never building blocks: not built here
+              if m.layer == "staging" or not m.made_by_crew]
     results = sandbox.build_existing(run.box, bool(run.inventory.seeds), models, run.parsed.get("manifest"))
     marts = {m.name for m in run.inventory.models if m.layer == "marts"}
     failed = {n.unique_id.rsplit(".", 1)[-1] for r in results for n in r.nodes
