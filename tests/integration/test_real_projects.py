@@ -40,13 +40,17 @@ def _raw(con, table: str) -> str:  # noqa: ANN001 - the seed's schema differs pe
     return f"{schema}.{table}"
 
 
+def _proposed(name: str, dest: Path, requests: tuple[str, ...]) -> tuple[Path, dict]:
+    """A fresh copy of the real project ``name`` at ``dest`` and one local proposal per request, from one base."""
+    project = _real_project(name, dest)
+    with cwd(project):
+        return project, {r: flow.propose(r, project=project, publish="local") for r in requests}
+
+
 @pytest.fixture(scope="module")
 def blueprint(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
-    project = _real_project("dbt_production_blueprint", tmp_path_factory.mktemp("bp") / "blueprint")
-    with cwd(project):
-        proposals = {r: flow.propose(r, project=project, publish="local")
-                     for r in ("monthly revenue", "daily payments by payment method", "monthly revenue by region")}
-    return project, proposals
+    return _proposed("dbt_production_blueprint", tmp_path_factory.mktemp("bp") / "blueprint",
+                     ("monthly revenue", "daily payments by payment method", "monthly revenue by region"))
 
 
 def test_blueprint_revenue_equals_hand_sql_over_the_raw_seeds(blueprint):
@@ -128,11 +132,8 @@ def test_blueprint_branches_merge_and_build_green_from_a_fresh_clone_without_raw
 
 @pytest.fixture(scope="module")
 def nba(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
-    project = _real_project("nba_monte_carlo", tmp_path_factory.mktemp("nba") / "nba")
-    with cwd(project):
-        proposals = {r: flow.propose(r, project=project, publish="local")
-                     for r in ("ratings mart", "average elo rating by conference", "games by home team")}
-    return project, proposals
+    return _proposed("nba_monte_carlo", tmp_path_factory.mktemp("nba") / "nba",
+                     ("ratings mart", "average elo rating by conference", "games by home team"))
 
 
 def test_nba_flat_project_entity_mart_counts_every_home_game(nba):
