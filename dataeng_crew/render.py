@@ -7,6 +7,7 @@ from dataeng_crew.contracts import Proposal, SourceSpec, ModelSpec
 from dataeng_crew.tools.dbt_files import (  # noqa: F401 - the rendering API
     CREW_MARKER,
     dump_yaml,
+    edit_entries,
     generic_test_files,
     model_yaml,
     model_yml_path,

@@ -198,10 +198,10 @@ def data_diffs(ws: Workspace, wh: Path, branch: Any, base: str, prefix: str, pro
 
 
 def without_models(yml: str, names: set[str]) -> str:
-    """A dbt properties file without the ``models:`` entries called ``names``."""
+    """A dbt properties file without the ``models:`` entries called ``names`` (the project's other lines kept)."""
     import yaml
 
-    from dataeng_crew.render import dump_yaml
+    from dataeng_crew.render import dump_yaml, edit_entries
 
     doc = yaml.safe_load(yml) or {}
     if not isinstance(doc, dict) or not isinstance(doc.get("models"), list):
@@ -209,7 +209,7 @@ def without_models(yml: str, names: set[str]) -> str:
     kept = [m for m in doc["models"] if not (isinstance(m, dict) and m.get("name") in names)]
     if len(kept) == len(doc["models"]):
         return yml
-    return dump_yaml({**doc, "models": kept})
+    return edit_entries(yml, "models", drops=names) or dump_yaml({**doc, "models": kept})
 
 
 def reply_text(outcome_changes: list[ChangeRequest], refusals: list[str], commit: str | None) -> str:

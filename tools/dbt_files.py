@@ -7,7 +7,8 @@ to that source's own yml with a round-trip edit.
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections import Counter
+from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Sequence
 
 import yaml
@@ -16,6 +17,7 @@ from dataeng_crew.contracts import ModelSpec, ProjectConventions, ProjectInvento
 from dataeng_crew.tools.ddl import ddl_files, primary_key
 from dataeng_crew.tools.dialect import contract_type
 from dataeng_crew.tools.project_files import add_source_tables
+from dataeng_crew.tools.yml_edit import dump_yaml, edit_entries
 
 CREW_MARKER = "dataeng_crew"  # in a generated model's config.meta: a later proposal may replace the model
 
@@ -26,18 +28,6 @@ def _generic_tests_dir() -> Path:
 
     return Path(str(files("dataeng_crew"))) / "dbt_assets" / "generic"
 
-
-
-class _Dumper(yaml.SafeDumper):
-    """Indent sequences under their key, as dbt projects are usually written."""
-
-    def increase_indent(self, flow: bool = False, indentless: bool = False) -> Any:  # noqa: ARG002
-        return super().increase_indent(flow, False)
-
-
-def dump_yaml(data: Any) -> str:
-    """YAML in dbt's usual layout: block style, keys in insertion order, indented lists."""
-    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=100)
 
 
 # The tool's generic tests and their equivalents in the packages a project may install (first installed wins):
@@ -182,12 +172,33 @@ def _uses_own_tests(sources: list[SourceSpec], models: list[ModelSpec], packages
 
 
 def model_yml_path(model: ModelSpec, inventory: ProjectInventory | None = None) -> str:
-    """Where a model's yml goes: the file already documenting it (a model dataeng-crew made before), else a
-    file of its own next to the SQL (two proposals from one base never add the same yml)."""
+    """Where a model's yml goes, in the project's layout.
+
+    The file already documenting it (a model dataeng-crew made before); in a project that keeps one properties
+    file per folder, that folder's file (or a new one named as the project names them); else a file of its own
+    next to the SQL, as dbt's style guide has it.
+    """
     existing = inventory.model(model.name) if inventory is not None else None
     if existing is not None and existing.yml_file:
         return existing.yml_file
+    if inventory is not None and inventory.conventions.yml_layout == "per_folder":
+        return folder_yml_path(model.path, inventory)
     return model.path.removesuffix(".sql") + ".yml"
+
+
+def folder_yml_path(sql_path: str, inventory: ProjectInventory) -> str:
+    """The properties file documenting the models of ``sql_path``'s folder (the one most of them use), else a new
+    file in that folder named as the project names its per-folder files (``_<folder>__models.yml`` without one)."""
+    folder = str(PurePosixPath(sql_path).parent)
+    in_folder = Counter(m.yml_file for m in inventory.models
+                        if m.yml_file and str(PurePosixPath(m.path).parent) == folder
+                        and str(PurePosixPath(m.yml_file).parent) == folder)
+    if in_folder:
+        return in_folder.most_common(1)[0][0]
+    shared = Counter(m.yml_file for m in inventory.models if m.yml_file)
+    names = Counter(PurePosixPath(f).name for f, n in shared.items() if n > 1)
+    name = names.most_common(1)[0][0] if names else f"_{PurePosixPath(folder).name}__models.yml"
+    return f"{folder}/{name}"
 
 
 def render_project_files(
@@ -200,7 +211,8 @@ def render_project_files(
 ) -> dict[str, str]:
     """All files of a proposal, keyed by path relative to the dbt project root.
 
-    New models get one yml each; a table of a source the project already declares is added to that source's
+    New models are documented in the project's yml layout (:func:`model_yml_path`); an existing file keeps every
+    line that is not a new model's entry. A table of a source the project already declares is added to that source's
     entry in its own yml file (round-trip edit: comments and order kept); new sources get a ``_<source>__sources.yml``.
 
     Args:
@@ -234,7 +246,9 @@ def render_project_files(
         files[model.path] = model.sql if model.sql.endswith("\n") else model.sql + "\n"
         path = model_yml_path(model, inventory)
         current = files.get(path) or read_existing(path)
-        files[path] = dump_yaml(_merge(current, "models", [model_yaml(model, dialect, conventions, packages)]))
+        entry = model_yaml(model, dialect, conventions, packages)
+        edited = edit_entries(current, "models", [entry]) if current else None  # the project's lines stay
+        files[path] = edited or dump_yaml(_merge(current, "models", [entry]))
     legacy = read_existing(f"{test_path}/generic/test_crew_values_at_least.sql") is not None  # an older proposal's
     if _uses_own_tests(sources, models, packages) and not legacy:
         files.update(generic_test_files(test_path))

@@ -58,7 +58,9 @@ def test_jaffle_marts_build_on_the_projects_own_marts(jaffle):
         assert proposal.sources == []  # the seeds are already modelled: no source, no new staging
         assert not [m for m in proposal.models if m.layer == "staging"]
         assert not [p for p in _added(project, proposal) if "/staging/" in p or p.endswith("sources.yml")]
-        assert _changed(project, proposal) == [] and proposal.modified == []
+        # the project keeps one schema.yml per folder: the mart's entry is the only change to it
+        assert _changed(project, proposal) == ["models/schema.yml"]
+        assert [m.path for m in proposal.modified] == ["models/schema.yml"]
         # the project's `orders` mart holds every row and column of stg_orders, plus the order amount: built on it
         assert "{{ ref('orders') }}" in proposal.models[0].sql and "stg_" not in proposal.models[0].sql
         assert any("Builds on the project's own models orders" in i for i in proposal.plan.interpretations)
@@ -82,10 +84,16 @@ def test_a_request_the_projects_mart_answers_is_refused_naming_it(jaffle):
 
 def test_jaffle_yml_uses_the_keys_its_dbt_version_understands(jaffle):
     project, daily, _ = jaffle
-    doc = yaml.safe_load(git(project, "show", f"{daily.commit}:models/daily_sales.yml"))
-    text = git(project, "show", f"{daily.commit}:models/daily_sales.yml")
+    # jaffle keeps one schema.yml per folder: the mart's entry goes there, every line of the project's kept
+    text = git(project, "show", f"{daily.commit}:models/schema.yml")
+    before = (project / "models" / "schema.yml").read_text()
+    rest = iter(text.splitlines())
+    assert all(line in rest for line in before.splitlines())
+    assert not git(project, "ls-tree", "--name-only", daily.commit, "models/daily_sales.yml")
+    doc = yaml.safe_load(text)
     assert "data_tests:" not in text and "arguments:" not in text  # the project writes `tests:` (dbt >= 1.0)
-    columns = {c["name"]: c for c in doc["models"][0]["columns"]}
+    entry = next(m for m in doc["models"] if m["name"] == "daily_sales")
+    columns = {c["name"]: c for c in entry["columns"]}
     assert columns["sales_date"]["tests"] == ["unique", "not_null"]
 
 
@@ -171,14 +179,18 @@ def test_monorepo_project_with_sources_package_and_custom_paths(acme):
     mart = next(m for m in proposal.models if m.layer == "marts")
     assert "ref('stg_jaffle__orders')" in mart.sql  # the project's staging model, its customer_id
     # the new table of the declared source goes into the source's own yml, comments kept, and the PR shows it
-    assert _changed(repo, proposal) == ["analytics/transform/staging/jaffle/_jaffle__sources.yml"]
+    # and the new staging model's entry into the folder's own models yml, as the project keeps one per folder
+    staging = "analytics/transform/staging/jaffle/"
+    assert _changed(repo, proposal) == [staging + "_jaffle__models.yml", staging + "_jaffle__sources.yml"]
+    models_yml = yaml.safe_load(git(repo, "show", f"{proposal.commit}:{staging}_jaffle__models.yml"))["models"]
+    assert [m["name"] for m in models_yml][-1] == "stg_jaffle__payments"
     sources_yml = git(repo, "show", f"{proposal.commit}:analytics/transform/staging/jaffle/_jaffle__sources.yml")
     assert "# loaded nightly by the shop's EL job" in sources_yml and "# one row per order" in sources_yml
     tables = [t["name"] for t in yaml.safe_load(sources_yml)["sources"][0]["tables"]]
     assert tables == ["orders", "customers", "payments"]
     body = Path(proposal.pr).read_text()
-    assert "Modified existing files (1)" in body and "+      - name: payments" in body
-    assert [m.path for m in proposal.modified] == ["analytics/transform/staging/jaffle/_jaffle__sources.yml"]
+    assert "Modified existing files (2)" in body and "+      - name: payments" in body
+    assert [m.path for m in proposal.modified] == [staging + "_jaffle__models.yml", staging + "_jaffle__sources.yml"]
     with open_built(proposal.warehouse) as con:
         got = con.execute("select sum(order_count), sum(customer_count), sum(gross_sales) "
                           "from fct_daily_sales_v2").fetchone()

@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from dataeng_crew import flow
 from dataeng_crew.errors import AlreadyAnswered
@@ -40,17 +41,24 @@ def _raw(con, table: str) -> str:  # noqa: ANN001 - the seed's schema differs pe
     return f"{schema}.{table}"
 
 
-def _proposed(name: str, dest: Path, requests: tuple[str, ...]) -> tuple[Path, dict]:
-    """A fresh copy of the real project ``name`` at ``dest`` and one local proposal per request, from one base."""
+def _proposed(name: str, dest: Path, requests: tuple[str, ...], merged: bool = False) -> tuple[Path, dict]:
+    """A fresh copy of the real project ``name`` at ``dest`` and one local proposal per request: from one base, or
+    each merged before the next is proposed (the everyday flow)."""
     project = _real_project(name, dest)
+    proposals = {}
     with cwd(project):
-        return project, {r: flow.propose(r, project=project, publish="local") for r in requests}
+        for request in requests:
+            proposals[request] = flow.propose(request, project=project, publish="local")
+            if merged:
+                git(project, "merge", "-q", "--ff-only", proposals[request].branch)
+    return project, proposals
 
 
 @pytest.fixture(scope="module")
 def blueprint(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    # blueprint keeps one schema.yml per folder: proposals add to the same file, so each is merged before the next
     return _proposed("dbt_production_blueprint", tmp_path_factory.mktemp("bp") / "blueprint",
-                     ("monthly revenue", "daily payments by payment method", "monthly revenue by region"))
+                     ("monthly revenue", "daily payments by payment method", "monthly revenue by region"), merged=True)
 
 
 def test_blueprint_revenue_equals_hand_sql_over_the_raw_seeds(blueprint):
@@ -105,15 +113,13 @@ def test_blueprint_answered_requests_are_refused_naming_the_model(blueprint):
     assert "fct_customer_ltv" in str(refused.value) and "lifetime_value" in str(refused.value)
 
 
-def test_blueprint_branches_merge_and_build_green_from_a_fresh_clone_without_raw_pii(blueprint, tmp_path):
+def test_blueprint_merged_proposals_build_green_from_a_fresh_clone_without_raw_pii(blueprint, tmp_path):
     project, proposals = blueprint
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(project), str(clone)], check=True)
-    git(clone, "config", "user.name", "Reviewer")
-    git(clone, "config", "user.email", "r@example.com")
-    for p in proposals.values():
-        git(clone, "fetch", "-q", "origin", p.branch)
-        git(clone, "merge", "-q", "--no-edit", "FETCH_HEAD")  # raises on a conflict
+    marts = yaml.safe_load((clone / "models" / "marts" / "schema.yml").read_text())["models"]
+    assert sorted(m["name"] for m in marts) == sorted(m.name for p in proposals.values() for m in p.models
+                                                       if m.layer == "marts")  # one file, as the project keeps
     with cwd(clone):
         assert dbt_here(clone, "deps").success and dbt_here(clone, "seed").success
         build = dbt_here(clone, "build")
