@@ -3,6 +3,7 @@ yml keys, never replace its models, list every changed file, merge cleanly and b
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -212,3 +213,19 @@ def test_monorepo_fresh_clone_builds_and_check_passes(acme, tmp_path):
     assert "fct_daily_sales_v2" in {n.unique_id.split(".")[-1] for n in build.nodes}
     report = check_project(project, None)
     assert report.build is not None and report.build.success
+
+
+def test_a_cleared_proposals_folder_breaks_no_later_proposal(jaffle):
+    """dbt's saved parse of an earlier sandbox is reused; the seeds it points at must be this sandbox's."""
+    project, _, _ = jaffle
+    proposals = project / ".dataeng-crew" / "proposals"
+    assert (project / ".dataeng-crew" / "parse").is_dir()
+    aside = project.parent / "proposals-aside"
+    proposals.rename(aside)  # as a user clearing old proposals does
+    try:
+        again = flow.propose("monthly orders", project=project, publish="none")
+    finally:
+        shutil.rmtree(proposals, ignore_errors=True)
+        aside.rename(proposals)
+    assert again.checks.build is not None and again.checks.build.success
+
