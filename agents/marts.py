@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataeng_crew.agents.modeler import staging_model_for
 from dataeng_crew.agents.planner import GRAIN_ADJECTIVE
-from dataeng_crew.agents.semantics import base_type, import_cte, quote_if_needed, staged_name
+from dataeng_crew.agents.semantics import import_cte, quote_if_needed, staged_name
 from dataeng_crew.agents.transformer import _period, dimension, dimension_ctes
 from dataeng_crew.contracts import ColumnSpec, Metric, MetricQuery, ModelSpec, Plan, RowFilter, WarehouseProfile
 from dataeng_crew.errors import RequestError
@@ -209,11 +209,12 @@ def render(plan: Plan, profile: WarehouseProfile) -> ModelSpec:
                 + f"\n\n    from events{where}\n" + (f"    group by {', '.join(group)}\n" if group else "") + "\n)")
     source = "aggregated"
     grid, on = (None, [])
-    if grain:
+    sparse = bool(dim and dim.get("sparse"))  # by an entity's key: periods × keys with activity, not a grid of zeros
+    if grain and not sparse:
         grid_ctes, grid, on = _spine_ctes(grain.value, period, dname)  # type: ignore[arg-type]
         ctes += grid_ctes
     outer = [m for m in q.metrics if not m.hidden]
-    cols = ([f"{grid}.{period}"] if grain else []) + ([f"{grid or source}.{dname}"] if dim else [])
+    cols = ([f"{grid or source}.{period}"] if grain else []) + ([f"{grid or source}.{dname}"] if dim else [])
     cols += [_final(m, "aggregated") for m in outer]
     body = "    from " + (f"{grid}\n    left join aggregated\n        on " + "\n        and ".join(on) if grid
                           else "aggregated")
@@ -225,13 +226,11 @@ def render(plan: Plan, profile: WarehouseProfile) -> ModelSpec:
     columns = []
     if grain:
         columns.append(ColumnSpec(name=period, data_type="DATE", description=(
-            f"The {grain.value} (its first date). One row per {grain.value} from the first to the last counted "
-            "row, including periods with none.")))
+            f"The {grain.value} (its first date). " + (f"One row per {grain.value} and {dim['name']} with counted rows."
+                                                       if sparse else f"One row per {grain.value} from the first to "
+                                                       "the last counted row, including periods with none."))))
     if dim:
-        table_name, _, column_name = plan.roles["dimension"].partition(".")
-        dim_col = profile.table(table_name).column(column_name)  # type: ignore[union-attr]
-        dtype = "BOOLEAN" if base_type(dim_col.data_type) == "BOOLEAN" else "VARCHAR"  # type: ignore[union-attr]
-        columns.append(ColumnSpec(name=dim["name"], data_type=dtype, description=(
+        columns.append(ColumnSpec(name=dim["name"], data_type=dim["type"], description=(
             f"Breakdown: {plan.roles['dimension']} (staged)" + ("; with the period, the grain of this mart." if grain
                                                                   else "; the grain of this mart."))))
     columns += [ColumnSpec(name=m.name, data_type=_type(m), description=m.description + (

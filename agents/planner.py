@@ -20,6 +20,7 @@ from dataeng_crew.agents.semantics import (
     snake_case,
     is_money,
     is_temporal,
+    referenced_table,
     staged_name,
 )
 from dataeng_crew.agents import project_plan
@@ -612,6 +613,10 @@ def resolve_column(phrase: str, tables: list[TableProfile], text: str, profile: 
              and (names_the_column(t, c) or re.search(r"(^|_)(name|title|label)$", bare(t, c)))]
     loose.sort(key=lambda tc: not re.search(r"(^|_)(name|title|label|description)$", bare(*tc)))
     found = exact + loose
+    if not found and what == "breakdown":
+        keyed = _entity_key_breakdown(key, tables, profile)
+        if keyed is not None:
+            return keyed
     if not found:
         elsewhere = [f"{t.name}.{c.name}" for t, c in dimension_candidates(profile.tables)
                      if t not in tables and any(w in snake_case(c.name).split("_") + [entity_name(t.name)]
@@ -622,6 +627,32 @@ def resolve_column(phrase: str, tables: list[TableProfile], text: str, profile: 
         raise _refuse(text, profile, f"no {what} column matches {phrase!r}. Candidate columns: "
                       f"{_candidates_text(cands)}.{hint}")
     return found[0], [f"{what} {phrase!r} could also mean {t.name}.{c.name}" for t, c in found[1:]]
+
+
+def keyed_breakdown(table: TableProfile, col: ColumnProfile, profile: WarehouseProfile) -> str | None:
+    """The entity a breakdown column is the key of ("by driver" → ``rides.driver_id`` → drivers), or None for a
+    category (a status, a country, a carrier code): a category is shown in every period, an entity only in the
+    periods it has activity in."""
+    entity = referenced_table(profile, table.name, col.name)
+    return entity if entity and (table, col) not in dimension_candidates([table], named=True) else None
+
+
+def _entity_key_breakdown(key: str, tables: list[TableProfile], profile: WarehouseProfile
+                          ) -> tuple[tuple[TableProfile, ColumnProfile], list[str]] | None:
+    """"By driver" where drivers have no name a breakdown can use (personal, or not unique per row): the key that
+    refers to a driver, on the nearest table the mart reads that holds it (``rides.driver_id``), as the plan states."""
+    entity = next((t for t in tables[1:] if key in {entity_name(t.name), singular(entity_name(t.name))}
+                   or all(w in {singular(x) for x in entity_words(t.name)} for w in key.split("_"))), None)
+    if entity is None:
+        return None
+    for holder in tables:
+        fk = next((f for f in profile.foreign_keys if f.table == holder.name and f.ref_table == entity.name), None)
+        col = holder.column(fk.column) if fk is not None else None
+        if col is not None:
+            why = (f"breakdown {key.replace('_', ' ')!r} is {holder.name}.{col.name}, the {entity.name} key: "
+                   f"{entity.name} has no name column unique per row that is not personal data")
+            return (holder, col), [why]
+    return None
 
 
 def resolve_filter(phrase: str, tables: list[TableProfile], text: str, profile: WarehouseProfile
@@ -679,10 +710,12 @@ def apply_breakdown(p: Plan, dim: str | None, flt: str | None, fact: TableProfil
                 raise
             below = True
         roles["dimension"] = f"{table.name}.{col.name}"
+        entity = keyed_breakdown(table, col, profile)  # by an entity's key: activity only, no grid
         interpretations.append(
             f"Breakdown {dim!r}: one row per {'period and ' if p.grain else ''}{table.name}.{col.name}"
             + ("" if table is fact or below else f" (joined from {fact.name} to its parent {table.name})")
-            + ("; every value seen appears in every period, with zeros." if p.grain else "."))
+            + (f"; a {singular(entity_name(entity))} appears only in the periods with activity" if p.grain and entity
+               else "; every value seen appears in every period, with zeros." if p.grain else "."))
         if below:
             roles["dimension_level"] = "line"
             interpretations.append(
@@ -693,7 +726,8 @@ def apply_breakdown(p: Plan, dim: str | None, flt: str | None, fact: TableProfil
                 "rounded to the cent.")
         alternatives += alts
         title = table is not fact and re.search(r"(^|_)(name|title|label)$", snake_case(col.name))
-        name += f"_by_{singular(entity_name(table.name)) if title else staged_name(col, table)}"  # by_product
+        by = singular(entity_name(table.name)) if title else singular(entity_name(entity)) if entity else None
+        name += f"_by_{by or staged_name(col, table)}"  # by_product, by_customer
     if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
         name = re.sub(r"[^a-z0-9_]+", "_", name.lower()).strip("_")
     return p.model_copy(update={"roles": roles, "filters": filters, "mart_name": name,

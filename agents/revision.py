@@ -78,8 +78,8 @@ PATTERNS: list[tuple[str, re.Pattern]] = [
                          r"use\s+(?:a\s+)?|(?:the\s+)?grain\s+(?:should\s+be|to)|aggregate\s+(?:it\s+)?)\s*"
                          r"(daily|weekly|monthly|quarterly|yearly|day|week|month|quarter|year)"
                          r"(?:\s+grain)?(?:\s+instead)?(?:\s+of\s+\w+)?$")),
-    ("breakdown", re.compile(rf"^(?:break\s+(?:it\s+|this\s+)?down|split\s+(?:it\s+)?|add\s+a\s+breakdown|"
-                             rf"group\s+(?:it\s+)?)\s*by\s+([a-z][a-z0-9_ ]*)$")),
+    ("breakdown", re.compile(r"^(?:break\s+(?:it\s+|this\s+)?down|split\s+(?:it\s+)?|add\s+a\s+breakdown|"
+                             r"group\s+(?:it\s+)?)\s*by\s+([a-z][a-z0-9_ ]*)$")),
     ("filter", re.compile(rf"^(?:only(?:\s+keep)?|keep\s+only|filter\s+(?:it\s+)?(?:to|on)|restrict\s+(?:it\s+)?to)\s+"
                           rf"(?:rows\s+|orders\s+|events\s+)?(?:where\s+|with\s+)?({NAME})\s*(?:=|==|is|equals?)\s*"
                           rf"{VALUE}$")),

@@ -473,6 +473,11 @@ def _bind_fact(orders: TableProfile, profile: WarehouseProfile) -> SalesBinding 
     )
 
 
+def referenced_table(profile: WarehouseProfile, table: str, column: str) -> str | None:
+    """The table ``table.column`` refers to (a foreign key found in the data), or None."""
+    return next((f.ref_table for f in profile.foreign_keys if f.table == table and f.column == column), None)
+
+
 def repeated_key(table: TableProfile | None) -> str | None:
     """The key of one of the project's models whose rows repeat it (re-synced copies the project does not
     dedupe: a key it tests unique, or an id with a few repeats); None when every key is unique."""

@@ -7,7 +7,7 @@ and every measure's definition is written into its column description.
 from __future__ import annotations
 
 from dataeng_crew.agents.modeler import staging_model_for
-from dataeng_crew.agents.planner import GRAIN_ADJECTIVE
+from dataeng_crew.agents.planner import GRAIN_ADJECTIVE, keyed_breakdown
 from dataeng_crew.agents.semantics import (base_type, import_cte, entity_name, is_rate, line_value_sql, needs_normalising, quote_if_needed,
                                           singular, staged_name)
 from dataeng_crew.agents.roles import RoleContext, explain, register_role
@@ -107,13 +107,16 @@ def dimension(plan: Plan, profile: WarehouseProfile, fact: TableProfile) -> dict
         raise RequestError(f"plan dimension points at unknown column {binding!r}")
     name = staged_name(col, table)
     dtype = "BOOLEAN" if base_type(col.data_type) == "BOOLEAN" else "VARCHAR"
+    keyed = keyed_breakdown(table, col, profile) is not None
+    if keyed:  # "by driver": the key of the entity, as typed, one row per period and key with activity
+        dtype = base_type(col.data_type)
     if table.name == fact.name:
-        return {"name": name, "column": name, "type": dtype}
+        return {"name": name, "column": name, "type": dtype, **({"sparse": "yes"} if keyed else {})}
     path = fk_path(fact, table, profile)
     if not path:
         raise RequestError(f"{binding} is not reachable from {fact.name}")
     parent = singular(entity_name(table.name))
-    out = name if name.startswith(parent + "_") or name == parent else f"{parent}_{name}"
+    out = name if keyed or name.startswith(parent + "_") or name == parent else f"{parent}_{name}"
     hops = []
     for fk in path:
         child, ref = profile.table(fk.table), profile.table(fk.ref_table)
@@ -124,7 +127,7 @@ def dimension(plan: Plan, profile: WarehouseProfile, fact: TableProfile) -> dict
                      "pk": staged_name(pk, ref) if pk else fk.ref_column})
     last = hops[-1]
     return {"name": out, "column": name, "type": dtype, "model": last["model"], "fk": hops[0]["fk"],
-            "pk": last["pk"], "hops": hops}  # type: ignore[dict-item]
+            "pk": last["pk"], "hops": hops, **({"sparse": "yes"} if keyed else {})}  # type: ignore[dict-item]
 
 
 def _hop_joins(hops: list, dim: dict, base: str = "orders_source") -> str:
@@ -251,6 +254,8 @@ def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
             "orders as (\n\n    select\n        orders_source.*,\n"
             f"        dimension_source.{quote_if_needed(dim['column'])} as {dim['name']}\n\n"
             "    from orders_source" + _hop_joins(hops, dim) + "\n\n)")
+    sparse = bool(dim and dim.get("sparse"))  # by an entity's key: the periods and keys with activity only
+    per_customer = sparse and dim["name"] == "customer_id" and role["customer"] is not None  # type: ignore[index]
     dim_cte = "order_shares" if line_level else "valid_orders"
     d = f",\n        {dim_cte}.{dim['name']}" if dim else ""
     dgroup = f", {dim_cte}.{dim['name']}" if dim else ""
@@ -275,7 +280,7 @@ def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
         f"        {order_key},\n"
         f"        {_as(customer, 'customer_id')},\n"
         f"        {_period(role['order_time'][1], grain)} as {period},\n"
-        + (f"        {quote_if_needed(dim['name'])},\n" if dim and not line_level else "")
+        + (f"        {quote_if_needed(dim['name'])},\n" if dim and not line_level and not per_customer else "")
         + f"        {_as(discount, 'discounts')}{order_value}\n\n"
         f"    from orders{where}\n\n)"
     )
@@ -309,7 +314,7 @@ def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
         "    select\n"
         f"        valid_orders.{period}{d},\n"
         "        count(*) as order_count,\n"
-        "        count(distinct valid_orders.customer_id) as customer_count,\n"
+        + ("" if per_customer else "        count(distinct valid_orders.customer_id) as customer_count,\n") +
         f"        sum({gross_expr}) as gross_sales,\n"
         + (f"        sum(cast(round(coalesce(valid_orders.discounts, 0) * 100{share}) / 100 as decimal(18, 2))) as discounts\n\n" if share else
            "        sum(coalesce(valid_orders.discounts, 0)) as discounts\n\n")
@@ -338,20 +343,25 @@ def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
                     f"        union all\n        select {period} from refunds_per_period")
     else:
         activity = f"select {period} from orders_per_period"
-    ctes.append(
-        "period_bounds as (\n\n"
-        "    select\n"
-        f"        min({period}) as first_period,\n"
-        f"        max({period}) as last_period\n\n"
-        f"    from (\n        {activity}\n    ) as activity\n\n)"
-    )
-    ctes.append(
-        "period_spine as (\n\n"
-        "    select\n"
-        f"        cast(unnest(generate_series(first_period, last_period, interval 1 {grain.value})) as date) as {period}\n\n"
-        "    from period_bounds\n\n)"
-    )
-    if dim:  # every breakdown value in every period
+    if sparse:
+        keyed = activity.replace(f"select {period} from", f"select {period}, {dim['name']} from")  # type: ignore[index]
+        ctes.append(f"period_grid as (\n\n    select distinct\n        {period},\n        {dim['name']}\n\n"  # type: ignore[index]
+                    f"    from (\n        {keyed}\n    ) as activity\n\n)")
+    else:
+        ctes.append(
+            "period_bounds as (\n\n"
+            "    select\n"
+            f"        min({period}) as first_period,\n"
+            f"        max({period}) as last_period\n\n"
+            f"    from (\n        {activity}\n    ) as activity\n\n)"
+        )
+        ctes.append(
+            "period_spine as (\n\n"
+            "    select\n"
+            f"        cast(unnest(generate_series(first_period, last_period, interval 1 {grain.value})) as date) as {period}\n\n"
+            "    from period_bounds\n\n)"
+        )
+    if dim and not sparse:  # every breakdown value in every period
         ctes += [f"dimension_values as (\n\n    select distinct {dim_cte}.{dim['name']}\n\n    from valid_orders"
                  + (gross_join if line_level else "") + "\n\n)",
                  f"period_grid as (\n\n    select\n        period_spine.{period},\n        dimension_values.{dim['name']}"
@@ -368,7 +378,7 @@ def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
         f"        {spine}.{period},\n"
         + (f"        {spine}.{dim['name']},\n" if dim else "") +
         "        coalesce(orders_per_period.order_count, 0) as order_count,\n"
-        "        coalesce(orders_per_period.customer_count, 0) as customer_count,\n"
+        + ("" if per_customer else "        coalesce(orders_per_period.customer_count, 0) as customer_count,\n") +
         f"        cast(coalesce(orders_per_period.gross_sales, 0) as decimal(18, 2)) as gross_sales,\n"
         f"        cast(coalesce(orders_per_period.discounts, 0) as decimal(18, 2)) as discounts,\n"
         f"        cast({refunds_expr} as decimal(18, 2)) as refunds,\n"
@@ -391,16 +401,19 @@ def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
 
     definitions = {m.name: m.definition for m in plan.measures}
     types = {"order_count": "BIGINT", "customer_count": "BIGINT"}
-    columns = [ColumnSpec(name=period, data_type="DATE",
-                          description=f"The {grain.value} (its first date). One row per {grain.value} from the first "
-                                      "to the last order or refund, including periods with no activity.")]
+    columns = [ColumnSpec(name=period, data_type="DATE", description=(
+        f"The {grain.value} (its first date). " + (
+            f"One row per {grain.value} and {dim['name']} with orders or refunds." if sparse else  # type: ignore[index]
+            f"One row per {grain.value} from the first to the last order or refund, including periods with no "
+            "activity.")))]
     if dim:
         columns.append(ColumnSpec(name=dim["name"], data_type=dim["type"], description=(
-            f"Breakdown: {plan.roles['dimension']} (staged); with the period, the grain of this mart. Every value "
-            "seen in the valid orders appears in every period.")))
+            f"Breakdown: {plan.roles['dimension']} (staged); with the period, the grain of this mart. " + (
+                "A value appears in the periods it has orders or refunds in." if sparse else
+                "Every value seen in the valid orders appears in every period."))))
     columns += [ColumnSpec(name=name, data_type=types.get(name, MONEY), description=definitions[name])
                 for name in ("order_count", "customer_count", "gross_sales", "discounts", "refunds",
-                             "net_sales", "average_order_value")]
+                             "net_sales", "average_order_value") if not (per_customer and name == "customer_count")]
     return [ModelSpec(
         name=plan.mart_name,
         layer="marts",
@@ -473,7 +486,13 @@ def transform_event(plan: Plan, profile: WarehouseProfile) -> ModelSpec:
         "    from period_bounds\n\n)",
     ]
     spine, on_dim = "period_spine", ""
-    if dim:
+    if dim and dim.get("sparse"):  # by an entity's key: the periods and keys with activity only
+        ctes = [c for c in ctes if not c.startswith(("period_bounds", "period_spine"))]
+        ctes.append(f"period_grid as (\n\n    select distinct\n        {period},\n        {dim['name']}\n\n"
+                    "    from counted\n\n)")
+        spine = "period_grid"
+        on_dim = f"\n        and period_grid.{dim['name']} is not distinct from counted.{dim['name']}"
+    elif dim:
         ctes += [f"dimension_values as (\n\n    select distinct {dim['name']}\n\n    from counted\n\n)",
                  f"period_grid as (\n\n    select\n        period_spine.{period},\n        dimension_values.{dim['name']}"
                  "\n\n    from period_spine\n    cross join dimension_values\n\n)"]

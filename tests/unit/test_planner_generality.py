@@ -186,9 +186,21 @@ def rides_profile(tmp_path_factory):
     return profile_warehouse(build_dataset("rides", tmp_path_factory.mktemp("rides")))
 
 
-def test_a_breakdown_that_names_a_table_is_its_name_never_another_column(rides_profile, sample_profile):
-    with pytest.raises(RequestError, match="no breakdown column matches 'driver'"):  # it was drivers.vehicle_type;
-        plan("monthly rides by driver", rides_profile)  # drivers' full names repeat: summing namesakes is refused
+@pytest.fixture(scope="module")
+def library_profile(tmp_path_factory):
+    from dataeng_crew.eval_datasets import build_dataset
+
+    return profile_warehouse(build_dataset("library", tmp_path_factory.mktemp("library")))
+
+
+def test_a_breakdown_that_names_a_table_is_its_name_never_another_column(rides_profile, sample_profile,
+                                                                        library_profile):
+    # it was drivers.vehicle_type; drivers' full names repeat (summing namesakes is wrong) and are personal data:
+    by_driver = plan("monthly rides by driver", rides_profile)  # so the driver is its key, on the ride
+    assert by_driver.roles["dimension"] == "rides.driver_id" and by_driver.mart_name == "fct_monthly_rides_by_driver"
+    assert any("rides.driver_id, the drivers key" in a for a in by_driver.alternatives + by_driver.interpretations)
+    by_member = plan("monthly fines by member", library_profile)  # two hops: fine → loan → member
+    assert by_member.roles["dimension"] == "loans.member_id"
     assert plan("monthly sales by product", sample_profile).roles["dimension"] == "products.title"
     entity = plan("rides per driver", rides_profile)  # over all time: one row per driver
     assert (entity.kind, entity.roles["entity"]) == ("entity", "drivers")
