@@ -608,6 +608,24 @@ def find_foreign_keys(con: duckdb.DuckDBPyConnection, tables: list[TableProfile]
     return found
 
 
+def named_foreign_keys(tables: list[TableProfile]) -> list[tuple[TableProfile, str, TableProfile, str]]:
+    """``(child, column, parent, parent_key)`` pairs whose names alone point a child column at a parent's key.
+
+    No inclusion check: for an extract of a large warehouse (tools/extract.py), where the child's sampled values
+    are looked up in the whole parent table to close the foreign key.
+    """
+    keyed = [(t, k) for t in tables if (k := primary_key(t))]
+    pairs = []
+    for child in tables:
+        own_key = primary_key(child)
+        for col in child.columns:
+            if col.name == own_key or not _code_like(col):
+                continue
+            named = [(p, k) for p, k in keyed if p is not child and _affinity(col, child, p, k)]
+            exact = [(p, k) for p, k in named if _exact_affinity(col, child, p, k)]
+            pairs += [(child, col.name, p, k) for p, k in exact or named]
+    return pairs
+
 def _exact_affinity(col: ColumnProfile, child: TableProfile, parent: TableProfile, parent_key: str) -> bool:
     """Same key stem or exactly the parent's entity word (not an abbreviation or a longer name)."""
     stem = key_stem(col.name, column_prefix([c.name for c in child.columns]))
