@@ -203,7 +203,8 @@ def candidate_keys(pg, duck: duckdb.DuckDBPyConnection, database: str,  # noqa: 
     return pairs
 
 
-def _missing(duck: duckdb.DuckDBPyConnection, fk: FkPair) -> list:
+def _missing(duck: duckdb.DuckDBPyConnection, fk: FkPair) -> list | None:
+    """Distinct child values the extract's parent lacks (None: the two columns cannot be compared: no key)."""
     child = f"{quote_ident(fk[0])}.{quote_ident(fk[1])}"
     parent = f"{quote_ident(fk[3])}.{quote_ident(fk[4])}"
     col, key = quote_ident(fk[2]), quote_ident(fk[5])
@@ -212,7 +213,7 @@ def _missing(duck: duckdb.DuckDBPyConnection, fk: FkPair) -> list:
             f"select distinct c.{col} from {child} as c where c.{col} is not null and not exists "
             f"(select 1 from {parent} as p where p.{key} = c.{col})").fetchall()]
     except duckdb.Error:
-        return []  # incomparable types: not a key
+        return None
 
 
 def close_foreign_keys(pg, duck: duckdb.DuckDBPyConnection, pairs: list[FkPair],  # noqa: ANN001
@@ -234,6 +235,9 @@ def close_foreign_keys(pg, duck: duckdb.DuckDBPyConnection, pairs: list[FkPair],
             if fk in refused or chosen.get(fk[:3], fk) != fk:
                 continue
             missing = _missing(duck, fk)
+            if missing is None:
+                refused.add(fk)
+                continue
             if missing and fk[3:5] in sampled and not _fetch_parents(pg, duck, fk, missing, added):
                 refused.add(fk)
                 continue
