@@ -113,9 +113,9 @@ def _type(m: Metric) -> str:
 def _final(m: Metric, source: str) -> str:
     """The metric's column in the final select: zeros for counts and sums, nulls for averages and ratios."""
     if m.kind == "ratio":
-        # round in whole 1/10000ths before the cast: the same result in DuckDB (double) and PostgreSQL (numeric)
-        return (f"cast(round(10000.0 * {source}.{m.numerator} / nullif({source}.{m.denominator}, 0)) / 10000 "
-                f"as decimal(18, 4)) as {m.name}")
+        # rounded in whole 1/10000ths as a decimal before the cast: the same result on DuckDB and PostgreSQL
+        return (f"cast(round(cast(10000.0 * {source}.{m.numerator} / nullif({source}.{m.denominator}, 0) "
+                f"as decimal(38, 9))) / 10000 as decimal(18, 4)) as {m.name}")
     if m.kind in {"count", "count_distinct"}:
         return f"coalesce({source}.{m.name}, 0) as {m.name}"
     if m.kind == "sum":

@@ -37,6 +37,13 @@ PG_TO_DUCKDB = {"numeric": "DECIMAL(38,10)", "text": "VARCHAR", "json": "VARCHAR
                 "uuid": "UUID", "bytea": "BLOB", "money": "DECIMAL(18,2)"}
 
 
+def duck_rel(duck: duckdb.DuckDBPyConnection, *parts: str) -> str:
+    """``catalog.schema[.table]`` in the extract, fully qualified: a schema named as the database (``rides.rides``)
+    would be ambiguous otherwise."""
+    catalog = duck.execute("select current_database()").fetchone()[0]
+    return ".".join(quote_ident(p) for p in (catalog, *parts))
+
+
 def pg_open(target: WarehouseTarget, dbname: str | None = None):  # noqa: ANN201 - psycopg2 connection
     """An autocommit psycopg2 connection to the target's database.
 
@@ -65,6 +72,8 @@ def scrub(text: str, target: WarehouseTarget) -> str:
 def duckdb_type(pg_type: str) -> str:
     """The DuckDB type a PostgreSQL ``format_type()`` spelling is copied as (unknown types travel as text)."""
     low = pg_type.lower()
+    if low.startswith(("character", "varchar", "char", "text", "citext", "name")) and not low.endswith("[]"):
+        return "VARCHAR"
     if low in PG_TO_DUCKDB:
         return PG_TO_DUCKDB[low]
     if low.endswith("[]") or low.startswith(("user-defined", "interval")):
@@ -144,7 +153,7 @@ def _copy_into(pg, duck: duckdb.DuckDBPyConnection, query: str, schema: str, tab
                columns: list[tuple[str, str]], create: bool) -> int:
     """Rows of ``query`` (PostgreSQL) into ``schema.table`` of the extract (created first when ``create``)."""
     types = {c: duckdb_type(t) for c, t in columns}
-    target = f"{quote_ident(schema)}.{quote_ident(table)}"
+    target = duck_rel(duck, schema, table)
     with tempfile.TemporaryDirectory(prefix="dataeng-crew-extract-") as tmp:
         csv = Path(tmp) / "rows.csv"
         with csv.open("w") as fh, pg.cursor() as cur:
@@ -153,7 +162,7 @@ def _copy_into(pg, duck: duckdb.DuckDBPyConnection, query: str, schema: str, tab
         read = (f"read_csv('{csv}', header = true, auto_detect = false, columns = {spec}, quote = '\"', "
                 "escape = '\"', allow_quoted_nulls = false)")
         if create:
-            duck.execute(f"create schema if not exists {quote_ident(schema)}")
+            duck.execute(f"create schema if not exists {duck_rel(duck, schema)}")
             duck.execute(f"create table {target} as select * from {read}")
         else:
             duck.execute(f"insert into {target} select * from {read}")
@@ -205,8 +214,8 @@ def candidate_keys(pg, duck: duckdb.DuckDBPyConnection, database: str,  # noqa: 
 
 def _missing(duck: duckdb.DuckDBPyConnection, fk: FkPair) -> list | None:
     """Distinct child values the extract's parent lacks (None: the two columns cannot be compared: no key)."""
-    child = f"{quote_ident(fk[0])}.{quote_ident(fk[1])}"
-    parent = f"{quote_ident(fk[3])}.{quote_ident(fk[4])}"
+    child = duck_rel(duck, fk[0], fk[1])
+    parent = duck_rel(duck, fk[3], fk[4])
     col, key = quote_ident(fk[2]), quote_ident(fk[5])
     try:
         return [r[0] for r in duck.execute(
@@ -282,7 +291,7 @@ def _window(duck: duckdb.DuckDBPyConnection, rel: ExtractedRelation) -> Extracte
         return rel
     schema, table = rel.relation.split(".", 1)
     low, high = duck.execute(f"select min({quote_ident(rel.time_column)}), max({quote_ident(rel.time_column)}) "
-                             f"from {quote_ident(schema)}.{quote_ident(table)}").fetchone()
+                             f"from {duck_rel(duck, schema, table)}").fetchone()
     return rel.model_copy(update={"window_start": str(low) if low is not None else None,
                                   "window_end": str(high) if high is not None else None})
 
@@ -341,7 +350,7 @@ def _extract_all(pg, duck: duckdb.DuckDBPyConnection, target: WarehouseTarget,  
     added: dict[str, int] = {}
     if sampled:  # whole tables are closed already
         fks, added = close_foreign_keys(pg, duck, candidate_keys(pg, duck, database, relations), sampled)
-    rows = {f"{s}.{t}": duck.execute(f"select count(*) from {quote_ident(s)}.{quote_ident(t)}").fetchone()[0]
+    rows = {f"{s}.{t}": duck.execute(f"select count(*) from {duck_rel(duck, s, t)}").fetchone()[0]
             for s, t in relations}
     extracted = [_window(duck, r.model_copy(update={"rows": rows[r.relation],
                                                     "parents_added": added.get(r.relation, 0)})) for r in extracted]

@@ -329,7 +329,8 @@ def profile_table(
     Returns:
         The table profile.
     """
-    relation = f"{quote_ident(schema)}.{quote_ident(table)}"
+    # catalog-qualified: a schema named as its database (``rides.rides``) is ambiguous with two parts
+    relation = f"{quote_ident(database)}.{quote_ident(schema)}.{quote_ident(table)}"
     columns = table_columns(con, schema, table)
     row_count = con.execute(f"select count(*) from {relation}").fetchone()[0]
     sampled = row_count > sample_rows
@@ -548,8 +549,8 @@ def _affinity(col: ColumnProfile, child: TableProfile, parent: TableProfile, par
 
 def _inclusion(con: duckdb.DuckDBPyConnection, child: TableProfile, column: str, parent: TableProfile,
                parent_key: str) -> tuple[int, int] | None:
-    c_rel = f"{quote_ident(child.schema_name)}.{quote_ident(child.name)}"
-    p_rel = f"{quote_ident(parent.schema_name)}.{quote_ident(parent.name)}"
+    c_rel = ".".join(quote_ident(p) for p in (child.database, child.schema_name, child.name))
+    p_rel = ".".join(quote_ident(p) for p in (parent.database, parent.schema_name, parent.name))
     try:
         return con.execute(
             f"""

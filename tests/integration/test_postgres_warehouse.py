@@ -290,3 +290,18 @@ def test_errors_name_the_profile_and_target_never_the_password(pg_loaded, tmp_pa
     assert "profile 'shop', target 'pg'" in str(err.value) and PASSWORD not in str(err.value)
     assert PASSWORD not in wrong.model_dump_json() and PASSWORD not in repr(wrong)
     assert not list(tmp_path.rglob("*.duckdb"))  # nothing half-written
+
+
+def test_cents_are_the_same_on_postgres_as_on_duckdb(pg_loaded):
+    """The average-order-value expression, transpiled as the committed SQL is, gives the same cents on both engines
+    (issue 24: 152.015 was 152.01 on DuckDB and 152.02 on PostgreSQL)."""
+    import duckdb
+
+    expr = ("select cast(round(cast((g - d) * 100 / nullif(n, 0) as decimal(38, 9))) / 100 as decimal(18, 2)) as aov "
+            "from (select cast(g as decimal(18, 2)) as g, cast(0 as decimal(18, 2)) as d, n from t) as x")
+    values = [("304.03", 2), ("0.05", 2), ("100.01", 4), ("7.00", 3), ("0.15", 2), ("2.675", 1), ("10.10", 4)]
+    rows = ", ".join(f"({v}, {n})" for v, n in values)
+    duck = duckdb.connect().execute(f"with t(g, n) as (values {rows}) {expr}").fetchall()
+    pg_sql = sqlglot.transpile(f"with t(g, n) as (values {rows}) {expr}", read="duckdb", write="postgres")[0]
+    assert duck == _pg_rows(pg_loaded, "shop", pg_sql)
+    assert duck[0] == (decimal.Decimal("152.02"),)
