@@ -118,9 +118,10 @@ def _final(m: Metric, source: str) -> str:
                 f"as decimal(38, 9))) / 10000 as decimal(18, 4)) as {m.name}")
     if m.kind in {"count", "count_distinct"}:
         return f"coalesce({source}.{m.name}, 0) as {m.name}"
+    # round() of a decimal: PostgreSQL has no round(double precision, int), and a double's tie rounds differently
     if m.kind == "sum":
-        return f"cast(round(coalesce({source}.{m.name}, 0), 2) as decimal(18, 2)) as {m.name}"
-    return f"cast(round({source}.{m.name}, 2) as decimal(18, 2)) as {m.name}"
+        return f"cast(round(cast(coalesce({source}.{m.name}, 0) as decimal(38, 9)), 2) as decimal(18, 2)) as {m.name}"
+    return f"cast(round(cast({source}.{m.name} as decimal(38, 9)), 2) as decimal(18, 2)) as {m.name}"
 
 
 def _time_join(q: MetricQuery, fact, profile: WarehouseProfile) -> tuple[str, str, str, str] | None:

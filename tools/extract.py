@@ -66,7 +66,7 @@ def pg_open(target: WarehouseTarget, dbname: str | None = None):  # noqa: ANN201
 def scrub(text: str, target: WarehouseTarget) -> str:
     """``text`` without the target's password (a driver may echo a DSN)."""
     secret = target.password.get_secret_value()
-    return text.replace(secret, "**********") if secret else text
+    return text.replace(secret, "**********") if len(secret) >= 4 else text  # a 1-3 character one tells nothing
 
 
 def duckdb_type(pg_type: str) -> str:
@@ -324,6 +324,10 @@ def extract_postgres(target: WarehouseTarget, out_dir: Path, max_rows: int = DEF
         relations = list_relations(pg, {(target.schema_ or "").lower()})
         if not relations:
             raise WarehouseError(f"PostgreSQL ({target.label}) holds no table outside its dbt schema")
+        if any(s.lower() == dbname.lower() for s, _t in relations):
+            raise WarehouseError(f"PostgreSQL ({target.label}): schema {dbname!r} is named as its database; in the "
+                                 f"DuckDB extract {dbname}.<table> would be ambiguous (catalog or schema). Not "
+                                 "supported yet: rename the schema, or run on a database of another name")
         duck = duckdb.connect(str(tmp))
         try:
             summary = _extract_all(pg, duck, target, relations, max_rows, window_days)

@@ -64,7 +64,7 @@ days as (select cast(generate_series(min(day), max(day), interval '1 day') as da
 select d.day, coalesce(p.rides, 0) from days d left join per_day p on p.day = d.day
 """
 CASES = {"sample": ("shop", "daily_sales mart", "fct_daily_sales", GOLD_SALES),
-         "rides": ("rides", "daily rides", "fct_daily_rides", GOLD_RIDES)}
+         "rides": ("ridehail", "daily rides", "fct_daily_rides", GOLD_RIDES)}
 
 
 @dataclass
@@ -110,10 +110,11 @@ def _write_profile(project: Path, port: int, dbname: str) -> None:
 
 @pytest.fixture(scope="session")
 def pg_loaded(postgres_server, sample_warehouse, tmp_path_factory):
-    """The sample shop in database ``shop`` and the ride-hailing eval warehouse in ``rides``."""
+    """The sample shop in database ``shop`` and the ride-hailing eval warehouse (schema ``rides``) in ``ridehail``
+    (a schema named as its database is refused: ``rides.rides`` is ambiguous in DuckDB)."""
     rides = build_dataset("rides", tmp_path_factory.mktemp("rides-wh"))
     copy_tables(sample_warehouse, postgres_server.conn, "shop")
-    copy_tables(rides, postgres_server.conn, "rides")
+    copy_tables(rides, postgres_server.conn, "ridehail")
     return postgres_server
 
 
