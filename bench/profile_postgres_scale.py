@@ -41,9 +41,9 @@ def load(server, dbname: str, orders: int) -> None:
                     "(array['DE','FR','US','JP'])[g % 4 + 1] as country from generate_series(1, 50000) g")
         cur.execute("alter table raw_bench.customers add primary key (id)")
         cur.execute(f"""create table raw_bench.orders as
-            select g as id, 1 + (g * 7919) % 50000 as customer_id,
+            select g as id, 1 + (g::bigint * 7919) % 50000 as customer_id,
                    (array['paid','PAID','refunded','voided'])[g % 4 + 1] as financial_status,
-                   ((g * 7919) % 100000)::numeric(18, 2) / 100 as total_price,
+                   ((g::bigint * 7919) % 100000)::numeric(18, 2) / 100 as total_price,
                    timestamp '2024-01-01' + (g % 31536000) * interval '1 second' as created_at
             from generate_series(1, {orders}) g""")
         cur.execute("analyze")
