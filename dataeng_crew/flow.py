@@ -695,7 +695,8 @@ def prepare_publication(run: ProposalRun, _io: StageIO) -> None:
     proposal.branch = f"dataeng-crew/{slugify(proposal.request)}"
     proposal.files = sorted(run.prefix + rel for rel in run.files)  # the PR text is the PR's, never a project file
     proposal.status, proposal.pr = "published", str(run.folder / "PR.md")
-    proposal.review_commands = review_commands(ws.project, ws.repo, run.prefix, proposal.branch, run.wh,
+    wh = run.wh if proposal.extract is None else None  # a PostgreSQL profile reads the warehouse itself
+    proposal.review_commands = review_commands(ws.project, ws.repo, run.prefix, proposal.branch, wh,
                                                remote=run.options.publish == "github",
                                                masked=any(e.action == "hash" for e in proposal.exposures))
 
