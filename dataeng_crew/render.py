@@ -311,14 +311,16 @@ def _warehouse_lines(proposal: Proposal) -> list[str]:
         sampled = [r for r in ex.relations if r.sampled]
         out.append(f"**Warehouse**: PostgreSQL database `{ex.database}` ({_md(ex.target)}), read into a DuckDB extract "
                    f"of {sum(r.rows for r in ex.relations):,} rows in {len(ex.relations)} relations ("
-                   + (f"{len(sampled)} sampled to ≤ {ex.max_rows:,} rows" + (f", last {ex.window_days} days"
-                                                                              if ex.window_days else "")
-                      + ", foreign keys closed" if sampled else "every table whole")
+                   + (f"{len(sampled)} sampled to {ex.max_rows:,} rows" + (f" within the last {ex.window_days} days"
+                                                                             if ex.window_days else "")
+                      + ", plus the parent rows that close their foreign keys" if sampled else "every table whole")
                    + "). **Numbers in this description are from the extract.**")
     tv = proposal.target_validation
     if tv is not None:
         marts = ", ".join(f"`{m}` {n:,} rows (DuckDB {tv.extract_rows.get(m, 0):,}, {tv.rows_differing.get(m, 0):,} "
-                          "differing)" for m, n in tv.mart_rows.items())
+                          "rows in one build only)" for m, n in tv.mart_rows.items())
+        if ex is not None and any(r.sampled for r in ex.relations) and any(tv.rows_differing.values()):
+            marts += " — expected: the DuckDB build read a sample, the target the whole warehouse"
         out.append(f"**On the target** (scratch schema `{tv.schema_}`, dropped: {'yes' if tv.dropped else 'NO'}): "
                    f"{'passed' if tv.success else 'FAILED'} — {tv.tests_passed} tests passed, {tv.tests_failed} failed"
                    + (f"; {marts}" if marts else "") + (f"; {_md(tv.error)}" if tv.error else "") + ".")

@@ -1,7 +1,7 @@
 """A bounded DuckDB extract of a PostgreSQL warehouse, with closed foreign keys: what the checks run on.
 
-Each relation outside the system schemas (and outside the dbt target's own schema and the tool's scratch schemas) is
-copied into a DuckDB file named as the PostgreSQL database, schema for schema, so the sources the project declares
+Each relation outside the system schemas and the tool's scratch schemas (in the dbt target's own schema: its tables
+only) is copied into a DuckDB file named as the PostgreSQL database, schema for schema, so the sources the project declares
 (``database``/``schema``/``table``) resolve the same in the extract. A table of at most ``max_rows`` rows is copied
 whole; a larger one as a block sample (``TABLESAMPLE SYSTEM``, sized from the catalog's row estimate) limited to
 ``max_rows`` rows and, when it has a timestamp, to the ``window_days`` before its newest sampled time. Foreign keys
@@ -84,14 +84,19 @@ def duckdb_type(pg_type: str) -> str:
         return "VARCHAR"
 
 
-def list_relations(pg, skip_schemas: set[str]) -> list[tuple[str, str]]:  # noqa: ANN001
-    """``(schema, table)`` of every table, view and materialized view outside the system and skipped schemas."""
+def list_relations(pg, dbt_schema: str | None) -> list[tuple[str, str]]:  # noqa: ANN001
+    """``(schema, table)`` of every table, view and materialized view outside the system and scratch schemas.
+
+    In the dbt target's own schema only tables are listed (raw data may live there; its views are dbt models the
+    sandbox builds itself).
+    """
     with pg.cursor() as cur:
-        cur.execute("select n.nspname, c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+        cur.execute("select n.nspname, c.relname, c.relkind from pg_class c join pg_namespace n on n.oid = c.relnamespace "
                     "where c.relkind in ('r', 'v', 'm', 'p') and not c.relispartition order by 1, 2")
         rows = cur.fetchall()
-    return [(s, t) for s, t in rows if s not in SYSTEM and not s.startswith(("pg_temp", "pg_toast", SCRATCH_PREFIX))
-            and s.lower() not in skip_schemas]
+    own = (dbt_schema or "").lower()
+    return [(s, t) for s, t, kind in rows if s not in SYSTEM and not s.startswith(("pg_temp", "pg_toast", SCRATCH_PREFIX))
+            and not (s.lower() == own and kind in ("v", "m"))]
 
 
 def pg_columns(pg, schema: str, table: str) -> list[tuple[str, str]]:  # noqa: ANN001
@@ -143,9 +148,9 @@ def _sample_sql(pg, rel: str, select: str, estimate: int, max_rows: int, tcol: s
         with pg.cursor() as cur:
             cur.execute(f"select max({quote_ident(tcol)}) from {sample}")
             newest = cur.fetchone()[0]
-        if newest is not None:
-            start = newest - dt.timedelta(days=window_days)
-            where = pg.cursor().mogrify(f" where {quote_ident(tcol)} > %s", (start,)).decode()
+            if newest is not None:
+                start = newest - dt.timedelta(days=window_days)
+                where = cur.mogrify(f" where {quote_ident(tcol)} > %s", (start,)).decode()
     return f"select {select} from {sample}{where} limit {int(max_rows)}"
 
 
@@ -321,9 +326,9 @@ def extract_postgres(target: WarehouseTarget, out_dir: Path, max_rows: int = DEF
     tmp.unlink(missing_ok=True)
     pg = pg_open(target)
     try:
-        relations = list_relations(pg, {(target.schema_ or "").lower()})
+        relations = list_relations(pg, target.schema_)
         if not relations:
-            raise WarehouseError(f"PostgreSQL ({target.label}) holds no table outside its dbt schema")
+            raise WarehouseError(f"PostgreSQL ({target.label}) holds no table")
         if any(s.lower() == dbname.lower() for s, _t in relations):
             raise WarehouseError(f"PostgreSQL ({target.label}): schema {dbname!r} is named as its database; in the "
                                  f"DuckDB extract {dbname}.<table> would be ambiguous (catalog or schema). Not "
