@@ -317,3 +317,25 @@ def test_cents_are_the_same_on_postgres_as_on_duckdb(pg_loaded):
     pg_sql = sqlglot.transpile(f"with t(g, n) as (values {rows}) {expr}", read="duckdb", write="postgres")[0]
     assert duck == _pg_rows(pg_loaded, "shopdb", pg_sql)
     assert duck[0] == (decimal.Decimal("152.02"),)
+
+
+def test_grants_keep_only_roles_the_target_has(pg_loaded):
+    """A grant to a role the server lacks would fail the build (``role "pii_reader" does not exist``): it is left
+    out and listed for the PR; a role the server has keeps its grant. Unreachable: no role is assumed."""
+    from dataeng_crew.contracts import ModelSpec
+
+    _pg_exec(pg_loaded, "postgres", "do $$ begin if not exists (select 1 from pg_roles where rolname = 'bi_reader') "
+                                    "then create role bi_reader nologin; end if; end $$")
+    model = ModelSpec(name="stg_shop__customers", layer="staging", materialization="view", sql="select 1 as id",
+                      columns=[], folder="staging/shop", description="d", grants={"select": ["pii_reader", "bi_reader"]})
+    for target, kept, missing in ((_target(pg_loaded, "shopdb"), ["bi_reader"], ["pii_reader"]),
+                                  (_target(pg_loaded, "shopdb").model_copy(update={"port": 1}), [],
+                                   ["bi_reader", "pii_reader"])):
+        run = SimpleNamespace(target=target, models=[model], proposal=Proposal(proposal_id="g", request="x",
+                                                                                  created_at="now"))
+        warehouse_stages.check_grants(run, StageIO())
+        assert run.proposal.roles_to_create == missing
+        assert (run.models[0].grants or {}).get("select", []) == kept
+    from dataeng_crew.render import render_pr_body
+
+    assert "Grants left out" in render_pr_body(run.proposal)
