@@ -174,6 +174,12 @@ def _copy_into(pg, duck: duckdb.DuckDBPyConnection, query: str, schema: str, tab
         return duck.execute(f"select count(*) from {read}").fetchone()[0]
 
 
+def _is_view(pg, rel: str) -> bool:  # noqa: ANN001
+    with pg.cursor() as cur:
+        cur.execute("select relkind from pg_class where oid = %s::regclass", (rel,))
+        return cur.fetchone()[0] == "v"
+
+
 def extract_table(pg, duck: duckdb.DuckDBPyConnection, schema: str, table: str, max_rows: int,  # noqa: ANN001
                   window_days: int | None) -> ExtractedRelation:
     """One relation into the extract: whole when small, else a bounded, windowed block sample."""
@@ -182,7 +188,12 @@ def extract_table(pg, duck: duckdb.DuckDBPyConnection, schema: str, table: str, 
     select = _select_list(columns)
     rows, exact = estimate_rows(pg, schema, table, max_rows)
     tcol = time_column(columns)
-    query = f"select {select} from {rel}" if exact else _sample_sql(pg, rel, select, rows, max_rows, tcol, window_days)
+    if exact:
+        query = f"select {select} from {rel}"
+    elif _is_view(pg, rel):  # no TABLESAMPLE on a view: its first rows, bounded (a window would read it whole)
+        query = f"select {select} from {rel} limit {int(max_rows)}"
+    else:
+        query = _sample_sql(pg, rel, select, rows, max_rows, tcol, window_days)
     copied = _copy_into(pg, duck, query, schema, table, columns, create=True)
     return ExtractedRelation(relation=f"{schema}.{table}", rows=copied, source_rows=rows, sampled=not exact,
                              time_column=tcol)

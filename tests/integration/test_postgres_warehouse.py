@@ -239,6 +239,20 @@ def test_small_extract_keeps_foreign_keys_closed(pg_loaded, tmp_path):
     assert rows["raw_shop.orders"].parents_added > 0 and summary.window_days == 365
 
 
+def test_a_large_view_is_read_bounded(pg_loaded, tmp_path):
+    """TABLESAMPLE does not apply to a view: a view larger than the sample is read with a LIMIT."""
+    _pg_exec(pg_loaded, "postgres", "drop database if exists viewdb")
+    _pg_exec(pg_loaded, "postgres", "create database viewdb")
+    _pg_exec(pg_loaded, "viewdb", "create schema app; create table app.events as select g as id, "
+                                  "timestamp '2024-01-01' + g * interval '1 minute' as happened_at "
+                                  "from generate_series(1, 5000) g; create view app.recent_events as "
+                                  "select * from app.events where id > 10")
+    summary = extract_postgres(_target(pg_loaded, "viewdb"), tmp_path, max_rows=400)
+    rows = {r.relation: r for r in summary.relations}
+    assert rows["app.recent_events"].sampled and rows["app.recent_events"].rows == 400
+    assert rows["app.events"].sampled and 0 < rows["app.events"].rows <= 400
+
+
 def _fake_run(tmp_path: Path, target: WarehouseTarget) -> SimpleNamespace:
     project = tmp_path / "project"
     (project / "models").mkdir(parents=True)
