@@ -113,13 +113,15 @@ def _type(m: Metric) -> str:
 def _final(m: Metric, source: str) -> str:
     """The metric's column in the final select: zeros for counts and sums, nulls for averages and ratios."""
     if m.kind == "ratio":
-        return (f"cast(round(1.0 * {source}.{m.numerator} / nullif({source}.{m.denominator}, 0), 4) as decimal(18, 4)) "
-                f"as {m.name}")
+        # rounded in whole 1/10000ths as a decimal before the cast: the same result on DuckDB and PostgreSQL
+        return (f"cast(round(cast(10000.0 * {source}.{m.numerator} / nullif({source}.{m.denominator}, 0) "
+                f"as decimal(38, 9))) / 10000 as decimal(18, 4)) as {m.name}")
     if m.kind in {"count", "count_distinct"}:
         return f"coalesce({source}.{m.name}, 0) as {m.name}"
+    # round() of a decimal: PostgreSQL has no round(double precision, int), and a double's tie rounds differently
     if m.kind == "sum":
-        return f"cast(round(coalesce({source}.{m.name}, 0), 2) as decimal(18, 2)) as {m.name}"
-    return f"cast(round({source}.{m.name}, 2) as decimal(18, 2)) as {m.name}"
+        return f"cast(round(cast(coalesce({source}.{m.name}, 0) as decimal(38, 9)), 2) as decimal(18, 2)) as {m.name}"
+    return f"cast(round(cast({source}.{m.name} as decimal(38, 9)), 2) as decimal(18, 2)) as {m.name}"
 
 
 def _time_join(q: MetricQuery, fact, profile: WarehouseProfile) -> tuple[str, str, str, str] | None:

@@ -388,9 +388,16 @@ def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
         f"            - {refunds_expr}\n"
         "            as decimal(18, 2)\n"
         "        ) as net_sales,\n"
+        # rounded explicitly, in whole cents, before the cast: a cast alone rounds per engine (DuckDB divides in
+        # double, 152.015 → 152.01; PostgreSQL in numeric → 152.02), and round() of a double is half-even on
+        # PostgreSQL. The cents quotient is cast to a decimal first (a half-cent tie is exact), so round() is the
+        # decimal one, half away from zero, on every engine.
         "        cast(\n"
-        "            (orders_per_period.gross_sales - orders_per_period.discounts)\n"
-        "            / nullif(orders_per_period.order_count, 0)\n"
+        "            round(cast(\n"
+        "                (orders_per_period.gross_sales - orders_per_period.discounts) * 100\n"
+        "                / nullif(orders_per_period.order_count, 0)\n"
+        "                as decimal(38, 9)\n"
+        "            )) / 100\n"
         "            as decimal(18, 2)\n"
         "        ) as average_order_value\n\n"
         f"    from {spine}\n"

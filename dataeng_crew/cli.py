@@ -113,6 +113,16 @@ def main() -> None:
 @click.option("--target-dialect", type=click.Choice(["duckdb", "postgres", "snowflake", "bigquery", "databricks"]),
               default=None, help="Warehouse dialect of the committed model SQL (default: the dbt profile's adapter "
                                  "type, else duckdb). Validation still builds the DuckDB SQL in the sandbox.")
+# -- the project's own warehouse (a PostgreSQL target in its dbt profile) --
+@click.option("--profiles-dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Folder of the profiles.yml to read (default: $DBT_PROFILES_DIR, the project, ~/.dbt).")
+@click.option("--extract-rows", type=click.IntRange(1, None), default=100_000, show_default=True,
+              help="PostgreSQL warehouse: rows sampled per table into the DuckDB extract the checks run on.")
+@click.option("--extract-window-days", type=click.IntRange(0, None), default=365, show_default=True,
+              help="PostgreSQL warehouse: days kept before a sampled table's newest time (0: no window).")
+@click.option("--validate-on-target", is_flag=True,
+              help="Also build the committed SQL in a scratch schema dataeng_crew_<id> of the PostgreSQL warehouse, "
+                   "test it there, compare the marts with DuckDB, then drop the schema.")
 @click.option("--ddl", "ddl", multiple=True, metavar="DIALECT",
               type=click.Choice(["duckdb", "postgres", "snowflake", "bigquery", "databricks"]),
               help="Also write CREATE TABLE DDL for DIALECT under ddl/ (repeatable; default: the target dialect only).")
@@ -140,12 +150,14 @@ def propose(request: str, project: Path | None, warehouse: Path | None, publish:
             gh_repo: str | None, github_url: str | None, ready: bool, reviewers: tuple[str, ...], gh_base: str | None,
             with_ci: bool, target_dialect: str | None, llm: str | None, llm_base_url: str | None,
             max_repair_rounds: int, on_llm_error: str | None, semantic_layer: bool | None,
-            ddl: tuple[str, ...]) -> None:
+            ddl: tuple[str, ...], profiles_dir: Path | None = None, extract_rows: int = 100_000,
+            extract_window_days: int = 365, validate_on_target: bool = False) -> None:
     """Propose dbt models, tests and docs for REQUEST (e.g. "daily_sales mart")."""
     _offline_defaults()
     from dataeng_crew.agents.llm import select_brain
     from dataeng_crew import flow
     from dataeng_crew.tools.github_pr import GithubOptions
+    from dataeng_crew.warehouse_stages import TargetOptions
 
     github = GithubOptions(repo=gh_repo, api_url=github_url, draft=not ready, reviewers=reviewers, base=gh_base,
                            include_ci=with_ci)
@@ -168,7 +180,9 @@ def propose(request: str, project: Path | None, warehouse: Path | None, publish:
         proposal = flow.propose(request, project=project, warehouse=warehouse, publish=publish or ("github" if gh_repo or github_url else "auto"),  # type: ignore[arg-type]
                                 progress=progress, github=github, target_dialect=target_dialect,
                                 brain=brain, max_repair_rounds=max_repair_rounds, semantic_layer=semantic_layer,
-                                ddl=ddl)
+                                ddl=ddl, profiles_dir=profiles_dir, warehouse_options=TargetOptions(
+                                    extract_rows=extract_rows, extract_window_days=extract_window_days or None,
+                                    validate_on_target=validate_on_target))
     except KeyboardInterrupt as exc:
         _interrupted(exc, as_json, _proposal_fields(exc))
         return

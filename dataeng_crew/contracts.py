@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 
 class Contract(BaseModel):
@@ -609,6 +609,71 @@ class OracleResult(Contract):
     elapsed_seconds: float = 0.0
 
 
+# --------------------------------------------------------------------------- the user's own warehouse
+
+
+class WarehouseTarget(Contract):
+    """The dbt target a project's profile names, rendered (``env_var()`` read). The password never leaves it:
+    it is a secret, shown as ``**********`` in any dump."""
+
+    profile: str
+    target: str
+    profiles_dir: str
+    type: str = Field(description="dbt adapter type: duckdb, postgres, ...")
+    host: str | None = None
+    port: int | None = None
+    user: str | None = None
+    password: SecretStr = Field(default=SecretStr(""), exclude=True)
+    dbname: str | None = None
+    schema_: str | None = Field(default=None, alias="schema")
+    path: str | None = Field(default=None, description="DuckDB file (type duckdb).")
+
+    @property
+    def label(self) -> str:
+        """How messages name it: the profile and target, never a credential."""
+        return f"profile {self.profile!r}, target {self.target!r}"
+
+
+class ExtractedRelation(Contract):
+    """One relation of an extract: rows copied, rows the warehouse holds, the time window kept."""
+
+    relation: str = Field(description="schema.table")
+    rows: int
+    source_rows: int = Field(description="Rows in the warehouse (the catalog's estimate when large).")
+    sampled: bool = Field(description="Whether fewer rows than the warehouse holds were copied.")
+    time_column: str | None = None
+    window_start: str | None = None
+    window_end: str | None = None
+    parents_added: int = Field(default=0, description="Rows copied only to close a foreign key.")
+
+
+class ExtractSummary(Contract):
+    """What the DuckDB extract of a PostgreSQL warehouse held: the proposal's numbers come from it."""
+
+    target: str = Field(description="profile and target read (no credentials)")
+    database: str
+    db_file: str
+    max_rows: int = Field(description="Sample size per relation.")
+    window_days: int | None = Field(default=None, description="Time window kept where a table has a timestamp.")
+    relations: list[ExtractedRelation] = Field(default_factory=list)
+    foreign_keys: list[str] = Field(default_factory=list, description="child.col -> parent.col, closed in the extract.")
+    seconds: float = 0.0
+
+
+class TargetValidation(Contract):
+    """``--validate-on-target``: the committed SQL built in a scratch schema of the real warehouse."""
+
+    schema_: str = Field(alias="schema")
+    success: bool
+    error: str | None = None
+    tests_passed: int = 0
+    tests_failed: int = 0
+    mart_rows: dict[str, int] = Field(default_factory=dict, description="Mart → rows on the target.")
+    extract_rows: dict[str, int] = Field(default_factory=dict, description="Mart → rows in the DuckDB sandbox.")
+    rows_differing: dict[str, int] = Field(default_factory=dict, description="Mart → rows in one build only.")
+    dropped: bool = False
+
+
 class Proposal(Contract):
     """Everything one `propose` run produced, checked and published."""
 
@@ -652,6 +717,11 @@ class Proposal(Contract):
                                         "compared with the mart (metric plans).")
     data_diffs: list[ModelDiff] = Field(default_factory=list,
                                         description="Data diff of each added/changed model against the base build.")
+    extract: ExtractSummary | None = Field(default=None, description="The DuckDB extract the checks ran on, when "
+                                           "the warehouse is PostgreSQL.")
+    target_validation: TargetValidation | None = None
+    roles_to_create: list[str] = Field(default_factory=list, description="Roles the grants need that the target "
+                                       "lacks (or could not be checked): their grants were left out.")
 
 
 class PullRequestRef(Contract):

@@ -61,6 +61,8 @@ from dataeng_crew.tools.sqlcheck import CheckOutcome, check_and_compile
 from dataeng_crew.tools.project_inventory import project_inventory, project_profile
 from dataeng_crew.tools.sql_style import wrap_long_lines
 from dataeng_crew.tools.warehouse import load_folder, warehouse_schema
+from dataeng_crew import warehouse_stages
+from dataeng_crew.warehouse_stages import TargetOptions
 
 Progress = Callable[[str], None]
 MAX_REQUEST_CHARS = 2_000
@@ -135,6 +137,8 @@ def propose(
     semantic_layer: bool | None = None,
     ddl: Sequence[str] = (),
     hold_lock: bool = True,
+    warehouse_options: TargetOptions | None = None,
+    profiles_dir: Path | None = None,
 ) -> Proposal:
     """Turn a request into a validated dbt change, then publish it on a branch.
 
@@ -156,6 +160,9 @@ def propose(
         on_validated: Called with the proposal and its files (project-relative) once every check passed,
             before publishing (``revise`` publishes them itself, on top of the branch tip).
         hold_lock: Take the repository's run lock (``revise`` holds it already around its whole round).
+        warehouse_options: Extract size and window, ``--validate-on-target`` (the project's dbt target is read
+            here: a PostgreSQL one is extracted into DuckDB and is the default target dialect).
+        profiles_dir: ``--profiles-dir`` (else dbt's lookup: ``$DBT_PROFILES_DIR``, the project, ``~/.dbt``).
 
     Returns:
         The proposal (also written as ``report.json`` in its folder).
@@ -166,7 +173,11 @@ def propose(
     brain = brain or DeterministicBrain()
     request = clean_request(request)
     ws = resolve_workspace(project)
-    target_dialect = check_dialect(target_dialect or profile_dialect(ws.project))
+    wh_opts = warehouse_options or TargetOptions()
+    wh_opts.target = warehouse_stages.project_target(ws.project, profiles_dir, warehouse)
+    default_dialect = "postgres" if wh_opts.target is not None and wh_opts.target.type == "postgres" \
+        else profile_dialect(ws.project)
+    target_dialect = check_dialect(target_dialect or default_dialect)
     gh_target = None
     if publish in ("github", "auto"):  # checked before any work: a missing token or repository costs nothing
         github = github or github_pr.GithubOptions()
@@ -179,7 +190,7 @@ def propose(
                           "or use --publish none")
     with sigterm_as_interrupt(), run_lock(ws.state_dir, f"propose {request}") if hold_lock else nullcontext():
         return _propose_locked(request, ws, warehouse, publish, brain, progress, target_dialect,
-                               (gh_target, github), max_repair_rounds, on_validated, semantic_layer, ddl)
+                               (gh_target, github), max_repair_rounds, on_validated, semantic_layer, ddl, wh_opts)
 
 
 def clean_request(request: str) -> str:
@@ -196,7 +207,8 @@ def clean_request(request: str) -> str:
 def _propose_locked(request: str, ws: Workspace, warehouse: Path | None, publish: str, brain: Brain,
                     progress: Progress, target_dialect: str, gh: tuple, max_repair_rounds: int,
                     on_validated: Callable[[Proposal, dict[str, str]], None] | None = None,
-                    semantic_layer: bool | None = None, ddl: Sequence[str] = ()) -> Proposal:
+                    semantic_layer: bool | None = None, ddl: Sequence[str] = (),
+                    wh_opts: TargetOptions | None = None) -> Proposal:
     now = dt.datetime.now(dt.timezone.utc)
     proposal_id = f"{now:%Y%m%dT%H%M%S}-{slugify(request or 'empty', 32)}"
     with held() as early:  # the folder and its report appear together: no empty folder on an early Ctrl-C
@@ -223,7 +235,8 @@ def _propose_locked(request: str, ws: Workspace, warehouse: Path | None, publish
         proposal.target_dialect = target_dialect
         proposal.ddl_dialects = [check_dialect(d) for d in ddl]
         run = ProposalRun(proposal, ws, brain, folder, rec, RunOptions(publish, gh, max_repair_rounds, on_validated,
-                                                                       semantic_layer), warehouse)
+                                                                       semantic_layer, wh_opts or TargetOptions()),
+                          warehouse)
         try:
             run_stages(run, proposal_stages())
         finally:
@@ -290,6 +303,7 @@ class RunOptions:
     max_repair_rounds: int = 2
     on_validated: Callable[[Proposal, dict[str, str]], None] | None = None
     semantic_layer: bool | None = None
+    warehouse: TargetOptions = field(default_factory=TargetOptions)
 
 
 @dataclass
@@ -323,6 +337,11 @@ class ProposalRun:
     build: BuildResult | None = None
     body: str = ""
     unbuilt: frozenset[str] = frozenset()  # project marts that did not build in the sandbox
+
+    @property
+    def target(self):  # noqa: ANN201 - WarehouseTarget | None
+        """The project's dbt target (None: none found, or ``--warehouse`` given with an unrenderable profile)."""
+        return self.options.warehouse.target
 
     @property
     def prefix(self) -> str:
@@ -676,7 +695,8 @@ def prepare_publication(run: ProposalRun, _io: StageIO) -> None:
     proposal.branch = f"dataeng-crew/{slugify(proposal.request)}"
     proposal.files = sorted(run.prefix + rel for rel in run.files)  # the PR text is the PR's, never a project file
     proposal.status, proposal.pr = "published", str(run.folder / "PR.md")
-    proposal.review_commands = review_commands(ws.project, ws.repo, run.prefix, proposal.branch, run.wh,
+    wh = run.wh if proposal.extract is None else None  # a PostgreSQL profile reads the warehouse itself
+    proposal.review_commands = review_commands(ws.project, ws.repo, run.prefix, proposal.branch, wh,
                                                remote=run.options.publish == "github",
                                                masked=any(e.action == "hash" for e in proposal.exposures))
 
@@ -723,6 +743,8 @@ def proposal_stages() -> list[Stage]:
     return [
         Stage(check_base),
         Stage(start_workers),
+        Stage(warehouse_stages.extract_warehouse, "extract the PostgreSQL warehouse into DuckDB",
+              action="extract.extract_postgres", when=warehouse_stages.reads_postgres),
         Stage(prepare, "sandbox", action="sandbox.prepare_sandbox"),
         Stage(read_inventory, "project inventory (dbt parse)", action="project_inventory.project_inventory"),
         Stage(build_project, "build the project's models (sandbox)", action="dbt seed; dbt run (every model)",
@@ -732,6 +754,8 @@ def proposal_stages() -> list[Stage]:
         Stage(place_models),
         Stage(sqlglot_check, "sqlglot check", action="sqlcheck.check_and_compile(models)"),
         Stage(guard_governance, "governance: marts vs restricted columns", "governance", "governance.find_exposures"),
+        Stage(warehouse_stages.check_grants, "grants: roles the target has", "governance",
+              "target_build.existing_roles", when=lambda r: r.proposal.target_dialect != "duckdb"),
         Stage(cost_guardrail, "cost guardrail (EXPLAIN)", action="cost.explain(mart)"),
         Stage(transpile, "transpile to the target dialect", action="dialect.transpile_models",
               when=lambda r: r.proposal.target_dialect != "duckdb"),
@@ -744,6 +768,9 @@ def proposal_stages() -> list[Stage]:
         Stage(metricflow_oracle, "MetricFlow oracle", action="query_layer.oracle(plan)",
               when=lambda r: r.proposal.plan is not None and r.proposal.plan.kind == "metric"),
         Stage(mark_validated),
+        Stage(lambda r, io: warehouse_stages.validate_on_target(r, io, build_selector(r.models)),
+              "validate on the target (scratch schema)", action="dbt build (scratch schema of the warehouse)",
+              when=lambda r: r.options.warehouse.validate_on_target),
         Stage(data_diff, "data diff against the base build", action="data_diff.diff_model",
               when=lambda r: r.sandbox_base is not None and r.ws.repo is not None),
         Stage(hand_over, when=lambda r: r.options.on_validated is not None),

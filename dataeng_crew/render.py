@@ -127,6 +127,7 @@ def _summary(proposal: Proposal) -> list[str]:
         parts.append("MetricFlow: " + (f"not run ({_md(o.skipped_reason)[:80]})" if o.skipped_reason else
                                        "**agrees**" if not o.differences else f"**DISAGREES** ({o.differences} rows)"))
     out += ["", "**Checks**: " + " · ".join(parts)]
+    out += _warehouse_lines(proposal)
     if proposal.data_diffs:
         counts: dict[str, int] = {}
         for d in proposal.data_diffs:
@@ -257,6 +258,8 @@ def render_pr_body(proposal: Proposal) -> str:
         from dataeng_crew.tools.data_diff import diff_markdown
 
         out += _folded("Data diff", diff_markdown(proposal.data_diffs, "base branch").splitlines())
+    if proposal.extract is not None:
+        out += _folded("Warehouse extract: what the checks ran on", _extract_section(proposal))
     out += _folded("Validation: sqlglot, dbt nodes, cost", _validation_section(proposal))
     out += _folded("LLM usage and repairs", _llm_section(proposal))
     out += _folded("Run trace (thought → action → observation)", _trace_section(proposal))
@@ -298,4 +301,47 @@ def _llm_section(proposal: Proposal) -> list[str]:
         out += [f"| {r.round} | `{r.model}` | {r.role} | {r.stage} | {_md(r.error[:200])} | {r.outcome} |"
                 for r in proposal.repairs]
         out.append("")
+    return out
+
+
+def _warehouse_lines(proposal: Proposal) -> list[str]:
+    """First-screen lines about the user's own warehouse: the extract, the target build, roles to create."""
+    out: list[str] = []
+    ex = proposal.extract
+    if ex is not None:
+        sampled = [r for r in ex.relations if r.sampled]
+        out.append(f"**Warehouse**: PostgreSQL database `{ex.database}` ({_md(ex.target)}), read into a DuckDB extract "
+                   f"of {sum(r.rows for r in ex.relations):,} rows in {len(ex.relations)} relations ("
+                   + (f"{len(sampled)} sampled to {ex.max_rows:,} rows" + (f" within the last {ex.window_days} days"
+                                                                             if ex.window_days else "")
+                      + ", plus the parent rows that close their foreign keys" if sampled else "every table whole")
+                   + "). **Numbers in this description are from the extract.**")
+    tv = proposal.target_validation
+    if tv is not None:
+        marts = ", ".join(f"`{m}` {n:,} rows (DuckDB {tv.extract_rows.get(m, 0):,}, {tv.rows_differing.get(m, 0):,} "
+                          "rows in one build only)" for m, n in tv.mart_rows.items())
+        if ex is not None and any(r.sampled for r in ex.relations) and any(tv.rows_differing.values()):
+            marts += " — expected: the DuckDB build read a sample, the target the whole warehouse"
+        out.append(f"**On the target** (scratch schema `{tv.schema_}`, dropped: {'yes' if tv.dropped else 'NO'}): "
+                   f"{'passed' if tv.success else 'FAILED'} — {tv.tests_passed} tests passed, {tv.tests_failed} failed"
+                   + (f"; {marts}" if marts else "") + (f"; {_md(tv.error)}" if tv.error else "") + ".")
+    if proposal.roles_to_create:
+        out.append("**Grants left out**: the target has no role " + ", ".join(f"`{r}`" for r in proposal.roles_to_create)
+                   + " (or it could not be checked). Create it (`create role ... nologin`), then add the grants.")
+    return out
+
+
+def _extract_section(proposal: Proposal) -> list[str]:
+    ex = proposal.extract
+    assert ex is not None
+    out = [f"Sample size per relation: {ex.max_rows:,} rows; time window: "
+           f"{f'{ex.window_days} days before the newest sampled time' if ex.window_days else 'none (whole tables)'}; "
+           f"extracted in {ex.seconds:.1f} s.", "", "| relation | rows in extract | rows in warehouse | sampled | "
+           "time column | from | to | parent rows added |", "|---|---|---|---|---|---|---|---|"]
+    out += [f"| `{r.relation}` | {r.rows:,} | {'> ' + format(ex.max_rows, ',') if r.source_rows == ex.max_rows + 1 else format(r.source_rows, ',')} "
+            f"| {'yes' if r.sampled else 'no'} | {r.time_column or ''} | {r.window_start or ''} | {r.window_end or ''} "
+            f"| {r.parents_added:,} |" for r in ex.relations]
+    if ex.foreign_keys:
+        out += ["", "Foreign keys closed (every child row's parent is in the extract):", ""]
+        out += [f"- `{fk}`" for fk in ex.foreign_keys]
     return out

@@ -139,6 +139,10 @@ def summary(proposal: Proposal) -> dict:
         "dialect_warnings": proposal.dialect_warnings,
         "llm_usage": [u.model_dump() for u in proposal.llm_usage],
         "repairs": [r.model_dump(exclude={"sql_before", "sql_after"}) for r in proposal.repairs],
+        "extract": proposal.extract.model_dump() if proposal.extract else None,
+        "target_validation": proposal.target_validation.model_dump(by_alias=True) if proposal.target_validation
+        else None,
+        "roles_to_create": proposal.roles_to_create,
     }
 
 

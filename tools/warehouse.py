@@ -329,7 +329,8 @@ def profile_table(
     Returns:
         The table profile.
     """
-    relation = f"{quote_ident(schema)}.{quote_ident(table)}"
+    # catalog-qualified: a schema named as its database (``rides.rides``) is ambiguous with two parts
+    relation = f"{quote_ident(database)}.{quote_ident(schema)}.{quote_ident(table)}"
     columns = table_columns(con, schema, table)
     row_count = con.execute(f"select count(*) from {relation}").fetchone()[0]
     sampled = row_count > sample_rows
@@ -548,8 +549,8 @@ def _affinity(col: ColumnProfile, child: TableProfile, parent: TableProfile, par
 
 def _inclusion(con: duckdb.DuckDBPyConnection, child: TableProfile, column: str, parent: TableProfile,
                parent_key: str) -> tuple[int, int] | None:
-    c_rel = f"{quote_ident(child.schema_name)}.{quote_ident(child.name)}"
-    p_rel = f"{quote_ident(parent.schema_name)}.{quote_ident(parent.name)}"
+    c_rel = ".".join(quote_ident(p) for p in (child.database, child.schema_name, child.name))
+    p_rel = ".".join(quote_ident(p) for p in (parent.database, parent.schema_name, parent.name))
     try:
         return con.execute(
             f"""
@@ -607,6 +608,24 @@ def find_foreign_keys(con: duckdb.DuckDBPyConnection, tables: list[TableProfile]
                 found.append(best[1])
     return found
 
+
+def named_foreign_keys(tables: list[TableProfile]) -> list[tuple[TableProfile, str, TableProfile, str]]:
+    """``(child, column, parent, parent_key)`` pairs whose names alone point a child column at a parent's key.
+
+    No inclusion check: for an extract of a large warehouse (tools/extract.py), where the child's sampled values
+    are looked up in the whole parent table to close the foreign key.
+    """
+    keyed = [(t, k) for t in tables if (k := primary_key(t))]
+    pairs = []
+    for child in tables:
+        own_key = primary_key(child)
+        for col in child.columns:
+            if col.name == own_key or not _code_like(col):
+                continue
+            named = [(p, k) for p, k in keyed if p is not child and _affinity(col, child, p, k)]
+            exact = [(p, k) for p, k in named if _exact_affinity(col, child, p, k)]
+            pairs += [(child, col.name, p, k) for p, k in exact or named]
+    return pairs
 
 def _exact_affinity(col: ColumnProfile, child: TableProfile, parent: TableProfile, parent_key: str) -> bool:
     """Same key stem or exactly the parent's entity word (not an abbreviation or a longer name)."""

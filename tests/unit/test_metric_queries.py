@@ -254,7 +254,7 @@ def test_a_metric_query_from_another_brain_is_checked_against_the_warehouse(tmp_
                                          "ratio missed_call_share divides metrics the query does not define"]
     sql = transform(p, prof)[0].sql
     assert "count(case when outcome = 'missed' then 1 end) as missed_calls" in sql
-    assert "1.0 * aggregated.missed_calls / nullif(aggregated.calls_count, 0)" in sql
+    assert "round(cast(10000.0 * aggregated.missed_calls / nullif(aggregated.calls_count, 0) as decimal(38, 9)))" in sql
 
 
 def test_a_fact_named_by_its_own_noun_beats_a_compound_name(tmp_path):

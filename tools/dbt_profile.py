@@ -1,0 +1,118 @@
+"""The project's dbt profile, read as dbt reads it: which warehouse the tool profiles and validates against.
+
+dbt's lookup order for ``profiles.yml``: ``--profiles-dir``, ``$DBT_PROFILES_DIR``, the project folder, ``~/.dbt``.
+The profile is the one ``dbt_project.yml`` names; the target is ``target:`` of that profile (or the one asked
+for). ``{{ env_var('NAME', 'default') }}`` is rendered from the environment. The password is kept in a
+:class:`pydantic.SecretStr` and never appears in a message, a file or ``--json`` output.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import yaml
+
+from dataeng_crew.contracts import WarehouseTarget
+from dataeng_crew.errors import ConfigError
+
+PROFILES_ENV = "DBT_PROFILES_DIR"
+ENV_VAR = re.compile(r"""\{\{\s*env_var\(\s*(['"])([^'"]+)\1\s*(?:,\s*(['"])(.*?)\3\s*)?\)\s*(\|\s*(int|as_number|as_text)\s*)?\}\}""")
+JINJA = re.compile(r"\{\{|\{%")
+
+
+def profiles_dir(project: Path, explicit: Path | None = None) -> Path | None:
+    """The folder whose ``profiles.yml`` dbt would read for ``project`` (None when there is none).
+
+    Args:
+        project: The dbt project folder.
+        explicit: ``--profiles-dir``, when given (wins over everything).
+    """
+    candidates = [explicit, os.environ.get(PROFILES_ENV) or None, project, Path.home() / ".dbt"]
+    for folder in candidates:
+        if folder is not None and (Path(folder) / "profiles.yml").is_file():
+            return Path(folder)
+    return None
+
+
+def render_env(value: object, where: str) -> object:
+    """``value`` with each ``{{ env_var('X', 'default') }}`` replaced from the environment (recursively).
+
+    Raises:
+        ConfigError: When a variable is unset and has no default, or other Jinja is used (names ``where``).
+    """
+    if isinstance(value, dict):
+        return {k: render_env(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [render_env(v, where) for v in value]
+    if not isinstance(value, str) or not JINJA.search(value):
+        return value
+
+    def one(match: re.Match) -> str:
+        name, default = match.group(2), match.group(4)
+        found = os.environ.get(name, default)
+        if found is None:
+            raise ConfigError(f"{where}: environment variable {name} is not set (and env_var() gives no default)")
+        return found
+
+    rendered = ENV_VAR.sub(one, value)
+    if JINJA.search(rendered):
+        raise ConfigError(f"{where}: only {{{{ env_var(...) }}}} is understood in profiles.yml values")
+    return rendered
+
+
+def _profile_name(project: Path) -> str:
+    data = yaml.safe_load((project / "dbt_project.yml").read_text()) or {}
+    name = data.get("profile") if isinstance(data, dict) else None
+    if not name:
+        raise ConfigError(f"{project}/dbt_project.yml names no profile")
+    return str(name)
+
+
+def read_target(project: Path, explicit_dir: Path | None = None, target: str | None = None) -> WarehouseTarget | None:
+    """The project's dbt target, rendered (None when no ``profiles.yml`` is found or it lacks the profile).
+
+    Args:
+        project: The dbt project folder.
+        explicit_dir: ``--profiles-dir``.
+        target: A target name other than the profile's default.
+
+    Raises:
+        ConfigError: When the profile names a target it does not define, or a value cannot be rendered;
+            the message names the profile and target, never a credential.
+    """
+    folder = profiles_dir(project, explicit_dir)
+    if folder is None:
+        return None
+    profile = _profile_name(project)
+    try:
+        data = yaml.safe_load((folder / "profiles.yml").read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{folder}/profiles.yml is not valid YAML (line {getattr(exc, 'problem_mark', '?')})") from None
+    prof = data.get(profile) if isinstance(data, dict) else None
+    if not isinstance(prof, dict):
+        return None
+    name = target or str(render_env(prof.get("target", "dev"), f"profile {profile}.target"))
+    outputs = prof.get("outputs") if isinstance(prof.get("outputs"), dict) else {}
+    output = outputs.get(name)
+    if not isinstance(output, dict):
+        raise ConfigError(f"profile {profile!r} in {folder}/profiles.yml has no target {name!r}")
+    out = render_env(output, f"profile {profile!r}, target {name!r}")
+    assert isinstance(out, dict)
+    return _target(profile, name, folder, out)
+
+
+def _target(profile: str, name: str, folder: Path, out: dict) -> WarehouseTarget:
+    kind = str(out.get("type", "")).lower()
+    port = out.get("port") or (5432 if kind == "postgres" else None)
+    try:
+        port = int(port) if port is not None else None
+    except ValueError:
+        raise ConfigError(f"profile {profile!r}, target {name!r}: port is not a number") from None
+    return WarehouseTarget(
+        profile=profile, target=name, profiles_dir=str(folder), type=kind,
+        host=str(out.get("host") or "") or None, port=port, user=str(out.get("user") or "") or None,
+        password=str(out.get("password") or out.get("pass") or ""),
+        dbname=str(out.get("dbname") or out.get("database") or "") or None,
+        schema=str(out.get("schema") or "") or None, path=str(out.get("path") or "") or None)
