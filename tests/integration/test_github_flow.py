@@ -92,7 +92,7 @@ def test_rerun_through_the_cli_updates_the_same_branch_and_pr(github_run):
     assert out["pull_request"]["number"] == 1 and out["pull_request"]["commit"] == repo.refs[f"refs/heads/{BRANCH}"]
     assert out["pull_request"]["commit"] != github_run["remote_first"]  # a fresh commit on the current base
     assert repo.get(out["pull_request"]["commit"], "commit")["parents"] == [repo.refs["refs/heads/main"]]
-    assert f"pull request #1" in cli.stderr and "Proposal `" + out["proposal_id"] in repo.pulls[0]["body"]
+    assert "pull request #1" in cli.stderr and "Proposal `" + out["proposal_id"] in repo.pulls[0]["body"]
     assert len(fake.calls("POST", r"/pulls$")) == 1
 
 
