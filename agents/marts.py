@@ -14,6 +14,7 @@ from dataeng_crew.agents.semantics import import_cte, quote_if_needed, staged_na
 from dataeng_crew.agents.transformer import _period, dimension, dimension_ctes
 from dataeng_crew.contracts import ColumnSpec, Metric, MetricQuery, ModelSpec, Plan, RowFilter, WarehouseProfile
 from dataeng_crew.errors import RequestError
+from dataeng_crew.tools.warehouse import primary_key
 
 MONEY = "DECIMAL(18,2)"
 RATE = "DECIMAL(18,4)"
@@ -157,6 +158,16 @@ def _event_ctes(q: MetricQuery, fact, model: str, dim: dict | None, dname: str |
     return ctes
 
 
+def _first_rows(q: MetricQuery, fact, when: str, filters: list[str], profile: WarehouseProfile) -> str:  # noqa: ANN001
+    """``first_events``: the rows the rules keep, each entity's first by time (ties: the row's key)."""
+    fk = _column(q.first_per or "", profile)
+    key = primary_key(fact)
+    order = when + (f", {quote_if_needed(staged_name(fact.column(key), fact))}" if key else "")
+    kept = "\n        and ".join([*filters, f"{fk} is not null"])
+    return ("first_events as (\n\n    select *\n\n    from events\n    where\n        " + kept
+            + f"\n    qualify row_number() over (\n        partition by {fk}\n        order by {order}\n    ) = 1\n\n)")
+
+
 def _spine_ctes(grain: str, period: str, dname: str | None) -> tuple[list[str], str, list[str]]:
     """The gap-free period spine (× every breakdown value seen), the grid's name and its join to the aggregates."""
     ctes = [
@@ -194,11 +205,14 @@ def render(plan: Plan, profile: WarehouseProfile) -> ModelSpec:
     period = (f"{grain.value}_start_date" if grain.value != "day" else "event_date") if grain else None
     dim = dimension(plan, profile, fact)
     dname = quote_if_needed(dim["name"]) if dim else None
-    lookback = plan.incremental_lookback if not dim and grain else None
+    lookback = plan.incremental_lookback if not dim and grain and not q.first_per else None  # a first is over all time
 
     ctes = _event_ctes(q, fact, model, dim, dname, profile)
     filters = row_filters(q, profile, when if grain else None)
     where = ("\n    where " + "\n        and ".join(filters)) if filters else ""
+    if q.first_per:  # each entity's first counted row: rank the rows the rules keep, count the first
+        ctes.append(_first_rows(q, fact, when, filters, profile))
+        where = ""
     if lookback:
         where += ("\n    {% if is_incremental() %}\n"
                   f"        -- late-arriving rows: recompute the last {lookback} {grain.value}s already built\n"
@@ -208,7 +222,7 @@ def render(plan: Plan, profile: WarehouseProfile) -> ModelSpec:
     group = ([_period(when, grain)] if grain else []) + ([dname] if dim else [])
     aggs = [f"{agg} as {m.name}" for m in q.metrics if (agg := aggregate(m, profile)) is not None]
     ctes.append("aggregated as (\n\n    select\n        " + ",\n        ".join(keys + aggs)
-                + f"\n\n    from events{where}\n" + (f"    group by {', '.join(group)}\n" if group else "") + "\n)")
+                + f"\n\n    from {'first_events' if q.first_per else 'events'}{where}\n" + (f"    group by {', '.join(group)}\n" if group else "") + "\n)")
     source = "aggregated"
     grid, on = (None, [])
     sparse = bool(dim and dim.get("sparse"))  # by an entity's key: periods × keys with activity, not a grid of zeros

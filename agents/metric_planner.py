@@ -26,7 +26,8 @@ from dataeng_crew.agents.semantic_layer import (
     same_word,
     time_role,
 )
-from dataeng_crew.agents.semantics import entity_name, is_temporal, needs_normalising, plural, singular
+from dataeng_crew.agents.semantics import (entity_name, is_temporal, needs_normalising, plural, referenced_table,
+                                           singular)
 from dataeng_crew.contracts import (
     Choice,
     Grain,
@@ -51,6 +52,7 @@ OPERATORS = {
     "min": {"min", "minimum", "lowest", "smallest", "shortest"},
     "max": {"max", "maximum", "highest", "largest", "longest", "peak"},
 }
+FIRST = "first"
 DURATION_UNITS = {"hours": 3600, "hour": 3600, "hrs": 3600, "minutes": 60, "minute": 60, "mins": 60,
                   "days": 86400, "seconds": 1, "secs": 1, "weeks": 604800}
 DURATION_WORDS = {"time", "duration", "length", "turnaround", "elapsed", "took", "taken", "span"}
@@ -290,7 +292,17 @@ def plan_metric(text: str, words: list[str], grain: Grain | None, dim: str | Non
     op = next((o for o, ws in OPERATORS.items() if set(words) & ws), None)
     op_words = {w for w in words if any(w in ws for ws in OPERATORS.values())}
     unit = next((w for w in words if w in DURATION_UNITS), None)
-    subject = [w for w in words if w not in op_words and w not in CONNECTORS and w != unit]
+    first = op is None and unit is None and FIRST in words  # "first orders": each customer's first order
+    subject = [w for w in words if w not in op_words and w not in CONNECTORS and w != unit and not (first and w == FIRST)]
+    if first:
+        return first_of(_plan_metric(text, words, subject, op, op_words, unit, grain, dim, flt, profile), profile)
+    return _plan_metric(text, words, subject, op, op_words, unit, grain, dim, flt, profile)
+
+
+def _plan_metric(text: str, words: list[str], subject: list[str], op: str | None, op_words: set[str],
+                 unit: str | None, grain: Grain | None, dim: str | None, flt: str | None,
+                 profile: WarehouseProfile) -> Plan:
+    """:func:`plan_metric` once the operator, unit and subject words are known."""
     if not subject:
         raise _refuse(text, profile, "name what to measure (a fact, a measure or an event), e.g. 'weekly logins'")
     layer = infer_layer(profile)
@@ -741,15 +753,66 @@ def _plan(text: str, query: MetricQuery, model: SemanticModel, grain: Grain | No
             "group_by": group_by, "filters": filters, "grain": p.grain})})
         p = p.model_copy(update={"source_tables": list(dict.fromkeys(
             p.source_tables + query_tables(p.query, profile)))})  # type: ignore[arg-type]
-    return p.model_copy(update={"interpretations": p.interpretations + describe_query(p.query),  # type: ignore[arg-type]
+    keyed = "dimension" in p.roles and _keyed(p.roles["dimension"], profile)
+    return p.model_copy(update={"interpretations": p.interpretations + describe_query(p.query, keyed),  # type: ignore[arg-type]
                                 "alternatives": p.alternatives + [
                                     f"{c.topic}: chose {c.chosen}; not: {'; '.join(c.alternatives)}"
                                     for c in p.query.choices if c.alternatives]})  # type: ignore[union-attr]
 
 
+def _first_entity(table: TableProfile, profile: WarehouseProfile) -> tuple[str, list[str]]:
+    """The foreign key whose entity a row is "first" for: a parent holding people's data (a customer, a rider, a
+    member) before other parents, the one with most rows first; and the other parents, for the plan."""
+    parents = []
+    for fk in profile.foreign_keys:
+        parent = profile.table(fk.ref_table)
+        if fk.table == table.name and fk.ref_table != table.name and parent is not None:
+            personal = any(base._personal(c, parent) for c in parent.columns)
+            parents.append((not personal, -parent.row_count, f"{table.name}.{fk.column}"))
+    if not parents:
+        raise RequestError(f"'first' counts each entity's first row, but {table.name} references no entity")
+    parents.sort()
+    return parents[0][2], [p[2] for p in parents[1:]]
+
+
+def first_of(p: Plan, profile: WarehouseProfile) -> Plan:
+    """The plan counting only each entity's first row ("monthly first orders": each customer's first valid order,
+    in the month it was placed); the plan states whose first, and the other readings."""
+    q = p.query
+    if q is None or q.time_column is None or q.group_by:
+        raise _refuse(p.request, profile, "'first' needs a fact with a time and no breakdown (each entity's first "
+                      "row, counted in its period)")
+    table = profile.table(q.fact)
+    fk, others = _first_entity(table, profile)  # type: ignore[arg-type]
+    entity = singular(entity_name(referenced_table(profile, *fk.split(".", 1)) or fk))
+    noun = q.metrics[0].unit if q.metrics and q.metrics[0].unit else fact_noun(q.fact)
+    metrics = [m.model_copy(update={
+        "name": f"first_{plural(noun)}" if m.kind == "count" and not m.where else m.name,
+        "description": m.description.replace(f"Number of {q.fact} rows", f"Number of {q.fact} rows that are their "
+                                             f"{entity}'s first")}) for m in q.metrics]
+    choice = Choice(topic="first", chosen=f"each {entity}'s first {singular(noun)} ({fk}), by {q.time_column}, among the "
+                    "rows the validity rules keep", rule="'first' is the first row of the entity the rows belong "
+                    "to: a person (a customer, a rider, a member) before other parents",
+                    alternatives=[f"the first per {o}" for o in others])
+    query = q.model_copy(update={"first_per": fk, "metrics": metrics, "choices": [*q.choices, choice]})
+    measures = [MeasureSpec(name=m.name, definition=m.description) for m in metrics if not m.hidden]
+    interpretations = [i for i in p.interpretations if not i.startswith(("Metric query over", "Rule ("))]
+    return p.model_copy(update={
+        "query": query, "measures": measures,
+        "interpretations": interpretations + describe_query(query), "alternatives": p.alternatives + [
+            f"first: chose {choice.chosen}; not: {'; '.join(choice.alternatives)}"] if others else p.alternatives})
+
+
+def _keyed(column: str, profile: WarehouseProfile) -> bool:
+    """Whether a raw 'table.column' breakdown is an entity's key (activity only, no grid)."""
+    table = profile.table(column.partition(".")[0])
+    col = table.column(column.partition(".")[2]) if table is not None else None
+    return col is not None and base.keyed_breakdown(table, col, profile) is not None
+
+
 def _refs(query: MetricQuery) -> list[str]:
     """Every raw 'table.column' a metric query reads."""
-    refs = [query.time_column, *query.time_parts, *query.group_by]
+    refs = [query.time_column, *query.time_parts, *query.group_by, query.first_per]
     refs += [c for m in query.metrics for c in (m.column, m.start_column, m.discount, m.quantity) if c]
     refs += [f.column for f in (*query.validity, *query.filters, *(w for m in query.metrics for w in m.where))]
     refs += [v for m in query.metrics for f in m.where if f.op == "has_child" for v in f.values]
@@ -772,7 +835,7 @@ def query_tables(query: MetricQuery, profile: WarehouseProfile) -> list[str]:
     return list(dict.fromkeys(tables))
 
 
-def describe_query(q: MetricQuery) -> list[str]:
+def describe_query(q: MetricQuery, keyed: bool = False) -> list[str]:
     """The plan's words for a metric query, generated from it (so the plan says what the SQL computes)."""
     out = [f"Metric query over {q.fact}: " + ", ".join(m.name for m in q.metrics if not m.hidden)
            + (f" per {q.grain.value}" if q.grain else "")
@@ -783,7 +846,9 @@ def describe_query(q: MetricQuery) -> list[str]:
         out.append(f"{m.name}: {m.description}" + (f" Unit: {m.unit}." if m.unit else ""))
     for c in q.choices:
         out.append(f"Rule ({c.topic}): {c.chosen} — {c.rule}.")
-    if q.grain:
+    if q.grain and keyed:
+        out.append(f"A {q.grain.value} appears with each {', '.join(q.group_by)} that has counted rows in it.")
+    elif q.grain:
         out.append(f"Every {q.grain.value} from the first to the last counted row is present, with zeros "
                    "(counts and sums) or nulls (averages, rates) when nothing happened.")
     return out

@@ -404,6 +404,9 @@ def oracle(plan: Plan, profile: WarehouseProfile, project_dir: Path, profiles_di
     if repeated:  # the mart keeps one row per key; a semantic model over the same relation would count copies
         return OracleResult(skipped_reason=f"{', '.join(repeated)} repeats in the project's model and the mart "
                             "deduplicates it; MetricFlow's semantic model over that relation would count the copies")
+    if plan.query.first_per:
+        return OracleResult(skipped_reason=f"a first row per {plan.query.first_per} is a window over the rows; "
+                            "MetricFlow's measures aggregate every row")
     try:
         built = semantic_layer(plan.query, plan, profile)
         problems = validate_layer(built.semantic_models, built.metrics)

@@ -229,6 +229,9 @@ class MetricQuery(Contract):
     metrics: list[Metric]
     validity: list[RowFilter] = Field(default_factory=list, description="Rows no metric counts (stated rules).")
     filters: list[RowFilter] = Field(default_factory=list, description="The request's own filters.")
+    first_per: str | None = Field(default=None, description="Raw 'table.fk_column': only each entity's first "
+                                  "counted row (by the time column) is counted ('first orders' = each customer's "
+                                  "first valid order).")
     choices: list[Choice] = Field(default_factory=list)
 
 

@@ -233,3 +233,25 @@ def test_a_keyless_fact_broken_down_is_a_metric(sample_profile):
         plan("refunds", keyless)  # one row per refund cannot be built
     by_country = plan("refunds by country", keyless)  # it was refused the same way: "flights by origin"
     assert by_country.kind == "metric" and by_country.roles["dimension"] == "customers.country_code"
+
+
+def test_first_rows_are_each_persons_first_and_the_plan_says_whose(sample_profile, rides_profile):
+    from dataeng_crew.agents.marts import render
+
+    orders = plan("first orders per month", sample_profile)
+    assert orders.query.first_per == "orders.customer_id" and orders.mart_name == "fct_monthly_first_orders"
+    assert [m.name for m in orders.measures][0] == "first_orders"
+    assert "customers" not in orders.source_tables  # the key on the order is enough: nothing more staged
+    sql = render(orders, sample_profile).sql
+    assert "qualify row_number() over (\n        partition by customer_id\n        order by created_at, order_id" in sql
+    assert sql.index("cancelled_at is null") < sql.index("qualify")  # a cancelled order is never a first
+    rides = plan("first rides per month", rides_profile)  # riders and drivers are both people: the larger side
+    assert rides.query.first_per == "rides.rider_id"
+    assert any("not: the first per rides.driver_id" in a for a in rides.alternatives)
+    assert any(i.startswith("Rule (first): each rider's first ride") for i in rides.interpretations)
+
+
+def test_a_key_breakdown_plan_says_the_rows_are_activity_only(rides_profile):
+    p = plan("rides per driver per month", rides_profile)
+    assert any("A month appears with each rides.driver_id that has counted rows" in i for i in p.interpretations)
+    assert not any(i.startswith("Every month from the first") for i in p.interpretations)
