@@ -382,7 +382,8 @@ def semantic_layer_yaml(query: MetricQuery, plan: Plan, profile: WarehouseProfil
 
 
 def oracle(plan: Plan, profile: WarehouseProfile, project_dir: Path, profiles_dir: Path, workdir: Path, *,
-           timeout: float = DEFAULT_TIMEOUT, layer_in_project: bool = False) -> OracleResult:
+           timeout: float = DEFAULT_TIMEOUT, layer_in_project: bool = False,
+           saved_parse: Path | None = None) -> OracleResult:
     """Check a built metric mart against MetricFlow run on the query's semantic layer.
 
     Args:
@@ -393,6 +394,7 @@ def oracle(plan: Plan, profile: WarehouseProfile, project_dir: Path, profiles_di
         workdir: Scratch folder.
         timeout: Seconds the MetricFlow query may take.
         layer_in_project: The proposal writes this layer into the project: parse it as it is, add nothing.
+        saved_parse: The sandbox's saved dbt parse: the oracle's copy parses only what it adds.
 
     Returns:
         Rows compared and differences, or ``skipped_reason`` when MetricFlow cannot express or answer the query.
@@ -415,7 +417,8 @@ def oracle(plan: Plan, profile: WarehouseProfile, project_dir: Path, profiles_di
     except (Unsupported, DataengCrewError) as exc:
         return OracleResult(skipped_reason=str(exc))
     layer = None if layer_in_project else layer_yaml(built.semantic_models, built.metrics)
-    return run_oracle(built.oracle, layer, project_dir, profiles_dir, workdir, timeout=timeout)
+    return run_oracle(built.oracle, layer, project_dir, profiles_dir, workdir, timeout=timeout,
+                      saved_parse=saved_parse)
 
 
 def proposal_layer_files(plan: Plan, profile: WarehouseProfile, mart: ModelSpec, project_dir: Path,

@@ -645,7 +645,8 @@ def metricflow_oracle(run: ProposalRun, io: StageIO) -> None:
     assert run.box is not None and run.proposal.plan is not None
     proposal = run.proposal
     proposal.oracle = oracle(proposal.plan, run.profile, run.box.project, run.box.profiles_dir, run.folder / "oracle",
-                             layer_in_project=bool(run.layer_files))
+                             layer_in_project=bool(run.layer_files),
+                             saved_parse=run.box.folder / "target" / sandbox.PARTIAL_PARSE)
     io.observation = describe_oracle(proposal.oracle)
     if proposal.oracle.differences:
         raise BuildError("the mart disagrees with MetricFlow computing the same metric query on the generated "

@@ -186,7 +186,8 @@ def query_metricflow(project_dir: Path, profiles_dir: Path, metrics: list[str], 
 # --------------------------------------------------------------------------- a parsed copy of the sandbox
 
 
-def prepare_project(project_dir: Path, profiles_dir: Path, dest: Path, layer: dict[str, Any] | None) -> Path:
+def prepare_project(project_dir: Path, profiles_dir: Path, dest: Path, layer: dict[str, Any] | None,
+                    saved_parse: Path | None = None) -> Path:
     """Copy a sandbox project, add the semantic layer (and a time spine when it lacks one), and ``dbt parse`` it.
 
     Args:
@@ -194,6 +195,8 @@ def prepare_project(project_dir: Path, profiles_dir: Path, dest: Path, layer: di
         profiles_dir: Its profiles folder.
         dest: Where the copy goes (replaced).
         layer: ``{"semantic_models": [...], "metrics": [...]}``.
+        saved_parse: dbt's saved parse of the sandbox (``partial_parse.msgpack``): the copy parses only the files
+            it adds (the layer, a time spine), not the whole project again.
 
     Returns:
         The parsed copy (its ``target/semantic_manifest.json`` written).
@@ -213,6 +216,9 @@ def prepare_project(project_dir: Path, profiles_dir: Path, dest: Path, layer: di
         for rel, text in time_spine_files(folder=f"{model_paths[0]}/metricflow").items():
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             (dest / rel).write_text(text)
+    if saved_parse is not None and saved_parse.is_file():
+        (dest / "target").mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(saved_parse, dest / "target" / saved_parse.name)
     result = run_dbt(["parse"], dest, profiles_dir, target_path=dest / "target", log_path=dest / "logs")
     if not result.success or not (dest / "target" / "semantic_manifest.json").is_file():
         raise OracleError("dbt parse rejected the semantic layer: " + _parse_errors(dest / "logs", result.error))
@@ -358,7 +364,7 @@ def compare_with_mart(rows_mf: list[dict[str, Any]], rows_mart: list[dict[str, A
 
 
 def run_oracle(spec: OracleQuery, layer: dict[str, Any] | None, project_dir: Path, profiles_dir: Path, workdir: Path, *,
-               timeout: float = DEFAULT_TIMEOUT) -> OracleResult:
+               timeout: float = DEFAULT_TIMEOUT, saved_parse: Path | None = None) -> OracleResult:
     """Parse the layer in a copy of the sandbox project, query MetricFlow and compare with the built mart.
 
     Args:
@@ -368,6 +374,7 @@ def run_oracle(spec: OracleQuery, layer: dict[str, Any] | None, project_dir: Pat
         profiles_dir: Its profiles folder (its default target is the DuckDB file holding the mart).
         workdir: Scratch folder for the parsed copy (replaced).
         timeout: Seconds the MetricFlow query may take.
+        saved_parse: The sandbox's saved parse (see :func:`prepare_project`).
 
     Returns:
         The comparison; ``skipped_reason`` set when MetricFlow could not answer (never raises for that).
@@ -376,7 +383,7 @@ def run_oracle(spec: OracleQuery, layer: dict[str, Any] | None, project_dir: Pat
     base = OracleResult(metrics=list(spec.metrics), group_by=list(spec.group_by))
     try:
         db_file = duckdb_path(project_dir, profiles_dir)
-        copy = prepare_project(project_dir, profiles_dir, workdir / "project", layer)
+        copy = prepare_project(project_dir, profiles_dir, workdir / "project", layer, saved_parse)
         rows_mf = query_metricflow(copy, profiles_dir, list(spec.metrics), list(spec.group_by), where=spec.where,
                                    timeout=timeout, db_file=db_file)
         rows_mart = read_mart(db_file, spec.mart)
