@@ -212,6 +212,17 @@ def eval_jobs() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
 
+def _share_parse(cache: Path) -> None:
+    """Cases of one process keep dbt's saved parse in one folder: every case copies the same sample project, so
+    the next case's parse finds nothing changed (the sandboxes differ; :func:`sandbox.rebase_manifest` points the
+    saved nodes at each one)."""
+    import os
+
+    from dataeng_crew.settings import PARSE_CACHE_ENV
+
+    os.environ[PARSE_CACHE_ENV] = str(cache / f"parse-{os.getpid()}")
+
+
 def run_eval(folder: Path, progress: Any = lambda _s: None, jobs: int | None = None) -> list[CaseResult]:
     """Run every case of ``folder``; results in case order.
 
@@ -231,13 +242,22 @@ def run_eval(folder: Path, progress: Any = lambda _s: None, jobs: int | None = N
             progress(f"dataset {name}")
             build_dataset(name, cache)
         if jobs <= 1 or len(cases) <= 1:
-            results = []
-            for case in cases:
-                progress(case.name)
-                results.append(run_case(case, cache))
+            import os
+
+            from dataeng_crew.settings import PARSE_CACHE_ENV
+
+            results, before = [], os.environ.get(PARSE_CACHE_ENV)
+            _share_parse(cache)
+            try:
+                for case in cases:
+                    progress(case.name)
+                    results.append(run_case(case, cache))
+            finally:  # this process goes on: its own proposals keep their repository's cache
+                os.environ.pop(PARSE_CACHE_ENV, None) if before is None else os.environ.update({PARSE_CACHE_ENV: before})
             return results
         by_name: dict[str, CaseResult] = {}
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_share_parse, initargs=(cache,)) as pool:
             futures = {pool.submit(run_case, case, cache): case for case in cases}
             for future in as_completed(futures):
                 result = future.result()

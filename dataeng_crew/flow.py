@@ -46,7 +46,7 @@ from dataeng_crew.reporting import (build_summary, describe_build_failure, descr
                                     summary)
 from dataeng_crew.review_steps import review_commands
 from dataeng_crew.signals import held, sigterm_as_interrupt
-from dataeng_crew.settings import Workspace, default_warehouse, find_project, state_dir_for
+from dataeng_crew.settings import Workspace, default_warehouse, find_project, parse_cache_dir, state_dir_for
 from dataeng_crew.tools import git_local, github_pr, sandbox
 from dataeng_crew.tools.dbt_runner import run_dbt
 from dataeng_crew.tools.dialect import check_dialect, dialect_warnings, profile_dialect, transpile_models
@@ -424,7 +424,7 @@ def prepare(run: ProposalRun, io: StageIO) -> None:
     run.wh = resolve_warehouse(ws, run.warehouse_arg)
     run.box = sandbox.prepare_sandbox(ws.project, run.wh, run.folder / "sandbox",
                                       ws.repo if run.sandbox_base else None, run.sandbox_base, ws.project_in_repo,
-                                      parse_cache=ws.state_dir / "parse")
+                                      parse_cache=parse_cache_dir(ws.state_dir))
     io.observation = f"sandbox from {'commit ' + run.sandbox_base[:12] if run.sandbox_base else 'the working tree'}"
 
 
@@ -433,7 +433,7 @@ def read_inventory(run: ProposalRun, io: StageIO) -> None:
     parse are parsed again, and later dbt commands reuse the manifest."""
     assert run.box is not None
     inv = run.inventory = project_inventory(run.box.project, run.box.profiles_dir, run.box.folder, run.parsed)
-    sandbox.remember_parse(run.box, run.ws.state_dir / "parse")
+    sandbox.remember_parse(run.box, parse_cache_dir(run.ws.state_dir))
     io.observation = (f"{len(inv.models)} models, {len(inv.sources)} sources, {len(inv.seeds)} seeds, "
                       f"{len(inv.tests)} tests, packages: {', '.join(inv.packages) or 'none'}")
 

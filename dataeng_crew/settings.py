@@ -13,6 +13,7 @@ STATE_DIR_NAME = ".dataeng-crew"
 # The key of the governance masking hash: set where dbt runs (the scheduler, CI), never committed; the tool's own
 # sandbox builds use a random key of their own, so the real one never reaches the tool's dbt process.
 PII_KEY_ENV = "DATAENG_CREW_PII_KEY"
+PARSE_CACHE_ENV = "DATAENG_CREW_PARSE_CACHE"  # where dbt's saved parse is kept between proposals
 
 
 def find_project(project: Path | None) -> Path:
@@ -97,6 +98,14 @@ class Workspace:
             return ""
         rel = self.project.relative_to(self.repo).as_posix()
         return "" if rel == "." else rel
+
+
+def parse_cache_dir(state_dir: Path) -> Path:
+    """Where dbt's saved parse of the last sandbox is kept: ``$DATAENG_CREW_PARSE_CACHE`` (the eval shares one per
+    worker process across its cases' scratch projects), else ``<state>/parse``."""
+    import os
+
+    return Path(os.environ[PARSE_CACHE_ENV]) if os.environ.get(PARSE_CACHE_ENV) else state_dir / "parse"
 
 
 def state_dir_for(root: Path) -> Path:
