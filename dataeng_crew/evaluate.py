@@ -220,7 +220,7 @@ def _share_parse(cache: Path) -> None:
 
     from dataeng_crew.settings import PARSE_CACHE_ENV
 
-    os.environ[PARSE_CACHE_ENV] = str(cache / f"parse-{os.getpid()}")
+    os.environ[PARSE_CACHE_ENV] = str(cache / "parse")
 
 
 def run_eval(folder: Path, progress: Any = lambda _s: None, jobs: int | None = None) -> list[CaseResult]:

@@ -101,11 +101,14 @@ class Workspace:
 
 
 def parse_cache_dir(state_dir: Path) -> Path:
-    """Where dbt's saved parse of the last sandbox is kept: ``$DATAENG_CREW_PARSE_CACHE`` (the eval shares one per
-    worker process across its cases' scratch projects), else ``<state>/parse``."""
+    """Where dbt's saved parse of the last sandbox is kept: ``<state>/parse``; with ``$DATAENG_CREW_PARSE_CACHE``,
+    a folder of this process under it, shared by every project the process proposes in (the eval's scratch copies
+    of one sample project: the next parse finds nothing changed). One per process: proposals of one process run
+    one after another, so its link to the current sandbox is never switched under a running one."""
     import os
 
-    return Path(os.environ[PARSE_CACHE_ENV]) if os.environ.get(PARSE_CACHE_ENV) else state_dir / "parse"
+    root = os.environ.get(PARSE_CACHE_ENV)
+    return Path(root) / f"pid-{os.getpid()}" if root else state_dir / "parse"
 
 
 def state_dir_for(root: Path) -> Path:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,9 @@ os.environ.setdefault("CREWAI_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("OTEL_SDK_DISABLED", "true")
 os.environ.setdefault("CREWAI_TRACING_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
+# Every test copies one of a few projects: a process keeps dbt's saved parse across them, so a proposal's parse
+# reads only what differs (settings.parse_cache_dir; the per-repository cache is tested on its own).
+os.environ.setdefault("DATAENG_CREW_PARSE_CACHE", str(Path(tempfile.gettempdir()) / f"dataeng-crew-test-parse-{os.getppid()}"))
 
 
 def git(repo: Path, *args: str) -> str:

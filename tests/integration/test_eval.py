@@ -109,9 +109,10 @@ def test_cases_of_one_process_share_dbts_saved_parse_and_leave_the_process_as_it
     real = evaluate.run_case
 
     def spy(case, cache=None):  # noqa: ANN001, ANN202
-        import os
 
-        seen.append(os.environ[PARSE_CACHE_ENV])
+        from dataeng_crew.settings import parse_cache_dir
+
+        seen.append(str(parse_cache_dir(Path("unused"))))
         result = real(case, cache)
         assert (Path(seen[-1]) / "partial_parse.msgpack").is_file()  # kept for the next case
         return result

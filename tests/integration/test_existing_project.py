@@ -215,11 +215,15 @@ def test_monorepo_fresh_clone_builds_and_check_passes(acme, tmp_path):
     assert report.build is not None and report.build.success
 
 
-def test_a_cleared_proposals_folder_breaks_no_later_proposal(jaffle):
+def test_a_cleared_proposals_folder_breaks_no_later_proposal(jaffle, monkeypatch):
     """dbt's saved parse of an earlier sandbox is reused; the seeds it points at must be this sandbox's."""
+    from dataeng_crew.settings import PARSE_CACHE_ENV
+
+    monkeypatch.delenv(PARSE_CACHE_ENV, raising=False)  # the repository's own cache, as a user has it
     project, _, _ = jaffle
     proposals = project / ".dataeng-crew" / "proposals"
-    assert (project / ".dataeng-crew" / "parse").is_dir()
+    flow.propose("weekly orders", project=project, publish="none")  # its parse is kept in the repository
+    assert (project / ".dataeng-crew" / "parse" / "partial_parse.msgpack").is_file()
     aside = project.parent / "proposals-aside"
     proposals.rename(aside)  # as a user clearing old proposals does
     try:
