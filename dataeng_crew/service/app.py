@@ -127,12 +127,12 @@ def _api_routes(app: FastAPI, service: Service) -> None:
         return Accepted(id=job.id, status=job.status, url=f"/api/v1/proposals/{job.id}")
 
     @app.get("/api/v1/proposals", response_model=list[JobView])
-    def list_jobs(status: str | None = None, limit: int = 100) -> list[JobView]:
+    async def list_jobs(status: str | None = None, limit: int = 100) -> list[JobView]:
         """Jobs, newest first."""
         return [view(j) for j in service.store.list(min(max(limit, 1), 1000), status)]
 
     @app.get("/api/v1/proposals/{job_id}", response_model=JobView)
-    def get_job(job_id: str) -> JobView:
+    async def get_job(job_id: str) -> JobView:
         """One job: status, stages with timings, result (branch, PR, build, data diff), error and exit code."""
         return view(_job(service, job_id))
 
@@ -183,7 +183,7 @@ def _other_routes(app: FastAPI, service: Service) -> None:
                                         service.worker.running))
 
     @app.get("/healthz")
-    def health() -> dict[str, Any]:
+    async def health() -> dict[str, Any]:
         """Liveness, queue depth and the running job."""
         return {"ok": True, "queued": service.store.count("queued"), "running": service.worker.running}
 

@@ -139,7 +139,8 @@ def _revise(job: Job, ctx: JobContext) -> JobOutcome:
                           result={"error": str(exc), "exit_code": exc.exit_code})
     except Exception as exc:  # noqa: BLE001 - a bug: recorded, the service goes on
         return JobOutcome(status="failed", error=f"unexpected {type(exc).__name__}: {exc}", exit_code=1)
-    return JobOutcome(status="revised" if revision.commit else "validated", result=revision.model_dump())
+    status = "revised" if revision.commit else ("failed" if revision.status == "failed" else "unchanged")
+    return JobOutcome(status=status, result=revision.model_dump())
 
 
 def git_said(job: Job, project: Path) -> str:

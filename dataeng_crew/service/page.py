@@ -9,7 +9,7 @@ from dataeng_crew.service.store import Job
 STYLE = """body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222}table{border-collapse:collapse;width:100%}
 th,td{border-bottom:1px solid #ddd;padding:.4rem;text-align:left;vertical-align:top;font-size:.9rem}
 .status{font-weight:600}.published,.revised,.validated{color:#11703a}.failed,.rejected{color:#b00020}
-.interrupted{color:#a15c00}.awaiting_approval,.queued,.running{color:#1d4ed8}
+.interrupted,.unchanged{color:#a15c00}.awaiting_approval,.queued,.running{color:#1d4ed8}
 .timeline{display:flex;gap:1px;min-width:16rem}.bar{background:#93c5fd;height:.9rem;min-width:2px}
 .bar:nth-child(even){background:#3b82f6}small{color:#666}"""
 

@@ -27,8 +27,12 @@ def serve(host: str = "127.0.0.1", port: int = 8765, project: Path | None = None
                                            log_level="info", timeout_graceful_shutdown=30))
     try:
         server.run()
+    except KeyboardInterrupt:  # uvicorn re-raises the SIGINT/SIGTERM it drained on: the stop was clean
+        pass
     finally:
+        queued = service.store.count("queued")
         service.store.close()
+    logging.getLogger("dataeng_crew.serve").info("stopped; %d queued jobs stay queued for the next start", queued)
 
 
 class ThreadedServer:

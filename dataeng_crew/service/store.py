@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 DB_FILE = "serve.sqlite3"
-TERMINAL = frozenset({"published", "validated", "failed", "interrupted", "rejected", "revised"})
+TERMINAL = frozenset({"published", "validated", "failed", "interrupted", "rejected", "revised", "unchanged"})
 STATUSES = TERMINAL | {"queued", "running", "awaiting_approval"}
 
 SCHEMA = """

@@ -205,6 +205,34 @@ def test_webhook_signature_commands_permissions_and_redelivery(live):
 
 
 @pytest.mark.slow
+def test_revisions_from_a_review_webhook_and_from_the_api(live):
+    client, fake = live["client"], live["fake"]
+    remote = fake.repos[REPO_NAME]
+    daily = next(j for j in client.get("/api/v1/proposals").json() if j["request"] == "daily_sales mart")
+    pr = daily["result"]["pull_request"]
+    fake.set_permission(REPO_NAME, "analyst", "write")
+    before = remote.refs[f"refs/heads/{pr['branch']}"]
+    fake.add_review(REPO_NAME, pr["number"], "analyst", "CHANGES_REQUESTED", "Please rename net_sales to net_revenue.")
+    review = {"action": "submitted", "review": {"state": "changes_requested", "user": {"login": "analyst"}},
+              "pull_request": {"number": pr["number"], "head": {"ref": pr["branch"]}},
+              "repository": {"full_name": REPO_NAME}}
+    queued = _hook(client, "pull_request_review", review)
+    assert queued.status_code == 202, queued.text
+    job = _wait(client, queued.json()["status"].split(": ")[1])
+    assert job["kind"] == "revise" and job["status"] == "revised", job
+    assert remote.refs[f"refs/heads/{pr['branch']}"] != before  # one follow-up commit on the PR's branch
+    assert "net_revenue" in remote.files_at(pr["branch"])[f"dbt_project/{daily['result']['models'][-1]['path']}"]
+    monthly = next(j for j in client.get("/api/v1/proposals").json() if j["request"] == "monthly_sales mart")
+    tip = git(live["repo"], "rev-parse", monthly["result"]["branch"])
+    asked = client.post(f"/api/v1/proposals/{monthly['id']}/revise", json={"comment": "rename net_sales to net_revenue"},
+                        headers=_auth(BOB))
+    assert asked.status_code == 202, asked.text
+    local = _wait(client, asked.json()["id"])
+    assert local["status"] == "revised" and local["result"]["tip_before"] == tip, local
+    assert git(live["repo"], "rev-parse", monthly["result"]["branch"]) == local["result"]["commit"]
+
+
+@pytest.mark.slow
 def test_the_status_page_renders_in_headless_chromium(live):
     client = live["client"]
     jobs = client.get("/api/v1/proposals").json()
@@ -350,3 +378,70 @@ def test_load_200_status_requests_and_20_queued_jobs_all_end_in_a_known_state(st
         server.stop()
     assert {j["status"] for j in finals} <= {"validated", "failed"}
     assert all(j["exit_code"] in (None, 3) for j in finals)
+
+
+# -------------------------------------------------------------------------------- the installed command
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start_cli(project: Path, config: Path, port: int, log: Path) -> subprocess.Popen:
+    env = {**os.environ, "SERVE_TOKEN_BOB": BOB, "SERVE_HOOK": HOOK_SECRET}
+    proc = subprocess.Popen([shutil.which("dataeng-crew") or "dataeng-crew", "serve", "--project", str(project),
+                             "--config", str(config), "--port", str(port)], stdout=log.open("ab"),
+                            stderr=subprocess.STDOUT, env=env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise AssertionError(log.read_text()[-3000:])
+
+
+@pytest.mark.slow
+def test_sigterm_to_dataeng_crew_serve_settles_the_running_proposal_and_keeps_the_queue(stub_project, tmp_path):
+    import signal
+
+    config = tmp_path / "serve.yml"
+    config.write_text("tokens:\n  - {name: bob, token_env: SERVE_TOKEN_BOB}\nwebhook_secret_env: SERVE_HOOK\n"
+                      "publish: local\n")
+    port, log = _free_port(), tmp_path / "serve.log"
+    proc = _start_cli(stub_project, config, port, log)
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+        first, second = (client.post("/api/v1/proposals", json={"request": r}, headers=_auth(BOB)).json()["id"]
+                         for r in ("daily_sales mart", "monthly_sales mart"))
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if any(s["stage"] == "profile warehouse" for s in client.get(f"/api/v1/proposals/{first}").json()["stages"]):
+                break
+            time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=120) == 0  # drained and stopped cleanly
+    store = Store(stub_project.parent / ".dataeng-crew" / "serve.sqlite3")
+    stopped = store.get(first)
+    assert stopped.status == "interrupted" and stopped.exit_code == 143, stopped
+    assert "nothing was published" in stopped.error and stopped.proposal_dir
+    assert store.get(second).status == "queued"
+    store.close()
+    assert not git(stub_project.parent, "branch", "--list", "dataeng-crew/*")
+    assert git(stub_project.parent, "status", "--porcelain") == ""
+    proc = _start_cli(stub_project, config, port, log)  # the queued proposal resumes
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            done = _wait(client, second, TERMINAL, 300)
+            assert done["status"] == "published" and done["result"]["branch"] == "dataeng-crew/monthly-sales-mart"
+            assert client.get(f"/api/v1/proposals/{first}").json()["status"] == "interrupted"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=120)
+    text = log.read_text()
+    assert "serving" in text and not [s for s in SECRETS if s in text]
