@@ -137,7 +137,7 @@ def build_service(project: Path | None = None, config_path: Path | None = None, 
     Args:
         project: The dbt project (default: as for ``propose``).
         config_path: The config file (default: ``.dataeng-crew/serve.yml``; none: no tokens).
-        runner: What a job runs (default: the real flow; tests inject stubs).
+        runner: What a job runs (default: the real flow, each job in its own process; tests inject stubs).
         config: A config object instead of a file (tests).
 
     Raises:
@@ -151,7 +151,11 @@ def build_service(project: Path | None = None, config_path: Path | None = None, 
     store = Store(ws.state_dir / DB_FILE)
     metrics = Metrics(lambda: float(store.count("queued")))
     ctx = JobContext(ws.project, config)
-    worker = Worker(store, ctx, runner or run_job, metrics, config.queue_size,
+    if runner is None:
+        from dataeng_crew.service.process import ProcessRunner
+
+        runner = ProcessRunner(run_job)
+    worker = Worker(store, ctx, runner, metrics, config.queue_size,
                     recover=lambda job: git_said(job, ws.project))
     service = Service(ws.project, ws.state_dir, ws.repo, config, store, worker, metrics)
     worker.on_done = service.after_job

@@ -77,11 +77,20 @@ class Worker:
         self._stopping.set()
         self._wake.set()
         with self._guard:
-            if self._current is not None and self._thread is not None and self._thread.ident is not None:
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self._thread.ident),
-                                                           ctypes.py_object(Terminated))
+            if self._current is not None and not self._interrupt_runner():
+                self._interrupt_thread()
         if self._thread is not None:
             self._thread.join(timeout)
+
+    def _interrupt_runner(self) -> bool:
+        interrupt = getattr(self.runner, "interrupt", None)
+        return bool(interrupt()) if interrupt is not None else False
+
+    def _interrupt_thread(self) -> None:
+        """A runner in this process (a stub): raise Terminated in the worker thread."""
+        if self._thread is not None and self._thread.ident is not None:
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self._thread.ident),
+                                                       ctypes.py_object(Terminated))
 
     def _loop(self) -> None:
         while not self._stopping.is_set():

@@ -90,7 +90,8 @@ def live(tmp_path_factory, sample_warehouse):
     project = make_git_project(tmp_path_factory.mktemp("serve") / "repo", sample_warehouse)
     git(project.parent, "remote", "add", "origin", f"git@github.com:{REPO_NAME}.git")
     fake = FakeGitHub(token=GH_TOKEN).start()
-    fake.create_repo(REPO_NAME, {"README.md": "# shop\n"})
+    tracked = git(project.parent, "ls-files").splitlines()  # GitHub holds what the local main holds
+    fake.create_repo(REPO_NAME, {p: (project.parent / p).read_text() for p in tracked})
     old = os.environ.get("GITHUB_TOKEN")
     os.environ["GITHUB_TOKEN"] = GH_TOKEN
     service = build_service(project, config=_config(fake.base_url))
@@ -219,7 +220,7 @@ def test_revisions_from_a_review_webhook_and_from_the_api(live):
     queued = _hook(client, "pull_request_review", review)
     assert queued.status_code == 202, queued.text
     job = _wait(client, queued.json()["status"].split(": ")[1])
-    assert job["kind"] == "revise" and job["status"] == "revised", job
+    assert job["kind"] == "revise" and job["status"] == "revised", (job["error"], job["result"])
     assert remote.refs[f"refs/heads/{pr['branch']}"] != before  # one follow-up commit on the PR's branch
     assert "net_revenue" in remote.files_at(pr["branch"])[f"dbt_project/{daily['result']['models'][-1]['path']}"]
     monthly = next(j for j in client.get("/api/v1/proposals").json() if j["request"] == "monthly_sales mart")
