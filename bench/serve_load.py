@@ -86,15 +86,24 @@ def _service(project: Path, runner: str, jobs: int):  # noqa: ANN202
     return ThreadedServer(create_app(service)).start()
 
 
-async def _wave(url: str, ids: list[str], concurrent: int) -> list[float]:
-    async with httpx.AsyncClient(base_url=url, timeout=60, limits=httpx.Limits(max_connections=concurrent)) as c:
-        async def one(i: int) -> float:
-            started = time.perf_counter()
-            response = await c.get(f"/api/v1/proposals/{ids[i % len(ids)]}")
-            response.raise_for_status()
-            return time.perf_counter() - started
+async def _get(host: str, port: int, path: str) -> float:
+    """One GET on a new connection, timed to the last byte (a bare asyncio client: httpx's async pool is itself
+    the bottleneck at 200 concurrent connections, seconds per wave, which would measure the client)."""
+    started = time.perf_counter()
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+    await writer.drain()
+    data = await reader.read()
+    writer.close()
+    if not data.startswith(b"HTTP/1.1 200"):
+        raise SystemExit(f"GET {path}: {data[:200]!r}")
+    return time.perf_counter() - started
 
-        return list(await asyncio.gather(*(one(i) for i in range(concurrent))))
+
+async def _wave(url: str, ids: list[str], concurrent: int) -> list[float]:
+    host, port = url.removeprefix("http://").split(":")
+    return list(await asyncio.gather(*(_get(host, int(port), f"/api/v1/proposals/{ids[i % len(ids)]}")
+                                       for i in range(concurrent))))
 
 
 def main() -> None:

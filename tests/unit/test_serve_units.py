@@ -125,3 +125,35 @@ def test_the_propose_path_never_imports_the_service_libraries():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.strip().splitlines()[-1] == "[]", done.stderr[-2000:]
     assert "serve" in done.stdout
+
+
+def _sleepy(job, ctx):  # noqa: ANN001, ANN202 - a job that waits to be stopped (runs in the child process)
+    import time
+
+    ctx.progress(f"started {job.request}")
+    time.sleep(60)
+
+
+def test_a_job_runs_in_its_own_process_and_sigterm_stops_it(tmp_path):
+    import threading
+    import time
+
+    from dataeng_crew.service.jobs import JobContext
+    from dataeng_crew.service.process import ProcessRunner
+
+    store = Store(tmp_path / "s.sqlite3")
+    job = store.add("propose", "slow one", {}, "api:bob", "api")
+    stages: list[str] = []
+    runner = ProcessRunner(_sleepy)
+    outcome: list = []
+    thread = threading.Thread(target=lambda: outcome.append(runner(job, JobContext(tmp_path, ServeConfig(),
+                                                                                   stages.append))))
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not stages and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert stages == ["started slow one"]
+    assert runner.interrupt()
+    thread.join(30)
+    assert outcome and outcome[0].status == "interrupted" and outcome[0].exit_code == 143
+    assert not runner.interrupt()  # nothing runs any more
