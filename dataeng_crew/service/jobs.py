@@ -90,7 +90,7 @@ def _propose(job: Job, ctx: JobContext) -> JobOutcome:
                                 on_validated=gate, target_dialect=job.options.get("target_dialect"),
                                 semantic_layer=job.options.get("semantic_layer"))
     except ApprovalPending as exc:
-        return _from_proposal(getattr(exc, "proposal", None), "awaiting_approval", exc)
+        return _from_proposal(_held(getattr(exc, "proposal", None)), "awaiting_approval", exc)
     except KeyboardInterrupt as exc:
         proposal = getattr(exc, "proposal", None)
         code = getattr(exc, "exit_code", 130)
@@ -104,6 +104,14 @@ def _propose(job: Job, ctx: JobContext) -> JobOutcome:
         return _from_proposal(getattr(exc, "proposal", None), "failed",
                               DataengCrewError(f"unexpected {type(exc).__name__}: {exc} (a bug in dataeng-crew)"))
     return _from_proposal(proposal, proposal.status, None)
+
+
+def _held(proposal):  # noqa: ANN001, ANN202 - Proposal | None
+    """The flow recorded the hold as a failure; its report says what it is: validated, not published."""
+    if proposal is not None and proposal.proposal_dir:
+        proposal.status = "validated"
+        (Path(proposal.proposal_dir) / "report.json").write_text(proposal.model_dump_json(indent=2))
+    return proposal
 
 
 def _from_proposal(proposal, status: str, exc: DataengCrewError | None) -> JobOutcome:  # noqa: ANN001

@@ -148,6 +148,8 @@ def test_a_governed_proposal_waits_for_an_approver_named_in_the_policy(live):
     assert held["status"] == "awaiting_approval", held
     assert held["exit_code"] == 11 and held["http_status"] == 202
     assert held["approvals"][0]["approvers"] == ["@data-governance"]
+    report = json.loads(Path(held["proposal_dir"], "report.json").read_text())
+    assert report["status"] == "validated" and report["branch"] is None and "held until" in report["error"]
     branch = "dataeng-crew/customers-mart-with-lifetime-value"
     assert f"refs/heads/{branch}" not in fake.repos[REPO_NAME].refs  # validated, not published
     assert not git(live["repo"], "branch", "--list", branch)
