@@ -150,6 +150,10 @@ def test_api_round_trip_to_a_published_pull_request(live):
     assert 'dataeng_crew_stage_duration_seconds_count{stage="dbt build (sandbox)"}' in metrics
     assert "dataeng_crew_queue_depth" in metrics
     assert client.get("/openapi.json").json()["paths"]["/api/v1/proposals/{job_id}/approve"]
+    refused = client.post("/api/v1/proposals", json={"request": "monthly rocket launches"}, headers=_auth(BOB))
+    failed = _wait(client, refused.json()["id"])  # the CLI exits 3 on it: the job says so, and 422 for HTTP
+    assert failed["status"] == "failed" and failed["exit_code"] == 3 and failed["http_status"] == 422, failed
+    assert failed["error"] and failed["result"]["exit_code"] == 3 and Path(failed["proposal_dir"]).is_dir()
 
 
 @pytest.mark.slow
