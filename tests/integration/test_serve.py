@@ -466,3 +466,23 @@ def test_sigterm_to_dataeng_crew_serve_settles_the_running_proposal_and_keeps_th
         proc.wait(timeout=120)
     text = log.read_text()
     assert "serving" in text and not [s for s in SECRETS if s in text]
+
+
+def test_a_job_that_finds_the_run_lock_taken_goes_back_to_the_queue(stub_project):
+    calls: list[str] = []
+
+    def busy_once(job, ctx) -> JobOutcome:  # noqa: ANN001 - a CLI run holds the lock the first time
+        calls.append(job.id)
+        if len(calls) == 1:
+            return JobOutcome(status="failed", exit_code=10, error="another dataeng-crew run is working")
+        return JobOutcome(status="validated")
+
+    service = build_service(stub_project, config=_config(), runner=busy_once)
+    server = ThreadedServer(create_app(service)).start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            job_id = client.post("/api/v1/proposals", json={"request": "r"}, headers=_auth(BOB)).json()["id"]
+            job = _wait(client, job_id, TERMINAL, 30)
+    finally:
+        server.stop()
+    assert job["status"] == "validated" and calls == [job_id, job_id]
