@@ -595,5 +595,19 @@ def rollback(proposal_id: str | None, project: Path | None, as_json: bool) -> No
     _console().print(f"[green]✓[/] {result.message}")
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True)
+@click.option("--project", type=click.Path(path_type=Path, file_okay=False), help="dbt project folder.")
+@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Config file: API tokens, webhook secret, publishing (default: .dataeng-crew/serve.yml).")
+def serve(host: str, port: int, project: Path | None, config_path: Path | None) -> None:
+    """Run the bot service: an HTTP API, a GitHub webhook, metrics and a status page (see the README)."""
+    _offline_defaults()
+    from dataeng_crew.service.server import serve as run_service
+
+    run_service(host, port, project, config_path)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

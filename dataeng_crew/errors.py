@@ -69,6 +69,18 @@ class BusyError(DataengCrewError):
     exit_code = 10
 
 
+class ApprovalPending(DataengCrewError):
+    """The proposal was validated but needs an approver named in the governance policy before it is published."""
+
+    exit_code = 11
+
+
+class AccessDenied(DataengCrewError):
+    """The caller may not do this (no or a wrong API token, a bad webhook signature, not an approver)."""
+
+    exit_code = 12
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM, handled like Ctrl-C (exit 143 instead of 130)."""
 

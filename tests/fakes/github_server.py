@@ -96,6 +96,7 @@ class FakeRepo:
     issue_comments: list[dict] = field(default_factory=list)
     check_runs: list[dict] = field(default_factory=list)
     permissions: dict[str, str] = field(default_factory=dict)
+    issues: list[dict] = field(default_factory=list)  # plain issues (issue 25: /dataeng-crew propose comments)
     next_id: int = 100
 
     @property
@@ -291,6 +292,13 @@ class FakeGitHub:
                                 "title": name, "message": m} for m in annotations or []]}
         repo.check_runs.append(run)
         return run
+
+    def create_issue(self, full_name: str, title: str, user: str = "analyst") -> int:
+        """A plain issue (not a pull request); numbered from 1000 so it never meets a PR's number."""
+        repo = self.repos[full_name.lower()]
+        number = 1000 + len(repo.issues) + 1
+        repo.issues.append({"number": number, "title": title, "user": user, "state": "open"})
+        return number
 
     def set_permission(self, full_name: str, user: str, permission: str) -> None:
         """A collaborator's permission: ``admin``, ``maintain``, ``write``, ``triage``, ``read`` (else ``none``)."""
@@ -520,6 +528,7 @@ class _Routes:
             ("GET", r"^/pulls/(\d+)/reviews$", self.list_reviews),
             ("GET", r"^/pulls/(\d+)/comments$", self.list_review_comments),
             ("POST", r"^/pulls/(\d+)/comments/(\d+)/replies$", self.post_review_reply),
+            ("GET", r"^/issues/(\d+)$", self.get_issue),
             ("GET", r"^/issues/(\d+)/comments$", self.list_issue_comments),
             ("POST", r"^/issues/(\d+)/comments$", self.post_issue_comment),
             ("GET", r"^/commits/(\w+)$", self.get_rest_commit),
@@ -761,12 +770,28 @@ class _Routes:
         self.repo.review_comments.append(reply)
         return 201, self._review_comment_json(reply), {}
 
+    def _issue_or_pull(self, number: str) -> dict:
+        for issue in self.repo.issues:
+            if issue["number"] == int(number):
+                return issue
+        return self._pull(number)
+
+    def get_issue(self, query: dict, body: dict, number: str) -> tuple[int, Any, dict]:
+        found = self._issue_or_pull(number)
+        url = self.fake.repo_url(self.repo)
+        out = {"id": int(number), "number": int(number), "title": found.get("title", ""), "state": found["state"],
+               "user": self._user(found.get("user", "analyst")), "url": f"{url}/issues/{number}",
+               "comments_url": f"{url}/issues/{number}/comments", "labels": [], "body": ""}
+        if found in self.repo.pulls:
+            out["pull_request"] = {"url": f"{url}/pulls/{number}"}
+        return 200, out, {}
+
     def list_issue_comments(self, query: dict, body: dict, number: str) -> tuple[int, Any, dict]:
-        self._pull(number)
+        self._issue_or_pull(number)
         return 200, [self._issue_comment_json(c) for c in self.repo.issue_comments if c["number"] == int(number)], {}
 
     def post_issue_comment(self, query: dict, body: dict, number: str) -> tuple[int, Any, dict]:
-        self._pull(number)
+        self._issue_or_pull(number)
         comment = {"id": self.repo.new_id(), "number": int(number), "user": self.fake.login, "body": body["body"]}
         self.repo.issue_comments.append(comment)
         return 201, self._issue_comment_json(comment), {}
