@@ -12,10 +12,11 @@ import os
 import re
 from pathlib import Path
 
-import yaml
+
 
 from dataeng_crew.contracts import WarehouseTarget
 from dataeng_crew.errors import ConfigError
+from dataeng_crew.settings import read_yaml
 
 PROFILES_ENV = "DBT_PROFILES_DIR"
 ENV_VAR = re.compile(r"""\{\{\s*env_var\(\s*(['"])([^'"]+)\1\s*(?:,\s*(['"])(.*?)\3\s*)?\)\s*(\|\s*(int|as_number|as_text)\s*)?\}\}""")
@@ -63,7 +64,7 @@ def render_env(value: object, where: str) -> object:
 
 
 def _profile_name(project: Path) -> str:
-    data = yaml.safe_load((project / "dbt_project.yml").read_text()) or {}
+    data = read_yaml(project / "dbt_project.yml") or {}
     name = data.get("profile") if isinstance(data, dict) else None
     if not name:
         raise ConfigError(f"{project}/dbt_project.yml names no profile")
@@ -86,10 +87,7 @@ def read_target(project: Path, explicit_dir: Path | None = None, target: str | N
     if folder is None:
         return None
     profile = _profile_name(project)
-    try:
-        data = yaml.safe_load((folder / "profiles.yml").read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{folder}/profiles.yml is not valid YAML (line {getattr(exc, 'problem_mark', '?')})") from None
+    data = read_yaml(folder / "profiles.yml") or {}  # a broken file: its name, line and problem
     prof = data.get(profile) if isinstance(data, dict) else None
     if not isinstance(prof, dict):
         return None
