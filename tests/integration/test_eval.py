@@ -85,41 +85,28 @@ def test_an_empty_model_scores_zero(monkeypatch):
     assert result.score == 0.0 and result.produced_rows == 0
 
 
-def test_a_missing_target_model_scores_zero(tmp_path):
+def test_a_missing_target_model_scores_zero(tmp_path, monkeypatch):
+    """And the cases of one process keep dbt's saved parse in one folder (the next case's parse of the same
+    sample project finds nothing changed); the process's own proposals keep their repository's cache after."""
+    import os
+
+    from dataeng_crew.settings import PARSE_CACHE_ENV, parse_cache_dir
+
+    monkeypatch.delenv(PARSE_CACHE_ENV, raising=False)
     case_dir = tmp_path / "cases" / "wrong_target"
     case_dir.mkdir(parents=True)
     (case_dir / "case.yml").write_text("request: stage orders\ntarget_model: fct_nothing\nsample_scale: 300\n")
     (case_dir / "gold.sql").write_text("select id from raw_shop.orders\n")
-    [result] = evaluate.run_eval(tmp_path / "cases")
-    assert result.score == 0.0 and result.produced_rows == 0 and result.gold_rows > 0
-
-
-def test_cases_of_one_process_share_dbts_saved_parse_and_leave_the_process_as_it_was(tmp_path, monkeypatch):
-    """The second case's parse finds the sample project unchanged; the process's own proposals keep their cache."""
-    from dataeng_crew.settings import PARSE_CACHE_ENV
-
-    monkeypatch.delenv(PARSE_CACHE_ENV, raising=False)
-    for name in ("first", "second"):
-        case_dir = tmp_path / "cases" / name
-        case_dir.mkdir(parents=True)
-        (case_dir / "case.yml").write_text("request: stage orders\ntarget_model: stg_shop__orders\n"
-                                           "sample_scale: 300\n")
-        (case_dir / "gold.sql").write_text("select distinct id as order_id from raw_shop.orders\n")
-    seen: list[str] = []
+    kept: list[bool] = []
     real = evaluate.run_case
 
     def spy(case, cache=None):  # noqa: ANN001, ANN202
-
-        from dataeng_crew.settings import parse_cache_dir
-
-        seen.append(str(parse_cache_dir(Path("unused"))))
         result = real(case, cache)
-        assert (Path(seen[-1]) / "partial_parse.msgpack").is_file()  # kept for the next case
+        shared = parse_cache_dir(tmp_path / "unused")
+        kept.append(shared.parent.parent == cache and (shared / "partial_parse.msgpack").is_file())
         return result
 
     monkeypatch.setattr(evaluate, "run_case", spy)
-    results = evaluate.run_eval(tmp_path / "cases", jobs=1)
-    assert [r.score for r in results] == [1.0, 1.0] and len(set(seen)) == 1
-    import os
-
-    assert PARSE_CACHE_ENV not in os.environ
+    [result] = evaluate.run_eval(tmp_path / "cases", jobs=1)
+    assert result.score == 0.0 and result.produced_rows == 0 and result.gold_rows > 0
+    assert kept == [True] and PARSE_CACHE_ENV not in os.environ
