@@ -45,6 +45,7 @@ from dataeng_crew.reporting import (build_summary, describe_build_failure, descr
                                     emit_model_lineage, model_dataset, modified_files, raw_dataset, save_changes,
                                     summary)
 from dataeng_crew.review_steps import review_commands
+from dataeng_crew import signals
 from dataeng_crew.signals import held, sigterm_as_interrupt
 from dataeng_crew.settings import Workspace, default_warehouse, find_project, parse_cache_dir, state_dir_for
 from dataeng_crew.tools import git_local, github_pr, sandbox
@@ -387,8 +388,10 @@ class Stage:
 
 
 def run_stages(run: ProposalRun, stages: Sequence[Stage]) -> None:
-    """Run ``stages`` in order over one proposal, recording each named one."""
+    """Run ``stages`` in order over one proposal, recording each named one; a signal whose exception was dropped
+    (it landed in a finalizer) stops the run at the next stage, as Ctrl-C does."""
     for stage in stages:
+        signals.raise_if_interrupted()
         if not stage.when(run):
             continue
         if not stage.name:

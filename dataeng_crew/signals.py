@@ -16,8 +16,24 @@ from typing import Iterator
 from dataeng_crew.errors import Terminated
 
 
-def _raise_terminated(_signum: int, _frame: object) -> None:
-    raise Terminated()
+_PENDING: list[int] = []  # signals raised inside the block: an exception raised while Python runs a finalizer
+# (a multiprocessing Finalize during dbt's build) is printed and dropped, so the run checks between stages too
+
+
+def _raise_terminated(signum: int, _frame: object) -> None:
+    _PENDING.append(signum)
+    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+def raise_if_interrupted() -> None:
+    """Raise the interrupt a signal stood for when its exception was dropped (it landed in a finalizer).
+
+    Raises:
+        Terminated: A SIGTERM arrived inside :func:`sigterm_as_interrupt`.
+        KeyboardInterrupt: A SIGINT did.
+    """
+    if _PENDING:
+        raise Terminated() if signal.SIGTERM in _PENDING else KeyboardInterrupt()
 
 
 def _main_thread() -> bool:
@@ -26,15 +42,19 @@ def _main_thread() -> bool:
 
 @contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
-    """Inside the block, SIGTERM raises :class:`Terminated` (only in the main thread; else a no-op)."""
+    """Inside the block, SIGTERM raises :class:`Terminated` and SIGINT :class:`KeyboardInterrupt`, and both are
+    remembered for :func:`raise_if_interrupted` (only in the main thread; else a no-op)."""
     if not _main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    _PENDING.clear()
+    previous = {sig: signal.signal(sig, _raise_terminated) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        _PENDING.clear()
 
 
 @dataclass
