@@ -8,10 +8,11 @@ written for Ctrl-C (report, audit line, temporary index, sandbox) also runs for 
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Any, Iterator
 
 from dataeng_crew.errors import Terminated
 
@@ -49,11 +50,19 @@ def sigterm_as_interrupt() -> Iterator[None]:
         return
     _PENDING.clear()
     previous = {sig: signal.signal(sig, _raise_terminated) for sig in (signal.SIGTERM, signal.SIGINT)}
+    hook = sys.unraisablehook
+
+    def quiet(unraisable: Any) -> None:  # a dropped interrupt is remembered, never printed as a traceback
+        if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+            hook(unraisable)
+
+    sys.unraisablehook = quiet
     try:
         yield
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        sys.unraisablehook = hook
         _PENDING.clear()
 
 
