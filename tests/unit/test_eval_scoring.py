@@ -39,3 +39,9 @@ def test_strings_match_exactly_and_empty_gold_never_matches():
     assert columns_match(["paid", "refunded"], ["refunded", "paid"])
     assert not columns_match(["paid"], ["Paid"])
     assert not columns_match([], [])
+
+
+def test_two_roundings_of_a_half_cent_tie_match():
+    # 1048596.705 rounded as a double (…70) and as a decimal (…71): one cent apart, both valid
+    assert columns_match([1048596.70], [1048596.71])
+    assert not columns_match([1048596.70], [1048596.72])
