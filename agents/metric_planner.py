@@ -26,8 +26,7 @@ from dataeng_crew.agents.semantic_layer import (
     same_word,
     time_role,
 )
-from dataeng_crew.agents.semantics import (entity_name, is_temporal, needs_normalising, plural, referenced_table,
-                                           singular)
+from dataeng_crew.agents.semantics import (entity_name, is_temporal, needs_normalising, plural, singular)
 from dataeng_crew.contracts import (
     Choice,
     Grain,
@@ -760,19 +759,20 @@ def _plan(text: str, query: MetricQuery, model: SemanticModel, grain: Grain | No
                                     for c in p.query.choices if c.alternatives]})  # type: ignore[union-attr]
 
 
-def _first_entity(table: TableProfile, profile: WarehouseProfile) -> tuple[str, list[str]]:
-    """The foreign key whose entity a row is "first" for: a parent holding people's data (a customer, a rider, a
-    member) before other parents, the one with most rows first; and the other parents, for the plan."""
+def _first_entity(table: TableProfile, profile: WarehouseProfile) -> tuple[str, str, list[str]]:
+    """The foreign key whose entity a row is "first" for and that entity's table: a parent holding people's data
+    (a customer, a rider, a member) before other parents, the one with most rows first; and the other keys, for
+    the plan."""
     parents = []
     for fk in profile.foreign_keys:
         parent = profile.table(fk.ref_table)
         if fk.table == table.name and fk.ref_table != table.name and parent is not None:
             personal = any(base._personal(c, parent) for c in parent.columns)
-            parents.append((not personal, -parent.row_count, f"{table.name}.{fk.column}"))
+            parents.append((not personal, -parent.row_count, f"{table.name}.{fk.column}", parent.name))
     if not parents:
         raise RequestError(f"'first' counts each entity's first row, but {table.name} references no entity")
     parents.sort()
-    return parents[0][2], [p[2] for p in parents[1:]]
+    return parents[0][2], parents[0][3], [p[2] for p in parents[1:]]
 
 
 def first_of(p: Plan, profile: WarehouseProfile) -> Plan:
@@ -783,8 +783,8 @@ def first_of(p: Plan, profile: WarehouseProfile) -> Plan:
         raise _refuse(p.request, profile, "'first' needs a fact with a time and no breakdown (each entity's first "
                       "row, counted in its period)")
     table = profile.table(q.fact)
-    fk, others = _first_entity(table, profile)  # type: ignore[arg-type]
-    entity = singular(entity_name(referenced_table(profile, *fk.split(".", 1)) or fk))
+    fk, parent, others = _first_entity(table, profile)  # type: ignore[arg-type]
+    entity = singular(entity_name(parent))
     noun = q.metrics[0].unit if q.metrics and q.metrics[0].unit else fact_noun(q.fact)
     metrics = [m.model_copy(update={
         "name": f"first_{plural(noun)}" if m.kind == "count" and not m.where else m.name,
