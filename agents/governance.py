@@ -16,8 +16,6 @@ from pathlib import Path
 
 import yaml
 from sqlglot import exp
-from sqlglot.errors import SqlglotError
-from sqlglot.lineage import lineage
 
 from dataeng_crew.agents.modeler import raw_table_of, source_name, staged_columns
 from dataeng_crew.agents.semantics import quote_if_needed
@@ -33,6 +31,7 @@ from dataeng_crew.contracts import (
 )
 from dataeng_crew.errors import ConfigError, UnsafeArtifactError
 from dataeng_crew.settings import PII_KEY_ENV
+from dataeng_crew.tools.lineage import lineage_roots
 from dataeng_crew.tools.pii import classify_column
 
 POLICY_FILE = "governance.yml"
@@ -152,12 +151,11 @@ def find_exposures(
         sql = compiled.get(mart.name)
         if not sql:
             continue
+        roots = lineage_roots(sql, schema, [c.name for c in mart.columns])
         for col in mart.columns:
-            try:
-                root = lineage(col.name, sql, schema=schema, dialect="duckdb")
-            except (SqlglotError, ValueError, KeyError):
+            if col.name not in roots:
                 continue
-            nodes = list(root.walk())
+            nodes = list(roots[col.name].walk())
             if any(_is_aggregate_count(n.expression) for n in nodes):
                 continue
             hits = []

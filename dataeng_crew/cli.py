@@ -28,6 +28,14 @@ def _offline_defaults() -> None:
         os.environ.setdefault(key, value)
 
 
+def _start_dbt() -> None:
+    """The offline defaults, then the dbt worker: it imports dbt (~1.2 s) while this process profiles and plans."""
+    _offline_defaults()
+    from dataeng_crew.tools.dbt_runner import WORKER
+
+    WORKER.start()
+
+
 def _fail(exc: DataengCrewError, as_json: bool, extra: dict | None = None) -> None:
     if as_json:
         from dataeng_crew.flow import dumps
@@ -153,7 +161,7 @@ def propose(request: str, project: Path | None, warehouse: Path | None, publish:
             ddl: tuple[str, ...], profiles_dir: Path | None = None, extract_rows: int = 100_000,
             extract_window_days: int = 365, validate_on_target: bool = False) -> None:
     """Propose dbt models, tests and docs for REQUEST (e.g. "daily_sales mart")."""
-    _offline_defaults()
+    _start_dbt()
     from dataeng_crew.agents.llm import select_brain
     from dataeng_crew import flow
     from dataeng_crew.tools.github_pr import GithubOptions
@@ -298,7 +306,7 @@ def validate(models: tuple[str, ...], project: Path | None, warehouse: Path | No
     """Re-run dbt tests and Great Expectations suites for MODELS (default: all) on a sandbox copy."""
     import os
 
-    _offline_defaults()
+    _start_dbt()
     from rich.table import Table
 
     from dataeng_crew import checks, flow
@@ -407,7 +415,7 @@ def revise(target: str | None, project: Path | None, warehouse: Path | None, com
            comment_files: tuple[Path, ...], pr_number: int | None, gh_repo: str | None, github_url: str | None,
            max_rounds: int, llm: str | None, llm_base_url: str | None, on_llm_error: str | None, as_json: bool) -> None:
     """Revise a proposal from review feedback: ONE follow-up commit on its branch, and a reply to each comment."""
-    _offline_defaults()
+    _start_dbt()
     from dataeng_crew.agents.llm import select_brain
     from dataeng_crew import flow
     from dataeng_crew import revise as revising

@@ -214,7 +214,7 @@ def eval_jobs() -> int:
 
 def _share_parse(cache: Path) -> None:
     """Cases of one process keep dbt's saved parse in one folder: every case copies the same sample project, so
-    the next case's parse finds nothing changed (the sandboxes differ; :func:`sandbox.rebase_manifest` points the
+    the next case's parse finds nothing changed (the sandboxes differ; :func:`dbt_runner.rebase_manifest` points the
     saved nodes at each one)."""
     import os
 

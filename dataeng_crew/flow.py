@@ -179,8 +179,18 @@ def propose(
     default_dialect = "postgres" if wh_opts.target is not None and wh_opts.target.type == "postgres" \
         else profile_dialect(ws.project)
     target_dialect = check_dialect(target_dialect or default_dialect)
+    publish, github, gh_target = _publish_target(publish, github, ws)
+    with sigterm_as_interrupt(), run_lock(ws.state_dir, f"propose {request}") if hold_lock else nullcontext():
+        return _propose_locked(request, ws, warehouse, publish, brain, progress, target_dialect,
+                               (gh_target, github), max_repair_rounds, on_validated, semantic_layer, ddl, wh_opts)
+
+
+def _publish_target(publish: str, github: github_pr.GithubOptions | None, ws: Workspace
+                    ) -> tuple[str, github_pr.GithubOptions | None, Any]:
+    """Where the proposal goes (``auto`` decided), checked before any work: a missing token, repository or git
+    repository costs nothing."""
     gh_target = None
-    if publish in ("github", "auto"):  # checked before any work: a missing token or repository costs nothing
+    if publish in ("github", "auto"):
         github = github or github_pr.GithubOptions()
         if publish == "auto":
             publish = "github" if github_pr.configured(github, ws.repo) else "local"
@@ -189,9 +199,7 @@ def propose(
     if publish in ("local", "github") and ws.repo is None:
         raise ConfigError(f"{ws.project} is not in a git repository: run `git init` and commit it, "
                           "or use --publish none")
-    with sigterm_as_interrupt(), run_lock(ws.state_dir, f"propose {request}") if hold_lock else nullcontext():
-        return _propose_locked(request, ws, warehouse, publish, brain, progress, target_dialect,
-                               (gh_target, github), max_repair_rounds, on_validated, semantic_layer, ddl, wh_opts)
+    return publish, github, gh_target
 
 
 def clean_request(request: str) -> str:
@@ -433,10 +441,12 @@ def prepare(run: ProposalRun, io: StageIO) -> None:
 
 def read_inventory(run: ProposalRun, io: StageIO) -> None:
     """``dbt parse`` of the sandbox project into its inventory; only files changed since the last proposal's
-    parse are parsed again, and later dbt commands reuse the manifest."""
+    parse are parsed again, and later dbt commands reuse the manifest. When nothing a parse reads changed since
+    an earlier proposal, its inventory is reused and dbt does not run."""
     assert run.box is not None
-    inv = run.inventory = project_inventory(run.box.project, run.box.profiles_dir, run.box.folder, run.parsed)
-    sandbox.remember_parse(run.box, parse_cache_dir(run.ws.state_dir))
+    cache = parse_cache_dir(run.ws.state_dir)
+    inv = run.inventory = project_inventory(run.box.project, run.box.profiles_dir, run.box.folder, run.parsed, cache)
+    sandbox.remember_parse(run.box, cache)
     io.observation = (f"{len(inv.models)} models, {len(inv.sources)} sources, {len(inv.seeds)} seeds, "
                       f"{len(inv.tests)} tests, packages: {', '.join(inv.packages) or 'none'}")
 

@@ -1,17 +1,27 @@
 """dbt runner: ``dbtRunner().invoke`` with per-node results, secrets kept out of dbt's environment.
 
-dbt is imported lazily (it costs ~1.7 s) and only one invocation runs at a time per process.
+dbt costs ~1.2 s of imports before its first command. The CLI starts :data:`WORKER` as it starts: a process that
+imports dbt while this one profiles and plans, then runs every dbt command of the run and keeps the manifests it
+parsed (a later command reuses one without parsing again). Without a running worker (a library call, a test, a
+worker that died) dbt runs in this process, one invocation at a time: same function, same results.
 """
 
 from __future__ import annotations
 
+import atexit
+import itertools
+import json
 import os
 import re
 import secrets
+import signal
+import subprocess
 import sys
 import threading
 import time
+from collections import OrderedDict
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -25,17 +35,26 @@ _LOCK = threading.Lock()
 SANDBOX_PII_KEY = secrets.token_hex(16)  # this process's masking key: hashes agree between its own builds
 
 
+def dbt_environment() -> dict[str, str]:
+    """The environment dbt runs with: this process's, without secret-looking variables, and with this process's
+    random masking key (``DATAENG_CREW_PII_KEY``), never the user's."""
+    env = {k: v for k, v in os.environ.items() if not SECRET_ENV.search(k)}
+    env[PII_KEY_ENV] = SANDBOX_PII_KEY
+    return env
+
+
 @contextmanager
-def scrubbed_environment() -> Iterator[None]:
-    """Remove secret-looking variables from ``os.environ`` for the duration of a dbt call; the masking key
-    (``DATAENG_CREW_PII_KEY``) is replaced by this process's random one, never the user's."""
-    removed = {k: os.environ.pop(k) for k in list(os.environ) if SECRET_ENV.search(k)}
-    os.environ[PII_KEY_ENV] = SANDBOX_PII_KEY
+def scrubbed_environment(env: dict[str, str] | None = None) -> Iterator[None]:
+    """``os.environ`` is ``env`` (default :func:`dbt_environment`) for the duration of a dbt call, then restored."""
+    env = dbt_environment() if env is None else env
+    before = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
     try:
         yield
     finally:
-        os.environ.pop(PII_KEY_ENV, None)
-        os.environ.update(removed)
+        os.environ.clear()
+        os.environ.update(before)
 
 
 @contextmanager
@@ -64,10 +83,37 @@ def _release_duckdb() -> None:
             DuckDBConnectionManager.close_all_connections()
 
 
+def rebase_manifest(manifest: Any, project: Path) -> None:
+    """Point the nodes of a manifest at ``project``, where the files are now.
+
+    A partial parse keeps the nodes of unchanged files from the saved parse, with the project folder of the
+    proposal that saved it; dbt reads seeds from that folder at run time. That folder may be gone (a user cleared
+    ``.dataeng-crew/proposals``) or hold another commit's files.
+    """
+    nodes = [*manifest.nodes.values(), *manifest.macros.values()]
+    old = next((n.root_path for n in nodes if n.package_name == manifest.metadata.project_name
+                and getattr(n, "root_path", None)), None)
+    new = str(project)
+    if not old or old == new:
+        return
+    for node in nodes:
+        path = getattr(node, "root_path", None)
+        if path and (path == old or path.startswith(old + os.sep)):
+            node.root_path = new + path[len(old):]
+
+
+@dataclass(frozen=True)
+class WorkerManifest:
+    """A manifest the dbt worker parsed and keeps (what ``keep["manifest"]`` holds when dbt runs there)."""
+
+    key: int
+    worker: int  # the worker's pid: another worker does not have it
+
+
 def run_dbt(args: list[str], project_dir: Path, profiles_dir: Path, target_path: Path | None = None,
             log_path: Path | None = None, write_json: bool = True, manifest: Any = None,
             keep: dict[str, Any] | None = None) -> BuildResult:
-    """Run one dbt command in-process and collect per-node results.
+    """Run one dbt command (in the worker when it runs, else in this process) and collect per-node results.
 
     Args:
         args: dbt arguments, e.g. ``["build", "--select", "+fct_daily_sales"]``.
@@ -78,13 +124,11 @@ def run_dbt(args: list[str], project_dir: Path, profiles_dir: Path, target_path:
         write_json: Whether dbt writes manifest.json and run_results.json.
         manifest: A manifest parsed earlier from the same files (``keep["manifest"]`` of a ``parse``): dbt does
             not parse again. Only for commands that run on the files that manifest was parsed from.
-        keep: When given, a ``parse`` leaves its manifest object there (``keep["manifest"]``).
+        keep: When given, a ``parse`` leaves its manifest there (``keep["manifest"]``).
 
     Returns:
         The outcome: success, the error when dbt itself failed, and one result per node.
     """
-    from dbt.cli.main import dbtRunner  # lazy: dbt import is slow
-
     full = [*args, "--project-dir", str(project_dir), "--profiles-dir", str(profiles_dir)]
     if target_path:
         full += ["--target-path", str(target_path)]
@@ -94,22 +138,53 @@ def run_dbt(args: list[str], project_dir: Path, profiles_dir: Path, target_path:
         full += ["--no-write-json"]
     full += ["--no-use-colors", "--log-level", "none", "--log-level-file", "debug",
              "--no-send-anonymous-usage-stats", "--no-version-check"]
+    with _LOCK:
+        answer = WORKER.run(args, full, manifest, keep is not None)
+        if answer is None:  # no worker: here
+            local = manifest if manifest is not None and not isinstance(manifest, WorkerManifest) else None
+            result, parsed = invoke(args, full, local, keep is not None, dbt_environment())
+        else:
+            result, parsed = answer
+    if keep is not None and parsed is not None:
+        keep["manifest"] = parsed
+    return result
+
+
+def invoke(args: list[str], full: list[str], manifest: Any, keep: bool,
+           env: dict[str, str]) -> tuple[BuildResult, Any]:
+    """One ``dbtRunner`` invocation in this process with ``env`` as its environment.
+
+    Returns:
+        The result, and the parsed manifest object when ``keep`` and the command was a successful ``parse``.
+
+    Raises:
+        KeyboardInterrupt: dbt stopped on Ctrl-C or SIGTERM (it returns it in its result; the flow must see it).
+    """
+    from dbt.cli.main import dbtRunner  # lazy: dbt import is slow
+
+    if manifest is not None:
+        rebase_manifest(manifest, Path(full[full.index("--project-dir") + 1]))
     started = time.perf_counter()
-    with _LOCK, scrubbed_environment(), _argv(["dbt", *full]):
+    with scrubbed_environment(env), _argv(["dbt", *full]):
         try:
             res = dbtRunner(manifest=manifest).invoke(full)
         except Exception as exc:  # dbt raises on some internal failures instead of returning
             return BuildResult(command=args, success=False, error=f"{type(exc).__name__}: {exc}",
-                               elapsed_seconds=time.perf_counter() - started)
+                               elapsed_seconds=time.perf_counter() - started), None
         finally:
             _release_duckdb()
     if isinstance(res.exception, KeyboardInterrupt):
         raise res.exception  # SIGTERM stays Terminated; dbt swallows Ctrl-C into its result; the flow must see it
-    if keep is not None and args[:1] == ["parse"] and res.success:
-        keep["manifest"] = res.result
+    parsed = res.result if keep and args[:1] == ["parse"] and res.success else None
+    error = f"{type(res.exception).__name__}: {res.exception}" if res.exception is not None else None
+    return BuildResult(command=args, success=bool(res.success), error=error, nodes=_nodes(res.result),
+                       elapsed_seconds=round(time.perf_counter() - started, 3)), parsed
+
+
+def _nodes(result: Any) -> list[NodeResult]:
+    """One :class:`NodeResult` per node dbt ran."""
     nodes = []
-    results = getattr(res.result, "results", None) or []
-    for r in results:
+    for r in getattr(result, "results", None) or []:
         node = getattr(r, "node", None)
         status = getattr(r, "status", "")
         status_text = str(getattr(status, "value", status))
@@ -121,7 +196,7 @@ def run_dbt(args: list[str], project_dir: Path, profiles_dir: Path, target_path:
             attached = ".".join(sources[0]) if sources else ""
         nodes.append(NodeResult(
             unique_id=getattr(node, "unique_id", "?"),
-            resource_type=str(getattr(node, "resource_type", "?")).split(".")[-1].lower(),
+            resource_type=kind,
             status=status_text,
             message=(getattr(r, "message", None) or None),
             failures=getattr(r, "failures", None),
@@ -131,8 +206,129 @@ def run_dbt(args: list[str], project_dir: Path, profiles_dir: Path, target_path:
             column=getattr(node, "column_name", None),
             compiled_code=getattr(node, "compiled_code", None) if status_text in {"fail", "warn", "error"} else None,
         ))
-    error = None
-    if res.exception is not None:
-        error = f"{type(res.exception).__name__}: {res.exception}"
-    return BuildResult(command=args, success=bool(res.success), error=error, nodes=nodes,
-                       elapsed_seconds=round(time.perf_counter() - started, 3))
+    return nodes
+
+
+# -- the worker ------------------------------------------------------------------------------------------------
+class DbtWorker:
+    """A Python process that imports dbt as the CLI starts, then runs the run's dbt commands one at a time.
+
+    Requests and answers are JSON lines on its stdin and a private copy of its stdout. Each request carries the
+    environment dbt runs with (:func:`dbt_environment`: no secret crosses). The worker keeps the last few parsed
+    manifests; :class:`WorkerManifest` names one. Ctrl-C or SIGTERM here while it runs a command stops it (it is
+    killed: the command's sandbox is abandoned with the run).
+    """
+
+    KEEP_MANIFESTS = 3
+
+    def __init__(self) -> None:
+        self._proc: subprocess.Popen[str] | None = None
+
+    def start(self) -> None:
+        """Start the worker unless it runs, or dbt is imported here already (then this process is as fast)."""
+        if not self.running() and "dbt.cli.main" not in sys.modules:
+            self.spawn()
+
+    def spawn(self) -> None:
+        """Start a worker process (replacing a running one)."""
+        self.close()
+        try:
+            self._proc = subprocess.Popen([sys.executable, "-m", "dataeng_crew.tools.dbt_runner"], text=True,
+                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                          stderr=subprocess.DEVNULL, env=dbt_environment())
+        except OSError:
+            self._proc = None
+
+    def running(self) -> bool:
+        """The worker was started and has not ended."""
+        return self._proc is not None and self._proc.poll() is None
+
+    def run(self, args: list[str], full: list[str], manifest: Any, keep: bool) -> tuple[BuildResult, Any] | None:
+        """Run one command in the worker; None when there is no worker (or it died: the caller runs it here)."""
+        proc = self._proc
+        if proc is None or proc.poll() is not None or proc.stdin is None or proc.stdout is None:
+            return None
+        key = manifest.key if isinstance(manifest, WorkerManifest) and manifest.worker == proc.pid else None
+        request = {"args": args, "full": full, "manifest": key, "keep": keep, "env": dbt_environment()}
+        try:
+            proc.stdin.write(json.dumps(request) + "\n")
+            proc.stdin.flush()
+            answer = json.loads(proc.stdout.readline())
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM (Terminated) here: the command stops with the worker
+            self.close()
+            raise
+        except (OSError, ValueError):  # the worker died or answered garbage
+            self.close()
+            return None
+        if answer.get("interrupted"):
+            raise KeyboardInterrupt()
+        parsed = WorkerManifest(answer["manifest"], proc.pid) if answer.get("manifest") is not None else None
+        return BuildResult.model_validate(answer["result"]), parsed
+
+    def close(self) -> None:
+        """Stop the worker (it also exits by itself when this process goes away: its stdin closes)."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+WORKER = DbtWorker()
+atexit.register(WORKER.close)
+
+
+WARM_UP_PROJECT = {"dbt_project.yml": "name: warm_up\nversion: '1.0'\nprofile: warm_up\nconfig-version: 2\n",
+                   "profiles.yml": "warm_up:\n  target: memory\n  outputs:\n    memory:\n      type: duckdb\n"
+                                   "      path: ':memory:'\n      threads: 1\n",
+                   "models/warm_up.sql": "select 1 as one\n"}
+
+
+def _warm_up() -> None:
+    """Import dbt and build a one-model project in memory: a command's first run in a process costs ~1 s more
+    than the next (schemas, adapter, materializations); the run's first real command no longer pays it."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="dataeng-crew-dbt-warm-up-") as tmp:
+        root = Path(tmp)
+        for rel, text in WARM_UP_PROJECT.items():
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            (root / rel).write_text(text)
+        full = ["build", "--project-dir", tmp, "--profiles-dir", tmp, "--target-path", str(root / "target"),
+                "--log-path", str(root / "logs"), "--no-write-json", "--log-level", "none",
+                "--no-send-anonymous-usage-stats", "--no-version-check"]
+        try:
+            invoke(["build"], full, None, False, dbt_environment())
+        except Exception:  # noqa: BLE001 - a warm-up that fails only leaves the first command slower
+            pass
+
+
+def _serve() -> None:
+    """The worker: import dbt, then answer one JSON line per request until stdin closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it kills the worker
+    answers = os.fdopen(os.dup(1), "w")  # the protocol's own copy: whatever dbt prints goes to stderr
+    os.dup2(2, 1)
+    _warm_up()
+    manifests: OrderedDict[int, Any] = OrderedDict()
+    counter = itertools.count(1)
+    for line in sys.stdin:
+        request = json.loads(line)
+        try:
+            result, parsed = invoke(request["args"], request["full"], manifests.get(request["manifest"]),
+                                    request["keep"], request["env"])
+            answer: dict[str, Any] = {"result": result.model_dump(mode="json")}
+            if parsed is not None:
+                key = answer["manifest"] = next(counter)
+                manifests[key] = parsed
+                while len(manifests) > DbtWorker.KEEP_MANIFESTS:
+                    manifests.popitem(last=False)
+        except KeyboardInterrupt:
+            answer = {"interrupted": True}
+        except Exception as exc:  # noqa: BLE001 - the parent reports it as a failed command
+            answer = {"result": BuildResult(command=request["args"], success=False,
+                                            error=f"{type(exc).__name__}: {exc}").model_dump(mode="json")}
+        answers.write(json.dumps(answer) + "\n")
+        answers.flush()
+
+
+if __name__ == "__main__":
+    _serve()

@@ -143,22 +143,37 @@ class Lineage:
 MAX_LINEAGE_COLUMNS = 80  # sqlglot's lineage is quadratic in the width of a select: wide tables get the schema only
 
 
+def lineage_roots(sql: str, schema: dict, columns: list[str]) -> dict[str, Any]:
+    """sqlglot's lineage node of each of ``columns`` of ``sql``, all from one qualification of the query (the
+    columns share its work); a column sqlglot cannot follow is left out."""
+    from sqlglot.errors import SqlglotError
+    from sqlglot.lineage import lineage
+
+    try:
+        every = lineage(None, sql, schema=schema, dialect="duckdb")
+    except (SqlglotError, ValueError, KeyError):
+        every = None
+    if isinstance(every, dict):
+        by_name = {name.lower(): node for name, node in every.items()}
+        return {c: by_name[c.lower()] for c in columns if c.lower() in by_name}
+    out = {}
+    for column in columns:  # the whole query did not qualify: each column on its own, as far as it goes
+        try:
+            out[column] = lineage(column, sql, schema=schema, dialect="duckdb")
+        except (SqlglotError, ValueError, KeyError):
+            continue
+    return out
+
+
 def column_lineage(sql: str, schema: dict, columns: list[str]) -> dict[str, list[tuple[str, str]]]:
     """For each output column, the ``(catalog.schema.table, column)`` pairs it is computed from (sqlglot).
 
     Models wider than ``MAX_LINEAGE_COLUMNS`` return nothing (their events still carry the schema facet).
     """
-    from sqlglot.errors import SqlglotError
-    from sqlglot.lineage import lineage
-
     out: dict[str, list[tuple[str, str]]] = {}
     if len(columns) > MAX_LINEAGE_COLUMNS:
         return out
-    for column in columns:
-        try:
-            root = lineage(column, sql, schema=schema, dialect="duckdb")
-        except (SqlglotError, ValueError, KeyError):
-            continue
+    for column, root in lineage_roots(sql, schema, columns).items():
         pairs = []
         for leaf in (n for n in root.walk() if not n.downstream):
             table = getattr(leaf.source, "this", None)

@@ -8,8 +8,12 @@ references and value sets, the project's paths, required dbt version and naming/
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import json
+import os
 import re
+from importlib import metadata
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -30,8 +34,11 @@ from dataeng_crew.contracts import (
     WarehouseProfile,
 )
 from dataeng_crew.errors import ConfigError
-from dataeng_crew.tools.dbt_runner import run_dbt
+from dataeng_crew.settings import PII_KEY_ENV
+from dataeng_crew.tools.dbt_runner import dbt_environment, run_dbt
 
+ENV_VAR_RX = re.compile(rb"env_var\s*\(\s*['\"]([^'\"]+)['\"]")
+INVENTORY_CACHE_KEEP = 8  # inventories kept per cache folder (eval cases share one)
 CREW_MARKER = "dataeng_crew"  # key in a model's config.meta marking a model dataeng-crew wrote
 TEST_KEY_RX = re.compile(r"^\s*(data_tests|tests)\s*:", re.M)
 ARGUMENTS_RX = re.compile(r"^\s*arguments\s*:", re.M)
@@ -196,8 +203,8 @@ def inventory_from_manifest(project: Path, manifest: dict[str, Any]) -> ProjectI
     return inv
 
 
-def project_inventory(project: Path, profiles_dir: Path, workdir: Path, keep: dict[str, Any] | None = None
-                      ) -> ProjectInventory:
+def project_inventory(project: Path, profiles_dir: Path, workdir: Path, keep: dict[str, Any] | None = None,
+                      cache: Path | None = None) -> ProjectInventory:
     """Parse ``project`` with ``dbt parse`` (no warehouse connection) into its inventory.
 
     Args:
@@ -205,7 +212,9 @@ def project_inventory(project: Path, profiles_dir: Path, workdir: Path, keep: di
         profiles_dir: Folder with the profile to parse with (the sandbox's).
         workdir: Scratch folder for dbt's target (``workdir/target``: where later dbt commands of the sandbox
             find the saved parse and only parse files that changed) and logs.
-        keep: When given, receives the parsed manifest object (``keep["manifest"]``) for later dbt commands.
+        keep: When given, receives the parsed manifest (``keep["manifest"]``) for later dbt commands.
+        cache: A folder kept between proposals: when everything a parse reads is as an earlier proposal found it
+            (:func:`parse_inputs_key`), that proposal's inventory is read from here and dbt does not run.
 
     Returns:
         The project inventory.
@@ -213,12 +222,58 @@ def project_inventory(project: Path, profiles_dir: Path, workdir: Path, keep: di
     Raises:
         ConfigError: When dbt cannot parse the project (the message says why).
     """
+    key = parse_inputs_key(project, profiles_dir) if cache is not None else ""
+    cached = cache / f"inventory-{key[:24]}.json" if cache is not None else None
+    if cached is not None and cached.is_file():
+        try:
+            return ProjectInventory.model_validate_json(cached.read_text())
+        except ValueError:  # written by another version: parse again
+            cached.unlink(missing_ok=True)
     target = workdir / "target"
     result = run_dbt(["parse"], project, profiles_dir, target_path=target, log_path=workdir / "logs", keep=keep)
     manifest_file = target / "manifest.json"
     if not result.success or not manifest_file.is_file():
         raise ConfigError(f"dbt could not parse the project {project.name}: {(result.error or 'see dbt logs')[:600]}")
-    return inventory_from_manifest(project, json.loads(manifest_file.read_text()))
+    inventory = inventory_from_manifest(project, json.loads(manifest_file.read_text()))
+    if cached is not None:
+        _remember_inventory(cached, inventory)
+    return inventory
+
+
+def parse_inputs_key(project: Path, profiles_dir: Path) -> str:
+    """A digest of what ``dbt parse`` of ``project`` reads: every file of the project (installed packages
+    included), the profile, the values of the environment variables those files read (as dbt sees them), the dbt
+    versions, and the code that turns a manifest into an inventory."""
+    digest = hashlib.sha256()
+    names: set[bytes] = set()
+    files = sorted(p for p in project.rglob("*") if p.is_file() and not p.is_symlink())
+    for path in [*files, profiles_dir / "profiles.yml"]:
+        data = path.read_bytes() if path.is_file() else b""
+        names.update(ENV_VAR_RX.findall(data))
+        digest.update(str(path.relative_to(project) if path.is_relative_to(project) else "profiles.yml").encode()
+                      + b"\0" + hashlib.sha256(data).digest())
+    env = dbt_environment()
+    for name in sorted(n.decode(errors="replace") for n in names if n.decode(errors="replace") != PII_KEY_ENV):
+        digest.update(f"env {name}={env.get(name)!r}\0".encode())
+    for dist in ("dbt-core", "dbt-duckdb", "dataeng-crew"):
+        try:
+            digest.update(f"{dist} {metadata.version(dist)}\0".encode())
+        except metadata.PackageNotFoundError:
+            pass
+    for module in (__file__, inspect.getfile(ProjectInventory)):  # a changed reader or contract makes another inventory
+        digest.update(hashlib.sha256(Path(module).read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def _remember_inventory(path: Path, inventory: ProjectInventory) -> None:
+    """Write ``path`` atomically; keep the newest few inventories of the folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(inventory.model_dump_json())
+    os.replace(tmp, path)
+    kept = sorted(path.parent.glob("inventory-*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in kept[INVENTORY_CACHE_KEEP:]:
+        old.unlink(missing_ok=True)
 
 
 def classify_relations(relations: list[tuple[str, str]], inventory: ProjectInventory) -> list[RelationClass]:

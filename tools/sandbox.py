@@ -333,25 +333,6 @@ def pin_profile(box: Sandbox) -> None:
     write_sandbox_profile(box.folder, _profile_name(box.project), box.db_file)
 
 
-def rebase_manifest(manifest: Any, project: Path) -> None:
-    """Point the nodes of a manifest at ``project``, where the files are now.
-
-    A partial parse keeps the nodes of unchanged files from the saved parse, with the project folder of the
-    proposal that saved it; dbt reads seeds from that folder at run time. That folder may be gone (a user cleared
-    ``.dataeng-crew/proposals``) or hold another commit's files.
-    """
-    nodes = [*manifest.nodes.values(), *manifest.macros.values()]
-    old = next((n.root_path for n in nodes if n.package_name == manifest.metadata.project_name
-                and getattr(n, "root_path", None)), None)
-    new = str(project)
-    if not old or old == new:
-        return
-    for node in nodes:
-        path = getattr(node, "root_path", None)
-        if path and (path == old or path.startswith(old + os.sep)):
-            node.root_path = new + path[len(old):]
-
-
 SKIP_SEEDS = ["--exclude", "resource_type:seed"]  # builds after build_existing: the seeds are loaded already
 
 
@@ -368,8 +349,6 @@ def build_existing(box: Sandbox, seeds: bool, models: list[str], manifest: Any =
         The dbt results (seed, run); a failure is returned, not raised: the caller decides.
     """
     results = []
-    if manifest is not None:
-        rebase_manifest(manifest, box.project)
     if seeds:  # the only step with file reads on: dbt loads the committed CSVs
         results.append(box.dbt(["seed", "--target", "seed"], manifest=manifest))
     if models:
