@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Iterator
 
 import duckdb
+import sqlglot
+from sqlglot import exp
 
 from dataeng_crew.contracts import ColumnProfile, ForeignKey, TableProfile, WarehouseProfile
 from dataeng_crew.errors import WarehouseError
@@ -303,6 +305,32 @@ def _text(value: object) -> str:
     return clean_text(value, SAMPLE_TEXT_CHARS)
 
 
+def pass_through_base(con: duckdb.DuckDBPyConnection, database: str, schema: str, table: str) -> str | None:
+    """The table a view reads when the view is nothing but ``select * from`` that table (a sandbox's view over the
+    attached warehouse), catalog-qualified; None for a table or any other view.
+
+    A block sample of a view reads every row and then samples; of the table, DuckDB reads only the sampled blocks.
+    """
+    row = con.execute("select sql from duckdb_views() where database_name = ? and schema_name = ? and view_name = ?",
+                      [database, schema, table]).fetchone()
+    if row is None:
+        return None
+    try:
+        view = sqlglot.parse_one(row[0], read="duckdb")
+    except sqlglot.errors.ParseError:
+        return None
+    query = view.expression if isinstance(view, exp.Create) else None
+    if not isinstance(query, exp.Select) or not query.is_star or len(query.expressions) != 1 or any(
+            value for key, value in query.args.items() if key not in ("expressions", "from_", "from")):
+        return None  # only ``select *`` and one relation: no filter, join, sample, exclude, cte …
+    source = query.args.get("from_") or query.args.get("from")
+    base = source.this if source is not None else None
+    if not isinstance(base, exp.Table) or not isinstance(base.this, exp.Identifier) or base.args.get("sample"):
+        return None
+    parts = [base.catalog or database, base.db or schema, base.name]
+    return ".".join(quote_ident(p) for p in parts)
+
+
 SYSTEM_SAMPLE_ABOVE = 20  # tables over 20 × the sample are sampled by blocks first: the cost follows the sample
 
 
@@ -330,7 +358,8 @@ def profile_table(
         The table profile.
     """
     # catalog-qualified: a schema named as its database (``rides.rides``) is ambiguous with two parts
-    relation = f"{quote_ident(database)}.{quote_ident(schema)}.{quote_ident(table)}"
+    relation = pass_through_base(con, database, schema, table) or \
+        f"{quote_ident(database)}.{quote_ident(schema)}.{quote_ident(table)}"
     columns = table_columns(con, schema, table)
     row_count = con.execute(f"select count(*) from {relation}").fetchone()[0]
     sampled = row_count > sample_rows
@@ -390,23 +419,33 @@ def _profile_column(con: duckdb.DuckDBPyConnection, name: str, dtype: str, rows:
     )
 
 
+FORMAT_PROBE_ROWS = 10_000  # formats are first tried on this many values; only those that parse one are counted
+
+
 def _timestamp_formats(con: duckdb.DuckDBPyConnection, col: str, non_null: int) -> tuple[list[str], int]:
-    """Greedy cover of a text column by strptime formats: most rows first, until every row parses."""
+    """Greedy cover of a text column by strptime formats: most rows first, until every row parses.
+
+    The formats that parse a value of the first ``FORMAT_PROBE_ROWS`` are counted first; every other format
+    only on the rows those leave unparsed (usually none): the cover is the same, at a fraction of the cost.
+    """
+    probe = con.execute(
+        "select " + ", ".join(f"count(try_strptime(v, '{fmt}'))" for fmt in TIMESTAMP_FORMATS)
+        + f" from (select {col} as v from __profile where {col} is not null limit {FORMAT_PROBE_ROWS})").fetchone()
+    likely = [fmt for fmt, n in zip(TIMESTAMP_FORMATS, probe) if n]
     chosen: list[str] = []
     remaining = non_null
-    parsed_by = "false"
-    while remaining:
-        counts = con.execute(
-            "select " + ", ".join(
-                f"count(*) filter (where try_strptime({col}, '{fmt}') is not null)" for fmt in TIMESTAMP_FORMATS
-            ) + f" from __profile where {col} is not null and not ({parsed_by})"
-        ).fetchone()
-        best = max(range(len(TIMESTAMP_FORMATS)), key=lambda i: counts[i])
-        if counts[best] == 0:
-            break
-        chosen.append(TIMESTAMP_FORMATS[best])
-        remaining -= counts[best]
-        parsed_by += f" or try_strptime({col}, '{TIMESTAMP_FORMATS[best]}') is not null"
+    for formats in (likely, [f for f in TIMESTAMP_FORMATS if f not in likely]):
+        while remaining and formats:
+            parsed_by = " or ".join(f"try_strptime({col}, '{f}') is not null" for f in chosen) or "false"
+            counts = con.execute(
+                "select " + ", ".join(f"count(*) filter (where try_strptime({col}, '{fmt}') is not null)"
+                                      for fmt in formats)
+                + f" from __profile where {col} is not null and not ({parsed_by})").fetchone()
+            best = max(range(len(formats)), key=lambda i: counts[i])
+            if counts[best] == 0:
+                break
+            chosen.append(formats.pop(best))
+            remaining -= counts[best]
     return chosen, remaining
 
 

@@ -74,3 +74,39 @@ def test_jaffle_shop_folder_loads_and_relates(tmp_path):
                                                 "東京".encode()).hexdigest()[:8])])
 def test_snake_case(raw, clean):
     assert snake_case(raw) == clean
+
+
+def test_a_format_first_seen_after_the_probe_rows_still_joins_the_cover(tmp_path):
+    from dataeng_crew.tools.warehouse import FORMAT_PROBE_ROWS, profile_table
+
+    db = tmp_path / "w.duckdb"
+    with duckdb.connect(str(db)) as con:
+        con.execute(f"create table events as select i as id, case when i < {FORMAT_PROBE_ROWS + 500} "
+                    "then strftime(timestamp '2024-01-01' + to_seconds(i), '%Y-%m-%d %H:%M:%S') "
+                    "else strftime(timestamp '2024-01-01' + to_seconds(i), '%m/%d/%Y') end as happened_at, "
+                    f"from range({FORMAT_PROBE_ROWS + 600}) t(i)")
+    with open_readonly(db) as con:
+        column = profile_table(con, "w", "main", "events").column("happened_at")
+    assert column.timestamp_formats == ["%Y-%m-%d %H:%M:%S", "%m/%d/%Y"] and column.unparsed_timestamps == 0
+
+
+def test_a_pass_through_view_is_profiled_at_its_table_and_reads_the_same(tmp_path):
+    from dataeng_crew.tools.warehouse import pass_through_base, profile_table
+
+    db = tmp_path / "w.duckdb"
+    with duckdb.connect(str(db)) as con:
+        con.execute("create schema raw")
+        con.execute("create table raw.big as select i as id, i % 7 as kind from range(5000000) t(i)")
+        con.execute("create view raw.big_view as select * from raw.big")
+        con.execute("create view raw.big_filtered as select * from raw.big where kind = 1")
+        con.execute("create view raw.big_renamed as select id as big_id, kind from raw.big")
+    with open_readonly(db) as con:
+        assert pass_through_base(con, "w", "raw", "big_view") == '"w"."raw"."big"'
+        assert [pass_through_base(con, "w", "raw", v) for v in ("big", "big_filtered", "big_renamed")] == [None] * 3
+        view, table = profile_table(con, "w", "raw", "big_view"), profile_table(con, "w", "raw", "big")
+        filtered = profile_table(con, "w", "raw", "big_filtered")
+    assert view.name == "big_view" and view.row_count == table.row_count == 5_000_000
+    assert [(c.name, c.data_type) for c in view.columns] == [(c.name, c.data_type) for c in table.columns]
+    assert view.sampled and 100_000 < view.profiled_rows < 300_000  # blocks of the table: ≈ the 200,000 asked
+    assert view.column("kind").top_values == table.column("kind").top_values == [str(k) for k in range(7)]
+    assert filtered.row_count == 5_000_000 // 7 + 1
