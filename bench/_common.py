@@ -33,14 +33,15 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
-def scratch_project(tmp: Path, scale: int | None = None) -> Path:
-    """A git repo with the sample project and its warehouse at ``scale`` orders; returns the project dir."""
+def scratch_project(tmp: Path, scale: int | None = None, sample: bool = True) -> Path:
+    """A git repo with the sample project and (``sample``) its warehouse at ``scale`` orders; returns the project
+    dir."""
     repo = tmp / "repo"
     shutil.copytree(REPO / "dbt_project", repo / "dbt_project",
                     ignore=shutil.ignore_patterns("warehouse", "target", "logs"))
     for args in (["init", "-q", "-b", "main"], ["add", "-A"],
                  ["-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "-qm", "init"]):
         subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
-    cmd = [CLI, "sample", "--project", str(repo / "dbt_project")] + (["--scale", str(scale)] if scale else [])
-    timed(cmd)
+    if sample:
+        timed([CLI, "sample", "--project", str(repo / "dbt_project")] + (["--scale", str(scale)] if scale else []))
     return repo / "dbt_project"

@@ -1,7 +1,8 @@
 """Benchmark 5: `propose` at warehouse scale — a warehouse padded with tables the request never touches must
 cost nothing, because the sandbox attaches the warehouse instead of copying it.
 
-For each scale (default 1M and 10M orders): propose "daily_sales mart" on the sample, then pad the same
+For each scale (default 1M and 10M orders): propose "daily_sales mart" on the sample (after one proposal that is
+not counted: a project's first proposal also parses it), then pad the same
 warehouse with ``--pad-gb`` of incompressible tables in another schema and propose again (alternating, ``--reps``
 pairs, medians). Targets: padded ≤ 1.1 × unpadded; the sandbox folder holds ≤ 50 MB besides its DuckDB file
 (which holds the built models only: the raw relations are views); peak memory (the largest process) ≤ 2 GB at
@@ -82,6 +83,8 @@ def main() -> int:
             warehouse = project / "warehouse" / "shop.duckdb"
             print(f"[{scale:,} orders] sample built in {time.perf_counter() - started:.0f} s: "
                   f"{warehouse.stat().st_size / 1024 ** 2:,.0f} MB")
+            propose(project)  # not counted: a project's first proposal also parses it (later ones read the
+            # inventory back while nothing changed): both measured runs are later proposals
             plain = [propose(project) for _ in range(args.reps)]
             grown = pad(warehouse, args.pad_gb)
             print(f"[{scale:,} orders] padded with {grown:.1f} GB: {warehouse.stat().st_size / 1024 ** 3:.1f} GB")

@@ -1,8 +1,10 @@
 """Benchmark 1: `propose` wall time on the sample ÷ a bare `dbt build` of the very project it produced.
 
-Same run, alternating, several repetitions, medians. Target: ratio <= 1.25.
+Same run, alternating, several repetitions, medians. Target: ratio <= 1.25. With ``--case NAME``, the eval case's
+request on its warehouse (e.g. ``flights_monthly_by_airline``: nycflights13, the largest eval warehouse) on a scratch
+copy of the sample project.
 
-    python bench/propose_vs_dbt.py [--reps 3]
+    python bench/propose_vs_dbt.py [--reps 3] [--case NAME]
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import CLI, DBT, ENV, median, scratch_project, timed  # noqa: E402
+from _common import CLI, DBT, ENV, REPO, median, scratch_project, timed  # noqa: E402
 
 TARGET = 1.25
 
@@ -23,10 +25,19 @@ TARGET = 1.25
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--case", help="an eval case under eval/cases: its request on its warehouse")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-propose-") as tmp:
-        project = scratch_project(Path(tmp))
-        propose = [CLI, "propose", "daily_sales mart", "--project", str(project), "--publish", "none", "--json"]
+        request, extra = "daily_sales mart", []
+        if args.case:
+            from dataeng_crew.evaluate import case_warehouse, load_cases
+
+            case = next((c for c in load_cases(REPO / "eval" / "cases") if c.name == args.case), None)
+            if case is None:
+                raise SystemExit(f"no eval case {args.case}")
+            request, extra = case.request, ["--warehouse", str(case_warehouse(case, Path(tmp) / "case"))]
+        project = scratch_project(Path(tmp), sample=not args.case)
+        propose = [CLI, "propose", request, "--project", str(project), "--publish", "none", "--json", *extra]
         out = subprocess.run(propose, env=ENV, capture_output=True, text=True, check=True)
         sandbox = Path(json.loads(out.stdout)["report"]).parent / "sandbox"
         dbt = [DBT, "build", "--project-dir", str(sandbox / "project"), "--profiles-dir", str(sandbox / "profiles"),

@@ -142,7 +142,8 @@ def load_cases(folder: Path) -> list[Case]:
     return cases
 
 
-def _warehouse(case: Case, workdir: Path, cache: Path | None = None) -> Path:
+def case_warehouse(case: Case, workdir: Path, cache: Path | None = None) -> Path:
+    """The warehouse a case runs on: a built public dataset, the sample at the case's scale, or its own files."""
     if case.warehouse.startswith("dataset:"):
         from dataeng_crew.eval_datasets import build_dataset
 
@@ -172,7 +173,7 @@ def run_case(case: Case, cache: Path | None = None) -> CaseResult:
     with tempfile.TemporaryDirectory(prefix="dataeng-crew-eval-") as tmp:
         workdir = Path(tmp)
         try:
-            warehouse = _warehouse(case, workdir, cache)
+            warehouse = case_warehouse(case, workdir, cache)
             raw = load_folder(warehouse, workdir / f"{warehouse.name}.duckdb") if warehouse.is_dir() else warehouse
             con = duckdb.connect(str(raw), read_only=True)
             try:

@@ -227,8 +227,10 @@ def project_inventory(project: Path, profiles_dir: Path, workdir: Path, keep: di
     if cached is not None and cached.is_file():
         try:
             return ProjectInventory.model_validate_json(cached.read_text())
-        except ValueError:  # written by another version: parse again
+        except ValueError:  # unreadable: parse again
             cached.unlink(missing_ok=True)
+        except OSError:  # another process pruned it meanwhile
+            pass
     target = workdir / "target"
     result = run_dbt(["parse"], project, profiles_dir, target_path=target, log_path=workdir / "logs", keep=keep)
     manifest_file = target / "manifest.json"
@@ -271,8 +273,12 @@ def _remember_inventory(path: Path, inventory: ProjectInventory) -> None:
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     tmp.write_text(inventory.model_dump_json())
     os.replace(tmp, path)
-    kept = sorted(path.parent.glob("inventory-*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
-    for old in kept[INVENTORY_CACHE_KEEP:]:
+    def age(p: Path) -> float:
+        try:
+            return -p.stat().st_mtime
+        except OSError:  # pruned by another process meanwhile
+            return 0.0
+    for old in sorted(path.parent.glob("inventory-*.json"), key=age)[INVENTORY_CACHE_KEEP:]:
         old.unlink(missing_ok=True)
 
 
