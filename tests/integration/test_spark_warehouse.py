@@ -4,8 +4,8 @@ ride-hailing app). ``propose`` extracts it into DuckDB, validates there, commits
 ``--validate-on-target`` (dbt-spark) in a scratch database it drops, and its marts equal hand-written Spark SQL. No
 token reaches a file, the PR or ``--json``.
 
-One Spark session is shared by every test here (``xdist_group``: one worker), its catalog (Derby metastore and
-warehouse folder) under a temporary folder; dbt-spark's session method and the tool reuse it (``getOrCreate``).
+One Spark session is shared by every test here (one xdist worker runs them all: ``ONE_WORKER_FILES`` in
+tests/conftest.py), its catalog (Derby metastore and warehouse folder) under a temporary folder; dbt-spark's session method and the tool reuse it (``getOrCreate``).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from tests.conftest import git, make_git_project, open_built
 from tests.warehouse_checks import (assert_committed_in, assert_target_mart, fake_run, orphans, stop_target_build,
                                     written_texts)
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("spark")]
+pytestmark = pytest.mark.slow
 
 TOKEN = "tok-Sp4rk-9xQ-never-written"
 TOKEN_ENV = "SHOP_SPARK_TOKEN_FOR_TEST"
