@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dataeng_crew.contracts import WarehouseTarget  # noqa: E402
-from dataeng_crew.tools.extract import extract_postgres  # noqa: E402
+from dataeng_crew.tools.extract import extract_target  # noqa: E402
 from dataeng_crew.tools.warehouse import profile_warehouse  # noqa: E402
 from tests.pg_server import start_local_postgres  # noqa: E402
 
@@ -58,7 +58,7 @@ def measure(server, dbname: str, rows: int, runs: int) -> tuple[float, float, in
     for _ in range(runs):
         with tempfile.TemporaryDirectory() as tmp:
             started = time.perf_counter()
-            summary = extract_postgres(target, Path(tmp), max_rows=rows, window_days=None)
+            summary = extract_target(target, Path(tmp), max_rows=rows, window_days=None)
             extracts.append(time.perf_counter() - started)
             profile_warehouse(Path(summary.db_file))
             totals.append(time.perf_counter() - started)

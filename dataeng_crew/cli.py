@@ -118,21 +118,21 @@ def main() -> None:
                    "request on GitHub; none: validate only. Default: github when GITHUB_TOKEN and a repository "
                    "(--repo or the remote origin) are configured, else local.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the result at the end.")
-@click.option("--target-dialect", type=click.Choice(["duckdb", "postgres", "snowflake", "bigquery", "databricks"]),
+@click.option("--target-dialect", type=click.Choice(["duckdb", "postgres", "snowflake", "bigquery", "databricks", "spark"]),
               default=None, help="Warehouse dialect of the committed model SQL (default: the dbt profile's adapter "
                                  "type, else duckdb). Validation still builds the DuckDB SQL in the sandbox.")
-# -- the project's own warehouse (a PostgreSQL target in its dbt profile) --
+# -- the project's own warehouse (a PostgreSQL or Spark target in its dbt profile) --
 @click.option("--profiles-dir", type=click.Path(path_type=Path, file_okay=False),
               help="Folder of the profiles.yml to read (default: $DBT_PROFILES_DIR, the project, ~/.dbt).")
 @click.option("--extract-rows", type=click.IntRange(1, None), default=100_000, show_default=True,
-              help="PostgreSQL warehouse: rows sampled per table into the DuckDB extract the checks run on.")
+              help="PostgreSQL/Spark warehouse: rows sampled per table into the DuckDB extract the checks run on.")
 @click.option("--extract-window-days", type=click.IntRange(0, None), default=365, show_default=True,
-              help="PostgreSQL warehouse: days kept before a sampled table's newest time (0: no window).")
+              help="PostgreSQL/Spark warehouse: days kept before a sampled table's newest time (0: no window).")
 @click.option("--validate-on-target", is_flag=True,
-              help="Also build the committed SQL in a scratch schema dataeng_crew_<id> of the PostgreSQL warehouse, "
+              help="Also build the committed SQL in a scratch schema dataeng_crew_<id> of the PostgreSQL/Spark warehouse, "
                    "test it there, compare the marts with DuckDB, then drop the schema.")
 @click.option("--ddl", "ddl", multiple=True, metavar="DIALECT",
-              type=click.Choice(["duckdb", "postgres", "snowflake", "bigquery", "databricks"]),
+              type=click.Choice(["duckdb", "postgres", "snowflake", "bigquery", "databricks", "spark"]),
               help="Also write CREATE TABLE DDL for DIALECT under ddl/ (repeatable; default: the target dialect only).")
 # -- GitHub (--publish github) --
 @click.option("--repo", "gh_repo", metavar="OWNER/NAME", help="GitHub repository (default: from the remote origin).")

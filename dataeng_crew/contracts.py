@@ -622,14 +622,18 @@ class WarehouseTarget(Contract):
     profile: str
     target: str
     profiles_dir: str
-    type: str = Field(description="dbt adapter type: duckdb, postgres, ...")
+    type: str = Field(description="dbt adapter type: duckdb, postgres, spark, ...")
     host: str | None = None
     port: int | None = None
     user: str | None = None
-    password: SecretStr = Field(default=SecretStr(""), exclude=True)
+    password: SecretStr = Field(default=SecretStr(""), exclude=True,
+                                description="The target's secret: a password, or a Spark target's token.")
     dbname: str | None = None
     schema_: str | None = Field(default=None, alias="schema")
     path: str | None = Field(default=None, description="DuckDB file (type duckdb).")
+    method: str | None = Field(default=None, description="Spark: session, thrift or http.")
+    options: dict[str, Any] = Field(default_factory=dict, exclude=True, description=(
+        "Other adapter settings (Spark: cluster, organization, auth, server_side_parameters, ...); never dumped."))
 
     @property
     def label(self) -> str:
@@ -651,10 +655,11 @@ class ExtractedRelation(Contract):
 
 
 class ExtractSummary(Contract):
-    """What the DuckDB extract of a PostgreSQL warehouse held: the proposal's numbers come from it."""
+    """What the DuckDB extract of a PostgreSQL or Spark warehouse held: the proposal's numbers come from it."""
 
     target: str = Field(description="profile and target read (no credentials)")
-    database: str
+    engine: str = Field(default="postgres", description="dbt adapter type of the warehouse: postgres or spark.")
+    database: str = Field(description="The extract's DuckDB catalog: the PostgreSQL database, or spark_catalog.")
     db_file: str
     max_rows: int = Field(description="Sample size per relation.")
     window_days: int | None = Field(default=None, description="Time window kept where a table has a timestamp.")

@@ -176,8 +176,7 @@ def propose(
     ws = resolve_workspace(project)
     wh_opts = warehouse_options or TargetOptions()
     wh_opts.target = warehouse_stages.project_target(ws.project, profiles_dir, warehouse)
-    default_dialect = "postgres" if wh_opts.target is not None and wh_opts.target.type == "postgres" \
-        else profile_dialect(ws.project)
+    default_dialect = warehouse_stages.target_dialect(wh_opts.target) or profile_dialect(ws.project)
     target_dialect = check_dialect(target_dialect or default_dialect)
     publish, github, gh_target = _publish_target(publish, github, ws)
     with sigterm_as_interrupt(), run_lock(ws.state_dir, f"propose {request}") if hold_lock else nullcontext():
@@ -757,8 +756,8 @@ def proposal_stages() -> list[Stage]:
     return [
         Stage(check_base),
         Stage(start_workers),
-        Stage(warehouse_stages.extract_warehouse, "extract the PostgreSQL warehouse into DuckDB",
-              action="extract.extract_postgres", when=warehouse_stages.reads_postgres),
+        Stage(warehouse_stages.extract_warehouse, "extract the warehouse into DuckDB",
+              action="extract.extract_target", when=warehouse_stages.reads_target),
         Stage(prepare, "sandbox", action="sandbox.prepare_sandbox"),
         Stage(read_inventory, "project inventory (dbt parse)", action="project_inventory.project_inventory"),
         Stage(build_project, "build the project's models (sandbox)", action="dbt seed; dbt run (every model)",

@@ -310,7 +310,8 @@ def _warehouse_lines(proposal: Proposal) -> list[str]:
     ex = proposal.extract
     if ex is not None:
         sampled = [r for r in ex.relations if r.sampled]
-        out.append(f"**Warehouse**: PostgreSQL database `{ex.database}` ({_md(ex.target)}), read into a DuckDB extract "
+        where = f"Spark (catalog `{ex.database}`)" if ex.engine == "spark" else f"PostgreSQL database `{ex.database}`"
+        out.append(f"**Warehouse**: {where} ({_md(ex.target)}), read into a DuckDB extract "
                    f"of {sum(r.rows for r in ex.relations):,} rows in {len(ex.relations)} relations ("
                    + (f"{len(sampled)} sampled to {ex.max_rows:,} rows" + (f" within the last {ex.window_days} days"
                                                                              if ex.window_days else "")
@@ -325,9 +326,14 @@ def _warehouse_lines(proposal: Proposal) -> list[str]:
         out.append(f"**On the target** (scratch schema `{tv.schema_}`, dropped: {'yes' if tv.dropped else 'NO'}): "
                    f"{'passed' if tv.success else 'FAILED'} — {tv.tests_passed} tests passed, {tv.tests_failed} failed"
                    + (f"; {marts}" if marts else "") + (f"; {_md(tv.error)}" if tv.error else "") + ".")
-    if proposal.roles_to_create:
-        out.append("**Grants left out**: the target has no role " + ", ".join(f"`{r}`" for r in proposal.roles_to_create)
-                   + " (or it could not be checked). Create it (`create role ... nologin`), then add the grants.")
+    roles = ", ".join(f"`{r}`" for r in proposal.roles_to_create)
+    if proposal.roles_to_create and proposal.target_dialect == "spark":
+        out.append(f"**Grants left out**: Spark has no roles the tool can check, so the grants to {roles} were left "
+                   "out (a grant to a principal the catalog lacks would fail the build). Add them with your catalog's "
+                   "access control once the principals exist.")
+    elif proposal.roles_to_create:
+        out.append(f"**Grants left out**: the target has no role {roles}"
+                   " (or it could not be checked). Create it (`create role ... nologin`), then add the grants.")
     return out
 
 

@@ -1,5 +1,5 @@
-"""The stages a PostgreSQL warehouse adds to a proposal: extract it into DuckDB, keep grants to roles the target
-has, and (``--validate-on-target``) build the committed SQL in a scratch schema of the real warehouse.
+"""The stages a PostgreSQL or Spark warehouse adds to a proposal: extract it into DuckDB, keep grants to roles the
+target has, and (``--validate-on-target``) build the committed SQL in a scratch schema of the real warehouse.
 
 They run over the flow's :class:`~dataeng_crew.flow.ProposalRun` (passed in; this module never imports the flow).
 """
@@ -16,7 +16,7 @@ from dataeng_crew.recorder import StageIO
 from dataeng_crew.tools import target_build
 from dataeng_crew.tools.dbt_profile import read_target
 from dataeng_crew.tools.dbt_runner import run_dbt
-from dataeng_crew.tools.extract import DEFAULT_MAX_ROWS, DEFAULT_WINDOW_DAYS, extract_postgres, scrub
+from dataeng_crew.tools.extract import DEFAULT_MAX_ROWS, DEFAULT_WINDOW_DAYS, ENGINE_NAMES, extract_target, scrub
 
 
 @dataclass
@@ -40,15 +40,21 @@ def project_target(project: Path, profiles_dir: Path | None, warehouse: Path | N
         raise
 
 
-def reads_postgres(run: Any) -> bool:
-    """The warehouse is the profile's PostgreSQL target (no ``--warehouse`` given)."""
-    return run.warehouse_arg is None and run.target is not None and run.target.type == "postgres"
+def target_dialect(target: WarehouseTarget | None) -> str | None:
+    """The committed SQL's default dialect for a warehouse the extract reads (postgres, spark), else None."""
+    return target.type if target is not None and target.type in ENGINE_NAMES else None
+
+
+def reads_target(run: Any) -> bool:
+    """The warehouse is the profile's PostgreSQL or Spark target (no ``--warehouse`` given)."""
+    return run.warehouse_arg is None and target_dialect(run.target) is not None
 
 
 def extract_warehouse(run: Any, io: StageIO) -> None:
-    """A bounded DuckDB extract of the PostgreSQL warehouse, foreign keys closed: every later check runs on it."""
+    """A bounded DuckDB extract of the PostgreSQL or Spark warehouse, foreign keys closed: every later check runs
+    on it."""
     opts = run.options.warehouse
-    summary = extract_postgres(run.target, run.folder / "extract", opts.extract_rows, opts.extract_window_days)
+    summary = extract_target(run.target, run.folder / "extract", opts.extract_rows, opts.extract_window_days)
     run.proposal.extract = summary
     run.warehouse_arg = Path(summary.db_file)
     sampled = [r.relation for r in summary.relations if r.sampled]
@@ -64,8 +70,9 @@ def _granted(models: list[ModelSpec]) -> list[str]:
 def check_grants(run: Any, io: StageIO) -> None:
     """Grants name only roles the target has: others are left out and listed for the PR (roles to create).
 
-    Checked on the server when the profile's PostgreSQL target can be reached; when it cannot (or the committed
-    SQL is for another engine than the profile's), no role is assumed to exist.
+    Checked on the server when the profile's PostgreSQL target can be reached; when it cannot, or the target is
+    Spark (no roles to check), or the committed SQL is for another engine than the profile's, no role is assumed to
+    exist: a default policy never breaks the build.
     """
     roles = _granted(run.models)
     if not roles:
@@ -102,8 +109,8 @@ def validate_on_target(run: Any, io: StageIO, selector: list[str]) -> None:
         selector: dbt ``--select`` arguments of the proposal's models.
     """
     target, proposal = run.target, run.proposal
-    if target is None or target.type != "postgres":
-        raise ConfigError("--validate-on-target needs the project's dbt profile to name a PostgreSQL target")
+    if target_dialect(target) is None:
+        raise ConfigError("--validate-on-target needs the project's dbt profile to name a PostgreSQL or Spark target")
     schema = target_build.scratch_schema(proposal.proposal_id)
     proposal.target_validation = result = TargetValidation(schema=schema, success=False)
     try:

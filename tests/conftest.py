@@ -33,6 +33,27 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("DATAENG_CREW_PARSE_CACHE", str(Path(tempfile.gettempdir()) / f"dataeng-crew-test-parse-{os.getppid()}"))
 
 
+# Test files whose tests must share one xdist worker: they share a session fixture too costly to build twice (a local
+# Spark session loaded with two warehouses, and the proposals made on it).
+ONE_WORKER_FILES = ("tests/integration/test_spark_warehouse.py",)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):  # noqa: ANN001, ANN201 - xdist's Producer, Scheduling
+    """``-n`` with the default ``load`` distribution: every test on its own, as ``load`` does, except that the tests of
+    each of ``ONE_WORKER_FILES`` go to one worker together. (xdist's own ``--dist loadgroup`` with the ``xdist_group``
+    mark does not group under pytest 9.2: it renames ``item._nodeid``, which pytest 9.2 no longer reads.)"""
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class OneWorkerFiles(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return path if path in ONE_WORKER_FILES else nodeid
+
+    return OneWorkerFiles(config, log)
+
+
 def git(repo: Path, *args: str) -> str:
     """Run git in ``repo`` and return stdout."""
     return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout.strip()

@@ -73,7 +73,7 @@ class TranspileSqlArgs(BaseModel):
     """Arguments of :class:`TranspileSqlTool`."""
 
     sql: str = Field(description="Model SQL written for DuckDB (Jinja limited to ref/source/config).")
-    dialect: str = Field(description="Target warehouse dialect: postgres, snowflake, bigquery, databricks or duckdb.")
+    dialect: str = Field(description="Target warehouse dialect: postgres, snowflake, bigquery, databricks, spark or duckdb.")
 
 
 class TranspileSqlTool(BaseTool):

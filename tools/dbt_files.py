@@ -76,6 +76,8 @@ def model_yaml(model: ModelSpec, dialect: str = "duckdb", conventions: ProjectCo
     Each fact is checked once: in a contracted model a required column is a ``not_null`` constraint (enforced as
     the table is built), not a test too; the primary key is both the contract's key and the ``unique`` +
     ``not_null`` tests dbt-project-evaluator and dbt-score look for. A model without a contract keeps its tests.
+    On Spark the contract holds the types only: dbt-spark enforces ``not_null`` with ``ALTER TABLE ... SET NOT
+    NULL``, which only Delta tables accept, so there those facts stay tests.
     """
     key = _tests_key(conventions)
     config: dict[str, Any] = {"materialized": model.materialization}
@@ -89,7 +91,8 @@ def model_yaml(model: ModelSpec, dialect: str = "duckdb", conventions: ProjectCo
     if model.grants:
         config["grants"] = {k: list(v) for k, v in model.grants.items()}
     entry: dict[str, Any] = {"name": model.name, "description": model.description, "config": config}
-    contract_key = primary_key(model) if model.contract_enforced else None
+    constrained = model.contract_enforced and dialect != "spark"
+    contract_key = primary_key(model) if constrained else None
     if model.tests:
         entry[key] = [test_yaml(t, conventions, packages) for t in model.tests]
     columns = []
@@ -102,7 +105,7 @@ def model_yaml(model: ModelSpec, dialect: str = "duckdb", conventions: ProjectCo
             c["data_type"] = contract_type(col.data_type, dialect)
             if col.name == contract_key:  # the physical contract, and the tests dbt tools look for on a key
                 c["constraints"] = [{"type": "not_null"}, {"type": "primary_key"}]
-            elif any(t.name == "not_null" for t in tests):
+            elif constrained and any(t.name == "not_null" for t in tests):
                 c["constraints"] = [{"type": "not_null"}]
                 tests = [t for t in tests if t.name != "not_null"]
         if col.meta:
@@ -139,9 +142,11 @@ def source_table_yaml(source: SourceSpec, conventions: ProjectConventions | None
 
 
 def source_yaml(source: SourceSpec, conventions: ProjectConventions | None = None,
-                packages: Sequence[str] = ()) -> dict[str, Any]:
-    """The ``sources:`` entry of one source (database pinned for slim CI)."""
-    return {"name": source.name, "description": source.description, "database": source.database,
+                packages: Sequence[str] = (), dialect: str = "duckdb") -> dict[str, Any]:
+    """The ``sources:`` entry of one source (database pinned for slim CI; not on Spark, where dbt-spark refuses a
+    database other than the schema: there the source resolves in the target's catalog, as in the DuckDB sandbox)."""
+    database = {} if dialect == "spark" else {"database": source.database}
+    return {"name": source.name, "description": source.description, **database,
             "schema": source.schema_name, "tables": source_table_yaml(source, conventions, packages)}
 
 
@@ -241,7 +246,8 @@ def render_project_files(
             files[path] = add_source_tables(current, source.name, source_table_yaml(source, conventions, packages))
             continue
         path = f"{model_root}/{source.folder}/_{source.name}__sources.yml"
-        files[path] = dump_yaml(_merge(read_existing(path), "sources", [source_yaml(source, conventions, packages)]))
+        entry = source_yaml(source, conventions, packages, dialect)
+        files[path] = dump_yaml(_merge(read_existing(path), "sources", [entry]))
     for model in models:
         files[model.path] = model.sql if model.sql.endswith("\n") else model.sql + "\n"
         path = model_yml_path(model, inventory)

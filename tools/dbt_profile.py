@@ -2,8 +2,8 @@
 
 dbt's lookup order for ``profiles.yml``: ``--profiles-dir``, ``$DBT_PROFILES_DIR``, the project folder, ``~/.dbt``.
 The profile is the one ``dbt_project.yml`` names; the target is ``target:`` of that profile (or the one asked
-for). ``{{ env_var('NAME', 'default') }}`` is rendered from the environment. The password is kept in a
-:class:`pydantic.SecretStr` and never appears in a message, a file or ``--json`` output.
+for). ``{{ env_var('NAME', 'default') }}`` is rendered from the environment. The password (a Spark target's
+token) is kept in a :class:`pydantic.SecretStr` and never appears in a message, a file or ``--json`` output.
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-
-
 
 from dataeng_crew.contracts import WarehouseTarget
 from dataeng_crew.errors import ConfigError
@@ -101,16 +99,29 @@ def read_target(project: Path, explicit_dir: Path | None = None, target: str | N
     return _target(profile, name, folder, out)
 
 
+SPARK_PORTS = {"thrift": 10000, "http": 443}
+# dbt-spark settings kept beside the target (never the token or password: those are the target's secret)
+SPARK_OPTIONS = ("cluster", "endpoint", "organization", "auth", "kerberos_service_name", "use_ssl", "connect_timeout",
+                 "connect_retries", "server_side_parameters", "driver")
+
+
 def _target(profile: str, name: str, folder: Path, out: dict) -> WarehouseTarget:
     kind = str(out.get("type", "")).lower()
-    port = out.get("port") or (5432 if kind == "postgres" else None)
+    method = str(out.get("method") or "").lower() or None
+    default_port = 5432 if kind == "postgres" else SPARK_PORTS.get(method or "") if kind == "spark" else None
+    port = out.get("port") or default_port
     try:
         port = int(port) if port is not None else None
     except ValueError:
         raise ConfigError(f"profile {profile!r}, target {name!r}: port is not a number") from None
+    secret = out.get("password") or out.get("pass") or (out.get("token") if kind == "spark" else None) or ""
+    options = {k: out[k] for k in SPARK_OPTIONS if kind == "spark" and out.get(k) is not None}
+    if kind == "spark" and method not in ("session", "thrift", "http"):
+        raise ConfigError(f"profile {profile!r}, target {name!r}: a spark target needs `method:` session, thrift or "
+                          f"http (got {method!r})")
     return WarehouseTarget(
         profile=profile, target=name, profiles_dir=str(folder), type=kind,
         host=str(out.get("host") or "") or None, port=port, user=str(out.get("user") or "") or None,
-        password=str(out.get("password") or out.get("pass") or ""),
-        dbname=str(out.get("dbname") or out.get("database") or "") or None,
-        schema=str(out.get("schema") or "") or None, path=str(out.get("path") or "") or None)
+        password=str(secret), dbname=str(out.get("dbname") or out.get("database") or "") or None,
+        schema=str(out.get("schema") or "") or None, path=str(out.get("path") or "") or None,
+        method=method, options=options)

@@ -2,7 +2,7 @@
 
 Rendered with sqlglot from the same contract objects dbt enforces: column names, types (translated per
 dialect), NOT NULL, the primary key and column comments from the descriptions. Comments go where each
-dialect wants them: inline ``COMMENT`` (Snowflake, Databricks), ``OPTIONS(description=...)`` (BigQuery),
+dialect wants them: inline ``COMMENT`` (Snowflake, Databricks, Spark), ``OPTIONS(description=...)`` (BigQuery),
 separate ``COMMENT ON COLUMN`` statements (DuckDB, Postgres).
 """
 
@@ -15,7 +15,7 @@ from sqlglot import exp
 
 from dataeng_crew.contracts import ColumnSpec, ModelSpec
 
-DIALECTS = ("duckdb", "postgres", "snowflake", "bigquery", "databricks")
+DIALECTS = ("duckdb", "postgres", "snowflake", "bigquery", "databricks", "spark")
 COMMENT_MAX = 1000
 
 
@@ -45,7 +45,7 @@ def create_table(model: ModelSpec, dialect: str) -> str:
     """The CREATE TABLE (and comment) statements for ``model`` in ``dialect``, ending with a newline."""
     pk = primary_key(model)
     table = exp.to_table(model.name)
-    inline_comments = dialect in {"snowflake", "databricks"}
+    inline_comments = dialect in {"snowflake", "databricks", "spark"}
     defs: list[exp.Expression] = []
     for col in model.columns:
         constraints = []

@@ -41,9 +41,9 @@ from dataeng_crew.errors import ConfigError, SqlCheckError
 from dataeng_crew.tools.dialect_strptime import STRPTIME, STRPTIME_CAVEATS
 
 SOURCE_DIALECT = "duckdb"
-TARGET_DIALECTS = ("duckdb", "postgres", "snowflake", "bigquery", "databricks")
+TARGET_DIALECTS = ("duckdb", "postgres", "snowflake", "bigquery", "databricks", "spark")
 ADAPTER_DIALECTS = {"duckdb": "duckdb", "postgres": "postgres", "snowflake": "snowflake", "bigquery": "bigquery",
-                    "databricks": "databricks", "spark": "databricks"}
+                    "databricks": "databricks", "spark": "spark"}
 JINJA_RX = re.compile(r"\{\{.*?\}\}", re.S)
 CONFIG_RX = re.compile(r"^\s*\{\{\s*config\(.*?\)\s*\}\}\s*\n?", re.S)
 PLACEHOLDER = "__dbt_jinja_{}__"
@@ -163,7 +163,7 @@ def rule_date_spine(tree: exp.Expression, rw: Rewrite) -> exp.Expression:
                 spine = f"generate_series(cast({start} as timestamp), cast({end} as timestamp), {step})"
                 inner.replace(rw.expr(f"cast({spine} as date)" if cast_to_date else spine))
                 continue
-            if dialect == "databricks":
+            if dialect in ("databricks", "spark"):
                 inner.replace(rw.expr(f"explode(sequence(cast({start} as date), cast({end} as date), {step}))"))
                 continue
             others = [p for p in select.expressions if p is not projection]
@@ -249,6 +249,7 @@ RULES: dict[str, tuple[Rule, ...]] = {
     "snowflake": (rule_try_strptime, rule_date_spine),
     "bigquery": (rule_try_strptime, rule_date_spine, rule_bigquery_date_trunc, rule_bigquery_decimal),
     "databricks": (rule_try_strptime, rule_date_spine),
+    "spark": (rule_try_strptime, rule_date_spine),
 }
 
 # Functions (as sqlglot parses them from DuckDB) with no faithful translation to a dialect, and why.

@@ -99,7 +99,7 @@ def strptime_databricks(col: str, fmt: str) -> str:
 
 STRPTIME: dict[str, Callable[[str, str], str]] = {
     "postgres": strptime_postgres, "snowflake": strptime_snowflake, "bigquery": strptime_bigquery,
-    "databricks": strptime_databricks,
+    "databricks": strptime_databricks, "spark": strptime_databricks,
 }
 STRPTIME_CAVEATS = {
     "postgres": "try_strptime → regex-guarded to_timestamp: text with the right shape but an impossible value "

@@ -1,15 +1,17 @@
-"""A bounded DuckDB extract of a PostgreSQL warehouse, with closed foreign keys: what the checks run on.
+"""A bounded DuckDB extract of a PostgreSQL or Spark warehouse, with closed foreign keys: what the checks run on.
 
 Each relation outside the system schemas and the tool's scratch schemas (in the dbt target's own schema: its tables
-only) is copied into a DuckDB file named as the PostgreSQL database, schema for schema, so the sources the project declares
-(``database``/``schema``/``table``) resolve the same in the extract. A table of at most ``max_rows`` rows is copied
-whole; a larger one as a block sample (``TABLESAMPLE SYSTEM``, sized from the catalog's row estimate) limited to
-``max_rows`` rows and, when it has a timestamp, to the ``window_days`` before its newest sampled time. Foreign keys
-(declared constraints, and columns whose names point at another table's key) are then closed: every child value
-missing from its parent in the extract is fetched from the parent by key, repeated until nothing is missing.
+only) is copied into a DuckDB file named as the warehouse's database (PostgreSQL: the database; Spark:
+``spark_catalog``), schema for schema, so the sources the project declares (``database``/``schema``/``table``) resolve
+the same in the extract. A table of at most ``max_rows`` rows is copied whole; a larger one as a sample
+(``TABLESAMPLE``, sized from the row estimate) limited to ``max_rows`` rows and, when it has a timestamp, to the
+``window_days`` before its newest sampled time. Foreign keys (declared constraints, and columns whose names point at
+another table's key) are then closed: every child value missing from its parent in the extract is fetched from the
+parent by key, repeated until nothing is missing.
 
-Rows travel as CSV (``COPY ... TO STDOUT`` through psycopg2, read by DuckDB's CSV reader): DuckDB's postgres
-extension would be downloaded at first use. The password stays in memory; errors name the profile and target.
+The algorithm is one; what differs per engine is a small :class:`Reader` (the queries and how rows travel):
+:class:`PostgresReader` here (CSV through ``COPY ... TO STDOUT``: DuckDB's postgres extension would be downloaded at
+first use), ``SparkReader`` in :mod:`tools.spark` (Arrow). Secrets stay in memory; errors name the profile and target.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import re
 import tempfile
 import time
 from pathlib import Path
+from typing import Protocol
 
 import duckdb
 from sqlglot import exp
@@ -33,6 +36,7 @@ SCRATCH_PREFIX = "dataeng_crew_"
 SYSTEM = ("pg_catalog", "information_schema", "pg_toast")
 LOOKUP_BATCH = 5_000
 TIME_TYPES = ("timestamp", "date")
+ENGINE_NAMES = {"postgres": "PostgreSQL", "spark": "Spark"}
 PG_TO_DUCKDB = {"numeric": "DECIMAL(38,10)", "text": "VARCHAR", "json": "VARCHAR", "jsonb": "VARCHAR",
                 "uuid": "UUID", "bytea": "BLOB", "money": "DECIMAL(18,2)"}
 
@@ -84,6 +88,48 @@ def duckdb_type(pg_type: str) -> str:
         return "VARCHAR"
 
 
+FkPair = tuple[str, str, str, str, str, str]  # child schema, table, column, parent schema, table, key
+
+
+class Reader(Protocol):
+    """What the extract needs from one engine: its relations, bounded queries in its dialect, rows into DuckDB."""
+
+    database: str  # the extract's DuckDB catalog: sources pin it
+    errors: tuple[type[BaseException], ...]  # the driver's errors (reported naming the target)
+
+    def relations(self, dbt_schema: str | None) -> list[tuple[str, str]]:
+        """``(schema, table)`` of every relation to extract."""
+
+    def columns(self, schema: str, table: str) -> list[tuple[str, str]]:
+        """``(column, engine type)`` in order."""
+
+    def duckdb_type(self, engine_type: str) -> str:
+        """The DuckDB type a column of ``engine_type`` is copied as."""
+
+    def estimate_rows(self, schema: str, table: str, cap: int) -> tuple[int, bool]:
+        """Rows, never counting more than ``cap + 1``: ``(rows, exact)``."""
+
+    def whole_query(self, schema: str, table: str, columns: list[tuple[str, str]]) -> str:
+        """Every row."""
+
+    def bounded_query(self, schema: str, table: str, columns: list[tuple[str, str]], estimate: int, max_rows: int,
+                      tcol: str | None, window_days: int | None) -> str:
+        """A sample of at most ``max_rows`` rows, within the window before the sample's newest ``tcol``."""
+
+    def copy_into(self, duck: duckdb.DuckDBPyConnection, query: str, schema: str, table: str,
+                  columns: list[tuple[str, str]], create: bool) -> int:
+        """The rows of ``query`` into ``schema.table`` of the extract (created first when ``create``)."""
+
+    def declared_foreign_keys(self) -> list[FkPair]:
+        """Single-column foreign key constraints the engine declares."""
+
+    def parent_queries(self, fk: FkPair, columns: list[tuple[str, str]], values: list) -> list[str] | None:
+        """Queries for the parent rows keyed by ``values``; None when the parent lacks over 1 % of them."""
+
+    def close(self) -> None:
+        """Release the connection."""
+
+
 def list_relations(pg, dbt_schema: str | None) -> list[tuple[str, str]]:  # noqa: ANN001
     """``(schema, table)`` of every table, view and materialized view outside the system and scratch schemas.
 
@@ -126,10 +172,17 @@ def estimate_rows(pg, schema: str, table: str, cap: int) -> tuple[int, bool]:  #
 
 
 def time_column(columns: list[tuple[str, str]]) -> str | None:
-    """The table's event time: the first timestamp/date column (a ``created``/``updated`` one only when alone)."""
+    """The table's event time: the first timestamp/date column (a ``created``/``updated`` one only when alone).
+
+    PostgreSQL's ``timestamp ...``/``date`` and Spark's ``timestamp``/``timestamp_ntz``/``date`` alike."""
     times = [c for c, t in columns if t.lower().startswith(TIME_TYPES)]
     events = [c for c in times if not re.search(r"(updated|modified|loaded|synced|deleted)", c.lower())]
     return (events or times or [None])[0]
+
+
+def sample_percent(estimate: int, max_rows: int) -> float:
+    """The sample's percentage: three times the rows wanted (the window and the limit cut it down), at most 100."""
+    return min(100.0, 100.0 * 3 * max_rows / max(estimate, 1))
 
 
 def _select_list(columns: list[tuple[str, str]]) -> str:
@@ -141,8 +194,7 @@ def _select_list(columns: list[tuple[str, str]]) -> str:
 def _sample_sql(pg, rel: str, select: str, estimate: int, max_rows: int, tcol: str | None,  # noqa: ANN001
                 window_days: int | None) -> str:
     """The bounded query of a table larger than ``max_rows``: a block sample, windowed, limited."""
-    pct = min(100.0, 100.0 * 3 * max_rows / max(estimate, 1))
-    sample = f"{rel} tablesample system ({pct:.6f}) repeatable (42)"
+    sample = f"{rel} tablesample system ({sample_percent(estimate, max_rows):.6f}) repeatable (42)"
     where = ""
     if tcol and window_days:
         with pg.cursor() as cur:
@@ -158,7 +210,6 @@ def _copy_into(pg, duck: duckdb.DuckDBPyConnection, query: str, schema: str, tab
                columns: list[tuple[str, str]], create: bool) -> int:
     """Rows of ``query`` (PostgreSQL) into ``schema.table`` of the extract (created first when ``create``)."""
     types = {c: duckdb_type(t) for c, t in columns}
-    target = duck_rel(duck, schema, table)
     with tempfile.TemporaryDirectory(prefix="dataeng-crew-extract-") as tmp:
         csv = Path(tmp) / "rows.csv"
         with csv.open("w") as fh, pg.cursor() as cur:
@@ -166,12 +217,18 @@ def _copy_into(pg, duck: duckdb.DuckDBPyConnection, query: str, schema: str, tab
         spec = "{" + ", ".join(f"'{c.replace(chr(39), chr(39) * 2)}': '{t}'" for c, t in types.items()) + "}"
         read = (f"read_csv('{csv}', header = true, auto_detect = false, columns = {spec}, quote = '\"', "
                 "escape = '\"', allow_quoted_nulls = false)")
-        if create:
-            duck.execute(f"create schema if not exists {duck_rel(duck, schema)}")
-            duck.execute(f"create table {target} as select * from {read}")
-        else:
-            duck.execute(f"insert into {target} select * from {read}")
-        return duck.execute(f"select count(*) from {read}").fetchone()[0]
+        return write_rows(duck, read, schema, table, create)
+
+
+def write_rows(duck: duckdb.DuckDBPyConnection, rows_sql: str, schema: str, table: str, create: bool) -> int:
+    """``select * from <rows_sql>`` into ``schema.table`` of the extract (created first when ``create``); rows added."""
+    target = duck_rel(duck, schema, table)
+    if create:
+        duck.execute(f"create schema if not exists {duck_rel(duck, schema)}")
+        duck.execute(f"create table {target} as select * from {rows_sql}")
+    else:
+        duck.execute(f"insert into {target} select * from {rows_sql}")
+    return duck.execute(f"select count(*) from {rows_sql}").fetchall()[0][0]  # consumed: the connection is free
 
 
 def _is_view(pg, rel: str) -> bool:  # noqa: ANN001
@@ -180,26 +237,7 @@ def _is_view(pg, rel: str) -> bool:  # noqa: ANN001
         return cur.fetchone()[0] == "v"
 
 
-def extract_table(pg, duck: duckdb.DuckDBPyConnection, schema: str, table: str, max_rows: int,  # noqa: ANN001
-                  window_days: int | None) -> ExtractedRelation:
-    """One relation into the extract: whole when small, else a bounded, windowed block sample."""
-    columns = pg_columns(pg, schema, table)
-    rel = f"{quote_ident(schema)}.{quote_ident(table)}"
-    select = _select_list(columns)
-    rows, exact = estimate_rows(pg, schema, table, max_rows)
-    tcol = time_column(columns)
-    if exact:
-        query = f"select {select} from {rel}"
-    elif _is_view(pg, rel):  # no TABLESAMPLE on a view: its first rows, bounded (a window would read it whole)
-        query = f"select {select} from {rel} limit {int(max_rows)}"
-    else:
-        query = _sample_sql(pg, rel, select, rows, max_rows, tcol, window_days)
-    copied = _copy_into(pg, duck, query, schema, table, columns, create=True)
-    return ExtractedRelation(relation=f"{schema}.{table}", rows=copied, source_rows=rows, sampled=not exact,
-                             time_column=tcol)
-
-
-def declared_foreign_keys(pg) -> list[tuple[str, str, str, str, str, str]]:  # noqa: ANN001
+def declared_foreign_keys(pg) -> list[FkPair]:  # noqa: ANN001
     """Single-column foreign key constraints: ``(schema, table, column, ref_schema, ref_table, ref_column)``."""
     with pg.cursor() as cur:
         cur.execute("""
@@ -213,14 +251,106 @@ def declared_foreign_keys(pg) -> list[tuple[str, str, str, str, str, str]]:  # n
         return cur.fetchall()
 
 
-FkPair = tuple[str, str, str, str, str, str]  # child schema, table, column, parent schema, table, key
+class PostgresReader:
+    """The extract's reader of a PostgreSQL database (psycopg2; rows travel as CSV)."""
+
+    def __init__(self, target: WarehouseTarget) -> None:
+        import psycopg2
+
+        self.database = target.dbname or "postgres"
+        self.errors = (psycopg2.Error,)
+        self.pg = pg_open(target)
+
+    def relations(self, dbt_schema: str | None) -> list[tuple[str, str]]:
+        """See :func:`list_relations`."""
+        return list_relations(self.pg, dbt_schema)
+
+    def columns(self, schema: str, table: str) -> list[tuple[str, str]]:
+        """See :func:`pg_columns`."""
+        return pg_columns(self.pg, schema, table)
+
+    def duckdb_type(self, engine_type: str) -> str:
+        """See :func:`duckdb_type`."""
+        return duckdb_type(engine_type)
+
+    def estimate_rows(self, schema: str, table: str, cap: int) -> tuple[int, bool]:
+        """See :func:`estimate_rows`."""
+        return estimate_rows(self.pg, schema, table, cap)
+
+    def whole_query(self, schema: str, table: str, columns: list[tuple[str, str]]) -> str:
+        """Every row, types PostgreSQL cannot hand to DuckDB as text."""
+        return f"select {_select_list(columns)} from {quote_ident(schema)}.{quote_ident(table)}"
+
+    def bounded_query(self, schema: str, table: str, columns: list[tuple[str, str]], estimate: int, max_rows: int,
+                      tcol: str | None, window_days: int | None) -> str:
+        """A block sample, windowed, limited; a view (no TABLESAMPLE) its first rows, bounded (a window would read
+        it whole)."""
+        rel = f"{quote_ident(schema)}.{quote_ident(table)}"
+        if _is_view(self.pg, rel):
+            return f"select {_select_list(columns)} from {rel} limit {int(max_rows)}"
+        return _sample_sql(self.pg, rel, _select_list(columns), estimate, max_rows, tcol, window_days)
+
+    def copy_into(self, duck: duckdb.DuckDBPyConnection, query: str, schema: str, table: str,
+                  columns: list[tuple[str, str]], create: bool) -> int:
+        """See :func:`_copy_into`."""
+        return _copy_into(self.pg, duck, query, schema, table, columns, create)
+
+    def declared_foreign_keys(self) -> list[FkPair]:
+        """See :func:`declared_foreign_keys`."""
+        return declared_foreign_keys(self.pg)
+
+    def parent_queries(self, fk: FkPair, columns: list[tuple[str, str]], values: list) -> list[str] | None:
+        """``= any(array)`` lookups in batches, typed as the key (its index serves them)."""
+        rel = f"{quote_ident(fk[3])}.{quote_ident(fk[4])}"
+        where = f"where {quote_ident(fk[5])} = any(%s::{dict(columns)[fk[5]]}[])"
+        batches = [[str(v) for v in values[i:i + LOOKUP_BATCH]] for i in range(0, len(values), LOOKUP_BATCH)]
+        with self.pg.cursor() as cur:
+            found = 0
+            for batch in batches:
+                cur.execute(f"select count(distinct {quote_ident(fk[5])}) from {rel} {where}", (batch,))
+                found += cur.fetchone()[0]
+            if found < 0.99 * len(values):
+                return None
+            return [cur.mogrify(f"select {_select_list(columns)} from {rel} {where}", (b,)).decode() for b in batches]
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.pg.close()
 
 
-def candidate_keys(pg, duck: duckdb.DuckDBPyConnection, database: str,  # noqa: ANN001
+def open_reader(target: WarehouseTarget) -> Reader:
+    """The reader of the target's engine (connected).
+
+    Raises:
+        WarehouseError: For an engine the extract does not read, or one that cannot be reached (naming the target).
+    """
+    if target.type == "postgres":
+        return PostgresReader(target)
+    if target.type == "spark":
+        from dataeng_crew.tools.spark import SparkReader
+
+        return SparkReader(target)
+    raise WarehouseError(f"the extract reads PostgreSQL and Spark targets; {target.label} is {target.type!r}")
+
+
+def extract_table(reader: Reader, duck: duckdb.DuckDBPyConnection, schema: str, table: str, max_rows: int,
+                  window_days: int | None) -> ExtractedRelation:
+    """One relation into the extract: whole when small, else a bounded, windowed sample."""
+    columns = reader.columns(schema, table)
+    rows, exact = reader.estimate_rows(schema, table, max_rows)
+    tcol = time_column(columns)
+    query = reader.whole_query(schema, table, columns) if exact else \
+        reader.bounded_query(schema, table, columns, rows, max_rows, tcol, window_days)
+    copied = reader.copy_into(duck, query, schema, table, columns, create=True)
+    return ExtractedRelation(relation=f"{schema}.{table}", rows=copied, source_rows=rows, sampled=not exact,
+                             time_column=tcol)
+
+
+def candidate_keys(reader: Reader, duck: duckdb.DuckDBPyConnection, database: str,
                    relations: list[tuple[str, str]]) -> list[FkPair]:
     """Declared foreign key constraints, then columns whose names point at another extracted table's key."""
     wanted = set(relations)
-    pairs = [fk for fk in declared_foreign_keys(pg) if fk[:2] in wanted and fk[3:5] in wanted]
+    pairs = [fk for fk in reader.declared_foreign_keys() if fk[:2] in wanted and fk[3:5] in wanted]
     profiles = [profile_table(duck, database, s, t, 20_000) for s, t in relations]
     taken = {fk[:3] for fk in pairs}
     pairs += [(c.schema_name, c.name, col, p.schema_name, p.name, key)
@@ -241,12 +371,12 @@ def _missing(duck: duckdb.DuckDBPyConnection, fk: FkPair) -> list | None:
         return None
 
 
-def close_foreign_keys(pg, duck: duckdb.DuckDBPyConnection, pairs: list[FkPair],  # noqa: ANN001
+def close_foreign_keys(reader: Reader, duck: duckdb.DuckDBPyConnection, pairs: list[FkPair],
                        sampled: set[tuple[str, str]], max_rounds: int = 6) -> tuple[list[str], dict[str, int]]:
     """Fetch, by key, every parent row a child row of the extract points at, until nothing is missing.
 
     A pair found by names alone is a foreign key only when the parent holds at least 99 % of the missing values
-    (checked in PostgreSQL by key before anything is copied); each child column keeps its first such parent.
+    (checked in the warehouse by key before anything is copied); each child column keeps its first such parent.
 
     Returns:
         The foreign keys closed (``schema.child.col -> schema.parent.key``) and parent rows added per relation.
@@ -263,7 +393,7 @@ def close_foreign_keys(pg, duck: duckdb.DuckDBPyConnection, pairs: list[FkPair],
             if missing is None:
                 refused.add(fk)
                 continue
-            if missing and fk[3:5] in sampled and not _fetch_parents(pg, duck, fk, missing, added):
+            if missing and fk[3:5] in sampled and not _fetch_parents(reader, duck, fk, missing, added):
                 refused.add(fk)
                 continue
             if not missing or fk[3:5] in sampled:
@@ -280,25 +410,16 @@ def _fk_label(fk: FkPair) -> str:
     return f"{fk[0]}.{fk[1]}.{fk[2]} -> {fk[3]}.{fk[4]}.{fk[5]}"
 
 
-def _fetch_parents(pg, duck: duckdb.DuckDBPyConnection, fk: FkPair, values: list,  # noqa: ANN001
+def _fetch_parents(reader: Reader, duck: duckdb.DuckDBPyConnection, fk: FkPair, values: list,
                    added: dict[str, int]) -> bool:
     """Copy the parent rows keyed by ``values``; False (nothing copied) when the parent lacks over 1 % of them."""
-    columns = pg_columns(pg, fk[3], fk[4])
-    rel = f"{quote_ident(fk[3])}.{quote_ident(fk[4])}"
-    key_type = dict(columns)[fk[5]]  # the key's own type: its index serves the lookup
-    where = f"where {quote_ident(fk[5])} = any(%s::{key_type}[])"
-    batches = [[str(v) for v in values[i:i + LOOKUP_BATCH]] for i in range(0, len(values), LOOKUP_BATCH)]
-    with pg.cursor() as cur:
-        found = 0
-        for batch in batches:
-            cur.execute(f"select count(distinct {quote_ident(fk[5])}) from {rel} {where}", (batch,))
-            found += cur.fetchone()[0]
-        if found < 0.99 * len(values):
-            return False
-        queries = [cur.mogrify(f"select {_select_list(columns)} from {rel} {where}", (b,)).decode() for b in batches]
+    columns = reader.columns(fk[3], fk[4])
+    queries = reader.parent_queries(fk, columns, values)
+    if queries is None:
+        return False
     label = f"{fk[3]}.{fk[4]}"
     for query in queries:
-        added[label] = added.get(label, 0) + _copy_into(pg, duck, query, fk[3], fk[4], columns, create=False)
+        added[label] = added.get(label, 0) + reader.copy_into(duck, query, fk[3], fk[4], columns, create=False)
     return True
 
 
@@ -312,68 +433,68 @@ def _window(duck: duckdb.DuckDBPyConnection, rel: ExtractedRelation) -> Extracte
                                   "window_end": str(high) if high is not None else None})
 
 
-def extract_postgres(target: WarehouseTarget, out_dir: Path, max_rows: int = DEFAULT_MAX_ROWS,
-                     window_days: int | None = DEFAULT_WINDOW_DAYS) -> ExtractSummary:
-    """Extract the target's relations into ``out_dir/<dbname>.duckdb`` (replaced), foreign keys closed.
+def extract_target(target: WarehouseTarget, out_dir: Path, max_rows: int = DEFAULT_MAX_ROWS,
+                   window_days: int | None = DEFAULT_WINDOW_DAYS) -> ExtractSummary:
+    """Extract the target's relations into ``out_dir/<database>.duckdb`` (replaced), foreign keys closed.
 
     Args:
-        target: The project's dbt target (type postgres).
+        target: The project's dbt target (type postgres or spark).
         out_dir: Folder of the extract (the proposal's folder).
         max_rows: Sample size per relation (a smaller table is copied whole).
         window_days: Days kept before a sampled table's newest time (None: no window).
 
     Raises:
-        WarehouseError: When the server cannot be reached or read (naming the profile and target), or it holds
+        WarehouseError: When the warehouse cannot be reached or read (naming the profile and target), or it holds
             no relation. Nothing is left half-written: the file is built under a temporary name.
     """
-    import psycopg2
-
     started = time.perf_counter()
-    dbname = target.dbname or "postgres"
+    engine = ENGINE_NAMES.get(target.type, target.type)
     out_dir.mkdir(parents=True, exist_ok=True)
-    final = out_dir / f"{dbname}.duckdb"
-    tmp = out_dir / ".extract-tmp" / f"{dbname}.duckdb"  # same stem: the catalog is named as the database
+    reader = open_reader(target)
+    database = reader.database
+    final = out_dir / f"{database}.duckdb"
+    tmp = out_dir / ".extract-tmp" / f"{database}.duckdb"  # same stem: the catalog is named as the database
     tmp.parent.mkdir(exist_ok=True)
     tmp.unlink(missing_ok=True)
-    pg = pg_open(target)
     try:
-        relations = list_relations(pg, target.schema_)
+        relations = reader.relations(target.schema_)
         if not relations:
-            raise WarehouseError(f"PostgreSQL ({target.label}) holds no table")
-        if any(s.lower() == dbname.lower() for s, _t in relations):
-            raise WarehouseError(f"PostgreSQL ({target.label}): schema {dbname!r} is named as its database; in the "
-                                 f"DuckDB extract {dbname}.<table> would be ambiguous (catalog or schema). Not "
+            raise WarehouseError(f"{engine} ({target.label}) holds no table")
+        if any(s.lower() == database.lower() for s, _t in relations):
+            raise WarehouseError(f"{engine} ({target.label}): schema {database!r} is named as its database; in the "
+                                 f"DuckDB extract {database}.<table> would be ambiguous (catalog or schema). Not "
                                  "supported yet: rename the schema, or run on a database of another name")
         duck = duckdb.connect(str(tmp))
         try:
-            summary = _extract_all(pg, duck, target, relations, max_rows, window_days)
+            summary = _extract_all(reader, duck, target, relations, max_rows, window_days)
         finally:
             duck.close()
-    except psycopg2.Error as exc:
+    except reader.errors as exc:
         tmp.unlink(missing_ok=True)
-        raise WarehouseError(f"cannot read PostgreSQL ({target.label}): {scrub(str(exc).strip(), target)[:300]}") from None
+        reason = scrub(str(exc).strip(), target)[:300]
+        raise WarehouseError(f"cannot read {engine} ({target.label}): {reason}") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     finally:
-        pg.close()
+        reader.close()
     tmp.replace(final)
     return summary.model_copy(update={"db_file": str(final), "seconds": round(time.perf_counter() - started, 3)})
 
 
-def _extract_all(pg, duck: duckdb.DuckDBPyConnection, target: WarehouseTarget,  # noqa: ANN001
+def _extract_all(reader: Reader, duck: duckdb.DuckDBPyConnection, target: WarehouseTarget,
                  relations: list[tuple[str, str]], max_rows: int, window_days: int | None) -> ExtractSummary:
-    extracted = [extract_table(pg, duck, s, t, max_rows, window_days) for s, t in relations]
+    extracted = [extract_table(reader, duck, s, t, max_rows, window_days) for s, t in relations]
     database = duck.execute("select current_database()").fetchone()[0]
     sampled = {tuple(r.relation.split(".", 1)) for r in extracted if r.sampled}
     fks: list[str] = []
     added: dict[str, int] = {}
     if sampled:  # whole tables are closed already
-        fks, added = close_foreign_keys(pg, duck, candidate_keys(pg, duck, database, relations), sampled)
+        fks, added = close_foreign_keys(reader, duck, candidate_keys(reader, duck, database, relations), sampled)
     rows = {f"{s}.{t}": duck.execute(f"select count(*) from {duck_rel(duck, s, t)}").fetchone()[0]
             for s, t in relations}
     extracted = [_window(duck, r.model_copy(update={"rows": rows[r.relation],
                                                     "parents_added": added.get(r.relation, 0)})) for r in extracted]
-    return ExtractSummary(target=target.label, database=target.dbname or "postgres", db_file="", max_rows=max_rows,
+    return ExtractSummary(target=target.label, database=reader.database, db_file="", max_rows=max_rows,
                           window_days=window_days if any(r.sampled and r.time_column for r in extracted) else None,
-                          relations=extracted, foreign_keys=fks)
+                          relations=extracted, foreign_keys=fks, engine=target.type)

@@ -1,9 +1,10 @@
-"""``--validate-on-target``: the committed SQL built in a scratch schema of the real PostgreSQL warehouse.
+"""``--validate-on-target``: the committed SQL built in a scratch schema of the real warehouse (PostgreSQL or Spark).
 
 The scratch project is the sandbox's project with the committed (target-dialect) files written over it, plus a
 ``generate_schema_name`` override that puts every node in ``dataeng_crew_<proposal id>`` and refuses any other
-schema; its ``profiles.yml`` reads the password from an environment variable set only while dbt runs (no file
-holds it). The scratch schema is dropped afterwards, also when the build fails or Ctrl-C arrives.
+schema; its ``profiles.yml`` reads the password (a Spark target's token) from an environment variable set only
+while dbt runs (no file holds it). The scratch schema (a Spark database) is dropped afterwards, also when the build
+fails or Ctrl-C arrives.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import yaml
 from dataeng_crew.contracts import WarehouseTarget
 from dataeng_crew.errors import ConfigError
 from dataeng_crew.tools.extract import SCRATCH_PREFIX, pg_open
+from dataeng_crew.tools.spark import SparkReader, spark_ident, spark_rel
 from dataeng_crew.tools.warehouse import quote_ident
 
 PASSWORD_ENV = "DATAENG_CREW_TARGET_PASS"  # not matched by the dbt runner's secret scrubber, on purpose
@@ -68,13 +70,22 @@ def prepare_scratch_project(source: Path, dest: Path, files: dict[str, str], sch
 
 
 def write_target_profile(folder: Path, profile_name: str, target: WarehouseTarget, schema: str) -> Path:
-    """``profiles.yml`` for the scratch build: the target's server, ``schema``, the password as an ``env_var``."""
-    if target.type != "postgres":
-        raise ConfigError(f"--validate-on-target supports PostgreSQL targets; {target.label} is {target.type!r}")
+    """``profiles.yml`` for the scratch build: the target's server, ``schema``, the secret as an ``env_var``."""
+    secret = "{{ env_var('" + PASSWORD_ENV + "', '') }}"
+    if target.type == "postgres":
+        output = {"type": "postgres", "host": target.host or "localhost", "port": target.port or 5432,
+                  "user": target.user or "postgres", "password": secret, "dbname": target.dbname, "schema": schema,
+                  "threads": 4}
+    elif target.type == "spark":
+        output = {"type": "spark", "method": target.method, "host": target.host or "localhost", "schema": schema,
+                  **({"port": target.port} if target.port else {}), **({"user": target.user} if target.user else {}),
+                  **target.options, "threads": 4}
+        if target.password.get_secret_value():  # http authenticates with a token, thrift (LDAP) with a password
+            output["password" if target.method == "thrift" else "token"] = secret
+    else:
+        raise ConfigError(f"--validate-on-target supports PostgreSQL and Spark targets; {target.label} is "
+                          f"{target.type!r}")
     folder.mkdir(parents=True, exist_ok=True)
-    output = {"type": "postgres", "host": target.host or "localhost", "port": target.port or 5432,
-              "user": target.user or "postgres", "password": "{{ env_var('" + PASSWORD_ENV + "', '') }}",
-              "dbname": target.dbname, "schema": schema, "threads": 4}
     (folder / "profiles.yml").write_text(yaml.safe_dump({profile_name: {"target": "scratch",
                                                                         "outputs": {"scratch": output}}}))
     return folder
@@ -98,6 +109,13 @@ def drop_scratch_schema(target: WarehouseTarget, schema: str) -> bool:
     """``drop schema ... cascade`` of the scratch schema (only a ``dataeng_crew_`` one); True when it is gone."""
     if not schema.startswith(SCRATCH_PREFIX):
         raise ConfigError(f"refusing to drop schema {schema!r}: dataeng-crew drops only its own scratch schemas")
+    if target.type == "spark":
+        spark = SparkReader(target)
+        try:
+            spark.execute(f"drop database if exists {spark_ident(schema)} cascade")
+            return schema.lower() not in {d.lower() for d in spark.databases()}
+        finally:
+            spark.close()
     con = pg_open(target)
     try:
         with con.cursor() as cur:
@@ -130,6 +148,13 @@ def rows_differing(left: list[tuple], right: list[tuple]) -> int:
 
 def target_rows(target: WarehouseTarget, schema: str, table: str, columns: list[str]) -> list[tuple]:
     """The rows of ``schema.table`` on the target (``columns`` in order; at most MAX_DIFF_ROWS)."""
+    if target.type == "spark":
+        spark = SparkReader(target)
+        try:
+            return spark.rows(f"select {', '.join(spark_ident(c) for c in columns)} from {spark_rel(schema, table)} "
+                              f"limit {MAX_DIFF_ROWS}")
+        finally:
+            spark.close()
     con = pg_open(target)
     try:
         with con.cursor() as cur:

@@ -26,7 +26,7 @@ class ProposalOptions(BaseModel):
 
     publish: Literal["local", "github", "none", "auto"] | None = Field(
         default=None, description="Default: the config file's `publish`.")
-    target_dialect: Literal["duckdb", "postgres", "snowflake", "bigquery", "databricks"] | None = None
+    target_dialect: Literal["duckdb", "postgres", "snowflake", "bigquery", "databricks", "spark"] | None = None
     semantic_layer: bool | None = None
 
 

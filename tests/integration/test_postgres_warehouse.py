@@ -6,7 +6,6 @@ schema it drops, and its marts equal hand-written PostgreSQL SQL. No password re
 
 from __future__ import annotations
 
-import datetime as dt
 import decimal
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,17 +16,18 @@ import sqlglot
 import yaml
 
 from dataeng_crew import flow
-from dataeng_crew.contracts import BuildResult, Proposal, WarehouseTarget
-from dataeng_crew.errors import BuildError
+from dataeng_crew.contracts import Proposal, WarehouseTarget
 from dataeng_crew.eval_datasets import build_dataset
 from dataeng_crew.recorder import StageIO
 from dataeng_crew.tools import target_build
 from dataeng_crew.tools.dbt_runner import run_dbt
-from dataeng_crew.tools.extract import extract_postgres
+from dataeng_crew.tools.extract import extract_target
 from dataeng_crew.tools.postgres import copy_tables
 from dataeng_crew.warehouse_stages import TargetOptions
 from dataeng_crew import warehouse_stages
 from tests.conftest import git, make_git_project, open_built
+from tests.warehouse_checks import (assert_committed_in, assert_target_mart, fake_run, orphans, stop_target_build,
+                                    written_texts)
 
 pytestmark = pytest.mark.slow
 
@@ -157,27 +157,16 @@ def test_propose_publishes_postgres_sql(on_pg):
         assert all(r.rows <= 500 + r.parents_added for r in p.extract.relations)
     else:
         assert not sampled  # every table whole
-    for model in p.models:
-        committed = git(on_pg.repo, "show", f"{p.branch}:dbt_project/{model.path}")
-        for duckdb_only in ("try_strptime", "qualify", "interval 1 day", "date_trunc('day',"):
-            assert duckdb_only not in committed.lower(), (model.name, duckdb_only)
-        body = committed.replace("{{", '"').replace("}}", '"')
-        assert sqlglot.parse_one(body, read="postgres") is not None
+    assert_committed_in(p, on_pg.repo, "postgres",
+                        ("try_strptime", "qualify", "interval 1 day", "date_trunc('day',"))
     body = Path(p.pr).read_text()
     assert "Numbers in this description are from the extract" in body and "Warehouse extract" in body
 
 
 def test_target_marts_equal_hand_written_postgres_sql(on_pg, pg_loaded):
     dbname, _words, mart, gold, _rows = CASES[on_pg.name]
-    tv = on_pg.proposal.target_validation
-    assert tv is not None and tv.success and tv.tests_failed == 0 and tv.tests_passed > 0
-    if on_pg.name == "rides":  # extracted whole: the DuckDB build and the target's agree row for row
-        assert tv.rows_differing[mart] == 0 and tv.mart_rows[mart] == tv.extract_rows[mart] > 0
-    else:  # a sample: reported, expected to differ, never a failure
-        assert tv.rows_differing[mart] > 0 and "expected" in Path(on_pg.proposal.pr).read_text()
-    expected = sorted(_norm(r) for r in _pg_rows(pg_loaded, dbname, gold))
-    built = on_pg.target_marts[mart]
-    assert sorted(_norm(r[:len(expected[0])]) for r in built) == expected
+    assert_target_mart(on_pg.proposal, mart, on_pg.name == "rides", _pg_rows(pg_loaded, dbname, gold),
+                       on_pg.target_marts[mart])
 
 
 def test_scratch_schema_is_gone(on_pg):
@@ -189,25 +178,9 @@ def test_scratch_schema_is_gone(on_pg):
 def test_no_password_in_any_written_file_pr_or_json(on_pg):
     p = on_pg.proposal
     assert p.target_validation is not None  # the password was used: the target build connected with it
-    texts = {"--json": flow.dumps(flow.summary(p)), "report": p.model_dump_json(), "PR": Path(p.pr).read_text()}
-    for f in on_pg.repo.rglob("*"):
-        if f.is_file() and ".git" not in f.parts:
-            texts[str(f)] = f.read_bytes().decode("latin-1")
-    texts["branch"] = git(on_pg.repo, "log", "-p", "-1", p.branch)  # the commit's message and every file
+    texts = written_texts(p, on_pg.repo)
     leaked = [name for name, text in texts.items() if PASSWORD in text]
     assert not leaked and len(texts) > 20
-
-
-def _norm(row) -> tuple:
-    out = []
-    for v in row:
-        if isinstance(v, (decimal.Decimal, float)):
-            out.append(format(decimal.Decimal(str(v)).quantize(decimal.Decimal("0.01")), "f"))
-        elif isinstance(v, (dt.date, dt.datetime)):
-            out.append(v.isoformat()[:10])
-        else:
-            out.append(str(v) if v is not None else None)
-    return tuple(out)
 
 
 # -- the pieces, on the same server ------------------------------------------------------------------------------
@@ -217,7 +190,7 @@ def _target(server, dbname: str, schema: str = "analytics", password: str = "") 
 
 
 def test_small_extract_keeps_foreign_keys_closed(pg_loaded, tmp_path):
-    summary = extract_postgres(_target(pg_loaded, "shopdb"), tmp_path, max_rows=300, window_days=365)
+    summary = extract_target(_target(pg_loaded, "shopdb"), tmp_path, max_rows=300, window_days=365)
     rows = {r.relation: r for r in summary.relations}
     assert rows["raw_shop.orders"].sampled and rows["raw_shop.products"].rows == rows["raw_shop.products"].source_rows
     assert "raw_shop.orders.customer_id -> raw_shop.customers.id" in summary.foreign_keys
@@ -225,13 +198,7 @@ def test_small_extract_keeps_foreign_keys_closed(pg_loaded, tmp_path):
     con = open_built(summary.db_file)
     try:
         assert con.execute("select current_database()").fetchone()[0] == "shopdb"  # as the sources name it
-        for fk in summary.foreign_keys:
-            child, parent = fk.split(" -> ")
-            c_s, c_t, c_c = child.split(".")
-            p_s, p_t, p_c = parent.split(".")
-            orphans = con.execute(f"select count(*) from {c_s}.{c_t} c where c.{c_c} is not null and not exists "
-                                  f"(select 1 from {p_s}.{p_t} p where p.{p_c} = c.{c_c})").fetchone()[0]
-            assert orphans == 0, fk
+        assert all(orphans(con, fk) == 0 for fk in summary.foreign_keys)
         sampled_orders = con.execute("select count(*) from raw_shop.order_lines").fetchone()[0]
     finally:
         con.close()
@@ -247,38 +214,19 @@ def test_a_large_view_is_read_bounded(pg_loaded, tmp_path):
                                   "timestamp '2024-01-01' + g * interval '1 minute' as happened_at "
                                   "from generate_series(1, 5000) g; create view app.recent_events as "
                                   "select * from app.events where id > 10")
-    summary = extract_postgres(_target(pg_loaded, "viewdb"), tmp_path, max_rows=400)
+    summary = extract_target(_target(pg_loaded, "viewdb"), tmp_path, max_rows=400)
     rows = {r.relation: r for r in summary.relations}
     assert rows["app.recent_events"].sampled and rows["app.recent_events"].rows == 400
     assert rows["app.events"].sampled and 0 < rows["app.events"].rows <= 400
 
 
-def _fake_run(tmp_path: Path, target: WarehouseTarget) -> SimpleNamespace:
-    project = tmp_path / "project"
-    (project / "models").mkdir(parents=True)
-    (project / "dbt_project.yml").write_text("name: shop\nversion: '1.0'\nconfig-version: 2\nprofile: shop\n")
-    proposal = Proposal(proposal_id="20261204T000000-failing", request="x", created_at="now")
-    return SimpleNamespace(target=target, proposal=proposal, folder=tmp_path / "p", files={},
-                           box=SimpleNamespace(project=project, db_file=tmp_path / "none.duckdb"), models=[])
-
-
 @pytest.mark.parametrize("how", ["failed build", "ctrl-c"])
 def test_scratch_schema_dropped_when_the_target_build_fails_or_is_interrupted(pg_loaded, tmp_path, monkeypatch, how):
-    target = _target(pg_loaded, "shopdb")
-    run = _fake_run(tmp_path, target)
-    schema = target_build.scratch_schema(run.proposal.proposal_id)
-
-    def dbt_creates_then_stops(args, project, profiles, **_kw):
+    def create(schema: str) -> None:
         _pg_exec(pg_loaded, "shopdb", f'create schema "{schema}"; create table "{schema}".half_built (x int)')
-        if how == "ctrl-c":
-            raise KeyboardInterrupt
-        return BuildResult(command=args, success=False, error="Database Error: boom")
 
-    monkeypatch.setattr(warehouse_stages, "run_dbt", dbt_creates_then_stops)
-    with pytest.raises(KeyboardInterrupt if how == "ctrl-c" else BuildError):
-        warehouse_stages.validate_on_target(run, StageIO(), ["--select", "x"])
-    assert schema not in _schemas(pg_loaded, "shopdb")
-    assert run.proposal.target_validation.dropped
+    run = fake_run(tmp_path, _target(pg_loaded, "shopdb"))
+    assert stop_target_build(monkeypatch, run, create, how) not in _schemas(pg_loaded, "shopdb")
 
 
 def test_generate_schema_name_override_keeps_every_node_in_the_scratch_schema(pg_loaded, tmp_path):
@@ -312,7 +260,7 @@ def test_errors_name_the_profile_and_target_never_the_password(pg_loaded, tmp_pa
 
     wrong = _target(pg_loaded, "shopdb", password=PASSWORD).model_copy(update={"port": 1})
     with pytest.raises(WarehouseError) as err:
-        extract_postgres(wrong, tmp_path)
+        extract_target(wrong, tmp_path)
     assert "profile 'shop', target 'pg'" in str(err.value) and PASSWORD not in str(err.value)
     assert PASSWORD not in wrong.model_dump_json() and PASSWORD not in repr(wrong)
     assert not list(tmp_path.rglob("*.duckdb"))  # nothing half-written

@@ -145,7 +145,7 @@ def test_contract_types_per_dialect(dialect, duck, expected):
 
 
 @pytest.mark.parametrize(("adapter", "expected"), [("postgres", "postgres"), ("duckdb", "duckdb"),
-                                                    ("spark", "databricks"), ("oracle", "duckdb")])
+                                                    ("spark", "spark"), ("oracle", "duckdb")])
 def test_default_dialect_is_the_profiles_adapter_type(tmp_path: Path, adapter, expected):
     (tmp_path / "dbt_project.yml").write_text("name: p\nprofile: p\n")
     (tmp_path / "profiles.yml").write_text(f"p:\n  target: dev\n  outputs:\n    dev:\n      type: {adapter}\n")
