@@ -132,7 +132,8 @@ def _build_on_target(run: Any, schema: str, selector: list[str], result: TargetV
                                                  schema)
     with target_build.password_in_env(run.target):
         build = run_dbt(["build", *selector], project, profiles, target_path=folder / "target",
-                        log_path=folder / "logs", write_json=False)
+                        log_path=folder / "logs", write_json=False,  # a local Spark session is this process's:
+                        in_process=run.target.method == "session")  # dbt-spark must see its catalog
     tests = [n for n in build.nodes if n.resource_type == "test"]
     result.tests_passed = sum(n.status == "pass" for n in tests)
     result.tests_failed = len(tests) - result.tests_passed

@@ -112,7 +112,7 @@ class WorkerManifest:
 
 def run_dbt(args: list[str], project_dir: Path, profiles_dir: Path, target_path: Path | None = None,
             log_path: Path | None = None, write_json: bool = True, manifest: Any = None,
-            keep: dict[str, Any] | None = None) -> BuildResult:
+            keep: dict[str, Any] | None = None, in_process: bool = False) -> BuildResult:
     """Run one dbt command (in the worker when it runs, else in this process) and collect per-node results.
 
     Args:
@@ -125,6 +125,7 @@ def run_dbt(args: list[str], project_dir: Path, profiles_dir: Path, target_path:
         manifest: A manifest parsed earlier from the same files (``keep["manifest"]`` of a ``parse``): dbt does
             not parse again. Only for commands that run on the files that manifest was parsed from.
         keep: When given, a ``parse`` leaves its manifest there (``keep["manifest"]``).
+        in_process: Run here even when the worker runs (dbt-spark's ``session`` method uses this process's Spark).
 
     Returns:
         The outcome: success, the error when dbt itself failed, and one result per node.
@@ -139,7 +140,7 @@ def run_dbt(args: list[str], project_dir: Path, profiles_dir: Path, target_path:
     full += ["--no-use-colors", "--log-level", "none", "--log-level-file", "debug",
              "--no-send-anonymous-usage-stats", "--no-version-check"]
     with _LOCK:
-        answer = WORKER.run(args, full, manifest, keep is not None)
+        answer = None if in_process else WORKER.run(args, full, manifest, keep is not None)
         if answer is None:  # no worker: here
             local = manifest if manifest is not None and not isinstance(manifest, WorkerManifest) else None
             result, parsed = invoke(args, full, local, keep is not None, dbt_environment())
