@@ -12,17 +12,15 @@ extract. Prints both sizes and the ratio (last line); exits non-zero when the ra
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _common import extract_and_profile, print_figure, scale_verdict  # noqa: E402
 from dataeng_crew.contracts import WarehouseTarget  # noqa: E402
-from dataeng_crew.tools.extract import extract_target  # noqa: E402
-from dataeng_crew.tools.warehouse import profile_warehouse  # noqa: E402
 from tests.pg_server import start_local_postgres  # noqa: E402
 
 TARGET_RATIO = 1.5
@@ -54,16 +52,7 @@ def measure(server, dbname: str, rows: int, runs: int) -> tuple[float, float, in
     """Median seconds of extract + profile, the extract alone, and the rows extracted."""
     target = WarehouseTarget(profile="bench", target="pg", profiles_dir="-", type="postgres", host="127.0.0.1",
                              port=server.port, user="postgres", dbname=dbname, schema="analytics")
-    totals, extracts, extracted = [], [], 0
-    for _ in range(runs):
-        with tempfile.TemporaryDirectory() as tmp:
-            started = time.perf_counter()
-            summary = extract_target(target, Path(tmp), max_rows=rows, window_days=None)
-            extracts.append(time.perf_counter() - started)
-            profile_warehouse(Path(summary.db_file))
-            totals.append(time.perf_counter() - started)
-            extracted = sum(r.rows for r in summary.relations)
-    return statistics.median(totals), statistics.median(extracts), extracted
+    return extract_and_profile(target, rows, runs)
 
 
 def main() -> int:
@@ -80,15 +69,10 @@ def main() -> int:
             load(server, f"bench_{n}", n)
             loaded = time.perf_counter() - started
             figures[n] = measure(server, f"bench_{n}", args.rows, args.runs)
-            total, extract, extracted = figures[n]
-            print(f"{n:>12,} orders (loaded in {loaded:.0f} s): extract {extract:.2f} s + profile = {total:.2f} s, "
-                  f"{extracted:,} rows extracted (sample {args.rows:,} per table)")
+            print_figure(n, loaded, figures[n], args.rows)
     finally:
         server.stop()
-    small, large = figures[args.orders][0], figures[10 * args.orders][0]
-    ratio = large / small
-    print(f"ratio t(10x)/t(1x) = {ratio:.2f} (target <= {TARGET_RATIO}): {'OK' if ratio <= TARGET_RATIO else 'MISSED'}")
-    return 0 if ratio <= TARGET_RATIO else 1
+    return scale_verdict(figures[args.orders][0], figures[10 * args.orders][0], TARGET_RATIO)
 
 
 if __name__ == "__main__":

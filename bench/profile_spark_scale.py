@@ -13,34 +13,19 @@ both sizes and the ratio (last line); exits non-zero when the ratio exceeds 1.5.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _common import extract_and_profile, print_figure, scale_verdict  # noqa: E402
+from tests.spark_session import start_local_spark  # noqa: E402
 from dataeng_crew.contracts import WarehouseTarget  # noqa: E402
-from dataeng_crew.tools.extract import extract_target  # noqa: E402
-from dataeng_crew.tools.warehouse import profile_warehouse  # noqa: E402
 
 TARGET_RATIO = 1.5
-
-
-def start(root: Path) -> tuple[object, dict[str, str]]:
-    """A local Spark session whose catalog lives under ``root``; the settings a profile names to reach it."""
-    from pyspark.sql import SparkSession
-
-    conf = {"spark.sql.warehouse.dir": str(root / "warehouse"),
-            "spark.hadoop.javax.jdo.option.ConnectionURL": f"jdbc:derby:;databaseName={root}/metastore_db;create=true",
-            "spark.sql.session.timeZone": "UTC", "spark.sql.shuffle.partitions": "4", "spark.ui.enabled": "false"}
-    builder = SparkSession.builder.master("local[*]").appName("dataeng-crew-bench").enableHiveSupport()
-    for key, value in {**conf, "spark.driver.extraJavaOptions": f"-Dderby.system.home={root}/derby"}.items():
-        builder = builder.config(key, value)
-    spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("ERROR")
-    return spark, conf
 
 
 def load(spark, orders: int) -> None:  # noqa: ANN001 - a SparkSession
@@ -64,16 +49,7 @@ def measure(conf: dict[str, str], rows: int, runs: int) -> tuple[float, float, i
     """Median seconds of extract + profile, the extract alone, and the rows extracted."""
     target = WarehouseTarget(profile="bench", target="spark", profiles_dir="-", type="spark", host="localhost",
                              schema="analytics", method="session", options={"server_side_parameters": conf})
-    totals, extracts, extracted = [], [], 0
-    for _ in range(runs):
-        with tempfile.TemporaryDirectory() as tmp:
-            started = time.perf_counter()
-            summary = extract_target(target, Path(tmp), max_rows=rows, window_days=None)
-            extracts.append(time.perf_counter() - started)
-            profile_warehouse(Path(summary.db_file))
-            totals.append(time.perf_counter() - started)
-            extracted = sum(r.rows for r in summary.relations)
-    return statistics.median(totals), statistics.median(extracts), extracted
+    return extract_and_profile(target, rows, runs)
 
 
 def main() -> int:
@@ -83,7 +59,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="dataeng-crew-spark-bench-") as root:
-        spark, conf = start(Path(root))
+        spark, conf = start_local_spark(Path(root), "dataeng-crew-bench", "local[*]", 4)
         try:
             load(spark, 1000)
             measure(conf, args.rows, 1)  # warm-up: the JVM compiles Spark's code paths once
@@ -93,15 +69,10 @@ def main() -> int:
                 load(spark, n)
                 loaded = time.perf_counter() - started
                 figures[n] = measure(conf, args.rows, args.runs)
-                total, extract, extracted = figures[n]
-                print(f"{n:>12,} orders (loaded in {loaded:.0f} s): extract {extract:.2f} s + profile = {total:.2f} s, "
-                      f"{extracted:,} rows extracted (sample {args.rows:,} per table)", flush=True)
+                print_figure(n, loaded, figures[n], args.rows)
         finally:
             spark.stop()
-    small, large = figures[args.orders][0], figures[10 * args.orders][0]
-    ratio = large / small
-    print(f"ratio t(10x)/t(1x) = {ratio:.2f} (target <= {TARGET_RATIO}): {'OK' if ratio <= TARGET_RATIO else 'MISSED'}")
-    return 0 if ratio <= TARGET_RATIO else 1
+    return scale_verdict(figures[args.orders][0], figures[10 * args.orders][0], TARGET_RATIO)
 
 
 if __name__ == "__main__":

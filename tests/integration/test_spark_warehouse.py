@@ -102,17 +102,10 @@ def _load(spark: LocalSpark, warehouse: Path, folder: Path) -> None:
 def spark_loaded(sample_warehouse, tmp_path_factory):
     """A local Spark session (catalog under a temp folder) holding the sample shop (database ``raw_shop``) and the
     ride-hailing eval warehouse (database ``rides``)."""
-    from pyspark.sql import SparkSession
+    from tests.spark_session import start_local_spark
 
     root = tmp_path_factory.mktemp("spark")
-    conf = {"spark.sql.warehouse.dir": str(root / "warehouse"),
-            "spark.hadoop.javax.jdo.option.ConnectionURL": f"jdbc:derby:;databaseName={root}/metastore_db;create=true",
-            "spark.sql.session.timeZone": "UTC", "spark.sql.shuffle.partitions": "2", "spark.ui.enabled": "false"}
-    builder = SparkSession.builder.master("local[2]").appName("dataeng-crew-tests").enableHiveSupport()
-    for key, value in {**conf, "spark.driver.extraJavaOptions": f"-Dderby.system.home={root}/derby"}.items():
-        builder = builder.config(key, value)
-    spark = LocalSpark(builder.getOrCreate(), conf)
-    spark.session.sparkContext.setLogLevel("ERROR")
+    spark = LocalSpark(*start_local_spark(root, "dataeng-crew-tests"))
     _load(spark, sample_warehouse, root / "data")
     _load(spark, build_dataset("rides", tmp_path_factory.mktemp("rides-wh")), root / "data")
     yield spark
