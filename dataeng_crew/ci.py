@@ -12,6 +12,7 @@ from dataeng_crew.errors import ConfigError
 
 if TYPE_CHECKING:
     from dataeng_crew.checks import ValidationReport
+    from dataeng_crew.contracts import TargetValidation
 
 WORKFLOW_PATH = ".github/workflows/dataeng-crew-pr.yml"
 
@@ -67,6 +68,59 @@ def install_workflow(repo_root: Path, project: Path, warehouse: str = "", setup:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
+
+
+TARGET_WORKFLOW_PATH = ".github/workflows/dataeng-crew-target.yml"
+TARGET_ADAPTERS = {"postgres": '"dbt-postgres>=1.9,<1.12"', "spark": '"dbt-spark[PyHive]>=1.9,<1.12"'}
+
+
+def install_target_workflow(repo_root: Path, project: Path, profiles_dir: Path | None = None,
+                            pip_spec: str = "dataeng-crew", force: bool = False) -> tuple[Path, list[str]]:
+    """Write the on-target workflow (``init-ci --on-target``): every pull request built and tested in a scratch
+    schema of the warehouse the project's dbt profile names, its ``env_var()``s read from secrets of the same names.
+
+    Returns:
+        The workflow file, and the secrets it reads.
+
+    Raises:
+        ConfigError: When the profile is not in the repository, its target is not PostgreSQL or Spark, or the file
+            exists and differs (without ``force``).
+    """
+    from dataeng_crew.tools.dbt_profile import target_environment
+
+    folder, kind, names = target_environment(project, profiles_dir)
+    if kind not in TARGET_ADAPTERS:
+        raise ConfigError(f"init-ci --on-target needs a PostgreSQL or Spark target in {folder}/profiles.yml, not "
+                          f"{kind or 'none'!r}")
+    try:
+        rel_project = project.resolve().relative_to(repo_root.resolve()).as_posix() or "."
+        rel_profiles = folder.resolve().relative_to(repo_root.resolve()).as_posix() or "."
+    except ValueError:
+        raise ConfigError(f"{folder}/profiles.yml and the project must be inside {repo_root}: CI reads the profile "
+                          "from the repository (commit one whose credentials are env_var()s)") from None
+    text = resources.files("dataeng_crew").joinpath("templates/dataeng-crew-target.yml").read_text()
+    secrets = "\n".join(f"      {n}: ${{{{ secrets.{n} }}}}" for n in names) or "      # (the profile reads no env_var)"
+    for key, value in {"DBT_PROJECT_DIR": rel_project, "PROFILES_DIR": rel_profiles}.items():
+        text = text.replace(f"__{key}__", json.dumps(value))
+    text = text.replace("__SECRET_ENV__", secrets).replace("__PIP_SPEC__", json.dumps(pip_spec))
+    text = text.replace("__ADAPTER__", TARGET_ADAPTERS[kind])
+    path = repo_root / TARGET_WORKFLOW_PATH
+    if path.exists() and path.read_text() != text and not force:
+        raise ConfigError(f"{path} exists and differs; pass --force to overwrite it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path, names
+
+
+def target_markdown(result: "TargetValidation", label: str) -> str:
+    """A Markdown summary of ``validate --on-target``."""
+    verdict = "✅ passed" if result.success else "❌ failed"
+    lines = [f"## dataeng-crew validate on target: {verdict}", "",
+             f"Built and tested in schema `{result.schema_}` of {label}: {result.tests_passed} tests passed, "
+             f"{result.tests_failed} failed; scratch schema dropped: {'yes' if result.dropped else '**no**'}."]
+    if result.error:
+        lines += ["", f"dbt: `{result.error[:1000]}`"]
+    return "\n".join(lines) + "\n"
 
 
 def validation_markdown(report: "ValidationReport", state: Path | None = None, defer: bool = False) -> str:

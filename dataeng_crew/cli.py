@@ -301,8 +301,16 @@ def check(project: Path | None, warehouse: Path | None, as_json: bool) -> None:
 @click.option("--diff-base", type=click.Path(path_type=Path, file_okay=False, exists=True), metavar="DIR",
               help="The base branch's dbt project: data diff (schema, rows, values) of every changed model against "
                    "its base build, in the summary and --markdown.")
+@click.option("--on-target", is_flag=True,
+              help="Build MODELS (default: all) and their tests in a scratch schema dataeng_crew_<run id> of the "
+                   "PostgreSQL or Spark warehouse the project's dbt profile names, then drop it (init-ci --on-target).")
+@click.option("--profiles-dir", type=click.Path(path_type=Path, file_okay=False),
+              help="With --on-target: folder of the profiles.yml to read (default: dbt's lookup).")
+@click.option("--run-id", default=None, metavar="ID", help="With --on-target: names the scratch schema (default: a "
+                                                            "timestamp; CI: the pull request and attempt).")
 def validate(models: tuple[str, ...], project: Path | None, warehouse: Path | None, as_json: bool,
-             state: Path | None, markdown: Path | None, defer: bool, diff_base: Path | None) -> None:
+             state: Path | None, markdown: Path | None, defer: bool, diff_base: Path | None, on_target: bool = False,
+             profiles_dir: Path | None = None, run_id: str | None = None) -> None:
     """Re-run dbt tests and Great Expectations suites for MODELS (default: all) on a sandbox copy."""
     import os
 
@@ -317,6 +325,8 @@ def validate(models: tuple[str, ...], project: Path | None, warehouse: Path | No
             from dataeng_crew.errors import ConfigError
 
             raise ConfigError(f"--markdown {markdown}: folder {Path(markdown).parent} does not exist")
+        if on_target:
+            _validate_on_target(models, project, profiles_dir, run_id, markdown, as_json)
         report = checks.validate_project(project, warehouse, list(models) or None,
                                          progress=lambda s: console.print(f"[cyan]→[/] {s}"), state=state,
                                          defer=defer, diff_base=diff_base)
@@ -360,6 +370,36 @@ def validate(models: tuple[str, ...], project: Path | None, warehouse: Path | No
     sys.exit(0 if report.passed else 1)
 
 
+def _validate_on_target(models: tuple[str, ...], project: Path | None, profiles_dir: Path | None,
+                        run_id: str | None, markdown: Path | None, as_json: bool) -> None:
+    """``validate --on-target``: the project built in a scratch schema of its own warehouse; exits 0 or 1."""
+    import datetime as dt
+    import tempfile
+
+    from dataeng_crew import flow
+    from dataeng_crew.ci import target_markdown
+    from dataeng_crew.tools.dbt_profile import read_target
+    from dataeng_crew.warehouse_stages import validate_project_on_target
+
+    ws = flow.resolve_workspace(project)
+    run_id = run_id or dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+    selector = ["--select", *models] if models else []
+    with tempfile.TemporaryDirectory(prefix="dataeng-crew-on-target-") as tmp:
+        result = validate_project_on_target(ws.project, profiles_dir, Path(tmp), run_id, selector)
+    target = read_target(ws.project, profiles_dir)
+    label = target.label if target is not None else "the warehouse"
+    _console().print(f"{'[green]✓[/]' if result.success else '[red]✗[/]'} {label}, schema {result.schema_}: "
+                     f"{result.tests_passed} tests passed, {result.tests_failed} failed; scratch schema dropped: "
+                     f"{result.dropped}" + (f"\n  dbt: {result.error[:1500]}" if result.error else ""), markup=True,
+                     highlight=False)
+    if markdown:
+        with open(markdown, "a", encoding="utf-8") as fh:
+            fh.write(target_markdown(result, label))
+    if as_json:
+        click.echo(flow.dumps(result.model_dump(by_alias=True)))
+    sys.exit(0 if result.success and result.dropped else 1)
+
+
 @main.command(name="init-ci")
 @click.option("--project", type=click.Path(path_type=Path, file_okay=False), help="dbt project folder.")
 @click.option("--warehouse", "ci_warehouse", default="", metavar="PATH",
@@ -370,10 +410,16 @@ def validate(models: tuple[str, ...], project: Path | None, warehouse: Path | No
 @click.option("--revise", "with_revise", is_flag=True,
               help="Also install the review-loop workflow (dataeng-crew revise on 'changes requested' reviews and "
                    "'/dataeng-crew revise' comments, for users with write access).")
-def init_ci(project: Path | None, ci_warehouse: str, setup: str, pip_spec: str, force: bool, with_revise: bool) -> None:
+@click.option("--on-target", "on_target", is_flag=True,
+              help="Install the on-target workflow instead (.github/workflows/dataeng-crew-target.yml): every PR "
+                   "built and tested in a scratch schema of the PostgreSQL/Spark warehouse the dbt profile names.")
+@click.option("--profiles-dir", type=click.Path(path_type=Path, file_okay=False),
+              help="With --on-target: the folder in the repository holding the profiles.yml CI reads.")
+def init_ci(project: Path | None, ci_warehouse: str, setup: str, pip_spec: str, force: bool, with_revise: bool,
+            on_target: bool = False, profiles_dir: Path | None = None) -> None:
     """Install the pull-request workflow (.github/workflows/dataeng-crew-pr.yml): dataeng-crew validate on every PR."""
     from dataeng_crew import flow
-    from dataeng_crew.ci import install_workflow
+    from dataeng_crew.ci import install_target_workflow, install_workflow
 
     try:
         ws = flow.resolve_workspace(project)
@@ -381,6 +427,12 @@ def init_ci(project: Path | None, ci_warehouse: str, setup: str, pip_spec: str, 
             from dataeng_crew.errors import ConfigError
 
             raise ConfigError(f"{ws.project} is not in a git repository: the workflow goes to <repo>/.github/workflows")
+        if on_target:
+            path, secrets = install_target_workflow(ws.repo, ws.project, profiles_dir, pip_spec, force)
+            _console().print(f"[green]✓[/] {path} — commit it, and add these repository secrets: "
+                             f"{', '.join(secrets) or 'none'}; every pull request then runs "
+                             "`dataeng-crew validate --on-target`")
+            return
         path = install_workflow(ws.repo, ws.project, ci_warehouse, setup, pip_spec, force)
         if with_revise:
             from dataeng_crew.ci import install_revise_workflow

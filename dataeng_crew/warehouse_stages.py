@@ -126,23 +126,59 @@ def validate_on_target(run: Any, io: StageIO, selector: list[str]) -> None:
 
 
 def _build_on_target(run: Any, schema: str, selector: list[str], result: TargetValidation) -> None:
-    folder = run.folder / "on-target"
-    project = target_build.prepare_scratch_project(run.box.project, folder / "project", run.files, schema)
-    profiles = target_build.write_target_profile(folder / "profiles", _profile_name(run.box.project), run.target,
-                                                 schema)
-    with target_build.password_in_env(run.target):
+    if scratch_build(run.target, run.box.project, run.files, schema, selector, run.folder / "on-target", result):
+        _compare_marts(run, schema, result)
+
+
+def scratch_build(target: WarehouseTarget, source: Path, files: dict[str, str], schema: str, selector: list[str],
+                  folder: Path, result: TargetValidation) -> bool:
+    """``dbt build`` of ``source`` (``files`` written over a copy of it) in ``schema`` of ``target`` only; the
+    tests' outcome and any error go to ``result``. True when the build passed. The caller drops the schema."""
+    project = target_build.prepare_scratch_project(source, folder / "project", files, schema)
+    profiles = target_build.write_target_profile(folder / "profiles", _profile_name(source), target, schema)
+    with target_build.password_in_env(target):
         build = run_dbt(["build", *selector], project, profiles, target_path=folder / "target",
                         log_path=folder / "logs", write_json=False,  # a local Spark session is this process's:
-                        in_process=run.target.method == "session")  # dbt-spark must see its catalog
+                        in_process=target.method == "session")  # dbt-spark must see its catalog
     tests = [n for n in build.nodes if n.resource_type == "test"]
     result.tests_passed = sum(n.status == "pass" for n in tests)
     result.tests_failed = len(tests) - result.tests_passed
     if not build.success:
         bad = [f"{n.unique_id}: {n.status} {(n.message or '')[:200]}" for n in build.nodes
                if n.status not in ("success", "pass")]
-        result.error = scrub(build.error or "; ".join(bad[:5]) or "dbt build failed", run.target)
-        return
-    _compare_marts(run, schema, result)
+        result.error = scrub(build.error or "; ".join(bad[:5]) or "dbt build failed", target)
+        return False
+    return True
+
+
+def validate_project_on_target(project: Path, profiles_dir: Path | None, folder: Path, run_id: str,
+                               selector: list[str] | None = None) -> TargetValidation:
+    """``validate --on-target``: the project as it is (a pull request's checkout) built and tested in
+    ``dataeng_crew_<run id>`` of the warehouse its dbt profile names; the schema is dropped afterwards, whatever
+    happens (a failed build, Ctrl-C).
+
+    Args:
+        project: The dbt project (read, never written: a copy is built).
+        profiles_dir: ``--profiles-dir`` (else dbt's lookup).
+        folder: Scratch folder for the copy, its profile, target and logs.
+        run_id: Names the scratch schema (in CI: the pull request's number and the run's attempt).
+        selector: dbt ``--select`` arguments (default: every node).
+
+    Raises:
+        ConfigError: When the profile's target is not a PostgreSQL or Spark warehouse.
+    """
+    target = read_target(project, profiles_dir)
+    if target_dialect(target) is None:
+        raise ConfigError(f"validate --on-target needs the dbt profile of {project} to name a PostgreSQL or Spark "
+                          f"target{'' if target is None else f'; {target.label} is {target.type!r}'}")
+    assert target is not None
+    schema = target_build.scratch_schema(run_id)
+    result = TargetValidation(schema=schema, success=False)
+    try:
+        result.success = scratch_build(target, project, {}, schema, selector or [], folder, result)
+    finally:
+        result.dropped = target_build.drop_scratch_schema(target, schema)
+    return result
 
 
 def _profile_name(project: Path) -> str:

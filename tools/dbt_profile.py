@@ -99,6 +99,41 @@ def read_target(project: Path, explicit_dir: Path | None = None, target: str | N
     return _target(profile, name, folder, out)
 
 
+def target_environment(project: Path, explicit_dir: Path | None = None) -> tuple[Path, str, list[str]]:
+    """Where the project's profile is, its default target's adapter type, and the environment variables that
+    target reads (``env_var('NAME')``): what a CI workflow must provide (from secrets). Nothing is rendered: the
+    variables need not be set here.
+
+    Raises:
+        ConfigError: When no ``profiles.yml`` is found, or it lacks the project's profile or its target.
+    """
+    folder = profiles_dir(project, explicit_dir)
+    if folder is None:
+        raise ConfigError(f"no profiles.yml for {project} (looked in --profiles-dir, ${PROFILES_ENV}, the project, "
+                          "~/.dbt)")
+    profile = _profile_name(project)
+    data = read_yaml(folder / "profiles.yml") or {}
+    prof = data.get(profile) if isinstance(data, dict) else None
+    outputs = prof.get("outputs") if isinstance(prof, dict) and isinstance(prof.get("outputs"), dict) else {}
+    name = str(prof.get("target", "dev")) if isinstance(prof, dict) else ""
+    output = outputs.get(name)
+    if not isinstance(output, dict):
+        raise ConfigError(f"profile {profile!r} in {folder}/profiles.yml has no target {name!r}")
+    names: list[str] = []
+
+    def walk(value: object) -> None:
+        if isinstance(value, dict):
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+        elif isinstance(value, str):
+            names.extend(m.group(2) for m in ENV_VAR.finditer(value) if m.group(2) not in names)
+    walk(output)
+    return folder, str(output.get("type", "")).lower(), names
+
+
 SPARK_PORTS = {"thrift": 10000, "http": 443}
 # dbt-spark settings kept beside the target (never the token or password: those are the target's secret)
 SPARK_OPTIONS = ("cluster", "endpoint", "organization", "auth", "kerberos_service_name", "use_ssl", "connect_timeout",

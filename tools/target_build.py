@@ -57,7 +57,8 @@ def prepare_scratch_project(source: Path, dest: Path, files: dict[str, str], sch
     """
     if dest.exists():
         shutil.rmtree(dest)
-    shutil.copytree(source, dest, ignore=shutil.ignore_patterns("target", "logs"))
+    shutil.copytree(source, dest, ignore=shutil.ignore_patterns("target", "logs", ".git", ".dataeng-crew", "*.duckdb",
+                                                              "*.duckdb.wal", ".venv", "node_modules"))
     for rel, text in files.items():
         (dest / rel).parent.mkdir(parents=True, exist_ok=True)
         (dest / rel).write_text(text)

@@ -124,3 +124,27 @@ def test_slim_validate_with_defer_builds_only_the_modified_mart(published, tmp_p
     tests = [n for n in report.build.nodes if n.resource_type == "test"]
     assert tests and all(n.attached_to == mart.name for n in tests)  # the staging models' tests did not run
     assert [r.model for r in report.suite_results] == [mart.name]
+
+
+def test_init_ci_on_target_reads_the_profiles_env_vars_from_secrets(tmp_path):
+    from dataeng_crew.ci import TARGET_WORKFLOW_PATH, install_target_workflow
+
+    project = tmp_path / "analytics"
+    project.mkdir()
+    (project / "dbt_project.yml").write_text("name: shop\nprofile: shop\nversion: '1.0'\nconfig-version: 2\n")
+    (project / "profiles.yml").write_text(
+        "shop:\n  target: prod\n  outputs:\n    prod:\n      type: postgres\n"
+        "      host: \"{{ env_var('SHOP_PG_HOST') }}\"\n      port: 5432\n      user: analyst\n"
+        "      password: \"{{ env_var('SHOP_PG_PASSWORD') }}\"\n      dbname: shop\n      schema: analytics\n"
+        "    dev:\n      type: duckdb\n      path: \"{{ env_var('DEV_ONLY_PATH', 'x.duckdb') }}\"\n")
+    path, secrets = install_target_workflow(tmp_path, project)
+    assert path == tmp_path / TARGET_WORKFLOW_PATH and secrets == ["SHOP_PG_HOST", "SHOP_PG_PASSWORD"]
+    workflow = yaml.safe_load(path.read_text())
+    job = workflow["jobs"]["on-target"]
+    assert job["env"]["SHOP_PG_PASSWORD"] == "${{ secrets.SHOP_PG_PASSWORD }}" and "DEV_ONLY_PATH" not in job["env"]
+    assert job["env"]["DBT_PROJECT_DIR"] == "analytics" and job["env"]["DBT_PROFILES_DIR"] == "analytics"
+    steps = " ".join(s.get("run", "") for s in job["steps"])
+    assert "dbt-postgres" in steps and "validate --on-target" in steps and "--run-id" in steps
+    (project / "profiles.yml").write_text((project / "profiles.yml").read_text().replace("target: prod", "target: dev"))
+    with pytest.raises(ConfigError, match="PostgreSQL or Spark"):
+        install_target_workflow(tmp_path, project, force=True)

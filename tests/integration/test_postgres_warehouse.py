@@ -303,3 +303,38 @@ def test_grants_keep_only_roles_the_target_has(pg_loaded):
     from dataeng_crew.render import render_pr_body
 
     assert "Grants left out" in render_pr_body(run.proposal)
+
+
+def test_validate_on_target_builds_a_pull_requests_checkout_in_a_scratch_schema_then_drops_it(on_pg, pg_loaded,
+                                                                                               tmp_path, monkeypatch):
+    """The on-target CI workflow's command, on the published branch's checkout: green, nothing left behind; a failing
+    test turns it red, and the scratch schema is dropped all the same."""
+    import json
+
+    from click.testing import CliRunner
+
+    from dataeng_crew.cli import main
+
+    if on_pg.name != "sample":
+        pytest.skip("one warehouse is enough for the CI command")
+    checkout = tmp_path / "pr"
+    git(on_pg.repo, "worktree", "add", "-q", str(checkout), on_pg.proposal.branch)
+    project = checkout / "dbt_project"
+    dbname = CASES["sample"][0]
+    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
+    before = _schemas(pg_loaded, dbname)
+    green = CliRunner().invoke(main, ["validate", "--on-target", "--project", str(project), "--run-id", "pr_7_1",
+                                      "--json"])
+    assert green.exit_code == 0, green.output
+    result = json.loads(green.stdout[green.stdout.index("{"):])
+    assert result["schema"] == "dataeng_crew_pr_7_1" and result["success"] and result["dropped"]
+    assert result["tests_passed"] >= 5 and result["tests_failed"] == 0
+    (project / "tests" / "no_order_ever.sql").write_text("select * from {{ ref('fct_daily_sales') }}\n")
+    summary = tmp_path / "summary.md"
+    red = CliRunner().invoke(main, ["validate", "--on-target", "--project", str(project), "--run-id", "pr_7_2",
+                                    "--markdown", str(summary)])
+    assert red.exit_code == 1 and "no_order_ever" in red.output
+    assert "❌ failed" in summary.read_text() and "`dataeng_crew_pr_7_2`" in summary.read_text()
+    assert _schemas(pg_loaded, dbname) == before  # both scratch schemas are gone
+    assert PASSWORD not in green.output + red.output + summary.read_text()
+
