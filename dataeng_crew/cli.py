@@ -672,9 +672,9 @@ def serve(host: str, port: int, project: Path | None, config_path: Path | None) 
 def entry() -> None:
     """The console script: :func:`main`, then a quick exit.
 
-    Once the command has finished, its output flushed, its exit handlers run (the workers stopped, logs closed)
-    and every non-daemon thread joined, the process ends without tearing down the modules it imported (dbt's,
-    sqlglot's, pydantic's: ~0.25 s of a proposal's wall time).
+    Once the command has finished, its threads ended (as at interpreter exit: thread pools are told to stop, the
+    others joined), its exit handlers run (the workers stopped, logs closed) and its output flushed, the process
+    ends without tearing down the modules it imported (dbt's, sqlglot's, pydantic's: ~0.25 s of a proposal).
     """
     import atexit
     import os
@@ -687,9 +687,7 @@ def entry() -> None:
         code = exc.code
     except KeyboardInterrupt:  # outside a command (click's own parsing): as Python would
         code = 130
-    for thread in threading.enumerate():
-        if thread is not threading.current_thread() and not thread.daemon:
-            thread.join()
+    threading._shutdown()  # what the interpreter does first at exit: thread pools stopped, other threads joined
     atexit._run_exitfuncs()
     if isinstance(code, str):
         sys.stderr.write(code + "\n")

@@ -405,7 +405,11 @@ def run_stages(run: ProposalRun, stages: Sequence[Stage]) -> None:
             stage.run(run, StageIO())
             continue
         with run.rec.stage(stage.name, stage.role, stage.action) as io:
-            stage.run(run, io)
+            try:
+                stage.run(run, io)
+            except DataengCrewError:  # a failure a signal caused (dbt or DuckDB stopped mid-query) is the signal
+                signals.raise_if_interrupted()
+                raise
 
 
 # -- the stages, in the order they run ---------------------------------------------------------------------
