@@ -278,37 +278,13 @@ WORKER = DbtWorker()
 atexit.register(WORKER.close)
 
 
-WARM_UP_PROJECT = {"dbt_project.yml": "name: warm_up\nversion: '1.0'\nprofile: warm_up\nconfig-version: 2\n",
-                   "profiles.yml": "warm_up:\n  target: memory\n  outputs:\n    memory:\n      type: duckdb\n"
-                                   "      path: ':memory:'\n      threads: 1\n",
-                   "models/warm_up.sql": "select 1 as one\n"}
-
-
-def _warm_up() -> None:
-    """Import dbt and build a one-model project in memory: a command's first run in a process costs ~1 s more
-    than the next (schemas, adapter, materializations); the run's first real command no longer pays it."""
-    import tempfile
-
-    with tempfile.TemporaryDirectory(prefix="dataeng-crew-dbt-warm-up-") as tmp:
-        root = Path(tmp)
-        for rel, text in WARM_UP_PROJECT.items():
-            (root / rel).parent.mkdir(parents=True, exist_ok=True)
-            (root / rel).write_text(text)
-        full = ["build", "--project-dir", tmp, "--profiles-dir", tmp, "--target-path", str(root / "target"),
-                "--log-path", str(root / "logs"), "--no-write-json", "--log-level", "none",
-                "--no-send-anonymous-usage-stats", "--no-version-check"]
-        try:
-            invoke(["build"], full, None, False, dbt_environment())
-        except Exception:  # noqa: BLE001 - a warm-up that fails only leaves the first command slower
-            pass
-
-
 def _serve() -> None:
     """The worker: import dbt, then answer one JSON line per request until stdin closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it kills the worker
     answers = os.fdopen(os.dup(1), "w")  # the protocol's own copy: whatever dbt prints goes to stderr
     os.dup2(2, 1)
-    _warm_up()
+    from dbt.cli.main import dbtRunner  # noqa: F401 - the import (~1.2 s) is what the worker is for
+    import dbt.adapters.duckdb  # noqa: F401
     manifests: OrderedDict[int, Any] = OrderedDict()
     counter = itertools.count(1)
     for line in sys.stdin:

@@ -209,7 +209,9 @@ atexit.register(WORKER.close)
 def _serve() -> None:
     """The worker: import GX, then answer one JSON line per request until stdin closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it closes the worker
-    _context(_gx())
+    os.nice(10)  # its import may take the cores the run and the dbt worker leave: they are on the critical path
+    sys.modules["pyspark"] = None  # type: ignore[assignment]  # suites run on pandas frames: GX's optional Spark
+    _context(_gx())  # support would import pyspark (~1 s) when it is installed (the [spark] extra)
     for line in sys.stdin:
         request = json.loads(line)
         suites = [ExpectationSuiteSpec.model_validate(s) for s in request["suites"]]
