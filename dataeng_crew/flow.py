@@ -59,7 +59,7 @@ from dataeng_crew.tools.lineage import Lineage
 from dataeng_crew.tools.project_files import validate_path, write_project_files
 from dataeng_crew.tools.prompt_safety import clean_text
 from dataeng_crew.tools.sqlcheck import CheckOutcome, check_and_compile
-from dataeng_crew.tools.project_inventory import project_inventory, project_profile
+from dataeng_crew.tools.project_inventory import cached_project_profile, parse_inputs_key, project_inventory
 from dataeng_crew.tools.sql_style import wrap_long_lines
 from dataeng_crew.tools.warehouse import load_folder, warehouse_schema
 from dataeng_crew import warehouse_stages
@@ -331,6 +331,7 @@ class ProposalRun:
     box: sandbox.Sandbox | None = None
     inventory: ProjectInventory | None = None
     parsed: dict[str, Any] = field(default_factory=dict)  # the manifest dbt parsed: later commands reuse it
+    parse_key: str = ""  # what dbt's parse of the sandbox project reads, digested (the caches' key)
     profile: WarehouseProfile | None = None
     policy: Any = None
     ctx: RoleContext | None = None
@@ -418,6 +419,17 @@ def start_workers(_run: ProposalRun, _io: StageIO) -> None:
     expectations.WORKER.start()
 
 
+def _checks_metric(run: ProposalRun) -> bool:
+    return run.proposal.plan is not None and run.proposal.plan.kind == "metric"
+
+
+def preload_oracle(_run: ProposalRun, _io: StageIO) -> None:
+    """MetricFlow's engine is imported while dbt builds (this process only waits then)."""
+    from dataeng_crew.tools.metricflow import preload_engine
+
+    preload_engine()
+
+
 def check_base(run: ProposalRun, _io: StageIO) -> None:
     """The committed project a proposal is built on; refused before any work when it cannot be published."""
     ws = run.ws
@@ -448,7 +460,9 @@ def read_inventory(run: ProposalRun, io: StageIO) -> None:
     an earlier proposal, its inventory is reused and dbt does not run."""
     assert run.box is not None
     cache = parse_cache_dir(run.ws.state_dir)
-    inv = run.inventory = project_inventory(run.box.project, run.box.profiles_dir, run.box.folder, run.parsed, cache)
+    run.parse_key = parse_inputs_key(run.box.project, run.box.profiles_dir)
+    inv = run.inventory = project_inventory(run.box.project, run.box.profiles_dir, run.box.folder, run.parsed, cache,
+                                            run.parse_key)
     sandbox.remember_parse(run.box, cache)
     io.observation = (f"{len(inv.models)} models, {len(inv.sources)} sources, {len(inv.seeds)} seeds, "
                       f"{len(inv.tests)} tests, packages: {', '.join(inv.packages) or 'none'}")
@@ -482,7 +496,8 @@ def build_project(run: ProposalRun, io: StageIO) -> None:
 def profile_warehouse(run: ProposalRun, io: StageIO) -> None:
     """Profile every relation the project has (sources, seeds, models) and set up the roles' context."""
     assert run.box is not None and run.wh is not None
-    profile = run.profile = project_profile(run.box.db_file, run.inventory, unbuilt=run.unbuilt)
+    profile = run.profile = cached_project_profile(run.box.db_file, run.inventory, parse_cache_dir(run.ws.state_dir),
+                                                   run.parse_key, unbuilt=run.unbuilt)
     io.inputs = [raw_dataset(run.wh, t) for t in profile.tables if t.origin != "model"]
     by_origin: dict[str, int] = {}
     for t in profile.tables:
@@ -778,12 +793,12 @@ def proposal_stages() -> list[Stage]:
               when=lambda r: r.proposal.target_dialect != "duckdb"),
         Stage(semantic_layer_files),
         Stage(render, "render", action="render.render_project_files"),
+        Stage(preload_oracle, when=_checks_metric),
         Stage(sandbox_build, "dbt build (sandbox)", action="dbt build --select @model (sandbox)"),
         Stage(triage, "triage failing tests", "quality", "quality.triage(build)", when=_build_failed),
         Stage(require_build),
         Stage(great_expectations, "Great Expectations", action="expectations.validate_suites"),
-        Stage(metricflow_oracle, "MetricFlow oracle", action="query_layer.oracle(plan)",
-              when=lambda r: r.proposal.plan is not None and r.proposal.plan.kind == "metric"),
+        Stage(metricflow_oracle, "MetricFlow oracle", action="query_layer.oracle(plan)", when=_checks_metric),
         Stage(mark_validated),
         Stage(lambda r, io: warehouse_stages.validate_on_target(r, io, build_selector(r.models)),
               "validate on the target (scratch schema)", action="dbt build (scratch schema of the warehouse)",

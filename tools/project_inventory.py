@@ -204,7 +204,7 @@ def inventory_from_manifest(project: Path, manifest: dict[str, Any]) -> ProjectI
 
 
 def project_inventory(project: Path, profiles_dir: Path, workdir: Path, keep: dict[str, Any] | None = None,
-                      cache: Path | None = None) -> ProjectInventory:
+                      cache: Path | None = None, key: str | None = None) -> ProjectInventory:
     """Parse ``project`` with ``dbt parse`` (no warehouse connection) into its inventory.
 
     Args:
@@ -215,6 +215,7 @@ def project_inventory(project: Path, profiles_dir: Path, workdir: Path, keep: di
         keep: When given, receives the parsed manifest (``keep["manifest"]``) for later dbt commands.
         cache: A folder kept between proposals: when everything a parse reads is as an earlier proposal found it
             (:func:`parse_inputs_key`), that proposal's inventory is read from here and dbt does not run.
+        key: :func:`parse_inputs_key` of the project, when the caller has it.
 
     Returns:
         The project inventory.
@@ -222,15 +223,11 @@ def project_inventory(project: Path, profiles_dir: Path, workdir: Path, keep: di
     Raises:
         ConfigError: When dbt cannot parse the project (the message says why).
     """
-    key = parse_inputs_key(project, profiles_dir) if cache is not None else ""
+    key = key or (parse_inputs_key(project, profiles_dir) if cache is not None else "")
     cached = cache / f"inventory-{key[:24]}.json" if cache is not None else None
-    if cached is not None and cached.is_file():
-        try:
-            return ProjectInventory.model_validate_json(cached.read_text())
-        except ValueError:  # unreadable: parse again
-            cached.unlink(missing_ok=True)
-        except OSError:  # another process pruned it meanwhile
-            pass
+    found = _read_cached(cached, ProjectInventory) if cached is not None and cached.is_file() else None
+    if found is not None:
+        return found
     target = workdir / "target"
     result = run_dbt(["parse"], project, profiles_dir, target_path=target, log_path=workdir / "logs", keep=keep)
     manifest_file = target / "manifest.json"
@@ -267,19 +264,61 @@ def parse_inputs_key(project: Path, profiles_dir: Path) -> str:
     return digest.hexdigest()
 
 
-def _remember_inventory(path: Path, inventory: ProjectInventory) -> None:
-    """Write ``path`` atomically; keep the newest few inventories of the folder."""
+def _remember_inventory(path: Path, contract: ProjectInventory | WarehouseProfile) -> None:
+    """Write ``path`` atomically; keep the newest few files of its kind (``inventory-*``, ``profile-*``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(inventory.model_dump_json())
+    tmp.write_text(contract.model_dump_json())
     os.replace(tmp, path)
+
     def age(p: Path) -> float:
         try:
             return -p.stat().st_mtime
         except OSError:  # pruned by another process meanwhile
             return 0.0
-    for old in sorted(path.parent.glob("inventory-*.json"), key=age)[INVENTORY_CACHE_KEEP:]:
+    kind = path.name.split("-", 1)[0]
+    for old in sorted(path.parent.glob(f"{kind}-*.json"), key=age)[INVENTORY_CACHE_KEEP:]:
         old.unlink(missing_ok=True)
+
+
+def _read_cached(path: Path, contract: type[ProjectInventory] | type[WarehouseProfile]) -> Any:
+    """The contract in ``path``; None when it is missing, unreadable (removed) or pruned meanwhile."""
+    try:
+        return contract.model_validate_json(path.read_text())
+    except ValueError:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass
+    return None
+
+
+def cached_project_profile(db_file: Path, inventory: ProjectInventory, cache: Path, parse_key: str,
+                           unbuilt: frozenset[str] = frozenset()) -> WarehouseProfile:
+    """:func:`project_profile`, read back when nothing it reads changed since an earlier proposal: the project
+    (``parse_key``, :func:`parse_inputs_key`), the warehouse files the sandbox attaches (path, size and modification
+    time of each and of its write-ahead log) and the profiling code. A sandbox file that is itself the warehouse
+    (a PostgreSQL or Spark extract, new each time) is profiled every time."""
+    from dataeng_crew.tools.warehouse import attachments
+
+    sources = [Path(a["path"]) for a in attachments(db_file)]
+    if not sources or not parse_key:
+        return project_profile(db_file, inventory, unbuilt=unbuilt)
+    digest = hashlib.sha256(f"{parse_key}\0{sorted(unbuilt)}\0".encode())
+    for source in sources:
+        for f in (source, Path(f"{source}.wal")):
+            stat = f.stat() if f.exists() else None
+            digest.update(f"{f}:{stat.st_size}:{stat.st_mtime_ns}\0".encode() if stat else f"{f}:-\0".encode())
+    import dataeng_crew.tools.warehouse as profiler
+
+    for module in (__file__, profiler.__file__, inspect.getfile(WarehouseProfile)):
+        digest.update(hashlib.sha256(Path(module).read_bytes()).digest())
+    path = cache / f"profile-{digest.hexdigest()[:24]}.json"
+    cached = _read_cached(path, WarehouseProfile) if path.is_file() else None
+    if cached is not None:
+        return cached.model_copy(update={"path": str(Path(db_file).resolve()), "inventory": inventory})
+    profile = project_profile(db_file, inventory, unbuilt=unbuilt)
+    _remember_inventory(path, profile)
+    return profile
 
 
 def classify_relations(relations: list[tuple[str, str]], inventory: ProjectInventory) -> list[RelationClass]:

@@ -68,3 +68,33 @@ def test_an_unreadable_cached_inventory_is_parsed_again(tmp_path, counted):
         cached.write_text("{not json")
     assert [m.name for m in pi.project_inventory(project, project, tmp_path / "w2", cache=cache).models] == ["orders"]
     assert counted == [["parse"], ["parse"]]
+
+
+def test_a_profile_is_read_back_only_while_the_warehouse_and_project_are_unchanged(tmp_path, monkeypatch):
+    import duckdb
+
+    from dataeng_crew.tools.sandbox import mirror_warehouse
+
+    warehouse = tmp_path / "wh" / "shop.duckdb"
+    warehouse.parent.mkdir()
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("create schema raw")
+        con.execute("create table raw.orders as select i as id, i % 3 as customer_id from range(100) t(i)")
+    calls: list[Path] = []
+    real = pi.project_profile
+    monkeypatch.setattr(pi, "project_profile", lambda db, *a, **k: calls.append(db) or real(db, *a, **k))
+    inventory, cache = pi.ProjectInventory(name="shop"), tmp_path / "cache"
+
+    def profile(key: str = "k1"):  # noqa: ANN202 - a new sandbox each time, as every proposal has
+        box = mirror_warehouse(warehouse, tmp_path / f"box{len(list(tmp_path.glob('box*')))}")
+        return box, pi.cached_project_profile(box, inventory, cache, key)
+
+    box1, first = profile()
+    box2, second = profile()
+    assert len(calls) == 1 and second.tables == first.tables and second.path == str(box2.resolve())
+    profile("k2")  # the project changed
+    assert len(calls) == 2
+    with duckdb.connect(str(warehouse)) as con:  # the warehouse changed
+        con.execute("insert into raw.orders values (100, 1)")
+    _, third = profile()
+    assert len(calls) == 3 and third.table("orders").row_count == 101
