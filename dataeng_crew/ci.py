@@ -28,10 +28,32 @@ def render_workflow(project_dir: str = ".", warehouse: str = "", setup: str = ""
         pip_spec: What ``pip install`` installs for dataeng-crew (a version, a git URL, a wheel).
         template: The template under ``templates/`` (the PR workflow, or the review loop's).
     """
+    return _fill(template, {"DBT_PROJECT_DIR": project_dir, "WAREHOUSE": warehouse, "WAREHOUSE_SETUP": setup,
+                            "PIP_SPEC": pip_spec})
+
+
+def _fill(template: str, values: dict[str, str], verbatim: dict[str, str] | None = None) -> str:
+    """The template under ``templates/`` with each ``__KEY__`` replaced: ``values`` as JSON strings (a valid YAML
+    scalar), ``verbatim`` as they are (YAML lines, a quoted pip requirement)."""
     text = resources.files("dataeng_crew").joinpath(f"templates/{template}").read_text()
-    for key, value in {"DBT_PROJECT_DIR": project_dir, "WAREHOUSE": warehouse, "WAREHOUSE_SETUP": setup}.items():
-        text = text.replace(f"__{key}__", json.dumps(value))  # a JSON string is a valid YAML scalar
-    return text.replace("__PIP_SPEC__", json.dumps(pip_spec))
+    for key, value in values.items():
+        text = text.replace(f"__{key}__", json.dumps(value))
+    for key, value in (verbatim or {}).items():
+        text = text.replace(f"__{key}__", value)
+    return text
+
+
+def _write(path: Path, text: str, force: bool) -> Path:
+    """Write a workflow file, refusing to overwrite a different one without ``force``.
+
+    Raises:
+        ConfigError: When the file exists and differs (without ``force``).
+    """
+    if path.exists() and path.read_text() != text and not force:
+        raise ConfigError(f"{path} exists and differs; pass --force to overwrite it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
 
 
 REVISE_WORKFLOW_PATH = ".github/workflows/dataeng-crew-revise.yml"
@@ -63,11 +85,7 @@ def install_workflow(repo_root: Path, project: Path, warehouse: str = "", setup:
         raise ConfigError(f"{project} is not inside {repo_root}") from None
     path = repo_root / (REVISE_WORKFLOW_PATH if revise else WORKFLOW_PATH)
     text = (render_revise_workflow if revise else render_workflow)(rel or ".", warehouse, setup, pip_spec)
-    if path.exists() and path.read_text() != text and not force:
-        raise ConfigError(f"{path} exists and differs; pass --force to overwrite it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
+    return _write(path, text, force)
 
 
 TARGET_WORKFLOW_PATH = ".github/workflows/dataeng-crew-target.yml"
@@ -98,18 +116,11 @@ def install_target_workflow(repo_root: Path, project: Path, profiles_dir: Path |
     except ValueError:
         raise ConfigError(f"{folder}/profiles.yml and the project must be inside {repo_root}: CI reads the profile "
                           "from the repository (commit one whose credentials are env_var()s)") from None
-    text = resources.files("dataeng_crew").joinpath("templates/dataeng-crew-target.yml").read_text()
     secrets = "\n".join(f"      {n}: ${{{{ secrets.{n} }}}}" for n in names) or "      # (the profile reads no env_var)"
-    for key, value in {"DBT_PROJECT_DIR": rel_project, "PROFILES_DIR": rel_profiles}.items():
-        text = text.replace(f"__{key}__", json.dumps(value))
-    text = text.replace("__SECRET_ENV__", secrets).replace("__PIP_SPEC__", json.dumps(pip_spec))
-    text = text.replace("__ADAPTER__", TARGET_ADAPTERS[kind])
-    path = repo_root / TARGET_WORKFLOW_PATH
-    if path.exists() and path.read_text() != text and not force:
-        raise ConfigError(f"{path} exists and differs; pass --force to overwrite it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path, names
+    text = _fill("dataeng-crew-target.yml", {"DBT_PROJECT_DIR": rel_project, "PROFILES_DIR": rel_profiles,
+                                             "PIP_SPEC": pip_spec},
+                 {"SECRET_ENV": secrets, "ADAPTER": TARGET_ADAPTERS[kind]})
+    return _write(repo_root / TARGET_WORKFLOW_PATH, text, force), names
 
 
 def target_markdown(result: "TargetValidation", label: str) -> str:
