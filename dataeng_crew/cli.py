@@ -384,10 +384,11 @@ def _validate_on_target(models: tuple[str, ...], project: Path | None, profiles_
     ws = flow.resolve_workspace(project)
     run_id = run_id or dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
     selector = ["--select", *models] if models else []
-    with tempfile.TemporaryDirectory(prefix="dataeng-crew-on-target-") as tmp:
-        result = validate_project_on_target(ws.project, profiles_dir, Path(tmp), run_id, selector)
     target = read_target(ws.project, profiles_dir)
-    label = target.label if target is not None else "the warehouse"
+    with tempfile.TemporaryDirectory(prefix="dataeng-crew-on-target-") as tmp:
+        result = validate_project_on_target(ws.project, target, Path(tmp), run_id, selector)
+    assert target is not None  # validate_project_on_target refused a project without one
+    label = target.label
     _console().print(f"{'[green]✓[/]' if result.success else '[red]✗[/]'} {label}, schema {result.schema_}: "
                      f"{result.tests_passed} tests passed, {result.tests_failed} failed; scratch schema dropped: "
                      f"{result.dropped}" + (f"\n  dbt: {result.error[:1500]}" if result.error else ""), markup=True,

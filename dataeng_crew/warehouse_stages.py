@@ -151,7 +151,7 @@ def scratch_build(target: WarehouseTarget, source: Path, files: dict[str, str], 
     return True
 
 
-def validate_project_on_target(project: Path, profiles_dir: Path | None, folder: Path, run_id: str,
+def validate_project_on_target(project: Path, target: WarehouseTarget | None, folder: Path, run_id: str,
                                selector: list[str] | None = None) -> TargetValidation:
     """``validate --on-target``: the project as it is (a pull request's checkout) built and tested in
     ``dataeng_crew_<run id>`` of the warehouse its dbt profile names; the schema is dropped afterwards, whatever
@@ -159,7 +159,7 @@ def validate_project_on_target(project: Path, profiles_dir: Path | None, folder:
 
     Args:
         project: The dbt project (read, never written: a copy is built).
-        profiles_dir: ``--profiles-dir`` (else dbt's lookup).
+        target: The project's dbt target (:func:`~dataeng_crew.tools.dbt_profile.read_target`).
         folder: Scratch folder for the copy, its profile, target and logs.
         run_id: Names the scratch schema (in CI: the pull request's number and the run's attempt).
         selector: dbt ``--select`` arguments (default: every node).
@@ -167,7 +167,6 @@ def validate_project_on_target(project: Path, profiles_dir: Path | None, folder:
     Raises:
         ConfigError: When the profile's target is not a PostgreSQL or Spark warehouse.
     """
-    target = read_target(project, profiles_dir)
     if target_dialect(target) is None:
         raise ConfigError(f"validate --on-target needs the dbt profile of {project} to name a PostgreSQL or Spark "
                           f"target{'' if target is None else f'; {target.label} is {target.type!r}'}")
