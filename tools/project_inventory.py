@@ -38,7 +38,7 @@ from dataeng_crew.settings import PII_KEY_ENV
 from dataeng_crew.tools.dbt_runner import dbt_environment, run_dbt
 
 ENV_VAR_RX = re.compile(rb"env_var\s*\(\s*['\"]([^'\"]+)['\"]")
-INVENTORY_CACHE_KEEP = 8  # inventories kept per cache folder (eval cases share one)
+CACHE_KEEP = 8  # inventories, and profiles, kept per cache folder (eval cases share one)
 CREW_MARKER = "dataeng_crew"  # key in a model's config.meta marking a model dataeng-crew wrote
 TEST_KEY_RX = re.compile(r"^\s*(data_tests|tests)\s*:", re.M)
 ARGUMENTS_RX = re.compile(r"^\s*arguments\s*:", re.M)
@@ -235,7 +235,7 @@ def project_inventory(project: Path, profiles_dir: Path, workdir: Path, keep: di
         raise ConfigError(f"dbt could not parse the project {project.name}: {(result.error or 'see dbt logs')[:600]}")
     inventory = inventory_from_manifest(project, json.loads(manifest_file.read_text()))
     if cached is not None:
-        _remember_inventory(cached, inventory)
+        _remember(cached, inventory)
     return inventory
 
 
@@ -259,12 +259,17 @@ def parse_inputs_key(project: Path, profiles_dir: Path) -> str:
             digest.update(f"{dist} {metadata.version(dist)}\0".encode())
         except metadata.PackageNotFoundError:
             pass
-    for module in (__file__, inspect.getfile(ProjectInventory)):  # a changed reader or contract makes another inventory
-        digest.update(hashlib.sha256(Path(module).read_bytes()).digest())
+    _code_digest(digest, __file__, inspect.getfile(ProjectInventory))  # a changed reader or contract: re-parse
     return digest.hexdigest()
 
 
-def _remember_inventory(path: Path, contract: ProjectInventory | WarehouseProfile) -> None:
+def _code_digest(digest: Any, *modules: str) -> None:
+    """Add the source of ``modules`` to ``digest``: a cached result made by other code is not read back."""
+    for module in modules:
+        digest.update(hashlib.sha256(Path(module).read_bytes()).digest())
+
+
+def _remember(path: Path, contract: ProjectInventory | WarehouseProfile) -> None:
     """Write ``path`` atomically; keep the newest few files of its kind (``inventory-*``, ``profile-*``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
@@ -277,7 +282,7 @@ def _remember_inventory(path: Path, contract: ProjectInventory | WarehouseProfil
         except OSError:  # pruned by another process meanwhile
             return 0.0
     kind = path.name.split("-", 1)[0]
-    for old in sorted(path.parent.glob(f"{kind}-*.json"), key=age)[INVENTORY_CACHE_KEEP:]:
+    for old in sorted(path.parent.glob(f"{kind}-*.json"), key=age)[CACHE_KEEP:]:
         old.unlink(missing_ok=True)
 
 
@@ -308,16 +313,13 @@ def cached_project_profile(db_file: Path, inventory: ProjectInventory, cache: Pa
         for f in (source, Path(f"{source}.wal")):
             stat = f.stat() if f.exists() else None
             digest.update(f"{f}:{stat.st_size}:{stat.st_mtime_ns}\0".encode() if stat else f"{f}:-\0".encode())
-    import dataeng_crew.tools.warehouse as profiler
-
-    for module in (__file__, profiler.__file__, inspect.getfile(WarehouseProfile)):
-        digest.update(hashlib.sha256(Path(module).read_bytes()).digest())
+    _code_digest(digest, __file__, inspect.getfile(attachments), inspect.getfile(WarehouseProfile))
     path = cache / f"profile-{digest.hexdigest()[:24]}.json"
     cached = _read_cached(path, WarehouseProfile) if path.is_file() else None
     if cached is not None:
         return cached.model_copy(update={"path": str(Path(db_file).resolve()), "inventory": inventory})
     profile = project_profile(db_file, inventory, unbuilt=unbuilt)
-    _remember_inventory(path, profile)
+    _remember(path, profile)
     return profile
 
 
