@@ -15,7 +15,6 @@ import os
 import re
 import secrets
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -27,6 +26,7 @@ from typing import Any, Iterator
 
 from dataeng_crew.contracts import BuildResult, NodeResult
 from dataeng_crew.settings import PII_KEY_ENV
+from dataeng_crew.tools.line_worker import LineWorker
 
 SECRET_ENV = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|_KEY$|CREDENTIAL)", re.I)
 _LOCK = threading.Lock()
@@ -223,7 +223,7 @@ class DbtWorker:
     KEEP_MANIFESTS = 3
 
     def __init__(self) -> None:
-        self._proc: subprocess.Popen[str] | None = None
+        self._child = LineWorker("dataeng_crew.tools.dbt_runner")
 
     def start(self) -> None:
         """Start the worker unless it runs, or dbt is imported here already (then this process is as fast)."""
@@ -232,46 +232,28 @@ class DbtWorker:
 
     def spawn(self) -> None:
         """Start a worker process (replacing a running one)."""
-        self.close()
-        try:
-            self._proc = subprocess.Popen([sys.executable, "-m", "dataeng_crew.tools.dbt_runner"], text=True,
-                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                          stderr=subprocess.DEVNULL, env=dbt_environment())
-        except OSError:
-            self._proc = None
+        self._child.spawn(dbt_environment())
 
     def running(self) -> bool:
         """The worker was started and has not ended."""
-        return self._proc is not None and self._proc.poll() is None
+        return self._child.running()
 
     def run(self, args: list[str], full: list[str], manifest: Any, keep: bool) -> tuple[BuildResult, Any] | None:
         """Run one command in the worker; None when there is no worker (or it died: the caller runs it here)."""
-        proc = self._proc
-        if proc is None or proc.poll() is not None or proc.stdin is None or proc.stdout is None:
-            return None
-        key = manifest.key if isinstance(manifest, WorkerManifest) and manifest.worker == proc.pid else None
-        request = {"args": args, "full": full, "manifest": key, "keep": keep, "env": dbt_environment()}
-        try:
-            proc.stdin.write(json.dumps(request) + "\n")
-            proc.stdin.flush()
-            answer = json.loads(proc.stdout.readline())
-        except KeyboardInterrupt:  # Ctrl-C or SIGTERM (Terminated) here: the command stops with the worker
-            self.close()
-            raise
-        except (OSError, ValueError):  # the worker died or answered garbage
-            self.close()
+        pid = self._child.pid
+        key = manifest.key if isinstance(manifest, WorkerManifest) and manifest.worker == pid else None
+        answer = self._child.ask({"args": args, "full": full, "manifest": key, "keep": keep,
+                                  "env": dbt_environment()}) if pid is not None else None
+        if answer is None:
             return None
         if answer.get("interrupted"):
             raise KeyboardInterrupt()
-        parsed = WorkerManifest(answer["manifest"], proc.pid) if answer.get("manifest") is not None else None
+        parsed = WorkerManifest(answer["manifest"], pid) if answer.get("manifest") is not None else None  # type: ignore[arg-type]
         return BuildResult.model_validate(answer["result"]), parsed
 
     def close(self) -> None:
-        """Stop the worker (it also exits by itself when this process goes away: its stdin closes)."""
-        proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        """Stop the worker."""
+        self._child.close()
 
 
 WORKER = DbtWorker()

@@ -13,12 +13,12 @@ import logging
 import os
 import re
 import signal
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 from dataeng_crew.contracts import ExpectationOutcome, ExpectationSuiteSpec, SuiteResult
+from dataeng_crew.tools.line_worker import LineWorker
 from dataeng_crew.tools.prompt_safety import clean_text
 from dataeng_crew.tools.warehouse import model_schema, open_readonly, quote_ident
 
@@ -162,44 +162,32 @@ class ExpectationsWorker:
     """
 
     def __init__(self) -> None:
-        self._proc: subprocess.Popen[str] | None = None
+        self._child = LineWorker("dataeng_crew.tools.expectations")
 
     def start(self) -> None:
         """Start the worker unless it runs, or GX is imported here already (then in-process is as fast)."""
-        if self._proc is not None and self._proc.poll() is None or "great_expectations" in sys.modules:
+        if self._child.running() or "great_expectations" in sys.modules:
             return
         from dataeng_crew.tools.dbt_runner import SECRET_ENV
 
         env = {k: v for k, v in os.environ.items() if not SECRET_ENV.search(k)}  # GX never sees a token
         env["GX_ANALYTICS_ENABLED"] = "false"
-        try:
-            self._proc = subprocess.Popen([sys.executable, "-m", "dataeng_crew.tools.expectations"], text=True,
-                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                          stderr=subprocess.DEVNULL, env=env)
-        except OSError:
-            self._proc = None
+        self._child.spawn(env)
 
     def validate(self, db_file: Path, suites: list[ExpectationSuiteSpec]) -> list[SuiteResult]:
         """:func:`validate_suites` in the worker (in this process when there is none)."""
-        proc = self._proc
-        if not suites or proc is None or proc.poll() is not None or proc.stdin is None or proc.stdout is None:
-            return validate_suites(db_file, suites)
+        answer = self._child.ask({"db_file": str(db_file), "suites": [s.model_dump(mode="json") for s in suites]}) \
+            if suites else None
         try:
-            proc.stdin.write(json.dumps({"db_file": str(db_file),
-                                         "suites": [s.model_dump(mode="json") for s in suites]}) + "\n")
-            proc.stdin.flush()
-            answer = json.loads(proc.stdout.readline())
-            return [SuiteResult.model_validate(r) for r in answer]
-        except (OSError, ValueError):  # the worker died or answered garbage: validate here
+            if answer is not None:
+                return [SuiteResult.model_validate(r) for r in answer]
+        except (TypeError, ValueError):  # an answer that is not results: validate here
             self.close()
-            return validate_suites(db_file, suites)
+        return validate_suites(db_file, suites)
 
     def close(self) -> None:
-        """Stop the worker (it also exits by itself when this process goes away: its stdin closes)."""
-        proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        """Stop the worker."""
+        self._child.close()
 
 
 WORKER = ExpectationsWorker()

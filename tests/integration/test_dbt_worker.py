@@ -67,19 +67,23 @@ def test_a_parsed_manifest_stays_in_the_worker_and_is_reused(tmp_path, worker):
 
 def test_a_dead_worker_leaves_the_command_to_this_process(tmp_path, worker):
     project = _project(tmp_path / "p")
-    os.kill(worker._proc.pid, signal.SIGKILL)  # type: ignore[union-attr]
-    worker._proc.wait()  # type: ignore[union-attr]
+    os.kill(worker._child.pid, signal.SIGKILL)  # type: ignore[arg-type]
+    deadline = time.monotonic() + 30
+    while worker.running() and time.monotonic() < deadline:  # running() reaps it once it is gone
+        time.sleep(0.05)
     result = run_dbt(["build"], project, project, target_path=project / "target", log_path=project / "logs")
     assert result.success and not worker.running()
 
 
 def test_ctrl_c_while_the_worker_builds_stops_the_command_and_the_worker(tmp_path, worker):
     project = _project(tmp_path / "p", "select count(*) as n from range(20000000000)")  # runs for minutes
-    proc = worker._proc
-    assert proc is not None
+    pid = worker._child.pid
+    assert pid is not None
     threading.Timer(1.5, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
     started = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
         run_dbt(["build"], project, project, target_path=project / "target", log_path=project / "logs")
     assert time.monotonic() - started < 30
-    assert proc.poll() is not None and not worker.running()
+    assert not worker.running()
+    with pytest.raises(ProcessLookupError):  # killed and reaped
+        os.kill(pid, 0)
