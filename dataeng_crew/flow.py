@@ -686,7 +686,8 @@ def metricflow_oracle(run: ProposalRun, io: StageIO) -> None:
 
 
 def mark_validated(run: ProposalRun, _io: StageIO) -> None:
-    """Every check passed: the model lineage is emitted and the committed files are rendered in the target dialect."""
+    """Every check passed: the model lineage is emitted and the committed files are rendered in the target dialect
+    (the proposal lists them, published or not)."""
     assert run.box is not None and run.wh is not None and run.outcome is not None
     proposal = run.proposal
     emit_model_lineage(run.rec, run.models, run.outcome, run.wh, run.box.db_file, run.sources)
@@ -697,6 +698,7 @@ def mark_validated(run: ProposalRun, _io: StageIO) -> None:
             run.translated = transpile_models(run.models, proposal.target_dialect)  # triage changes tests; be sure
         run.files = run.render(proposal.target_dialect)
     proposal.modified = modified_files(run.files, run.read_existing, run.prefix)
+    proposal.files = sorted(run.prefix + rel for rel in run.files)  # the PR text is the PR's, never a project file
 
 
 def data_diff(run: ProposalRun, io: StageIO) -> None:
@@ -722,10 +724,9 @@ def hand_over(run: ProposalRun, _io: StageIO) -> None:
 
 
 def prepare_publication(run: ProposalRun, _io: StageIO) -> None:
-    """The branch, the files and the PR body of a published proposal."""
+    """The branch and the review commands of a published proposal."""
     proposal, ws = run.proposal, run.ws
     proposal.branch = f"dataeng-crew/{slugify(proposal.request)}"
-    proposal.files = sorted(run.prefix + rel for rel in run.files)  # the PR text is the PR's, never a project file
     proposal.status, proposal.pr = "published", str(run.folder / "PR.md")
     wh = run.wh if proposal.extract is None else None  # a PostgreSQL profile reads the warehouse itself
     proposal.review_commands = review_commands(ws.project, ws.repo, run.prefix, proposal.branch, wh,

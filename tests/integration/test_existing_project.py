@@ -128,6 +128,9 @@ def test_revenue_by_a_payment_column_reads_the_payments(jaffle):
     assert proposal.status == "validated"
     mart = next(m for m in proposal.models if m.layer == "marts")
     assert mart.name == "weekly_revenue_by_payment_method" and "ref('stg_payments')" in mart.sql
+    added = len(proposal.files) - len(proposal.modified)  # validated, not published: the PR text still counts them
+    assert added >= 1 and f"**Files**: {added} added, {len(proposal.modified)} existing modified" in \
+        Path(proposal.pr).read_text()
     with open_built(proposal.warehouse) as con:
         got = con.execute(f"select week_start_date, payment_method, revenue from {mart.name} where revenue <> 0 "
                           "order by 1, 2").fetchall()
