@@ -408,8 +408,8 @@ def run_stages(run: ProposalRun, stages: Sequence[Stage]) -> None:
         with run.rec.stage(stage.name, stage.role, stage.action) as io:
             try:
                 stage.run(run, io)
-            except DataengCrewError:  # a failure a signal caused (dbt or DuckDB stopped mid-query) is the signal
-                signals.raise_if_interrupted()
+            except Exception:  # a failure a signal caused is the signal: dbt stopped mid-command, or DuckDB, which
+                signals.raise_if_interrupted()  # turns the handler's interrupt into RuntimeError('Query interrupted')
                 raise
 
 

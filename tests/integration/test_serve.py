@@ -449,7 +449,7 @@ def test_sigterm_to_dataeng_crew_serve_settles_the_running_proposal_and_keeps_th
     assert proc.wait(timeout=120) == 0  # drained and stopped cleanly
     store = Store(stub_project.parent / ".dataeng-crew" / "serve.sqlite3")
     stopped = store.get(first)
-    assert stopped.status == "interrupted" and stopped.exit_code == 143, stopped
+    assert stopped.status == "interrupted" and stopped.exit_code == 143, (stopped.error, log.read_text()[-3000:])
     assert "nothing was published" in stopped.error and stopped.proposal_dir
     assert store.get(second).status == "queued"
     store.close()

@@ -5,6 +5,9 @@ from __future__ import annotations
 import gc
 import os
 import signal
+import threading
+from contextlib import contextmanager
+from types import SimpleNamespace
 
 import pytest
 
@@ -36,3 +39,51 @@ def test_sigint_inside_the_block_is_still_ctrl_c():
         for _ in range(1000):  # the handler runs at the next bytecode boundary
             pass
     assert not isinstance(raised.value, Terminated)
+
+
+class _Rec:
+    """The recorder's one method ``run_stages`` calls, noting how each stage ended."""
+
+    def __init__(self) -> None:
+        self.ended: list[str] = []
+
+    @contextmanager
+    def stage(self, name: str, _role: str, _action: str):
+        try:
+            yield None
+        except KeyboardInterrupt:
+            self.ended.append("interrupted")
+            raise
+        except Exception:
+            self.ended.append("failed")
+            raise
+
+
+def test_a_duckdb_query_stopped_by_sigterm_stops_the_run_as_interrupted():
+    """DuckDB turns the handler's interrupt into ``RuntimeError('Query interrupted')`` (seen in ``serve``: the job
+    was recorded as a failure, a bug): the stage is the signal, so the run reports the interrupt."""
+    import duckdb
+
+    from dataeng_crew.flow import Stage, run_stages
+
+    def profile(_run, _io) -> None:
+        threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGTERM)).start()
+        duckdb.connect().sql("select count(*) from range(100000000000) a, range(10) b").fetchall()
+
+    run = SimpleNamespace(rec=_Rec())
+    with sigterm_as_interrupt(), pytest.raises(Terminated) as raised:
+        run_stages(run, [Stage(profile, "profile warehouse")])
+    assert run.rec.ended == ["interrupted"]
+    assert "Query interrupted" in str(raised.value.__context__)
+
+
+def test_a_failure_without_a_signal_stays_the_failure():
+    from dataeng_crew.flow import Stage, run_stages
+
+    def broken(_run, _io) -> None:
+        raise RuntimeError("a bug")
+
+    run = SimpleNamespace(rec=_Rec())
+    with sigterm_as_interrupt(), pytest.raises(RuntimeError, match="a bug"):
+        run_stages(run, [Stage(broken, "render")])
+    assert run.rec.ended == ["failed"]
