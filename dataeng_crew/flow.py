@@ -405,12 +405,8 @@ def run_stages(run: ProposalRun, stages: Sequence[Stage]) -> None:
         if not stage.name:
             stage.run(run, StageIO())
             continue
-        with run.rec.stage(stage.name, stage.role, stage.action) as io:
-            try:
-                stage.run(run, io)
-            except Exception:  # a failure a signal caused is the signal: dbt stopped mid-command, or DuckDB, which
-                signals.raise_if_interrupted()  # turns the handler's interrupt into RuntimeError('Query interrupted')
-                raise
+        with run.rec.stage(stage.name, stage.role, stage.action) as io, signals.signal_as_the_cause():
+            stage.run(run, io)
 
 
 # -- the stages, in the order they run ---------------------------------------------------------------------

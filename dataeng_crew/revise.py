@@ -47,7 +47,7 @@ from dataeng_crew.errors import ConfigError, DataengCrewError, Terminated
 from dataeng_crew.locking import run_lock
 from dataeng_crew.render import render_pr_body
 from dataeng_crew.settings import Workspace
-from dataeng_crew.signals import held, sigterm_as_interrupt
+from dataeng_crew.signals import held, signal_as_the_cause, sigterm_as_interrupt
 from dataeng_crew.tools import git_local, github_pr
 from dataeng_crew.tools.prompt_safety import clean_text
 
@@ -274,7 +274,8 @@ def revise(target: str | None = None, project: Path | None = None, warehouse: Pa
                             max_rounds, gh_repo)
         try:
             if new and _load_round_state(rnd):
-                _round(rnd)
+                with signal_as_the_cause():
+                    _round(rnd)
             else:
                 progress("no new feedback: nothing to do")
         except KeyboardInterrupt as exc:

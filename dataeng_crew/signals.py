@@ -37,6 +37,22 @@ def raise_if_interrupted() -> None:
         raise Terminated() if signal.SIGTERM in _PENDING else KeyboardInterrupt()
 
 
+@contextmanager
+def signal_as_the_cause() -> Iterator[None]:
+    """A failure inside the block while a signal is pending is that signal: dbt stopped mid-command, or DuckDB,
+    which turns the handler's interrupt into ``RuntimeError('Query interrupted')``.
+
+    Raises:
+        Terminated: The block failed after a SIGTERM arrived (see :func:`raise_if_interrupted`).
+        KeyboardInterrupt: It failed after a SIGINT.
+    """
+    try:
+        yield
+    except Exception:
+        raise_if_interrupted()
+        raise
+
+
 def _main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
