@@ -22,11 +22,13 @@ from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
-from dataeng_crew.contracts import BuildResult, NodeResult
 from dataeng_crew.settings import PII_KEY_ENV
 from dataeng_crew.tools.line_worker import LineWorker
+
+if TYPE_CHECKING:  # the contracts (pydantic, ~0.15 s) load at the first command: the CLI starts the worker sooner
+    from dataeng_crew.contracts import BuildResult, NodeResult
 
 SECRET_ENV = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|_KEY$|CREDENTIAL)", re.I)
 _LOCK = threading.Lock()
@@ -163,6 +165,8 @@ def invoke(args: list[str], full: list[str], manifest: Any, keep: bool,
     """
     from dbt.cli.main import dbtRunner  # lazy: dbt import is slow
 
+    from dataeng_crew.contracts import BuildResult
+
     if manifest is not None:
         rebase_manifest(manifest, Path(full[full.index("--project-dir") + 1]))
     started = time.perf_counter()
@@ -184,6 +188,8 @@ def invoke(args: list[str], full: list[str], manifest: Any, keep: bool,
 
 def _nodes(result: Any) -> list[NodeResult]:
     """One :class:`NodeResult` per node dbt ran."""
+    from dataeng_crew.contracts import NodeResult
+
     nodes = []
     for r in getattr(result, "results", None) or []:
         node = getattr(r, "node", None)
@@ -246,6 +252,8 @@ class DbtWorker:
                                   "env": dbt_environment()}) if pid is not None else None
         if answer is None:
             return None
+        from dataeng_crew.contracts import BuildResult
+
         if answer.get("interrupted"):
             raise KeyboardInterrupt()
         parsed = WorkerManifest(answer["manifest"], pid) if answer.get("manifest") is not None else None  # type: ignore[arg-type]
@@ -267,6 +275,7 @@ def _serve() -> None:
     os.dup2(2, 1)
     from dbt.cli.main import dbtRunner  # noqa: F401 - the import (~1.2 s) is what the worker is for
     import dbt.adapters.duckdb  # noqa: F401
+    import dataeng_crew.contracts  # noqa: F401 - before the first request, not during it
     manifests: OrderedDict[int, Any] = OrderedDict()
     counter = itertools.count(1)
     for line in sys.stdin:
@@ -283,6 +292,8 @@ def _serve() -> None:
         except KeyboardInterrupt:
             answer = {"interrupted": True}
         except Exception as exc:  # noqa: BLE001 - the parent reports it as a failed command
+            from dataeng_crew.contracts import BuildResult
+
             answer = {"result": BuildResult(command=request["args"], success=False,
                                             error=f"{type(exc).__name__}: {exc}").model_dump(mode="json")}
         answers.write(json.dumps(answer) + "\n")
