@@ -114,7 +114,8 @@ class WorkerManifest:
 
 def run_dbt(args: list[str], project_dir: Path, profiles_dir: Path, target_path: Path | None = None,
             log_path: Path | None = None, write_json: bool = True, manifest: Any = None,
-            keep: dict[str, Any] | None = None, in_process: bool = False) -> BuildResult:
+            keep: dict[str, Any] | None = None, in_process: bool = False,
+            semantic_manifest: bool = False) -> BuildResult:
     """Run one dbt command (in the worker when it runs, else in this process) and collect per-node results.
 
     Args:
@@ -128,6 +129,8 @@ def run_dbt(args: list[str], project_dir: Path, profiles_dir: Path, target_path:
             not parse again. Only for commands that run on the files that manifest was parsed from.
         keep: When given, a ``parse`` leaves its manifest there (``keep["manifest"]``).
         in_process: Run here even when the worker runs (dbt-spark's ``session`` method uses this process's Spark).
+        semantic_manifest: A ``parse`` without ``write_json`` still writes ``semantic_manifest.json`` (what
+            MetricFlow reads) into the target path, and only that: no ``manifest.json`` (~0.1 s).
 
     Returns:
         The outcome: success, the error when dbt itself failed, and one result per node.
@@ -142,10 +145,10 @@ def run_dbt(args: list[str], project_dir: Path, profiles_dir: Path, target_path:
     full += ["--no-use-colors", "--log-level", "none", "--log-level-file", "debug",
              "--no-send-anonymous-usage-stats", "--no-version-check"]
     with _LOCK:
-        answer = None if in_process else WORKER.run(args, full, manifest, keep is not None)
+        answer = None if in_process else WORKER.run(args, full, manifest, keep is not None, semantic_manifest)
         if answer is None:  # no worker: here
             local = manifest if manifest is not None and not isinstance(manifest, WorkerManifest) else None
-            result, parsed = invoke(args, full, local, keep is not None, dbt_environment())
+            result, parsed = invoke(args, full, local, keep is not None, dbt_environment(), semantic_manifest)
         else:
             result, parsed = answer
     if keep is not None and parsed is not None:
@@ -154,7 +157,7 @@ def run_dbt(args: list[str], project_dir: Path, profiles_dir: Path, target_path:
 
 
 def invoke(args: list[str], full: list[str], manifest: Any, keep: bool,
-           env: dict[str, str]) -> tuple[BuildResult, Any]:
+           env: dict[str, str], semantic_manifest: bool = False) -> tuple[BuildResult, Any]:
     """One ``dbtRunner`` invocation in this process with ``env`` as its environment.
 
     Returns:
@@ -180,6 +183,10 @@ def invoke(args: list[str], full: list[str], manifest: Any, keep: bool,
             _release_duckdb()
     if isinstance(res.exception, KeyboardInterrupt):
         raise res.exception  # SIGTERM stays Terminated; dbt swallows Ctrl-C into its result; the flow must see it
+    if semantic_manifest and args[:1] == ["parse"] and res.success:
+        from dbt.parser.manifest import write_semantic_manifest
+
+        write_semantic_manifest(res.result, full[full.index("--target-path") + 1])
     parsed = res.result if keep and args[:1] == ["parse"] and res.success else None
     error = f"{type(res.exception).__name__}: {res.exception}" if res.exception is not None else None
     return BuildResult(command=args, success=bool(res.success), error=error, nodes=_nodes(res.result),
@@ -244,12 +251,14 @@ class DbtWorker:
         """The worker was started and has not ended."""
         return self._child.running()
 
-    def run(self, args: list[str], full: list[str], manifest: Any, keep: bool) -> tuple[BuildResult, Any] | None:
+    def run(self, args: list[str], full: list[str], manifest: Any, keep: bool,
+            semantic_manifest: bool = False) -> tuple[BuildResult, Any] | None:
         """Run one command in the worker; None when there is no worker (or it died: the caller runs it here)."""
         pid = self._child.pid
         key = manifest.key if isinstance(manifest, WorkerManifest) and manifest.worker == pid else None
         answer = self._child.ask({"args": args, "full": full, "manifest": key, "keep": keep,
-                                  "env": dbt_environment()}) if pid is not None else None
+                                  "env": dbt_environment(), "semantic_manifest": semantic_manifest}) \
+            if pid is not None else None
         if answer is None:
             return None
         from dataeng_crew.contracts import BuildResult
@@ -282,7 +291,7 @@ def _serve() -> None:
         request = json.loads(line)
         try:
             result, parsed = invoke(request["args"], request["full"], manifests.get(request["manifest"]),
-                                    request["keep"], request["env"])
+                                    request["keep"], request["env"], request.get("semantic_manifest", False))
             answer: dict[str, Any] = {"result": result.model_dump(mode="json")}
             if parsed is not None:
                 key = answer["manifest"] = next(counter)

@@ -239,7 +239,8 @@ def prepare_project(project_dir: Path, profiles_dir: Path, dest: Path, layer: di
     if saved_parse is not None and saved_parse.is_file():
         (dest / "target").mkdir(parents=True, exist_ok=True)
         shutil.copyfile(saved_parse, dest / "target" / saved_parse.name)
-    result = run_dbt(["parse"], dest, profiles_dir, target_path=dest / "target", log_path=dest / "logs")
+    result = run_dbt(["parse"], dest, profiles_dir, target_path=dest / "target", log_path=dest / "logs",
+                     write_json=False, semantic_manifest=True)
     if not result.success or not (dest / "target" / "semantic_manifest.json").is_file():
         raise OracleError("dbt parse rejected the semantic layer: " + _parse_errors(dest / "logs", result.error))
     return dest
