@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from dataeng_crew.settings import PII_KEY_ENV
+from dataeng_crew.tools import dbt_schemas
 from dataeng_crew.tools.line_worker import LineWorker
 
 if TYPE_CHECKING:  # the contracts (pydantic, ~0.15 s) load at the first command: the CLI starts the worker sooner
@@ -172,6 +173,7 @@ def invoke(args: list[str], full: list[str], manifest: Any, keep: bool,
 
     if manifest is not None:
         rebase_manifest(manifest, Path(full[full.index("--project-dir") + 1]))
+    dbt_schemas.install()
     started = time.perf_counter()
     with scrubbed_environment(env), _argv(["dbt", *full]):
         try:
@@ -181,6 +183,7 @@ def invoke(args: list[str], full: list[str], manifest: Any, keep: bool,
                                elapsed_seconds=time.perf_counter() - started), None
         finally:
             _release_duckdb()
+            dbt_schemas.save()
     if isinstance(res.exception, KeyboardInterrupt):
         raise res.exception  # SIGTERM stays Terminated; dbt swallows Ctrl-C into its result; the flow must see it
     if semantic_manifest and args[:1] == ["parse"] and res.success:
@@ -285,6 +288,7 @@ def _serve() -> None:
     from dbt.cli.main import dbtRunner  # noqa: F401 - the import (~1.2 s) is what the worker is for
     import dbt.adapters.duckdb  # noqa: F401
     import dataeng_crew.contracts  # noqa: F401 - before the first request, not during it
+    dbt_schemas.install()  # dbt's JSON schemas read back, not built on the first command (~0.5 s)
     manifests: OrderedDict[int, Any] = OrderedDict()
     counter = itertools.count(1)
     for line in sys.stdin:
