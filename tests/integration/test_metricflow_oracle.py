@@ -43,6 +43,9 @@ def test_metricflow_agrees_with_the_mart_and_catches_a_doctored_one(built, sampl
     assert result.metrics == ["paid_orders", "orders_count", "paid_order_share"]
     assert result.group_by == ["metric_time__week"]
     assert not list((sandbox / "project").rglob("*semantic_layer*.yml"))  # the layer went into a parsed copy
+    parsed = tmp_path / "as_built" / "project" / "target"
+    assert (parsed / "semantic_manifest.json").is_file() and not (parsed / "manifest.json").exists()  # only what
+    # MetricFlow reads is written
 
     # the same sandbox project over a copy of its DuckDB file where one week's paid orders are doubled
     db_copy = tmp_path / "warehouse" / Path(proposal.warehouse).name
