@@ -351,7 +351,9 @@ def _plan_on(layer: list[SemanticModel], text: str, words: list[str], subject: l
     best = complete[0]
     tied = [b for b in complete[1:] if b.score()[:3] == best.score()[:3]
             and not _same_rows(b.model.table, best.model.table, profile)]
-    if tied and best.fact_words == set() and any(b.model.table.row_count == best.model.table.row_count for b in tied):
+    # the rule stated with the choice decides a tie of the words: the fact others reference most (the process's own
+    # grain: a refund of a payment is its order's), then the larger one; only a tie on both too is refused
+    if tied and best.fact_words == set() and any(b.score()[3:] == best.score()[3:] for b in tied):
         raise _refuse(text, profile, f"{' '.join(subject)!r} is answered equally by {best.model.name} and "
                       f"{', '.join(b.model.name for b in tied)}; name the table")
     if unit and best.duration is None:

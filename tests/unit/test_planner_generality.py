@@ -255,3 +255,39 @@ def test_a_key_breakdown_plan_says_the_rows_are_activity_only(rides_profile):
     p = plan("rides per driver per month", rides_profile)
     assert any("A month appears with each rides.driver_id that has counted rows" in i for i in p.interpretations)
     assert not any(i.startswith("Every month from the first") for i in p.interpretations)
+
+
+@pytest.fixture(scope="module")
+def parcels_profile(tmp_path_factory):
+    """Shipments and their parcels (one each, so the same row count), both with a state that can be 'returned';
+    and, unrelated to them, letters and emails that can both 'bounce'."""
+    import duckdb
+
+    db = tmp_path_factory.mktemp("parcels") / "parcels.duckdb"
+    con = duckdb.connect(str(db))
+    states = "(['delivered','delivered','returned','delivered','lost'])[range % 5 + 1]"
+    con.execute(f"create table shipments as select range as shipment_id, timestamp '2024-01-01' + "
+                f"to_hours(range * 7) as shipped_at, {states} as state from range(400)")
+    con.execute(f"create table parcels as select range + 1000 as parcel_id, range as shipment_id, timestamp "
+                f"'2024-01-01' + to_hours(range * 7 + 2) as scanned_at, {states} as state from range(400)")
+    bounced = "(['sent','bounced','sent','sent'])[range % 4 + 1]"
+    con.execute(f"create table letters as select range as letter_id, date '2024-01-01' + cast(range as integer) as posted_on, "
+                f"{bounced} as outcome from range(120)")
+    con.execute(f"create table emails as select range as email_id, timestamp '2024-01-01' + to_hours(range * 24) "
+                f"as sent_at, {bounced} as outcome from range(120)")
+    con.close()
+    return profile_warehouse(db)
+
+
+def test_an_event_both_a_fact_and_its_child_record_is_a_rate_of_the_fact_the_child_references(parcels_profile):
+    p = plan("monthly return rate", parcels_profile)  # was refused: "answered equally by shipments and parcels"
+    assert p.roles["fact"] == "shipments"
+    ratio = next(m for m in p.query.metrics if m.kind == "ratio")
+    assert ratio.denominator and ratio.numerator
+    assert any(c.topic == "fact" and c.chosen == "shipments" and c.alternatives == ["parcels"]
+               and "reference most" in c.rule for c in p.query.choices)
+
+
+def test_an_event_two_unrelated_facts_record_alike_is_still_refused(parcels_profile):
+    with pytest.raises(RequestError, match="answered equally by"):
+        plan("weekly bounce rate", parcels_profile)
