@@ -15,6 +15,7 @@ from dataeng_crew.agents.modeler import StagedColumn, source_name, staged_column
 from dataeng_crew.agents.planner import PRICE, entity_measure
 from dataeng_crew.agents.semantics import (INTEGER_TYPES, import_cte, needs_normalising, entity_name, line_value_sql, plural, quote_if_needed, singular,
                                           staged_name)
+from dataeng_crew.agents.transformer import refunded_predicate
 from dataeng_crew.contracts import ColumnSpec, ModelSpec, Plan, TableProfile, WarehouseProfile
 from dataeng_crew.errors import RequestError
 from dataeng_crew.tools.warehouse import primary_key, snake_case
@@ -117,6 +118,9 @@ def _sales_child(plan: Plan, profile: WarehouseProfile, i: int, key: str, fk: St
         select.append(f"orders.{quote_if_needed(when.name)} as event_at")
     if not lines and amount is not None:
         select.append(f"orders.{quote_if_needed(amount.name)} as gross_value")
+    refunded = None if refunds else refunded_predicate(plan, profile, "orders")
+    if refunded:  # no refund table: an order its status marks refunded is refunded in full
+        select.append(f"{refunded} as is_refunded")
     ctes.append("valid_orders as (\n\n    select\n        " + ",\n        ".join(select)
                 + "\n\n    from orders\n    where " + "\n        and ".join(where) + "\n\n)")
     joins, gross = "", "valid_orders.gross_value"
@@ -141,6 +145,8 @@ def _sales_child(plan: Plan, profile: WarehouseProfile, i: int, key: str, fk: St
                     f"    group by {quote_if_needed(r_order)}\n\n)")
         joins += (f"\n    left join order_refunds\n        on valid_orders.{order_key} = order_refunds.{order_key}")
         refund = "coalesce(order_refunds.refunds, 0)"
+    elif refunded:
+        refund = f"case when valid_orders.is_refunded then coalesce({gross}, 0) else 0 end"
     aggs = [(f"{ent}_count", "BIGINT", "count(*)")]
     if when is not None:
         aggs += _first_last(plan, ent, when, "valid_orders.event_at")

@@ -460,6 +460,8 @@ def entity_plan(text: str, table: TableProfile, rest: list[str], profile: Wareho
                 "refunds, in major units; 0 when none.")))
             interpretations.append(f"Lifetime value is net sales: the per-{child_entity} value used by the sales marts "
                                    f"({src}), less discounts and refunds, summed over the {singular(ent)}'s valid {child.name}.")
+            if _status_refunds(binding):
+                interpretations.append(_status_refunds(binding))  # type: ignore[arg-type]
             if binding.lines is not None and binding.order_amount is None and not binding.line_quantity \
                     and not binding.line_amount:
                 alternatives.append(f"Lifetime value sums {binding.lines.name} per {child_entity} because {child.name} "
@@ -756,6 +758,31 @@ def _flag_word(flag: ColumnProfile) -> str:
     return "cancelled" if "cancel" in flag.name.lower() else "deleted"
 
 
+def _status_refunds(binding: SalesBinding, period: str | None = None) -> str | None:
+    """The plan's statement on refunds read from the orders' status (no refund table), or None."""
+    col = binding.refunded_status
+    if binding.refunds is not None or col is None:
+        return None
+    from dataeng_crew.agents.semantic_layer import refunded_values
+
+    o = binding.orders.name
+    return (f"No refund table: an order whose {o}.{col.name} is {', '.join(refunded_values(col))} was refunded in "
+            "full. Its value counts in gross sales and again in refunds"
+            + (f", in the {period} of the order (the warehouse records no refund date)" if period else "")
+            + ", so net value leaves it out; ask to exclude such orders by name to drop them from gross sales and "
+            "order counts too.")
+
+
+def _refunds_definition(binding: SalesBinding, unit: str) -> str:
+    if binding.refunds and binding.refund_time:
+        return (f"Money refunded {unit}, counted on the day of the refund ({binding.refunds.name}."
+                f"{binding.refund_time.name}), for orders that count in order_count.")
+    if binding.refunded_status is not None:
+        return (f"Value of the orders refunded in full {unit} (their {binding.orders.name}."
+                f"{binding.refunded_status.name} says so), in the period of the order.")
+    return f"Money refunded {unit}; the warehouse records none, so 0."
+
+
 def measures(binding: SalesBinding) -> list[MeasureSpec]:
     """The measures a sales mart computes, with definitions that name their sources."""
     unit = f"in {binding.currency} (major units)" if binding.currency else "in the shop currency (major units)"
@@ -780,10 +807,7 @@ def measures(binding: SalesBinding) -> list[MeasureSpec]:
         MeasureSpec(name="discounts", definition=(
             f"Order-level discounts {unit}" + (f" from {binding.orders.name}.{binding.discount.name}." if binding.discount
                                                else "; the warehouse records none, so 0."))),
-        MeasureSpec(name="refunds", definition=(
-            f"Money refunded {unit}, counted on the day of the refund" + (
-                f" ({binding.refunds.name}.{binding.refund_time.name}), for orders that count in order_count."
-                if binding.refunds and binding.refund_time else "; the warehouse records none, so 0."))),
+        MeasureSpec(name="refunds", definition=_refunds_definition(binding, unit)),
         MeasureSpec(name="net_sales", definition=f"gross_sales - discounts - refunds, {unit}."),
         MeasureSpec(name="average_order_value", definition=(
             f"(gross_sales - discounts) / order_count, {unit}; null when there are no orders.")),
@@ -989,7 +1013,7 @@ def _legacy_plan(text: str, words: list[str], grains: list[Grain], dim: str | No
         interpretations.append(f"No line items or order amount: gross sales are the payments in {binding.lines.name} "
                                f"({binding.line_price.name}) summed per order.")  # type: ignore[union-attr]
     if not binding.refunds:
-        interpretations.append("No refund table was found: refunds are 0.")
+        interpretations.append(_status_refunds(binding, grain.value) or "No refund table was found: refunds are 0.")
     if binding.refunds:
         interpretations.append(f"Refunds come from {binding.refunds.name} and count on the refund day, "
                                "as in Shopify's sales reports.")

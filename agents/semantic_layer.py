@@ -277,6 +277,25 @@ def invalid_values(col: ColumnProfile) -> list[str]:
     return [v for v in normalised_values(col) if v in INVALID_VALUES or v.replace(" ", "_") in INVALID_VALUES]
 
 
+REFUNDED_WORDS = {"refunded", "reimbursed"}  # the money went back; "returned" says the goods did, not the money
+NOT_IN_FULL = {"pending", "partial", "partially", "requested", "request", "part"}  # no amount says how much
+
+
+def refunded_values(col: ColumnProfile) -> list[str]:
+    """The cleaned values of a status column saying the row's money was refunded in full (``refunded``; never
+    ``partially_refunded`` or ``refund_requested``, whose amounts the row does not hold, nor ``returned``, which
+    says where the goods went, not the money)."""
+    if not is_status(col):
+        return []
+    return [v for v in normalised_values(col) if set(re.split(r"[\s_\-]+", v)) & REFUNDED_WORDS
+            and not set(re.split(r"[\s_\-]+", v)) & NOT_IN_FULL]
+
+
+def refunded_status(table: TableProfile) -> ColumnProfile | None:
+    """The status column of an order fact that marks orders refunded in full, if it has one."""
+    return next((c for c in table.columns if refunded_values(c)), None)
+
+
 def kept_statuses(table: TableProfile) -> list[str]:
     """Statements for status columns whose values are all kept although some are disputed (returned, pending):
     the choice is made either way, so the plan says it (``orders.status: returned, return_pending are kept``)."""

@@ -333,6 +333,7 @@ class SalesBinding:
     line_rate: ColumnProfile | None = None
     line_amount: bool = False
     discount_percent: ColumnProfile | None = None
+    refunded_status: ColumnProfile | None = None  # no refund table: the orders' status says which were refunded
 
     def roles(self) -> dict[str, str]:
         """Role → ``table`` / ``table.column`` for the plan."""
@@ -347,6 +348,7 @@ class SalesBinding:
             "line_discount_rate": (self.lines, self.line_rate),
             "refunds": (self.refunds, None), "refund_order": (self.refunds, self.refund_order),
             "refund_amount": (self.refunds, self.refund_amount), "refund_time": (self.refunds, self.refund_time),
+            "refunded_status": (self.orders, self.refunded_status),
         }
         out: dict[str, str] = {}
         for role, (table, col) in pairs.items():
@@ -470,7 +472,14 @@ def _bind_fact(orders: TableProfile, profile: WarehouseProfile) -> SalesBinding 
         refunds=refunds, refund_order=refund_order, refund_amount=refund_amount, refund_time=refund_time,
         currency=currency, line_rate=line_rate, line_amount=line_amount,
         discount_percent=_discount_percent(orders) if order_amount is not None and lines is None else None,
+        refunded_status=None if refunds is not None else _refunded_status(orders),
     )
+
+
+def _refunded_status(orders: TableProfile) -> ColumnProfile | None:
+    from dataeng_crew.agents.semantic_layer import refunded_status  # it builds on this module
+
+    return refunded_status(orders)
 
 
 def referenced_table(profile: WarehouseProfile, table: str, column: str) -> str | None:

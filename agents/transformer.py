@@ -77,6 +77,22 @@ def status_filters(plan: Plan, profile: WarehouseProfile) -> list[str]:
     return out
 
 
+def refunded_predicate(plan: Plan, profile: WarehouseProfile, alias: str = "") -> str | None:
+    """True on the staged orders refunded in full (``plan.roles["refunded_status"]``: no refund table), else None."""
+    from dataeng_crew.agents.semantic_layer import clean_value, refunded_values
+
+    role = plan.roles.get("refunded_status")
+    table = profile.table(role.partition(".")[0]) if role else None
+    col = table.column(role.partition(".")[2]) if table and role else None
+    if table is None or col is None:
+        return None
+    values = refunded_values(col)
+    if table.origin == "model" or not needs_normalising(col):
+        values = sorted({v for v in col.top_values if clean_value(v) in values})
+    name = (f"{alias}." if alias else "") + quote_if_needed(staged_name(col, table))
+    return f"coalesce({name} in ({', '.join(chr(39) + v.replace(chr(39), chr(39) * 2) + chr(39) for v in values)}), false)"
+
+
 def request_filters(plan: Plan, profile: WarehouseProfile) -> list[str]:
     """The request's own filters ("for status completed") as predicates on the staged fact."""
     out = []
@@ -274,6 +290,9 @@ def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
     order_value = (
         "" if role["lines"] else f",\n        {role['order_amount'][1]} as gross_sales"  # type: ignore[index]
     )
+    refunded = None if role["refunds"] else refunded_predicate(plan, profile)
+    if refunded:  # no refund table: an order its status marks refunded is refunded in full, in its own period
+        order_value += f",\n        {refunded} as is_refunded"
     ctes.append(
         "valid_orders as (\n\n"
         "    select\n"
@@ -316,8 +335,10 @@ def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
         "        count(*) as order_count,\n"
         + ("" if per_customer else "        count(distinct valid_orders.customer_id) as customer_count,\n") +
         f"        sum({gross_expr}) as gross_sales,\n"
-        + (f"        sum(cast(round(coalesce(valid_orders.discounts, 0) * 100{share}) / 100 as decimal(18, 2))) as discounts\n\n" if share else
-           "        sum(coalesce(valid_orders.discounts, 0)) as discounts\n\n")
+        + (f"        sum(cast(round(coalesce(valid_orders.discounts, 0) * 100{share}) / 100 as decimal(18, 2))) as discounts" if share else
+           "        sum(coalesce(valid_orders.discounts, 0)) as discounts")
+        + (f",\n        sum(case when valid_orders.is_refunded then {gross_expr} else 0 end) as refunds\n\n"
+           if refunded else "\n\n")
         + 
         f"    from valid_orders{gross_join}\n"
         f"    group by valid_orders.{period}{dgroup}\n\n)"
@@ -369,7 +390,8 @@ def transform(plan: Plan, profile: WarehouseProfile) -> list[ModelSpec]:
     spine = "period_grid" if dim else "period_spine"
     on_dim = (lambda other: f"\n        and {spine}.{dim['name']} is not distinct from {other}.{dim['name']}") if dim \
         else (lambda other: "")
-    refunds_expr = "coalesce(refunds_per_period.refunds, 0)" if has_refunds else "0"
+    refunds_expr = ("coalesce(refunds_per_period.refunds, 0)" if has_refunds else
+                    "coalesce(orders_per_period.refunds, 0)" if refunded else "0")
     refund_join = (f"\n    left join refunds_per_period\n        on {spine}.{period} = refunds_per_period.{period}"
                    + on_dim("refunds_per_period") if has_refunds else "")
     ctes.append(

@@ -71,17 +71,21 @@ def test_blueprint_revenue_equals_hand_sql_over_the_raw_seeds(blueprint):
     assert any("repeats order_id" in i for i in monthly.plan.interpretations)
     assert any("Deleted orders" in i for i in monthly.plan.interpretations)
     with open_built(monthly.warehouse) as con:
-        got = con.execute(f"select month_start_date, order_count, gross_sales from {_raw(con, mart.name)} "
-                          "where order_count > 0 order by 1").fetchall()
+        got = con.execute(f"select month_start_date, order_count, gross_sales, refunds, net_sales "
+                          f"from {_raw(con, mart.name)} where order_count > 0 order by 1").fetchall()
         gold = con.execute(f"""
             select cast(date_trunc('month', cast(order_date as date)) as date), count(*),
-                   sum(coalesce(cast(order_total as decimal(18, 2)), 0))
+                   sum(coalesce(cast(order_total as decimal(18, 2)), 0)),
+                   sum(case when lower(trim(order_status)) = 'refunded' then cast(order_total as decimal(18, 2))
+                       else 0 end)
             from (select distinct * from {_raw(con, 'raw_orders')}) as o
             where not coalesce(cast(is_deleted as boolean), false)
               and lower(trim(order_status)) not in ('cancelled', 'chargeback')
             group by 1 order by 1""").fetchall()
-    assert [(m, n, float(g)) for m, n, g in got] == [(m, n, float(g)) for m, n, g in gold] == \
-        [(gold[0][0], 8, 675.5)]
+    assert [(m, n, float(g), float(r), float(net)) for m, n, g, r, net in got] == \
+        [(m, n, float(g), float(r), float(g - r)) for m, n, g, r in gold] == [(gold[0][0], 8, 675.5, 30.0, 645.5)]
+    # no refund table: the order marked Refunded is refunded in full (it was in net sales, with refunds 0)
+    assert any("stg_orders.order_status is refunded was refunded in full" in i for i in monthly.plan.interpretations)
 
 
 def test_blueprint_payments_and_breakdown_equal_hand_sql(blueprint):

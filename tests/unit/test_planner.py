@@ -41,7 +41,24 @@ def test_jaffle_shop_sales_come_from_payments(tmp_path):
     p = plan("daily sales", profile)
     assert p.roles["lines"] == "raw_payments" and p.roles["line_price"] == "raw_payments.amount"
     assert "line_quantity" not in p.roles and "refunds" not in p.roles
+    # no refund table, and 'returned' says where the goods went, not the money: kept, and refunds are 0
+    assert "refunded_status" not in p.roles
     assert any("payments" in i for i in p.interpretations) and any("refunds are 0" in i for i in p.interpretations)
+
+
+@pytest.mark.parametrize("values, refunded", [
+    (["completed", "returned", "return_pending"], []),
+    (["Paid", "REFUNDED", "Partially_Refunded", "refund requested"], ["refunded"]),
+    (["fully-refunded", "shipped"], ["fully-refunded"]),
+    (["completed", "shipped"], []),
+])
+def test_only_a_status_saying_refunded_in_full_is_a_refund(values, refunded):
+    from dataeng_crew.agents.semantic_layer import refunded_values
+    from dataeng_crew.contracts import ColumnProfile
+
+    col = ColumnProfile(name="order_status", data_type="VARCHAR", top_values=values, distinct_count=len(values))
+    assert refunded_values(col) == refunded
+    assert refunded_values(col.model_copy(update={"name": "comment"})) == []  # not a status column
 
 
 def test_warehouse_without_order_fact_says_so(tmp_path):
