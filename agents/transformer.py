@@ -11,7 +11,7 @@ from dataeng_crew.agents.planner import GRAIN_ADJECTIVE, keyed_breakdown
 from dataeng_crew.agents.semantics import (base_type, import_cte, entity_name, is_rate, line_value_sql, needs_normalising, quote_if_needed,
                                           singular, staged_name)
 from dataeng_crew.agents.roles import RoleContext, explain, register_role
-from dataeng_crew.contracts import ColumnSpec, Grain, ModelSpec, Plan, TableProfile, WarehouseProfile
+from dataeng_crew.contracts import ColumnProfile, ColumnSpec, Grain, ModelSpec, Plan, TableProfile, WarehouseProfile
 from dataeng_crew.errors import RequestError
 from dataeng_crew.agents.catalog import fk_path
 from dataeng_crew.tools.warehouse import primary_key
@@ -58,7 +58,7 @@ def valid_order_filters(plan: Plan, profile: WarehouseProfile) -> list[str]:
 
 def status_filters(plan: Plan, profile: WarehouseProfile) -> list[str]:
     """Predicates keeping rows whose status is not an excluded value (cancelled, void, failed, test …)."""
-    from dataeng_crew.agents.semantic_layer import clean_value, invalid_values
+    from dataeng_crew.agents.semantic_layer import invalid_values
 
     out = []
     for role in sorted(r for r in plan.roles if r.startswith("invalid_status_")):
@@ -67,30 +67,38 @@ def status_filters(plan: Plan, profile: WarehouseProfile) -> list[str]:
         col = table.column(column_name) if table else None
         if table is None or col is None:
             raise RequestError(f"plan role {role!r} points at unknown column {plan.roles[role]!r}")
-        bad = invalid_values(col)
-        if table.origin == "model" or not needs_normalising(col):
-            bad = sorted({v for v in col.top_values if clean_value(v) in bad})
         name = quote_if_needed(staged_name(col, table))
-        values = ", ".join("'" + v.replace("'", "''") + "'" for v in bad)
+        values = _sql_values(_staged_values(table, col, invalid_values(col)))
         if values:
             out.append(f"({name} is null or {name} not in ({values}))")
     return out
 
 
+def _staged_values(table: TableProfile, col: ColumnProfile, cleaned: list[str]) -> list[str]:
+    """``cleaned`` values as the staged column holds them: cleaned when staging cleans the column, else raw."""
+    from dataeng_crew.agents.semantic_layer import clean_value
+
+    if table.origin == "model" or not needs_normalising(col):
+        return sorted({v for v in col.top_values if clean_value(v) in cleaned})
+    return cleaned
+
+
+def _sql_values(values: list[str]) -> str:
+    return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+
+
 def refunded_predicate(plan: Plan, profile: WarehouseProfile, alias: str = "") -> str | None:
     """True on the staged orders refunded in full (``plan.roles["refunded_status"]``: no refund table), else None."""
-    from dataeng_crew.agents.semantic_layer import clean_value, refunded_values
+    from dataeng_crew.agents.semantic_layer import refunded_values
 
-    role = plan.roles.get("refunded_status")
-    table = profile.table(role.partition(".")[0]) if role else None
-    col = table.column(role.partition(".")[2]) if table and role else None
-    if table is None or col is None:
+    table_name, _, column_name = plan.roles.get("refunded_status", "").partition(".")
+    table = profile.table(table_name) if table_name else None
+    col = table.column(column_name) if table else None
+    values = _sql_values(_staged_values(table, col, refunded_values(col))) if table and col else ""
+    if not values:
         return None
-    values = refunded_values(col)
-    if table.origin == "model" or not needs_normalising(col):
-        values = sorted({v for v in col.top_values if clean_value(v) in values})
-    name = (f"{alias}." if alias else "") + quote_if_needed(staged_name(col, table))
-    return f"coalesce({name} in ({', '.join(chr(39) + v.replace(chr(39), chr(39) * 2) + chr(39) for v in values)}), false)"
+    name = (f"{alias}." if alias else "") + quote_if_needed(staged_name(col, table))  # type: ignore[arg-type]
+    return f"coalesce({name} in ({values}), false)"
 
 
 def request_filters(plan: Plan, profile: WarehouseProfile) -> list[str]:
