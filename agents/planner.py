@@ -460,8 +460,8 @@ def entity_plan(text: str, table: TableProfile, rest: list[str], profile: Wareho
                 "refunds, in major units; 0 when none.")))
             interpretations.append(f"Lifetime value is net sales: the per-{child_entity} value used by the sales marts "
                                    f"({src}), less discounts and refunds, summed over the {singular(ent)}'s valid {child.name}.")
-            if _status_refunds(binding):
-                interpretations.append(_status_refunds(binding))  # type: ignore[arg-type]
+            if refunded := _status_refunds(binding):
+                interpretations.append(refunded)
             if binding.lines is not None and binding.order_amount is None and not binding.line_quantity \
                     and not binding.line_amount:
                 alternatives.append(f"Lifetime value sums {binding.lines.name} per {child_entity} because {child.name} "

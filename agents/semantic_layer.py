@@ -287,8 +287,8 @@ def refunded_values(col: ColumnProfile) -> list[str]:
     says where the goods went, not the money)."""
     if not is_status(col):
         return []
-    return [v for v in normalised_values(col) if set(re.split(r"[\s_\-]+", v)) & REFUNDED_WORDS
-            and not set(re.split(r"[\s_\-]+", v)) & NOT_IN_FULL]
+    words = {v: set(re.split(r"[\s_\-]+", v)) for v in normalised_values(col)}
+    return [v for v, ws in words.items() if ws & REFUNDED_WORDS and not ws & NOT_IN_FULL]
 
 
 def refunded_status(table: TableProfile) -> ColumnProfile | None:

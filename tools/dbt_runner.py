@@ -186,11 +186,12 @@ def invoke(args: list[str], full: list[str], manifest: Any, keep: bool,
             dbt_schemas.save()
     if isinstance(res.exception, KeyboardInterrupt):
         raise res.exception  # SIGTERM stays Terminated; dbt swallows Ctrl-C into its result; the flow must see it
-    if semantic_manifest and args[:1] == ["parse"] and res.success:
+    parsed_ok = args[:1] == ["parse"] and res.success
+    if semantic_manifest and parsed_ok:
         from dbt.parser.manifest import write_semantic_manifest
 
         write_semantic_manifest(res.result, full[full.index("--target-path") + 1])
-    parsed = res.result if keep and args[:1] == ["parse"] and res.success else None
+    parsed = res.result if keep and parsed_ok else None
     error = f"{type(res.exception).__name__}: {res.exception}" if res.exception is not None else None
     return BuildResult(command=args, success=bool(res.success), error=error, nodes=_nodes(res.result),
                        elapsed_seconds=round(time.perf_counter() - started, 3)), parsed

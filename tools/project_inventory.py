@@ -225,7 +225,7 @@ def project_inventory(project: Path, profiles_dir: Path, workdir: Path, keep: di
     """
     key = key or (parse_inputs_key(project, profiles_dir) if cache is not None else "")
     cached = cache / f"inventory-{key[:24]}.json" if cache is not None else None
-    found = _read_cached(cached, ProjectInventory) if cached is not None and cached.is_file() else None
+    found = _read_cached(cached, ProjectInventory) if cached is not None else None
     if found is not None:
         return found
     target = workdir / "target"
@@ -315,7 +315,7 @@ def cached_project_profile(db_file: Path, inventory: ProjectInventory, cache: Pa
             digest.update(f"{f}:{stat.st_size}:{stat.st_mtime_ns}\0".encode() if stat else f"{f}:-\0".encode())
     _code_digest(digest, __file__, inspect.getfile(attachments), inspect.getfile(WarehouseProfile))
     path = cache / f"profile-{digest.hexdigest()[:24]}.json"
-    cached = _read_cached(path, WarehouseProfile) if path.is_file() else None
+    cached = _read_cached(path, WarehouseProfile)
     if cached is not None:
         return cached.model_copy(update={"path": str(Path(db_file).resolve()), "inventory": inventory})
     profile = project_profile(db_file, inventory, unbuilt=unbuilt)
